@@ -1,0 +1,16 @@
+/**
+ * `process/`: run OS processes as jobs. The base layer of the toolkit; it imports nothing else
+ * of ours.
+ *
+ * @example A pausable timeout
+ * ```ts
+ * import { Deadline } from "./mod.ts";
+ * const deadline = new Deadline(1000, () => console.log("timed out"));
+ * deadline.cancel();
+ * ```
+ *
+ * @module
+ */
+
+export * from "./clock.ts";
+export * from "./deadline.ts";
