@@ -1,0 +1,522 @@
+/**
+ * The bus wire protocol: message types and their validation, as pure functions. The prose
+ * specification is `docs/protocol.md`.
+ *
+ * @module
+ */
+
+/** The newest protocol version the bus speaks. */
+export const PROTOCOL_VERSION = 2;
+
+/** Most urgent priority. */
+export const MIN_PRIORITY = 0;
+/** Least urgent priority. */
+export const MAX_PRIORITY = 10;
+/** Longest job id, in characters. */
+export const MAX_ID_LENGTH = 128;
+
+/** A client's role on the bus. */
+export type Role = "producer" | "scheduler" | "monitor";
+
+/** Job states a v2 scheduler reports. */
+export type SchedulerJobState =
+  | "queued"
+  | "started"
+  | "suspended"
+  | "resumed"
+  | "evicted"
+  | "succeeded"
+  | "failed"
+  | "timed_out"
+  | "cancelled";
+
+/** Job states in events the bus sends: the schedulers' states plus the bus's own. */
+export type BusJobState = SchedulerJobState | "requeued" | "delivered";
+
+/** Every state a v2 scheduler may report, in lifecycle order. */
+export const SCHEDULER_JOB_STATES: readonly SchedulerJobState[] = [
+  "queued",
+  "started",
+  "suspended",
+  "resumed",
+  "evicted",
+  "succeeded",
+  "failed",
+  "timed_out",
+  "cancelled",
+];
+
+/** A job's payload: priority and runtime (seconds) plus any extra fields, which travel along. */
+export interface JobPayload {
+  /** Integer 0..10, lower = more urgent. */
+  priority: number;
+  /** Run time in seconds (the seed's unit): a positive finite number. */
+  runtime: number;
+  /** Extra fields, passed to the scheduler untouched. */
+  [key: string]: unknown;
+}
+
+/** `register`: the first message of every client. */
+export interface RegisterMessage {
+  /** Command. */
+  cmd: "register";
+  /** The role. */
+  type: Role;
+  /** Protocol version: 1 (seed) unless the client says 2. */
+  protocol: 1 | 2;
+  /** A name (protocol 2): a producer's owner identity, a scheduler's display name. */
+  name?: string;
+  /** A v2 scheduler's slot count (required for it). */
+  slots?: number;
+  /** Ids of jobs a reconnecting v2 scheduler still runs. */
+  running?: string[];
+}
+
+/** `job_request`: a producer submits a job. */
+export interface JobRequestMessage {
+  /** Command. */
+  cmd: "job_request";
+  /** The producer's id for the job (protocol 2); the bus assigns one when absent. */
+  id?: string;
+  /** The job. */
+  payload: JobPayload;
+}
+
+/** `cancel` from a v2 producer. */
+export interface CancelMessage {
+  /** Command. */
+  cmd: "cancel";
+  /** The job. */
+  id: string;
+}
+
+/** `set_priority` from a v2 producer. */
+export interface SetPriorityMessage {
+  /** Command. */
+  cmd: "set_priority";
+  /** The job. */
+  id: string;
+  /** The new priority. */
+  priority: number;
+}
+
+/** `event` from a v2 scheduler: a lifecycle change of a job it was given. */
+export interface SchedulerEventMessage {
+  /** Command. */
+  cmd: "event";
+  /** The job. */
+  id: string;
+  /** The new state. */
+  state: SchedulerJobState;
+  /** When it happened, epoch ms. */
+  at?: number;
+  /** Outcome details (exit code, durationMs, ...). */
+  result?: Record<string, unknown>;
+  /** Why (eviction, failure, ...). */
+  reason?: string;
+}
+
+/** Any message a client may send to the bus. */
+export type ClientMessage =
+  | RegisterMessage
+  | JobRequestMessage
+  | CancelMessage
+  | SetPriorityMessage
+  | SchedulerEventMessage;
+
+/** The commands a client may send. */
+export type ClientCommand = ClientMessage["cmd"];
+
+/** `registered`: the answer to a v2 `register`. */
+export interface RegisteredMessage {
+  /** Command. */
+  cmd: "registered";
+  /** The role registered. */
+  type: Role;
+  /** Always 2. */
+  protocol: 2;
+  /** The connection id. */
+  client: string;
+  /** The name in use (the connection id when none was given). */
+  name: string;
+}
+
+/** `accepted`: a job was taken (or was already known: `duplicate`). */
+export interface AcceptedMessage {
+  /** Command. */
+  cmd: "accepted";
+  /** The job id (assigned by the bus when the request had none). */
+  id: string;
+  /** Present and true when the id was seen before. */
+  duplicate?: true;
+}
+
+/** `rejected`: a v2 job request was refused. */
+export interface RejectedMessage {
+  /** Command. */
+  cmd: "rejected";
+  /** The request's id, when it had a valid one. */
+  id?: string;
+  /** Why. */
+  reason: string;
+}
+
+/** `ack`: a cancel or set_priority succeeded. */
+export interface AckMessage {
+  /** Command. */
+  cmd: "ack";
+  /** Which request. */
+  op: "cancel" | "set_priority";
+  /** The job. */
+  id: string;
+}
+
+/** `error`: bad input or a refused operation. */
+export interface ErrorMessage {
+  /** Command. */
+  cmd: "error";
+  /** What was wrong. */
+  reason: string;
+  /** The command it answers, when known. */
+  op?: string;
+  /** The job, when known. */
+  id?: string;
+}
+
+/** `job`: the bus gives a v2 scheduler a job. */
+export interface JobMessage {
+  /** Command. */
+  cmd: "job";
+  /** The job id (used in the scheduler's events). */
+  id: string;
+  /** The payload (its `priority` is the current one). */
+  payload: JobPayload;
+}
+
+/** `cancel`: the bus tells a v2 scheduler to stop a job. */
+export interface CancelJobMessage {
+  /** Command. */
+  cmd: "cancel";
+  /** The job. */
+  id: string;
+  /** `"cancelled by producer"`, `"reassigned"` or `"unknown job"`. */
+  reason: string;
+}
+
+/** `event`: a job's lifecycle change, to its v2 producer and to monitors. */
+export interface JobEventMessage {
+  /** Command. */
+  cmd: "event";
+  /** The job. */
+  id: string;
+  /** The new state. */
+  state: BusJobState;
+  /** When, epoch ms. */
+  at: number;
+  /** The job's priority. */
+  priority: number;
+  /** The scheduler's name, for states reported by or given to a scheduler. */
+  scheduler?: string;
+  /** Outcome details, as the scheduler reported them. */
+  result?: Record<string, unknown>;
+  /** Why, when known. */
+  reason?: string;
+}
+
+/** Any message the bus sends (a seed scheduler gets bare payloads instead). */
+export type ServerMessage =
+  | RegisteredMessage
+  | AcceptedMessage
+  | RejectedMessage
+  | AckMessage
+  | ErrorMessage
+  | JobMessage
+  | CancelJobMessage
+  | JobEventMessage;
+
+/** The result of validating input: the value, or why it is bad (plus `op`/`id` when known). */
+export type ParseResult<T> =
+  | { ok: true; message: T }
+  | { ok: false; reason: string; op?: string; id?: string };
+
+type Check<T> = { ok: true; value: T } | { ok: false; reason: string };
+
+const ROLES: readonly Role[] = ["producer", "scheduler", "monitor"];
+const COMMANDS: readonly ClientCommand[] = [
+  "register",
+  "job_request",
+  "cancel",
+  "set_priority",
+  "event",
+];
+
+/**
+ * Parses and validates one text frame from a client.
+ *
+ * Pure: it checks the message's own shape only, not whether the sender may send it.
+ *
+ * @param text The frame's text.
+ * @returns `{ ok: true, message }` or `{ ok: false, reason, op?, id? }`.
+ * @example
+ * ```ts
+ * import { parseClientMessage } from "./protocol.ts";
+ * const good = parseClientMessage('{"cmd":"job_request","payload":{"priority":3,"runtime":5}}');
+ * console.log(good.ok); // true
+ * const bad = parseClientMessage('{"cmd":"job_request","payload":{"priority":99,"runtime":5}}');
+ * console.log(bad.ok ? "" : bad.reason); // priority must be an integer 0..10, got 99
+ * ```
+ */
+export function parseClientMessage(text: string): ParseResult<ClientMessage> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { ok: false, reason: `not JSON: ${preview(text)}` };
+  }
+  if (!isObject(value)) {
+    return { ok: false, reason: `a message must be a JSON object, got ${describe(value)}` };
+  }
+  const cmd = value.cmd;
+  if (cmd === undefined) return { ok: false, reason: "missing 'cmd'" };
+  if (typeof cmd !== "string" || !(COMMANDS as readonly string[]).includes(cmd)) {
+    return { ok: false, reason: `unknown cmd ${describe(cmd)}` };
+  }
+  switch (cmd as ClientCommand) {
+    case "register":
+      return parseRegister(value);
+    case "job_request":
+      return parseJobRequest(value);
+    case "cancel":
+      return withId(value, "cancel", (id) => ({ ok: true, value: { cmd: "cancel", id } }));
+    case "set_priority":
+      return withId(value, "set_priority", (id) => {
+        const priority = checkPriority(value.priority);
+        return priority.ok
+          ? { ok: true, value: { cmd: "set_priority", id, priority: priority.value } }
+          : priority;
+      });
+    case "event":
+      return withId(value, "event", (id) => parseEvent(value, id));
+  }
+}
+
+/**
+ * Validates a job payload: an object with an integer `priority` in 0..10 and a positive finite
+ * `runtime`; other fields are kept.
+ *
+ * @param value The candidate payload.
+ * @returns `{ ok: true, message: payload }` or `{ ok: false, reason }`.
+ * @example
+ * ```ts
+ * import { validatePayload } from "./protocol.ts";
+ * console.log(validatePayload({ priority: 1, runtime: 3, tag: "x" }).ok); // true
+ * console.log(validatePayload({ priority: 1 }).ok); // false
+ * ```
+ */
+export function validatePayload(value: unknown): ParseResult<JobPayload> {
+  if (value === undefined) return { ok: false, reason: "missing 'payload'" };
+  if (!isObject(value)) {
+    return { ok: false, reason: `payload must be an object, got ${describe(value)}` };
+  }
+  const priority = checkPriority(value.priority);
+  if (!priority.ok) return priority;
+  const runtime = value.runtime;
+  if (typeof runtime !== "number" || !Number.isFinite(runtime) || runtime <= 0) {
+    return {
+      ok: false,
+      reason: `runtime must be a positive finite number of seconds, got ${describe(runtime)}`,
+    };
+  }
+  return { ok: true, message: value as JobPayload };
+}
+
+/**
+ * Whether a value is a valid priority: an integer in 0..10.
+ *
+ * @param value The candidate.
+ * @returns True for 0, 1, ..., 10.
+ * @example
+ * ```ts
+ * import { isPriority } from "./protocol.ts";
+ * console.log(isPriority(10), isPriority(11), isPriority(2.5)); // true false false
+ * ```
+ */
+export function isPriority(value: unknown): value is number {
+  return Number.isInteger(value) && (value as number) >= MIN_PRIORITY &&
+    (value as number) <= MAX_PRIORITY;
+}
+
+/**
+ * Whether a value is a valid job id: a string of 1..128 characters.
+ *
+ * @param value The candidate.
+ * @returns True for a usable id.
+ * @example
+ * ```ts
+ * import { isJobId } from "./protocol.ts";
+ * console.log(isJobId("j-1"), isJobId(""), isJobId(7)); // true false false
+ * ```
+ */
+export function isJobId(value: unknown): value is string {
+  return typeof value === "string" && value.length >= 1 && value.length <= MAX_ID_LENGTH;
+}
+
+/**
+ * Whether a state ends a job's life at a scheduler.
+ *
+ * @param state A job state.
+ * @returns True for `succeeded`, `failed`, `timed_out`, `cancelled` and `delivered`.
+ * @example
+ * ```ts
+ * import { isFinalState } from "./protocol.ts";
+ * console.log(isFinalState("failed"), isFinalState("started")); // true false
+ * ```
+ */
+export function isFinalState(state: BusJobState): boolean {
+  return state === "succeeded" || state === "failed" || state === "timed_out" ||
+    state === "cancelled" || state === "delivered";
+}
+
+/**
+ * Serialises a bus message as a text frame.
+ *
+ * @param message The message.
+ * @returns JSON text.
+ * @example
+ * ```ts
+ * import { encodeMessage } from "./protocol.ts";
+ * console.log(encodeMessage({ cmd: "accepted", id: "j-1" })); // {"cmd":"accepted","id":"j-1"}
+ * ```
+ */
+export function encodeMessage(message: ServerMessage | ClientMessage): string {
+  return JSON.stringify(message);
+}
+
+function parseRegister(value: Record<string, unknown>): ParseResult<RegisterMessage> {
+  const fail = (reason: string): ParseResult<RegisterMessage> => ({
+    ok: false,
+    reason,
+    op: "register",
+  });
+  const type = value.type;
+  if (type === undefined) return fail("register: missing 'type'");
+  if (typeof type !== "string" || !(ROLES as readonly string[]).includes(type)) {
+    return fail(`register: unknown role ${describe(type)} (producer, scheduler or monitor)`);
+  }
+  const protocol = value.protocol ?? 1;
+  if (protocol !== 1 && protocol !== 2) {
+    return fail(`register: unsupported protocol ${describe(protocol)} (1 or 2)`);
+  }
+  const message: RegisterMessage = { cmd: "register", type: type as Role, protocol };
+  if (protocol === 1) {
+    if (type === "monitor") return fail("register: a monitor needs protocol 2");
+    return { ok: true, message };
+  }
+  if (value.name !== undefined) {
+    if (!isJobId(value.name)) {
+      return fail(
+        `register: name must be a string of 1..128 characters, got ${describe(value.name)}`,
+      );
+    }
+    message.name = value.name;
+  }
+  if (type === "scheduler") {
+    const slots = value.slots;
+    if (!Number.isInteger(slots) || (slots as number) < 1) {
+      return fail(
+        `register: a v2 scheduler needs 'slots', an integer >= 1, got ${describe(slots)}`,
+      );
+    }
+    message.slots = slots as number;
+    if (value.running !== undefined) {
+      if (!Array.isArray(value.running) || !value.running.every(isJobId)) {
+        return fail("register: 'running' must be an array of job ids");
+      }
+      message.running = [...new Set(value.running as string[])];
+    }
+  }
+  return { ok: true, message };
+}
+
+function parseJobRequest(value: Record<string, unknown>): ParseResult<JobRequestMessage> {
+  const op = "job_request";
+  let id: string | undefined;
+  if (value.id !== undefined) {
+    if (!isJobId(value.id)) return { ok: false, op, reason: badId(value.id) };
+    id = value.id;
+  }
+  const payload = validatePayload(value.payload);
+  if (!payload.ok) return { ...payload, op, ...(id === undefined ? {} : { id }) };
+  const message: JobRequestMessage = { cmd: "job_request", payload: payload.message };
+  if (id !== undefined) message.id = id;
+  return { ok: true, message };
+}
+
+function parseEvent(value: Record<string, unknown>, id: string): Check<SchedulerEventMessage> {
+  const state = value.state;
+  if (typeof state !== "string" || !(SCHEDULER_JOB_STATES as readonly string[]).includes(state)) {
+    return { ok: false, reason: `unknown state ${describe(state)}` };
+  }
+  const message: SchedulerEventMessage = { cmd: "event", id, state: state as SchedulerJobState };
+  if (value.at !== undefined) {
+    if (typeof value.at !== "number" || !Number.isFinite(value.at)) {
+      return { ok: false, reason: `'at' must be epoch milliseconds, got ${describe(value.at)}` };
+    }
+    message.at = value.at;
+  }
+  if (value.result !== undefined) {
+    if (!isObject(value.result)) {
+      return { ok: false, reason: `'result' must be an object, got ${describe(value.result)}` };
+    }
+    message.result = value.result;
+  }
+  if (value.reason !== undefined) {
+    if (typeof value.reason !== "string") {
+      return { ok: false, reason: `'reason' must be a string, got ${describe(value.reason)}` };
+    }
+    message.reason = value.reason;
+  }
+  return { ok: true, value: message };
+}
+
+function withId<T extends ClientMessage>(
+  value: Record<string, unknown>,
+  op: string,
+  build: (id: string) => Check<T>,
+): ParseResult<T> {
+  if (!isJobId(value.id)) return { ok: false, op, reason: `${op}: ${badId(value.id)}` };
+  const result = build(value.id);
+  return result.ok
+    ? { ok: true, message: result.value }
+    : { ok: false, op, id: value.id, reason: `${op}: ${result.reason}` };
+}
+
+function checkPriority(value: unknown): Check<number> {
+  if (value === undefined) return { ok: false, reason: "missing 'priority'" };
+  return isPriority(value)
+    ? { ok: true, value }
+    : { ok: false, reason: `priority must be an integer 0..10, got ${describe(value)}` };
+}
+
+function badId(value: unknown): string {
+  return value === undefined
+    ? "missing 'id'"
+    : `id must be a string of 1..128 characters, got ${describe(value)}`;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** A short description of a bad value for an error reason. */
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  if (typeof value === "object") return "an object";
+  if (typeof value === "string") return JSON.stringify(preview(value));
+  return String(value);
+}
+
+function preview(text: string): string {
+  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
+}
