@@ -1,0 +1,392 @@
+/**
+ * The bus client shared by the producer and the scheduler CLI: one WebSocket connection to the
+ * bus that registers on every (re)connect and reconnects with capped, jittered exponential
+ * backoff when the bus goes away or is not up yet.
+ *
+ * @module
+ */
+
+import { type Clock, systemClock, type TimerId } from "../process/clock.ts";
+import { backoffDelay, type BackoffOptions, resolveBackoff } from "./backoff.ts";
+
+/** A message from the bus: a parsed JSON object (its `cmd` says what it is). */
+export type BusMessage = { cmd?: unknown; [key: string]: unknown };
+
+/** Options for {@linkcode BusClient}. */
+export interface BusClientOptions {
+  /**
+   * Returns the register message; called on every (re)connect, so that it can carry current
+   * state (e.g. a scheduler's running jobs). It is the first frame of every connection.
+   */
+  register: () => object;
+  /**
+   * How long to wait between attempts; see {@linkcode BackoffOptions}.
+   * @default {{ initialMs: 100, maxMs: 5000, factor: 2, jitter: "full" }}
+   */
+  backoff?: BackoffOptions;
+  /**
+   * Closes the client when aborted.
+   * @default {undefined}
+   */
+  signal?: AbortSignal;
+  /**
+   * Where time and the reconnect timers come from.
+   * @default {systemClock}
+   */
+  clock?: Clock;
+  /**
+   * Uniform numbers in `[0, 1)` for the jitter.
+   * @default {Math.random}
+   */
+  random?: () => number;
+}
+
+/** Dispatched when a connection opens and its register message has been sent. */
+export class BusOpenEvent extends Event {
+  /** Whether an earlier connection of this client had opened (this one is a reconnection). */
+  readonly reconnect: boolean;
+  /** @param reconnect See {@linkcode BusOpenEvent.reconnect}. */
+  constructor(reconnect: boolean) {
+    super("open");
+    this.reconnect = reconnect;
+  }
+}
+
+/**
+ * A message from the bus: type `"message"` for every message, and also `"registered"`
+ * (dispatched first) for the bus's `{"cmd":"registered"}` answer.
+ */
+export class BusMessageEvent extends Event {
+  /** The parsed message. */
+  readonly message: BusMessage;
+  /**
+   * @param type `"message"` or `"registered"`.
+   * @param message The parsed message.
+   */
+  constructor(type: "message" | "registered", message: BusMessage) {
+    super(type);
+    this.message = message;
+  }
+}
+
+/** Dispatched when an open connection is lost (not when {@linkcode BusClient.close} is called). */
+export class BusCloseEvent extends Event {
+  /** The WebSocket close code (1006 when the connection dropped). */
+  readonly code: number;
+  /** The close reason the bus gave, if any. */
+  readonly reason: string;
+  /**
+   * @param code See {@linkcode BusCloseEvent.code}.
+   * @param reason See {@linkcode BusCloseEvent.reason}.
+   */
+  constructor(code: number, reason: string) {
+    super("close");
+    this.code = code;
+    this.reason = reason;
+  }
+}
+
+/** Dispatched when a reconnect is scheduled: after a lost connection or a failed attempt. */
+export class BusReconnectingEvent extends Event {
+  /** Retries since the last stable connection, from 1. */
+  readonly attempt: number;
+  /** How long the client waits before this attempt, in milliseconds. */
+  readonly delayMs: number;
+  /**
+   * @param attempt See {@linkcode BusReconnectingEvent.attempt}.
+   * @param delayMs See {@linkcode BusReconnectingEvent.delayMs}.
+   */
+  constructor(attempt: number, delayMs: number) {
+    super("reconnecting");
+    this.attempt = attempt;
+    this.delayMs = delayMs;
+  }
+}
+
+/**
+ * Something went wrong that the client recovers from: a connection attempt failed, the socket
+ * errored, or the bus sent a frame that is not a JSON object (it is skipped).
+ */
+export class BusErrorEvent extends Event {
+  /** What went wrong. */
+  readonly error: Error;
+  /** @param error See {@linkcode BusErrorEvent.error}. */
+  constructor(error: Error) {
+    super("error");
+    this.error = error;
+  }
+}
+
+/** The events of a {@linkcode BusClient}, by type. */
+export interface BusClientEventMap {
+  /** A connection opened and registered (the register frame is sent). */
+  open: BusOpenEvent;
+  /** The bus answered the register message with `{"cmd":"registered"}`. */
+  registered: BusMessageEvent;
+  /** Any message from the bus. */
+  message: BusMessageEvent;
+  /** An open connection was lost. */
+  close: BusCloseEvent;
+  /** A reconnect attempt is scheduled. */
+  reconnecting: BusReconnectingEvent;
+  /** A recoverable error. */
+  error: BusErrorEvent;
+}
+
+/**
+ * A reconnecting WebSocket client of the bus. It sends the register message first on every
+ * connection, parses the bus's JSON messages into events, and, when the connection fails or is
+ * lost, retries after a capped exponential backoff with full jitter; the retry count restarts
+ * once a connection has stayed up for `backoff.maxMs`. It never throws because the bus is down:
+ * {@linkcode BusClient.send} returns `false` and the caller keeps what it could not send.
+ *
+ * @example
+ * ```ts
+ * import { BusClient } from "./client.ts";
+ * await using client = new BusClient("ws://127.0.0.1:8101", {
+ *   register: () => ({ cmd: "register", type: "producer", protocol: 2, name: "p1" }),
+ * });
+ * client.addEventListener("message", (event) => console.log(event.message));
+ * console.log(client.send({ cmd: "ping" })); // false: not started, not connected
+ * ```
+ */
+export class BusClient extends EventTarget implements AsyncDisposable {
+  #url: string;
+  #register: () => object;
+  #backoff: Required<BackoffOptions>;
+  #clock: Clock;
+  #random: () => number;
+  #signal: AbortSignal | undefined;
+  #onAbort = (): void => void this.close();
+  #state: "idle" | "connecting" | "open" | "waiting" | "closed" = "idle";
+  #ws: WebSocket | undefined;
+  #socketClosed: Promise<void> = Promise.resolve(); // settles when the latest socket closed
+  #timer: TimerId | undefined;
+  #attempt = 0; // retries since the last stable connection
+  #openedAt = 0;
+  #everOpened = false;
+  #closed: Promise<void> | undefined;
+
+  /**
+   * Creates a client; it connects on {@linkcode BusClient.start}.
+   *
+   * @param url The bus's WebSocket URL, e.g. `ws://127.0.0.1:8101`.
+   * @param options See {@linkcode BusClientOptions}.
+   * @throws {TypeError} If `url` is not a `ws:` or `wss:` URL, or `register` is not a function.
+   * @throws {RangeError} If the backoff options are invalid.
+   */
+  constructor(url: string, options: BusClientOptions) {
+    super();
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(url);
+    } catch { /* reported below */ }
+    if (parsed?.protocol !== "ws:" && parsed?.protocol !== "wss:") {
+      throw new TypeError(
+        `Cannot create BusClient: 'url' must be a ws:// or wss:// URL, got ${url}`,
+      );
+    }
+    if (typeof options?.register !== "function") {
+      throw new TypeError("Cannot create BusClient: 'register' must be a function");
+    }
+    this.#url = url;
+    this.#register = options.register;
+    this.#backoff = resolveBackoff(options.backoff);
+    this.#clock = options.clock ?? systemClock;
+    this.#random = options.random ?? Math.random;
+    this.#signal = options.signal;
+  }
+
+  /** Whether a connection is open (and its register message sent). */
+  get connected(): boolean {
+    return this.#state === "open";
+  }
+
+  /** The bus URL. */
+  get url(): string {
+    return this.#url;
+  }
+
+  /**
+   * Starts connecting. No effect if already started or closed, or if the signal is aborted
+   * (the client is then closed).
+   */
+  start(): void {
+    if (this.#state !== "idle") return;
+    if (this.#signal?.aborted) {
+      void this.close();
+      return;
+    }
+    this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
+    this.#connect();
+  }
+
+  /**
+   * Sends one message as a JSON text frame.
+   *
+   * @param message Any JSON-serializable value.
+   * @returns `true` if it was handed to the open socket; `false` when not connected (the
+   * caller keeps it and may send it again after the next `open`). A `true` does not prove
+   * delivery: the connection may still drop before the bus reads it.
+   */
+  send(message: unknown): boolean {
+    if (this.#state !== "open" || this.#ws?.readyState !== WebSocket.OPEN) return false;
+    try {
+      this.#ws.send(JSON.stringify(message));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Closes the connection and stops reconnecting; resolves once the socket is closed.
+   * Idempotent. No `close` event is dispatched for it.
+   *
+   * @returns A promise that resolves when nothing of the client remains pending.
+   */
+  close(): Promise<void> {
+    if (this.#closed) return this.#closed;
+    this.#state = "closed";
+    this.#signal?.removeEventListener("abort", this.#onAbort);
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const ws = this.#ws;
+    this.#ws = undefined;
+    if (ws && ws.readyState !== WebSocket.CLOSED) ws.close(1000, "client closing");
+    this.#closed = this.#socketClosed;
+    return this.#closed;
+  }
+
+  /** Same as {@linkcode BusClient.close}, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  /**
+   * Adds a typed listener; see {@linkcode BusClientEventMap}.
+   *
+   * @param type The event type.
+   * @param listener Called with the typed event.
+   * @param options As for `EventTarget.addEventListener`.
+   */
+  override addEventListener<K extends keyof BusClientEventMap>(
+    type: K,
+    listener: (event: BusClientEventMap[K]) => void,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  override addEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  override addEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void {
+    super.addEventListener(type, listener, options);
+  }
+
+  /**
+   * Removes a listener added with {@linkcode BusClient.addEventListener}.
+   *
+   * @param type The event type.
+   * @param listener The listener to remove.
+   * @param options As for `EventTarget.removeEventListener`.
+   */
+  override removeEventListener<K extends keyof BusClientEventMap>(
+    type: K,
+    listener: (event: BusClientEventMap[K]) => void,
+    options?: boolean | EventListenerOptions,
+  ): void;
+  override removeEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | EventListenerOptions,
+  ): void;
+  override removeEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | EventListenerOptions,
+  ): void {
+    super.removeEventListener(type, listener, options);
+  }
+
+  #connect(): void {
+    this.#timer = undefined;
+    this.#state = "connecting";
+    const ws = new WebSocket(this.#url);
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.#socketClosed = promise;
+    this.#ws = ws;
+    let opened = false;
+    ws.onopen = () => {
+      if (this.#ws !== ws) return;
+      opened = true;
+      this.#openedAt = this.#clock.now();
+      let register: string;
+      try {
+        register = JSON.stringify(this.#register());
+      } catch (error) {
+        this.#fail(error, "the register callback failed");
+        ws.close(1011, "register failed");
+        return;
+      }
+      ws.send(register);
+      this.#state = "open";
+      const reconnect = this.#everOpened;
+      this.#everOpened = true;
+      this.dispatchEvent(new BusOpenEvent(reconnect));
+    };
+    ws.onmessage = (event: MessageEvent) => {
+      if (this.#ws !== ws) return;
+      let message: unknown;
+      try {
+        message = JSON.parse(String(event.data));
+      } catch (error) {
+        this.#fail(error, "the bus sent a frame that is not JSON");
+        return;
+      }
+      if (typeof message !== "object" || message === null || Array.isArray(message)) {
+        this.#fail(undefined, `the bus sent a frame that is not a JSON object: ${event.data}`);
+        return;
+      }
+      const busMessage = message as BusMessage;
+      if (busMessage.cmd === "registered") {
+        this.dispatchEvent(new BusMessageEvent("registered", busMessage));
+      }
+      this.dispatchEvent(new BusMessageEvent("message", busMessage));
+    };
+    ws.onerror = (event: Event) => {
+      if (this.#ws !== ws) return;
+      const detail = event instanceof ErrorEvent ? event.message : "WebSocket error";
+      this.#fail(undefined, opened ? detail : `cannot connect to ${this.#url}: ${detail}`);
+    };
+    ws.onclose = (event: CloseEvent) => {
+      resolve();
+      if (this.#ws !== ws) return;
+      this.#ws = undefined;
+      if (opened) {
+        if (this.#clock.now() - this.#openedAt >= this.#backoff.maxMs) this.#attempt = 0;
+        this.#state = "waiting";
+        this.dispatchEvent(new BusCloseEvent(event.code, event.reason));
+      }
+      if (this.#state === "closed") return; // a listener closed the client
+      this.#scheduleReconnect();
+    };
+  }
+
+  #scheduleReconnect(): void {
+    this.#attempt++;
+    const delayMs = backoffDelay(this.#attempt, this.#backoff, this.#random);
+    this.#state = "waiting";
+    this.#timer = this.#clock.setTimeout(() => this.#connect(), delayMs);
+    this.dispatchEvent(new BusReconnectingEvent(this.#attempt, delayMs));
+  }
+
+  #fail(cause: unknown, message: string): void {
+    const detail = cause instanceof Error ? `${message}: ${cause.message}` : message;
+    this.dispatchEvent(new BusErrorEvent(new Error(detail, { cause })));
+  }
+}

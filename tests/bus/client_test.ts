@@ -1,0 +1,218 @@
+import assert from "node:assert/strict";
+import { backoffDelay, resolveBackoff } from "../../bus/backoff.ts";
+import { BusClient, type BusClientEventMap, type BusMessage } from "../../bus/client.ts";
+import { FakeClock } from "../fake_clock.ts";
+
+const REGISTER = { cmd: "register", type: "producer", protocol: 2, name: "t" };
+
+/** A tiny bus: answers `register` with `registered` and records every frame it receives. */
+class TinyBus {
+  readonly received: BusMessage[] = [];
+  readonly sockets = new Set<WebSocket>();
+  readonly server: Deno.HttpServer<Deno.NetAddr>;
+
+  constructor(port = 0) {
+    this.server = Deno.serve(
+      { hostname: "127.0.0.1", port, onListen(): void {} },
+      (request): Response => {
+        const { socket, response } = Deno.upgradeWebSocket(request);
+        this.sockets.add(socket);
+        socket.onclose = () => this.sockets.delete(socket);
+        socket.onmessage = (event) => {
+          const message = JSON.parse(event.data);
+          this.received.push(message);
+          if (message.cmd === "register") socket.send(JSON.stringify({ cmd: "registered" }));
+        };
+        return response;
+      },
+    );
+  }
+
+  get port(): number {
+    return this.server.addr.port;
+  }
+
+  get url(): string {
+    return `ws://127.0.0.1:${this.port}`;
+  }
+
+  /** Drops every connection and stops listening. */
+  async close(): Promise<void> {
+    const closed = [...this.sockets].map((socket) =>
+      new Promise<void>((resolve) => {
+        socket.addEventListener("close", () => resolve());
+        socket.close(1001, "bus going away");
+      })
+    );
+    await Promise.all(closed);
+    await this.server.shutdown();
+  }
+}
+
+/** Resolves with the next event of `type`. */
+function next<K extends keyof BusClientEventMap>(
+  client: BusClient,
+  type: K,
+): Promise<BusClientEventMap[K]> {
+  return new Promise((resolve) =>
+    client.addEventListener(type, (event) => resolve(event), { once: true })
+  );
+}
+
+/** A port nothing listens on (bound, then released). */
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+Deno.test("backoffDelay doubles the cap from initialMs up to maxMs, with full jitter", () => {
+  const none = [1, 2, 3, 4, 6, 7, 50].map((n) => backoffDelay(n, { jitter: "none" }));
+  assert.deepEqual(none, [100, 200, 400, 800, 3200, 5000, 5000]);
+  assert.equal(backoffDelay(4, {}, () => 0.25), 200);
+  assert.equal(backoffDelay(40, {}, () => 0.999), 4995);
+  assert.equal(backoffDelay(1, {}, () => 0), 0);
+  assert.throws(() => backoffDelay(0), RangeError);
+  assert.throws(() => resolveBackoff({ initialMs: 10, maxMs: 5 }), RangeError);
+  assert.throws(() => resolveBackoff({ factor: 0.5 }), RangeError);
+});
+
+Deno.test("BusClient rejects a non-WebSocket URL", () => {
+  assert.throws(() => new BusClient("http://127.0.0.1:1", { register: () => REGISTER }), TypeError);
+  assert.throws(() => new BusClient("nonsense", { register: () => REGISTER }), TypeError);
+});
+
+Deno.test("BusClient connects, sends the register message first, and dispatches messages", async () => {
+  const bus = new TinyBus();
+  try {
+    await using client = new BusClient(bus.url, { register: () => REGISTER });
+    assert.equal(client.send({ cmd: "early" }), false);
+    const opened = next(client, "open");
+    const registered = next(client, "registered");
+    client.start();
+    assert.equal((await opened).reconnect, false);
+    assert.equal(client.connected, true);
+    assert.deepEqual((await registered).message, { cmd: "registered" });
+    const echoed = next(client, "message");
+    assert.equal(client.send({ cmd: "job_request", id: "t-1" }), true);
+    for (const socket of bus.sockets) socket.send(JSON.stringify({ cmd: "accepted", id: "t-1" }));
+    assert.deepEqual((await echoed).message, { cmd: "accepted", id: "t-1" });
+    assert.deepEqual(bus.received, [REGISTER, { cmd: "job_request", id: "t-1" }]);
+  } finally {
+    await bus.close();
+  }
+});
+
+Deno.test("BusClient reports a frame that is not a JSON object and stays connected", async () => {
+  const bus = new TinyBus();
+  try {
+    await using client = new BusClient(bus.url, { register: () => REGISTER });
+    const registered = next(client, "registered");
+    client.start();
+    await registered;
+    const error = next(client, "error");
+    for (const socket of bus.sockets) socket.send("[1, 2]");
+    assert.match((await error).error.message, /not a JSON object/);
+    assert.equal(client.connected, true);
+  } finally {
+    await bus.close();
+  }
+});
+
+Deno.test("BusClient reconnects and registers again after the bus restarts on the same port", async () => {
+  let bus = new TinyBus();
+  const port = bus.port;
+  let registers = 0;
+  const client = new BusClient(bus.url, {
+    register: () => ({ ...REGISTER, n: ++registers }),
+    backoff: { initialMs: 20, maxMs: 100 },
+  });
+  try {
+    const first = next(client, "registered");
+    client.start();
+    await first;
+    const lost = next(client, "close");
+    const reconnecting = next(client, "reconnecting");
+    await bus.close();
+    assert.equal((await lost).code, 1001);
+    assert.equal(client.connected, false);
+    assert.equal(client.send({ cmd: "lost" }), false);
+    assert.equal((await reconnecting).attempt, 1);
+    bus = new TinyBus(port);
+    const reopened = await next(client, "open");
+    assert.equal(reopened.reconnect, true);
+    await next(client, "registered");
+    assert.deepEqual(bus.received, [{ ...REGISTER, n: 2 }]);
+  } finally {
+    await client.close();
+    await bus.close();
+  }
+});
+
+Deno.test("BusClient retries an absent bus with capped, jittered backoff (fake clock)", async () => {
+  const clock = new FakeClock();
+  const client = new BusClient(`ws://127.0.0.1:${freePort()}`, {
+    register: () => REGISTER,
+    backoff: { initialMs: 100, maxMs: 1000 },
+    clock,
+    random: () => 0.5,
+  });
+  const errors: string[] = [];
+  client.addEventListener("error", (event) => errors.push(event.error.message));
+  const seen: Array<[number, number]> = [];
+  let retry = next(client, "reconnecting");
+  client.start();
+  for (let i = 0; i < 6; i++) {
+    const event = await retry;
+    seen.push([event.attempt, event.delayMs]);
+    assert.equal(clock.pendingTimers, 1);
+    retry = next(client, "reconnecting");
+    await clock.tick(event.delayMs);
+  }
+  await retry;
+  assert.deepEqual(seen, [[1, 50], [2, 100], [3, 200], [4, 400], [5, 500], [6, 500]]);
+  assert.match(errors[0], /cannot connect/);
+  await client.close();
+  assert.equal(clock.pendingTimers, 0);
+});
+
+Deno.test("BusClient.close() while connecting leaves nothing pending", async () => {
+  // A TCP listener that accepts but never answers the WebSocket handshake.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const accepted = listener.accept();
+  const client = new BusClient(`ws://127.0.0.1:${listener.addr.port}`, {
+    register: () => REGISTER,
+  });
+  let events = 0;
+  for (const type of ["open", "close", "reconnecting"] as const) {
+    client.addEventListener(type, () => events++);
+  }
+  client.start();
+  const conn = await accepted;
+  await client.close();
+  await client.close(); // idempotent
+  assert.equal(events, 0);
+  assert.equal(client.connected, false);
+  conn.close();
+  listener.close();
+});
+
+Deno.test("BusClient.close() while waiting to reconnect clears the timer; abort closes too", async () => {
+  const clock = new FakeClock();
+  const controller = new AbortController();
+  const client = new BusClient(`ws://127.0.0.1:${freePort()}`, {
+    register: () => REGISTER,
+    clock,
+    signal: controller.signal,
+  });
+  const retry = next(client, "reconnecting");
+  client.start();
+  await retry;
+  assert.equal(clock.pendingTimers, 1);
+  controller.abort();
+  await client.close();
+  assert.equal(clock.pendingTimers, 0);
+  client.start(); // no effect once closed
+  assert.equal(clock.pendingTimers, 0);
+});
