@@ -14,3 +14,6 @@
 
 export * from "./clock.ts";
 export * from "./deadline.ts";
+export * from "./errors.ts";
+export * from "./proc.ts";
+export { liveProcCount, setSignalGuard } from "./exit_guard.ts";
