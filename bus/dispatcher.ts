@@ -1,0 +1,700 @@
+/**
+ * The bus's delivery policy, without sockets: the job table, the waiting queue, the schedulers
+ * and their credits, and the rules that decide which scheduler gets which job (exactly-once with
+ * cluster-wide preemption, or the seed's broadcast).
+ *
+ * @module
+ */
+
+import { type Clock, systemClock } from "../process/clock.ts";
+import { JobQueue } from "./job_queue.ts";
+import {
+  type BusJobState,
+  isFinalState,
+  type JobEventMessage,
+  type JobPayload,
+  type SchedulerEventMessage,
+} from "./protocol.ts";
+
+/** A connected scheduler as the dispatcher sees it; the server implements it over a socket. */
+export interface SchedulerPeer {
+  /** The connection id (unique). */
+  readonly client: string;
+  /** The scheduler's name (the connection id when it gave none). */
+  readonly name: string;
+  /** 1: a seed scheduler (bare payloads, no reports); 2: credits and events. */
+  readonly protocol: 1 | 2;
+  /** How many jobs it runs at once (protocol 2; ignored for seed schedulers). */
+  readonly slots: number;
+  /** Whether a job frame may be sent now (false while its send buffer is over the limit). */
+  canSend(): boolean;
+  /** Sends a job: a `job` message (protocol 2) or the bare payload (seed). */
+  sendJob(id: string, payload: JobPayload): void;
+  /** Tells a v2 scheduler to stop a job. */
+  sendCancel(id: string, reason: string): void;
+}
+
+/** Where a job is, as {@linkcode Dispatcher} tracks it (read-only view). */
+export interface JobView {
+  /** The job id. */
+  readonly id: string;
+  /** Its owner: a producer's name, or its connection id. */
+  readonly owner: string;
+  /** Current priority. */
+  readonly priority: number;
+  /** The last state: a bus state, or the last one its scheduler reported; `dispatched` when sent. */
+  readonly state: BusJobState | "dispatched";
+  /** The scheduler's name while a v2 scheduler has it. */
+  readonly scheduler: string | undefined;
+}
+
+/** A job event as the dispatcher emits it: the wire event plus the job's owner. */
+export interface DispatcherJobEvent extends JobEventMessage {
+  /** The job's owner (a producer's name or connection id). */
+  owner: string;
+}
+
+/** A hand-over of a job to a scheduler. */
+export interface DispatchInfo {
+  /** The job. */
+  id: string;
+  /** Its priority. */
+  priority: number;
+  /** The scheduler's name. */
+  scheduler: string;
+  /** The scheduler's connection id. */
+  client: string;
+  /** The running job this one is meant to evict, for a preemptor. */
+  preempting?: string;
+}
+
+/** Options for {@linkcode Dispatcher}. */
+export interface DispatcherOptions {
+  /**
+   * Most jobs waiting in the bus; beyond it new jobs are rejected "queue full".
+   * @default {100_000}
+   */
+  maxQueue?: number;
+  /**
+   * Every job to every scheduler (the seed's behavior) instead of exactly-once.
+   * @default {false}
+   */
+  broadcast?: boolean;
+  /**
+   * How many finished job ids are remembered for idempotency (oldest forgotten first).
+   * @default {100_000}
+   */
+  rememberFinished?: number;
+  /**
+   * Where time comes from (event timestamps, start order).
+   * @default {systemClock}
+   */
+  clock?: Clock;
+  /**
+   * Called for every job lifecycle event (bus states and forwarded scheduler reports).
+   * @default {undefined}
+   */
+  onJobEvent?: (event: DispatcherJobEvent) => void;
+  /**
+   * Called for every hand-over of a job to a scheduler.
+   * @default {undefined}
+   */
+  onDispatch?: (info: DispatchInfo) => void;
+  /**
+   * Called with a short line about something unusual but handled (ignored reports, re-attached
+   * jobs, cancels sent on reconnect).
+   * @default {undefined}
+   */
+  onNotice?: (message: string) => void;
+}
+
+/** A job submission. */
+export interface SubmitRequest {
+  /** The submitting producer's owner identity. */
+  owner: string;
+  /** The producer's id for the job; assigned when absent. */
+  id?: string;
+  /** The validated payload. */
+  payload: JobPayload;
+}
+
+/** The answer to {@linkcode Dispatcher.submit}. */
+export type SubmitResult =
+  | { ok: true; id: string; duplicate: boolean }
+  | { ok: false; reason: string };
+
+/** The answer to a cancel or set_priority. */
+export type OpResult = { ok: true } | { ok: false; reason: string };
+
+/** Counts for `/health`. */
+export interface DispatcherStats {
+  /** Distinct jobs accepted. */
+  received: number;
+  /** Hand-overs of jobs to schedulers (a broadcast counts once per scheduler). */
+  delivered: number;
+  /** Jobs waiting in the bus now. */
+  queued: number;
+  /** Seed schedulers connected. */
+  seedSchedulers: number;
+  /** Protocol 2 schedulers connected. */
+  v2Schedulers: number;
+}
+
+/** A scheduler's line in `/status`. */
+export interface SchedulerStatus {
+  /** Connection id. */
+  client: string;
+  /** Name. */
+  name: string;
+  /** Protocol version. */
+  protocol: 1 | 2;
+  /** Slots (protocol 2). */
+  slots: number | undefined;
+  /** Free slots now (protocol 2). */
+  free: number | undefined;
+  /** Jobs it has (protocol 2). */
+  running: { id: string; priority: number; state: string }[];
+}
+
+/** The `/status` snapshot of the dispatcher. */
+export interface DispatcherStatus {
+  /** The waiting queue. */
+  queue: { length: number; byPriority: Record<string, number> };
+  /** Connected schedulers. */
+  schedulers: SchedulerStatus[];
+  /** Final outcomes so far, by state. */
+  outcomes: Record<string, number>;
+}
+
+interface Job {
+  id: string;
+  owner: string;
+  payload: JobPayload;
+  priority: number;
+  seq: number;
+  state: BusJobState | "dispatched";
+  scheduler: Sched | undefined;
+  startedAt: number;
+  suspended: boolean;
+  victim: boolean;
+  cancelRequested: boolean;
+}
+
+interface Sched {
+  peer: SchedulerPeer;
+  jobs: Set<Job>; // v2 only: jobs given to it and not yet final or evicted
+}
+
+/**
+ * Decides which scheduler gets which job.
+ *
+ * Exactly-once mode: a job goes to the v2 scheduler with the most free slots, else to a seed
+ * scheduler (round-robin), else — when it is strictly more urgent than the least urgent job
+ * running anywhere — to the v2 scheduler running that job (latest started among equals), which
+ * evicts it. Evicted jobs and jobs of lost schedulers are requeued in their original place.
+ * Broadcast mode: every job to every scheduler. See `docs/protocol.md`.
+ *
+ * @example Two jobs, one v2 scheduler with one slot
+ * ```ts
+ * import { Dispatcher, type SchedulerPeer } from "./dispatcher.ts";
+ * const sent: string[] = [];
+ * const peer: SchedulerPeer = {
+ *   client: "c1", name: "a", protocol: 2, slots: 1, canSend: () => true,
+ *   sendJob: (id) => sent.push(id), sendCancel: () => {},
+ * };
+ * const dispatcher = new Dispatcher();
+ * dispatcher.addScheduler(peer);
+ * dispatcher.submit({ owner: "p", id: "j1", payload: { priority: 5, runtime: 1 } });
+ * dispatcher.submit({ owner: "p", id: "j2", payload: { priority: 7, runtime: 1 } });
+ * console.log(sent, dispatcher.queueLength); // ["j1"] 1
+ * dispatcher.schedulerEvent("c1", { cmd: "event", id: "j1", state: "succeeded" });
+ * console.log(sent); // ["j1", "j2"]
+ * ```
+ */
+export class Dispatcher {
+  #queue: JobQueue<Job>;
+  #jobs = new Map<string, Job>();
+  #finished = new Set<string>(); // ids of final jobs, oldest first
+  #rememberFinished: number;
+  #scheds = new Map<string, Sched>();
+  #seedTurn = 0;
+  #broadcast: boolean;
+  #clock: Clock;
+  #onJobEvent: (event: DispatcherJobEvent) => void;
+  #onDispatch: (info: DispatchInfo) => void;
+  #onNotice: (message: string) => void;
+  #seq = 0;
+  #received = 0;
+  #delivered = 0;
+  #outcomes: Record<string, number> = {};
+  #blocked = false;
+
+  /**
+   * @param options See {@linkcode DispatcherOptions}.
+   * @throws {RangeError} If `maxQueue` or `rememberFinished` is not a positive integer.
+   */
+  constructor(options: DispatcherOptions = {}) {
+    this.#queue = new JobQueue({ maxLength: options.maxQueue ?? 100_000 });
+    const remember = options.rememberFinished ?? 100_000;
+    if (!Number.isInteger(remember) || remember < 1) {
+      throw new RangeError(
+        `Cannot create Dispatcher: 'rememberFinished' must be a positive integer, got ${remember}`,
+      );
+    }
+    this.#rememberFinished = remember;
+    this.#broadcast = options.broadcast ?? false;
+    this.#clock = options.clock ?? systemClock;
+    this.#onJobEvent = options.onJobEvent ?? (() => {});
+    this.#onDispatch = options.onDispatch ?? (() => {});
+    this.#onNotice = options.onNotice ?? (() => {});
+  }
+
+  /** How many jobs wait in the bus. */
+  get queueLength(): number {
+    return this.#queue.length;
+  }
+
+  /**
+   * Whether the last dispatch round left placeable jobs waiting because a scheduler's send
+   * buffer was full: the caller should call {@linkcode Dispatcher.pump} again a little later.
+   */
+  get blocked(): boolean {
+    return this.#blocked;
+  }
+
+  /**
+   * Accepts a job into the bus queue (or recognises a known id), then dispatches.
+   *
+   * @param request Owner, optional id, validated payload.
+   * @returns Accepted (with the id, and whether it was a duplicate) or rejected "queue full".
+   */
+  submit(request: SubmitRequest): SubmitResult {
+    if (request.id !== undefined && this.#jobs.has(request.id)) {
+      return { ok: true, id: request.id, duplicate: true };
+    }
+    if (this.#queue.full) return { ok: false, reason: "queue full" };
+    let id = request.id;
+    while (id === undefined || this.#jobs.has(id)) id = crypto.randomUUID();
+    const payload = { ...request.payload };
+    const job: Job = {
+      id,
+      owner: request.owner,
+      payload,
+      priority: payload.priority,
+      seq: this.#seq++,
+      state: "queued",
+      scheduler: undefined,
+      startedAt: 0,
+      suspended: false,
+      victim: false,
+      cancelRequested: false,
+    };
+    this.#jobs.set(id, job);
+    this.#queue.enqueue(job);
+    this.#received++;
+    this.#emit(job, "queued");
+    this.pump();
+    return { ok: true, id, duplicate: false };
+  }
+
+  /**
+   * A producer cancels one of its jobs: removed at once if waiting; a v2 scheduler that has it
+   * is told to stop (the final `cancelled` comes from it).
+   *
+   * @param owner The asking producer's owner identity.
+   * @param id The job.
+   * @returns Ok, or why not (unknown, not yours, already final).
+   */
+  cancel(owner: string, id: string): OpResult {
+    const job = this.#ownJob(owner, id);
+    if (!("id" in job)) return job;
+    if (this.#queue.remove(job)) {
+      this.#finish(job, "cancelled", { reason: "cancelled by producer" });
+      return { ok: true };
+    }
+    if (isFinalState(job.state as BusJobState)) {
+      return { ok: false, reason: `job already ${job.state}` };
+    }
+    if (!job.cancelRequested && job.scheduler) {
+      job.cancelRequested = true;
+      job.scheduler.peer.sendCancel(id, "cancelled by producer");
+    }
+    return { ok: true };
+  }
+
+  /**
+   * A producer changes the priority of one of its jobs still waiting in the bus queue.
+   *
+   * @param owner The asking producer's owner identity.
+   * @param id The job.
+   * @param priority The new priority (validated by the caller).
+   * @returns Ok, or why not (unknown, not yours, not waiting).
+   */
+  setPriority(owner: string, id: string, priority: number): OpResult {
+    const job = this.#ownJob(owner, id);
+    if (!("id" in job)) return job;
+    if (!this.#queue.setPriority(job, priority)) {
+      return { ok: false, reason: `job is not waiting in the bus queue (state ${job.state})` };
+    }
+    job.payload.priority = priority;
+    this.pump();
+    return { ok: true };
+  }
+
+  /**
+   * Adds a scheduler; a reconnecting v2 scheduler reports the jobs it still runs: those waiting
+   * in the bus queue (or still attached to a connection with its name) are re-attached to it,
+   * the others are cancelled at it (`"reassigned"`, or `"unknown job"`).
+   *
+   * @param peer The scheduler.
+   * @param running Ids of jobs it still runs (protocol 2).
+   * @throws {Error} If a scheduler with the same connection id is already there.
+   */
+  addScheduler(peer: SchedulerPeer, running: readonly string[] = []): void {
+    if (this.#scheds.has(peer.client)) {
+      throw new Error(`Cannot add scheduler: connection ${peer.client} is already registered`);
+    }
+    const sched: Sched = { peer, jobs: new Set() };
+    this.#scheds.set(peer.client, sched);
+    for (const id of peer.protocol === 2 ? running : []) this.#reclaim(sched, id);
+    this.pump();
+  }
+
+  /**
+   * Removes a scheduler (disconnected or silent): its unfinished jobs are requeued (or
+   * cancelled, if their producer had asked).
+   *
+   * @param client The scheduler's connection id; unknown ids are ignored.
+   */
+  removeScheduler(client: string): void {
+    const sched = this.#scheds.get(client);
+    if (!sched) return;
+    this.#scheds.delete(client);
+    for (const job of [...sched.jobs].sort((a, b) => a.seq - b.seq)) {
+      this.#detach(job);
+      if (job.cancelRequested) this.#finish(job, "cancelled", { reason: "scheduler lost" });
+      else this.#requeue(job, "scheduler lost");
+    }
+    this.pump();
+  }
+
+  /**
+   * Takes a v2 scheduler's report about a job it was given, updates the job, forwards the event
+   * and dispatches. Reports about jobs not (or no longer) attached to that scheduler are ignored.
+   *
+   * @param client The reporting scheduler's connection id.
+   * @param event The validated report.
+   */
+  schedulerEvent(client: string, event: SchedulerEventMessage): void {
+    const sched = this.#scheds.get(client);
+    const job = this.#jobs.get(event.id);
+    if (!sched || !job) {
+      this.#onNotice(`ignored ${event.state} of unknown job ${event.id} from ${client}`);
+      return;
+    }
+    const at = event.at ?? this.#clock.now();
+    const extra = { at, scheduler: sched.peer.name, result: event.result, reason: event.reason };
+    if (this.#broadcast) { // jobs are already "delivered": pass reports on, change nothing
+      this.#onJobEvent(this.#event(job, event.state, extra));
+      return;
+    }
+    if (job.scheduler !== sched) {
+      this.#onNotice(
+        `ignored ${event.state} of job ${event.id} not attached to ${sched.peer.name}`,
+      );
+      return;
+    }
+    switch (event.state) {
+      case "started":
+        job.startedAt = at;
+        break;
+      case "suspended":
+        job.suspended = true;
+        job.victim = false;
+        break;
+      case "resumed":
+        job.suspended = false;
+        break;
+      case "evicted":
+        this.#detach(job);
+        this.#emit(job, "evicted", extra);
+        if (job.cancelRequested) {
+          this.#finish(job, "cancelled", { reason: "cancelled by producer" });
+        } else this.#requeue(job, event.reason ?? "evicted");
+        this.pump();
+        return;
+      case "succeeded":
+      case "failed":
+      case "timed_out":
+      case "cancelled":
+        this.#detach(job);
+        this.#finish(job, event.state, extra);
+        this.pump();
+        return;
+    }
+    job.state = event.state;
+    this.#emit(job, event.state, extra);
+    if (event.state === "suspended") this.pump();
+  }
+
+  /**
+   * Hands waiting jobs to schedulers while the policy allows. Called after every change; call
+   * it again when {@linkcode Dispatcher.blocked} says a full send buffer held jobs back.
+   */
+  pump(): void {
+    let skipped = false;
+    const canSend = (sched: Sched): boolean => {
+      if (sched.peer.canSend()) return true;
+      skipped = true;
+      return false;
+    };
+    if (this.#broadcast) {
+      const all = [...this.#scheds.values()];
+      while (this.#queue.length > 0 && all.length > 0 && all.every(canSend)) {
+        const job = this.#queue.pop()!;
+        for (const sched of all) this.#handOver(job, sched);
+        this.#finish(job, "delivered");
+      }
+    } else {
+      while (this.#queue.length > 0) {
+        const job = this.#queue.peek()!;
+        const target = this.#freest(canSend) ?? this.#nextSeed(canSend);
+        const victim = target ? undefined : this.#victimFor(job.priority, canSend);
+        const to = target ?? victim?.scheduler;
+        if (!to) break;
+        this.#queue.pop();
+        this.#assign(job, to, victim);
+      }
+    }
+    this.#blocked = skipped && this.#queue.length > 0;
+  }
+
+  /**
+   * Looks a job up.
+   *
+   * @param id The job id.
+   * @returns Where the job is, or undefined if unknown or forgotten.
+   */
+  job(id: string): JobView | undefined {
+    const job = this.#jobs.get(id);
+    if (!job) return undefined;
+    return {
+      id: job.id,
+      owner: job.owner,
+      priority: job.priority,
+      state: job.state,
+      scheduler: job.scheduler?.peer.name,
+    };
+  }
+
+  /**
+   * The ids waiting in the bus queue, next first (O(n log n): for status and tests).
+   *
+   * @returns Job ids in queue order.
+   */
+  queuedIds(): string[] {
+    return this.#queue.toArray().map((job) => job.id);
+  }
+
+  /**
+   * Counts for `/health`.
+   *
+   * @returns Received, delivered, queued jobs and connected schedulers by protocol.
+   */
+  stats(): DispatcherStats {
+    let seed = 0;
+    for (const sched of this.#scheds.values()) if (sched.peer.protocol === 1) seed++;
+    return {
+      received: this.#received,
+      delivered: this.#delivered,
+      queued: this.#queue.length,
+      seedSchedulers: seed,
+      v2Schedulers: this.#scheds.size - seed,
+    };
+  }
+
+  /**
+   * The snapshot for `/status`.
+   *
+   * @returns The queue by priority, each scheduler and its jobs, outcome counts.
+   */
+  status(): DispatcherStatus {
+    return {
+      queue: { length: this.#queue.length, byPriority: this.#queue.countByPriority() },
+      schedulers: [...this.#scheds.values()].map(({ peer, jobs }) => {
+        const v2 = peer.protocol === 2;
+        return {
+          client: peer.client,
+          name: peer.name,
+          protocol: peer.protocol,
+          slots: v2 ? peer.slots : undefined,
+          free: v2 ? this.#free({ peer, jobs }) : undefined,
+          running: [...jobs].map((job) => ({
+            id: job.id,
+            priority: job.priority,
+            state: job.state,
+          })),
+        };
+      }),
+      outcomes: { ...this.#outcomes },
+    };
+  }
+
+  #ownJob(owner: string, id: string): Job | { ok: false; reason: string } {
+    const job = this.#jobs.get(id);
+    if (!job) return { ok: false, reason: "unknown job" };
+    if (job.owner !== owner) return { ok: false, reason: "not your job" };
+    return job;
+  }
+
+  #reclaim(sched: Sched, id: string): void {
+    const job = this.#jobs.get(id);
+    const from = job?.scheduler;
+    if (job && (this.#queue.has(job) || (from && from.peer.name === sched.peer.name))) {
+      this.#queue.remove(job);
+      if (from) from.jobs.delete(job);
+      job.scheduler = sched;
+      job.startedAt = this.#clock.now();
+      job.suspended = false;
+      sched.jobs.add(job);
+      this.#onNotice(`re-attached job ${id} to ${sched.peer.name}`);
+      if (job.cancelRequested) sched.peer.sendCancel(id, "cancelled by producer");
+      else if (!from) {
+        job.state = "started";
+        this.#emit(job, "started", { scheduler: sched.peer.name, reason: "reattached" });
+      }
+      return;
+    }
+    const reason = job ? "reassigned" : "unknown job";
+    this.#onNotice(`cancelling job ${id} at ${sched.peer.name}: ${reason}`);
+    sched.peer.sendCancel(id, reason);
+  }
+
+  /** The v2 scheduler with the most free slots that can take a frame now. */
+  #freest(canSend: (sched: Sched) => boolean): Sched | undefined {
+    let best: Sched | undefined;
+    let bestFree = 0;
+    for (const sched of this.#scheds.values()) {
+      if (sched.peer.protocol !== 2) continue;
+      const free = this.#free(sched);
+      if (free > bestFree && canSend(sched)) [best, bestFree] = [sched, free];
+    }
+    return best;
+  }
+
+  /** The next seed scheduler in round-robin order that can take a frame now. */
+  #nextSeed(canSend: (sched: Sched) => boolean): Sched | undefined {
+    const seeds = [...this.#scheds.values()].filter((s) => s.peer.protocol === 1);
+    for (let i = 0; i < seeds.length; i++) {
+      const sched = seeds[(this.#seedTurn + i) % seeds.length];
+      if (!canSend(sched)) continue;
+      this.#seedTurn = (this.#seedTurn + i + 1) % seeds.length;
+      return sched;
+    }
+    return undefined;
+  }
+
+  /** The least urgent running job anywhere (latest started among equals), if `priority` beats it. */
+  #victimFor(priority: number, canSend: (sched: Sched) => boolean): Job | undefined {
+    let victim: Job | undefined;
+    for (const sched of this.#scheds.values()) {
+      for (const job of sched.jobs) {
+        if (job.suspended || job.victim || job.cancelRequested || job.priority <= priority) {
+          continue;
+        }
+        if (
+          !victim || job.priority > victim.priority ||
+          (job.priority === victim.priority &&
+            (job.startedAt > victim.startedAt ||
+              (job.startedAt === victim.startedAt && job.seq > victim.seq)))
+        ) victim = job;
+      }
+    }
+    return victim && canSend(victim.scheduler!) ? victim : undefined;
+  }
+
+  #free(sched: Sched): number {
+    let active = 0;
+    for (const job of sched.jobs) if (!job.suspended) active++;
+    return sched.peer.slots - active;
+  }
+
+  #assign(job: Job, sched: Sched, victim: Job | undefined): void {
+    if (sched.peer.protocol === 1) {
+      this.#handOver(job, sched);
+      this.#finish(job, "delivered", { scheduler: sched.peer.name });
+      return;
+    }
+    if (victim) victim.victim = true;
+    job.scheduler = sched;
+    job.state = "dispatched";
+    job.startedAt = this.#clock.now();
+    job.suspended = false;
+    sched.jobs.add(job);
+    this.#handOver(job, sched, victim?.id);
+  }
+
+  #handOver(job: Job, sched: Sched, preempting?: string): void {
+    this.#delivered++;
+    sched.peer.sendJob(job.id, job.payload);
+    const info: DispatchInfo = {
+      id: job.id,
+      priority: job.priority,
+      scheduler: sched.peer.name,
+      client: sched.peer.client,
+    };
+    if (preempting !== undefined) info.preempting = preempting;
+    this.#onDispatch(info);
+  }
+
+  #detach(job: Job): void {
+    job.scheduler?.jobs.delete(job);
+    job.scheduler = undefined;
+    job.victim = false;
+    job.suspended = false;
+  }
+
+  #requeue(job: Job, reason: string): void {
+    job.state = "requeued";
+    this.#queue.requeue(job);
+    this.#emit(job, "requeued", { reason });
+  }
+
+  #finish(job: Job, state: BusJobState, extra: EventExtra = {}): void {
+    job.state = state;
+    this.#outcomes[state] = (this.#outcomes[state] ?? 0) + 1;
+    this.#finished.add(job.id);
+    if (this.#finished.size > this.#rememberFinished) {
+      const oldest = this.#finished.values().next().value!;
+      this.#finished.delete(oldest);
+      this.#jobs.delete(oldest);
+    }
+    this.#emit(job, state, extra);
+  }
+
+  #emit(job: Job, state: BusJobState, extra: EventExtra = {}): void {
+    this.#onJobEvent(this.#event(job, state, extra));
+  }
+
+  #event(job: Job, state: BusJobState, extra: EventExtra): DispatcherJobEvent {
+    const event: DispatcherJobEvent = {
+      cmd: "event",
+      id: job.id,
+      state,
+      at: extra.at ?? this.#clock.now(),
+      priority: job.priority,
+      owner: job.owner,
+    };
+    if (extra.scheduler !== undefined) event.scheduler = extra.scheduler;
+    if (extra.result !== undefined) event.result = extra.result;
+    if (extra.reason !== undefined) event.reason = extra.reason;
+    return event;
+  }
+}
+
+interface EventExtra {
+  at?: number;
+  scheduler?: string;
+  result?: Record<string, unknown>;
+  reason?: string;
+}

@@ -1,0 +1,27 @@
+/**
+ * Errors the bus's callers may catch.
+ *
+ * @module
+ */
+
+/**
+ * A bus server was used in a state that does not allow it: started twice, or started after
+ * {@linkcode BusServer.close}.
+ *
+ * @example
+ * ```ts
+ * import { BusStateError } from "./errors.ts";
+ * const error = new BusStateError("Cannot start BusServer: already started");
+ * console.log(error.name); // BusStateError
+ * ```
+ */
+export class BusStateError extends Error {
+  /**
+   * @param message What was attempted and why it cannot be done.
+   * @param options `cause`, when another error is behind it.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "BusStateError";
+  }
+}
