@@ -8,6 +8,7 @@
 
 import { type Clock, systemClock, type TimerId } from "../process/clock.ts";
 import { backoffDelay, type BackoffOptions, resolveBackoff } from "./backoff.ts";
+import { TypedEventTarget } from "./typed_event_target.ts";
 
 /** A message from the bus: a parsed JSON object (its `cmd` says what it is). */
 export type BusMessage = { cmd?: unknown; [key: string]: unknown };
@@ -150,7 +151,7 @@ export interface BusClientEventMap {
  * console.log(client.send({ cmd: "ping" })); // false: not started, not connected
  * ```
  */
-export class BusClient extends EventTarget implements AsyncDisposable {
+export class BusClient extends TypedEventTarget<BusClientEventMap> implements AsyncDisposable {
   #url: string;
   #register: () => object;
   #backoff: Required<BackoffOptions>;
@@ -261,56 +262,6 @@ export class BusClient extends EventTarget implements AsyncDisposable {
   /** Same as {@linkcode BusClient.close}, for `await using`. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
-  }
-
-  /**
-   * Adds a typed listener; see {@linkcode BusClientEventMap}.
-   *
-   * @param type The event type.
-   * @param listener Called with the typed event.
-   * @param options As for `EventTarget.addEventListener`.
-   */
-  override addEventListener<K extends keyof BusClientEventMap>(
-    type: K,
-    listener: (event: BusClientEventMap[K]) => void,
-    options?: boolean | AddEventListenerOptions,
-  ): void;
-  override addEventListener(
-    type: string,
-    listener: EventListenerOrEventListenerObject | null,
-    options?: boolean | AddEventListenerOptions,
-  ): void;
-  override addEventListener(
-    type: string,
-    listener: EventListenerOrEventListenerObject | null,
-    options?: boolean | AddEventListenerOptions,
-  ): void {
-    super.addEventListener(type, listener, options);
-  }
-
-  /**
-   * Removes a listener added with {@linkcode BusClient.addEventListener}.
-   *
-   * @param type The event type.
-   * @param listener The listener to remove.
-   * @param options As for `EventTarget.removeEventListener`.
-   */
-  override removeEventListener<K extends keyof BusClientEventMap>(
-    type: K,
-    listener: (event: BusClientEventMap[K]) => void,
-    options?: boolean | EventListenerOptions,
-  ): void;
-  override removeEventListener(
-    type: string,
-    listener: EventListenerOrEventListenerObject | null,
-    options?: boolean | EventListenerOptions,
-  ): void;
-  override removeEventListener(
-    type: string,
-    listener: EventListenerOrEventListenerObject | null,
-    options?: boolean | EventListenerOptions,
-  ): void {
-    super.removeEventListener(type, listener, options);
   }
 
   #connect(): void {

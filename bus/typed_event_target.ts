@@ -1,0 +1,75 @@
+/**
+ * An `EventTarget` whose `addEventListener` / `removeEventListener` know the event class of
+ * each event type.
+ *
+ * @module
+ */
+
+/**
+ * An `EventTarget` typed by an event map (`{ type: EventClass }`): listeners of a known type
+ * get the right event class. Dispatching is unchanged (`dispatchEvent`).
+ *
+ * @example
+ * ```ts
+ * import { TypedEventTarget } from "./typed_event_target.ts";
+ * class TickEvent extends Event {
+ *   constructor(readonly n: number) {
+ *     super("tick");
+ *   }
+ * }
+ * const target = new TypedEventTarget<{ tick: TickEvent }>();
+ * target.addEventListener("tick", (event) => console.log(event.n)); // event: TickEvent
+ * target.dispatchEvent(new TickEvent(1));
+ * ```
+ */
+export class TypedEventTarget<M extends { [K in keyof M]: Event }> extends EventTarget {
+  /**
+   * Adds a listener; for a type of the map, the listener gets that event class.
+   *
+   * @param type The event type.
+   * @param listener The listener.
+   * @param options As for `EventTarget.addEventListener`.
+   */
+  override addEventListener<K extends keyof M & string>(
+    type: K,
+    listener: (event: M[K]) => void,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  override addEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  override addEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | ((event: never) => void) | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void {
+    super.addEventListener(type, listener as EventListenerOrEventListenerObject | null, options);
+  }
+
+  /**
+   * Removes a listener added with `addEventListener`.
+   *
+   * @param type The event type.
+   * @param listener The listener.
+   * @param options As for `EventTarget.removeEventListener`.
+   */
+  override removeEventListener<K extends keyof M & string>(
+    type: K,
+    listener: (event: M[K]) => void,
+    options?: boolean | EventListenerOptions,
+  ): void;
+  override removeEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | EventListenerOptions,
+  ): void;
+  override removeEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | ((event: never) => void) | null,
+    options?: boolean | EventListenerOptions,
+  ): void {
+    super.removeEventListener(type, listener as EventListenerOrEventListenerObject | null, options);
+  }
+}

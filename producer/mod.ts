@@ -1,0 +1,21 @@
+/**
+ * `producer/`: submit jobs to the bus and follow them. {@linkcode JobGenerator} draws seeded
+ * random jobs and waits (as the seed's producer does); {@linkcode Producer} sends them through a
+ * reconnecting bus client, re-sends what the bus has not finished after each reconnect, and
+ * dispatches the feedback the bus gives on each job. The `deno task producer` CLI is
+ * `producer/main.ts`.
+ *
+ * @example
+ * ```ts
+ * import { JobGenerator, Producer } from "./mod.ts";
+ * const generator = new JobGenerator({ seed: 1 });
+ * await using producer = new Producer("ws://127.0.0.1:8101", { name: "docs" });
+ * producer.start();
+ * console.log(producer.submit(generator.nextJob()).id); // "docs-1"
+ * ```
+ *
+ * @module
+ */
+
+export * from "./generator.ts";
+export * from "./producer.ts";
