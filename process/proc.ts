@@ -258,7 +258,8 @@ export class Proc implements AsyncDisposable {
       }
     }
     const specifier = module instanceof URL ? module.href : module;
-    const args = ["run", "--no-check", "-q", "--no-prompt", "--preload", LIFELINE_URL];
+    const lifeline = `${LIFELINE_URL}?ppid=${Deno.pid}`;
+    const args = ["run", "--no-check", "-q", "--no-prompt", "--preload", lifeline];
     args.push(...permissions, specifier, ...(options.args ?? []));
     return new Proc(Deno.execPath(), { ...options, args });
   }
