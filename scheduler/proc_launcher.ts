@@ -1,0 +1,90 @@
+/**
+ * The default launcher for OS commands: each job's payload names a command, run as a `Proc`.
+ *
+ * @module
+ */
+
+import { Proc, type ProcOptions } from "../process/proc.ts";
+import type { JobInfo, LaunchedJob, Launcher } from "./job.ts";
+
+/** The payload {@linkcode procLauncher} expects: a command and how to run it. */
+export interface ProcPayload {
+  /** The executable (looked up in `PATH`). */
+  command: string;
+  /** Its arguments. */
+  args?: string[];
+  /** Environment variables added to the inherited ones. */
+  env?: Record<string, string>;
+  /** Working directory. */
+  cwd?: string;
+}
+
+/**
+ * Launches a job as a {@linkcode Proc} (its own process group, output inherited), without a
+ * timeout: the runner owns timeouts. Throws (and the job fails) if the command cannot start.
+ *
+ * @param job The job to launch; its payload is a {@linkcode ProcPayload}.
+ * @returns The started Proc.
+ * @throws {TypeError} If the payload's `command` is not a non-empty string.
+ * @throws {ProcSpawnError} If the executable could not be started.
+ *
+ * @example
+ * ```ts
+ * import { Runner } from "./runner.ts";
+ * import { procLauncher, type ProcPayload } from "./proc_launcher.ts";
+ * await using runner = new Runner<ProcPayload>({ launch: procLauncher, slots: 2 });
+ * const job = runner.submit({ command: "true" }, { priority: 0 });
+ * console.log((await job.done).state); // "succeeded"
+ * ```
+ */
+export function procLauncher(job: JobInfo<ProcPayload>): LaunchedJob {
+  return startProc(job.payload, {});
+}
+
+/** Options for {@linkcode createProcLauncher}. */
+export interface ProcLauncherOptions {
+  /**
+   * Where the jobs' stdout and stderr go.
+   * @default {"inherit"}
+   */
+  output?: "inherit" | "null";
+  /**
+   * How long a terminated job has after SIGTERM before SIGKILL, ms.
+   * @default {2000}
+   */
+  graceMs?: number;
+}
+
+/**
+ * A {@linkcode procLauncher} with other output or grace period.
+ *
+ * @param options See {@linkcode ProcLauncherOptions}.
+ * @returns A launcher for {@linkcode ProcPayload} jobs.
+ *
+ * @example
+ * ```ts
+ * import { Runner } from "./runner.ts";
+ * import { createProcLauncher, type ProcPayload } from "./proc_launcher.ts";
+ * await using runner = new Runner<ProcPayload>({
+ *   launch: createProcLauncher({ output: "null", graceMs: 500 }),
+ * });
+ * const job = runner.submit({ command: "sh", args: ["-c", "exit 3"] });
+ * console.log((await job.done).reason); // "exit code 3"
+ * ```
+ */
+export function createProcLauncher(options: ProcLauncherOptions = {}): Launcher<ProcPayload> {
+  const procOptions: ProcOptions = { output: options.output, graceMs: options.graceMs };
+  return (job) => startProc(job.payload, procOptions);
+}
+
+function startProc(payload: ProcPayload, options: ProcOptions): Proc {
+  if (typeof payload?.command !== "string" || payload.command === "") {
+    throw new TypeError(
+      `Cannot launch job: 'command' must be a non-empty string, got ${
+        JSON.stringify(payload?.command)
+      }`,
+    );
+  }
+  const { command, args, env, cwd } = payload;
+  return new Proc(command, { ...options, args, env, cwd }).start();
+}
