@@ -20,6 +20,8 @@
  */
 export class ProcStateError extends Error {
   /**
+   * Creates the error.
+   *
    * @param message What was attempted and in which state.
    * @param options Standard error options (`cause`).
    */
@@ -41,6 +43,8 @@ export class ProcStateError extends Error {
  */
 export class CantStartError extends ProcStateError {
   /**
+   * Creates the error.
+   *
    * @param message What was attempted and in which state.
    * @param options Standard error options (`cause`).
    */
@@ -62,6 +66,8 @@ export class CantStartError extends ProcStateError {
  */
 export class NotRunningError extends ProcStateError {
   /**
+   * Creates the error.
+   *
    * @param message What was attempted and in which state.
    * @param options Standard error options (`cause`).
    */
@@ -88,6 +94,8 @@ export class NotRunningError extends ProcStateError {
  */
 export class ProcSpawnError extends Error {
   /**
+   * Creates the error.
+   *
    * @param message What could not be started, and why.
    * @param options Standard error options (`cause`: the original error).
    */

@@ -2,6 +2,14 @@
  * `process/`: run OS processes as jobs. The base layer of the toolkit; it imports nothing else
  * of ours.
  *
+ * @example A job with a timeout
+ * ```ts
+ * import { Proc } from "./mod.ts";
+ * const proc = new Proc("sleep", { args: ["10"] }).start({ timeoutMs: 100 });
+ * const outcome = await proc.wait();
+ * console.log(outcome.result); // "timeout"
+ * ```
+ *
  * @example A pausable timeout
  * ```ts
  * import { Deadline } from "./mod.ts";
