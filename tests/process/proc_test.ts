@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   CantStartError,
+  type DenoProcOptions,
   liveProcCount,
   NotRunningError,
   Proc,
@@ -15,7 +16,7 @@ import { groupMembers, isGone, waitUntil } from "./proc_os.ts";
 const CHILD = new URL("../fixtures/proc_child.ts", import.meta.url);
 
 /** A Deno child running the fixture in `mode`. */
-function child(args: string[], options: ProcOptions & { permissions?: string[] } = {}): Proc {
+function child(args: string[], options: DenoProcOptions = {}): Proc {
   return Proc.deno(CHILD, { output: "null", ...options, args });
 }
 
@@ -158,7 +159,7 @@ Deno.test("Proc capture does not wait forever on a pipe held by a grandchild", a
   assert.equal(outcome.stdout, "hi\n");
   assert.equal(outcome.result, "success");
   await proc.kill();
-  assert.equal(groupMembers(proc.pid!).length, 0);
+  assert.ok(await waitUntil(() => groupMembers(proc.pid!).length === 0, 2000));
 });
 
 Deno.test("Proc.terminate sends SIGKILL after graceMs to a child that ignores SIGTERM", async () => {
