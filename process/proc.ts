@@ -521,7 +521,8 @@ export class Proc implements AsyncDisposable {
     try {
       Deno.kill(-this.#pid!, signal);
     } catch {
-      // ESRCH: the group is empty (its leader may be an unreaped zombie). Nothing to do.
+      // ESRCH: the group is empty (its leader may be an unreaped zombie). Any other failure
+      // (EPERM) would mean the id is no longer ours. Either way there is nothing to signal.
     }
   }
 
