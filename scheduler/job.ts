@@ -141,13 +141,13 @@ export interface JobOutcome {
   /** The final state. */
   state: JobState;
   /** Why, in words, when the state alone does not say (a launcher error, "runner closed"…). */
-  reason?: string;
+  reason: string | undefined;
   /** The last launch's exit code; `null` if killed by a signal or never launched. */
   code: number | null;
   /** When the job was submitted (clock time, ms). */
   submittedAt: number;
   /** When the job first started, if it ever did. */
-  startedAt?: number;
+  startedAt: number | undefined;
   /** When the runner ended the job (for jobs it terminated: when it decided to). */
   endedAt: number;
   /** Time not spent running: `endedAt - submittedAt - runMs`. */

@@ -130,8 +130,8 @@ interface Attempt {
   /** Set when the runner terminated this attempt: then its end changes nothing else. */
   stopped: boolean;
   ended: boolean;
-  endedPromise: Promise<void>;
-  resolveEnded: () => void;
+  /** Settles when a stopped attempt has ended (made by `#stop`: only those are awaited). */
+  stopping: PromiseWithResolvers<void> | undefined;
 }
 
 /** The runner's record of a job. */
@@ -158,8 +158,10 @@ class Job<P> {
   stopping: Promise<void> | undefined;
   suspended = false;
   unlisten: (() => void) | undefined;
-  readonly done: Promise<JobOutcome>;
-  readonly resolveDone: (outcome: JobOutcome) => void;
+  /** Whether the job is final and its process has ended. */
+  settled = false;
+  /** `done`, made when first asked for (most callers never ask). */
+  #done: PromiseWithResolvers<JobOutcome> | undefined;
 
   constructor(
     readonly id: string,
@@ -172,10 +174,20 @@ class Job<P> {
     levelOf: (job: Job<P>) => number,
     now: () => number,
   ) {
-    const { promise, resolve } = Promise.withResolvers<JobOutcome>();
-    this.done = promise;
-    this.resolveDone = resolve;
     this.view = new LiveJobView(this, levelOf, now);
+  }
+
+  /** Settles with the outcome once the job is final and its process has ended. */
+  get done(): Promise<JobOutcome> {
+    if (this.settled) return Promise.resolve(outcomeOf(this));
+    this.#done ??= Promise.withResolvers<JobOutcome>();
+    return this.#done.promise;
+  }
+
+  /** Marks the job settled and settles `done` if anyone asked for it. */
+  settle(): void {
+    this.settled = true;
+    this.#done?.resolve(outcomeOf(this));
   }
 
   /** Time not spent running, until `at`. */
@@ -263,10 +275,10 @@ function outcomeOf(job: Job<unknown>): JobOutcome {
   return {
     id: job.id,
     state: job.state,
-    ...(job.reason === undefined ? {} : { reason: job.reason }),
+    reason: job.reason,
     code: job.code,
     submittedAt: job.submittedAt,
-    ...(job.startedAt === undefined ? {} : { startedAt: job.startedAt }),
+    startedAt: job.startedAt,
     endedAt,
     waitMs: job.waitMsAt(endedAt),
     runMs: job.runMs,
@@ -275,14 +287,12 @@ function outcomeOf(job: Job<unknown>): JobOutcome {
 }
 
 function newAttempt(): Attempt {
-  const { promise, resolve } = Promise.withResolvers<void>();
   return {
     launched: undefined,
     deadline: undefined,
     stopped: false,
     ended: false,
-    endedPromise: promise,
-    resolveEnded: resolve,
+    stopping: undefined,
   };
 }
 
@@ -900,10 +910,18 @@ export class Runner<P> extends EventTarget implements AsyncDisposable {
       this.#finish(job, "timed_out", `ran past its timeout of ${job.timeoutMs} ms`);
       this.#settle();
     }, { clock: this.#clock });
-    new Promise<LaunchOutcome>((resolve) => resolve(launched.wait())).then(
-      (outcome) => this.#ended(job, attempt, outcome),
-      (error) => this.#ended(job, attempt, { result: "error", code: null }, message(error)),
-    ).then(() => this.#settle());
+    const onError = (error: unknown): void => {
+      this.#ended(job, attempt, { result: "error", code: null }, message(error));
+      this.#settle();
+    };
+    try {
+      launched.wait().then((outcome) => {
+        this.#ended(job, attempt, outcome);
+        this.#settle();
+      }, onError);
+    } catch (error) {
+      queueMicrotask(() => onError(error));
+    }
   }
 
   /** An attempt ended: by itself, or after the runner terminated it. */
@@ -927,8 +945,10 @@ export class Runner<P> extends EventTarget implements AsyncDisposable {
         : ["failed" as const, "terminated"];
       this.#finish(job, state, reason);
     }
-    if (job.stopping === attempt.endedPromise) job.stopping = undefined;
-    attempt.resolveEnded();
+    const stopping = attempt.stopping;
+    if (stopping === undefined) return;
+    if (job.stopping === stopping.promise) job.stopping = undefined;
+    stopping.resolve();
   }
 
   /** Terminates the job's current attempt (if any); the caller sets the new state. */
@@ -942,8 +962,9 @@ export class Runner<P> extends EventTarget implements AsyncDisposable {
     this.#leave(job);
     const launched = attempt.launched;
     if (launched === undefined || attempt.ended) return;
+    attempt.stopping = Promise.withResolvers<void>();
     this.#stopping.add(attempt);
-    job.stopping = attempt.endedPromise;
+    job.stopping = attempt.stopping.promise;
     try {
       if (wasSuspended) launched.resume();
       launched.terminate().catch(() => {});
@@ -975,9 +996,8 @@ export class Runner<P> extends EventTarget implements AsyncDisposable {
     job.unlisten?.();
     job.unlisten = undefined;
     this.#to(job, state, reason);
-    const settle = (): void => job.resolveDone(outcomeOf(job));
-    if (job.stopping === undefined) settle();
-    else job.stopping.then(settle);
+    if (job.stopping === undefined) job.settle();
+    else job.stopping.then(() => job.settle());
   }
 
   // ---- queue ----
@@ -1048,5 +1068,5 @@ export class Runner<P> extends EventTarget implements AsyncDisposable {
 }
 
 function endedOf(attempt: Attempt): Promise<void> {
-  return attempt.endedPromise;
+  return attempt.stopping!.promise;
 }
