@@ -14,7 +14,10 @@ import { trackProc, untrackProc } from "./exit_guard.ts";
 export type ProcResult = "success" | "error" | "timeout" | "terminated";
 
 /** Where a {@linkcode Proc}'s stdout and stderr go. */
-export type ProcOutput = "inherit" | "capture" | "null";
+export type ProcOutput = "inherit" | "capture" | "lines" | "null";
+
+/** Which output stream a line came from, for {@linkcode ProcOptions.onLine}. */
+export type ProcStream = "stdout" | "stderr";
 
 /** A {@linkcode Proc}'s life: `created` → `running` → `ended` (its child was reaped). */
 export type ProcState = "created" | "running" | "ended";
@@ -70,13 +73,21 @@ export interface ProcOptions {
    */
   cwd?: string | URL;
   /**
-   * Where stdout and stderr go: the parent's (`inherit`), nowhere (`null`), or a bounded
-   * in-memory tail of each that appears in the outcome (`capture`). Stdin is always `null`.
+   * Where stdout and stderr go: the parent's (`inherit`), nowhere (`null`), a bounded
+   * in-memory tail of each that appears in the outcome (`capture`), or line by line to
+   * `onLine` as they come (`lines`). Stdin is always `null`.
    * @default {"inherit"}
    */
   output?: ProcOutput;
   /**
-   * With `output: "capture"`, how many trailing bytes of stdout and of stderr are kept.
+   * With `output: "lines"`, called for each line of stdout and stderr (without its line
+   * break; a line longer than `maxOutputBytes` is passed on in pieces). Required then.
+   * @default {undefined}
+   */
+  onLine?: (line: string, stream: ProcStream) => void;
+  /**
+   * With `output: "capture"`, how many trailing bytes of stdout and of stderr are kept; with
+   * `output: "lines"`, the longest line buffered before it is passed on in pieces.
    * @default {65536}
    */
   maxOutputBytes?: number;
@@ -166,6 +177,7 @@ export class Proc implements AsyncDisposable {
   #graceMs: number;
   #clock: Clock;
   #onCallbackError: ((error: unknown) => void) | undefined;
+  #onLine: ((line: string, stream: ProcStream) => void) | undefined;
 
   #state: ProcState = "created";
   #pid: number | undefined;
@@ -195,10 +207,13 @@ export class Proc implements AsyncDisposable {
       );
     }
     const output = options.output ?? "inherit";
-    if (!["inherit", "capture", "null"].includes(output)) {
+    if (!["inherit", "capture", "lines", "null"].includes(output)) {
       throw new TypeError(
-        `Cannot create Proc: 'output' must be "inherit", "capture" or "null", got ${output}`,
+        `Cannot create Proc: 'output' must be "inherit", "capture", "lines" or "null", got ${output}`,
       );
+    }
+    if (output === "lines" && typeof options.onLine !== "function") {
+      throw new TypeError(`Cannot create Proc: output "lines" needs an 'onLine' callback`);
     }
     const graceMs = options.graceMs ?? 2000;
     if (!Number.isFinite(graceMs) || graceMs < 0) {
@@ -222,6 +237,7 @@ export class Proc implements AsyncDisposable {
     this.#graceMs = graceMs;
     this.#clock = options.clock ?? systemClock;
     this.#onCallbackError = options.onCallbackError;
+    this.#onLine = options.onLine;
   }
 
   /**
@@ -313,7 +329,7 @@ export class Proc implements AsyncDisposable {
       );
     }
     signal?.throwIfAborted();
-    const stdio = this.#output === "capture" ? "piped" : this.#output;
+    const stdio = this.#output === "capture" || this.#output === "lines" ? "piped" : this.#output;
     let child: Deno.ChildProcess;
     try {
       child = new Deno.Command(this.#command, {
@@ -528,8 +544,17 @@ export class Proc implements AsyncDisposable {
 
   async #finish(child: Deno.ChildProcess, startedAt: number): Promise<ProcOutcome> {
     const capture = this.#output === "capture";
-    const stdout = capture ? new TailReader(child.stdout, this.#maxOutputBytes) : undefined;
-    const stderr = capture ? new TailReader(child.stderr, this.#maxOutputBytes) : undefined;
+    const max = this.#maxOutputBytes;
+    let stdout: OutputReader | undefined;
+    let stderr: OutputReader | undefined;
+    if (capture) {
+      stdout = new TailReader(child.stdout, max);
+      stderr = new TailReader(child.stderr, max);
+    } else if (this.#output === "lines") {
+      const onLine = this.#onLine!;
+      stdout = new LineReader(child.stdout, max, (line) => onLine(line, "stdout"));
+      stderr = new LineReader(child.stderr, max, (line) => onLine(line, "stderr"));
+    }
     const status = await child.status;
     const endedAt = this.#clock.now();
     this.#state = "ended";
@@ -551,7 +576,7 @@ export class Proc implements AsyncDisposable {
       endedAt,
       durationMs: endedAt - startedAt,
     };
-    if (stdout && stderr) {
+    if (stdout instanceof TailReader && stderr instanceof TailReader) {
       outcome.stdout = stdout.text();
       outcome.stderr = stderr.text();
     }
@@ -580,8 +605,16 @@ export class Proc implements AsyncDisposable {
   }
 }
 
+/** A reader of one of the child's output pipes. */
+interface OutputReader {
+  /** Settles when the pipe reached its end, or reading stopped. */
+  readonly done: Promise<void>;
+  /** Stops reading (closes the pipe). */
+  cancel(): Promise<void>;
+}
+
 /** Reads a stream to its end, keeping only its last `max` bytes. */
-class TailReader {
+class TailReader implements OutputReader {
   #reader: ReadableStreamDefaultReader<Uint8Array>;
   #max: number;
   #chunks: Uint8Array[] = [];
@@ -631,11 +664,64 @@ class TailReader {
   }
 }
 
+/** Reads a stream to its end, passing each line on as it completes (pieces of `max` bytes). */
+class LineReader implements OutputReader {
+  #reader: ReadableStreamDefaultReader<string>;
+  #max: number;
+  #onLine: (line: string) => void;
+  #partial = "";
+  readonly done: Promise<void>;
+
+  constructor(stream: ReadableStream<Uint8Array>, max: number, onLine: (line: string) => void) {
+    this.#reader = stream.pipeThrough(new TextDecoderStream()).getReader();
+    this.#max = max;
+    this.#onLine = onLine;
+    this.done = this.#pump();
+  }
+
+  cancel(): Promise<void> {
+    return this.#reader.cancel().catch(() => {});
+  }
+
+  #emit(line: string): void {
+    if (line.endsWith("\r")) line = line.slice(0, -1);
+    for (let start = 0; start === 0 || start < line.length; start += this.#max) {
+      try {
+        this.#onLine(line.slice(start, start + this.#max));
+      } catch {
+        // A failing line callback must not stop the reading (the pipe would fill and block).
+      }
+    }
+  }
+
+  async #pump(): Promise<void> {
+    try {
+      for (;;) {
+        const { done, value } = await this.#reader.read();
+        if (done) break;
+        const lines = (this.#partial + value).split("\n");
+        this.#partial = lines.pop()!;
+        for (const line of lines) this.#emit(line);
+        while (this.#partial.length > this.#max) {
+          this.#emit(this.#partial.slice(0, this.#max));
+          this.#partial = this.#partial.slice(this.#max);
+        }
+      }
+    } catch {
+      // A read error ends the reading; what was complete was passed on.
+    } finally {
+      if (this.#partial !== "") this.#emit(this.#partial);
+      this.#partial = "";
+      this.#reader.releaseLock();
+    }
+  }
+}
+
 /**
  * Waits for the output readers to reach the end of their pipes, for at most `DRAIN_MS`: a
  * grandchild that outlived the child may hold them open. Then closes whatever is still open.
  */
-async function drain(readers: TailReader[]): Promise<void> {
+async function drain(readers: OutputReader[]): Promise<void> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<void>((resolve) => timer = setTimeout(resolve, DRAIN_MS));
   await Promise.race([Promise.all(readers.map((reader) => reader.done)), timeout]);

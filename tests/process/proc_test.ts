@@ -278,6 +278,32 @@ Deno.test("Proc capture keeps a bounded tail of a 10 MB output", async () => {
   assert.equal(small.stdout, "xxxxx\nEND\n");
 });
 
+Deno.test("Proc output lines passes each line of stdout and stderr to onLine", async () => {
+  const lines: string[] = [];
+  const outcome = await child(["spam", "3072"], {
+    output: "lines",
+    onLine: (line, stream) => lines.push(`${stream}:${line.length}:${line.slice(-3)}`),
+  }).start().wait();
+  assert.equal(outcome.result, "success");
+  assert.equal(outcome.stdout, undefined);
+  const stdout = lines.filter((line) => line.startsWith("stdout:"));
+  assert.deepEqual(stdout, [
+    "stdout:1023:xxx",
+    "stdout:1023:xxx",
+    "stdout:1023:xxx",
+    "stdout:3:END",
+  ]);
+  assert.deepEqual(lines.filter((line) => line.startsWith("stderr:")), ["stderr:7:END"]);
+  const pieces: string[] = [];
+  await child(["spam", "1024"], {
+    output: "lines",
+    maxOutputBytes: 500,
+    onLine: (line, stream) => stream === "stdout" && pieces.push(line),
+  }).start().wait();
+  assert.deepEqual(pieces.map((piece) => piece.length), [500, 500, 23, 3]);
+  assert.throws(() => new Proc("true", { output: "lines" }), /needs an 'onLine' callback/);
+});
+
 Deno.test("Aborting the start signal terminates the child; an aborted one prevents start", async () => {
   const controller = new AbortController();
   const proc = child(["sleep", "30000"]).start({ signal: controller.signal });
