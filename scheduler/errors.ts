@@ -16,6 +16,8 @@
  */
 export class RunnerClosedError extends Error {
   /**
+   * Creates the error for a refused job.
+   *
    * @param jobId The id of the job that was refused, if known.
    * @param options Standard error options (`cause`).
    */
@@ -43,6 +45,8 @@ export class DuplicateJobIdError extends Error {
   readonly jobId: string;
 
   /**
+   * Creates the error for a duplicate id.
+   *
    * @param jobId The id that is already in use.
    * @param options Standard error options (`cause`).
    */

@@ -232,6 +232,8 @@ export class JobEvent<P = unknown> extends Event {
   readonly waiting: number;
 
   /**
+   * Creates the event of one state change.
+   *
    * @param type The job's new state.
    * @param init The job and the runner's figures at the time of the change.
    */
