@@ -17,3 +17,4 @@
  */
 
 export * from "./process/mod.ts";
+export * from "./scheduler/mod.ts";
