@@ -18,3 +18,8 @@
 
 export * from "./binary_heap.ts";
 export { parseRuntime, SLEEPER_URL } from "./sleeper.ts";
+export * from "./errors.ts";
+export * from "./job.ts";
+export * from "./runner.ts";
+export * from "./proc_launcher.ts";
+export * from "./sleeper_launcher.ts";
