@@ -228,8 +228,8 @@ Deno.test("Runner aging: a more urgent waiting job behind an aged one can still 
   await using t = setup({ slots: 1, agingMs: 100, minRunMs: 50 });
   submit(t.runner, "old:9");
   await t.clock.tick(10_000);
-  submit(t.runner, "a:5"); // starts? no: slot busy with old (level 9, not evictable by 5 yet)
-  assert.deepEqual(runningIds(t.runner), ["a"]); // old has run 10 s at level 9: a evicts it
+  submit(t.runner, "a:5");
+  assert.deepEqual(runningIds(t.runner), ["a"]); // old started at level 9: a evicts it
   await t.clock.tick(10);
   submit(t.runner, "b:1"); // behind old (aged to 0) in the queue, but its own priority evicts
   assert.deepEqual(waitingIds(t.runner), ["old", "b"]);
