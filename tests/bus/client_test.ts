@@ -1,53 +1,10 @@
 import assert from "node:assert/strict";
 import { backoffDelay, resolveBackoff } from "../../bus/backoff.ts";
-import { BusClient, type BusClientEventMap, type BusMessage } from "../../bus/client.ts";
+import { BusClient, type BusClientEventMap } from "../../bus/client.ts";
 import { FakeClock } from "../fake_clock.ts";
+import { FakeBus, freePort } from "../fixtures/fake_bus.ts";
 
 const REGISTER = { cmd: "register", type: "producer", protocol: 2, name: "t" };
-
-/** A tiny bus: answers `register` with `registered` and records every frame it receives. */
-class TinyBus {
-  readonly received: BusMessage[] = [];
-  readonly sockets = new Set<WebSocket>();
-  readonly server: Deno.HttpServer<Deno.NetAddr>;
-
-  constructor(port = 0) {
-    this.server = Deno.serve(
-      { hostname: "127.0.0.1", port, onListen(): void {} },
-      (request): Response => {
-        const { socket, response } = Deno.upgradeWebSocket(request);
-        this.sockets.add(socket);
-        socket.onclose = () => this.sockets.delete(socket);
-        socket.onmessage = (event) => {
-          const message = JSON.parse(event.data);
-          this.received.push(message);
-          if (message.cmd === "register") socket.send(JSON.stringify({ cmd: "registered" }));
-        };
-        return response;
-      },
-    );
-  }
-
-  get port(): number {
-    return this.server.addr.port;
-  }
-
-  get url(): string {
-    return `ws://127.0.0.1:${this.port}`;
-  }
-
-  /** Drops every connection and stops listening. */
-  async close(): Promise<void> {
-    const closed = [...this.sockets].map((socket) =>
-      new Promise<void>((resolve) => {
-        socket.addEventListener("close", () => resolve());
-        socket.close(1001, "bus going away");
-      })
-    );
-    await Promise.all(closed);
-    await this.server.shutdown();
-  }
-}
 
 /** Resolves with the next event of `type`. */
 function next<K extends keyof BusClientEventMap>(
@@ -57,14 +14,6 @@ function next<K extends keyof BusClientEventMap>(
   return new Promise((resolve) =>
     client.addEventListener(type, (event) => resolve(event), { once: true })
   );
-}
-
-/** A port nothing listens on (bound, then released). */
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
 }
 
 Deno.test("backoffDelay doubles the cap from initialMs up to maxMs, with full jitter", () => {
@@ -84,7 +33,7 @@ Deno.test("BusClient rejects a non-WebSocket URL", () => {
 });
 
 Deno.test("BusClient connects, sends the register message first, and dispatches messages", async () => {
-  const bus = new TinyBus();
+  const bus = new FakeBus();
   try {
     await using client = new BusClient(bus.url, { register: () => REGISTER });
     assert.equal(client.send({ cmd: "early" }), false);
@@ -105,7 +54,7 @@ Deno.test("BusClient connects, sends the register message first, and dispatches 
 });
 
 Deno.test("BusClient reports a frame that is not a JSON object and stays connected", async () => {
-  const bus = new TinyBus();
+  const bus = new FakeBus();
   try {
     await using client = new BusClient(bus.url, { register: () => REGISTER });
     const registered = next(client, "registered");
@@ -121,7 +70,7 @@ Deno.test("BusClient reports a frame that is not a JSON object and stays connect
 });
 
 Deno.test("BusClient reconnects and registers again after the bus restarts on the same port", async () => {
-  let bus = new TinyBus();
+  let bus = new FakeBus();
   const port = bus.port;
   let registers = 0;
   const client = new BusClient(bus.url, {
@@ -139,7 +88,7 @@ Deno.test("BusClient reconnects and registers again after the bus restarts on th
     assert.equal(client.connected, false);
     assert.equal(client.send({ cmd: "lost" }), false);
     assert.equal((await reconnecting).attempt, 1);
-    bus = new TinyBus(port);
+    bus = new FakeBus({ port });
     const reopened = await next(client, "open");
     assert.equal(reopened.reconnect, true);
     await next(client, "registered");
