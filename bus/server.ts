@@ -1,0 +1,623 @@
+/**
+ * The bus server: WebSocket connection handling, roles, `/health` and `/status`. Validation is
+ * in `protocol.ts`, the queue in `job_queue.ts`, the delivery policy in `dispatcher.ts`.
+ *
+ * @module
+ */
+
+import { type Clock, systemClock, type TimerId } from "../process/clock.ts";
+import { Dispatcher, type DispatcherJobEvent, type DispatchInfo } from "./dispatcher.ts";
+import { BusStateError } from "./errors.ts";
+import {
+  type ClientMessage,
+  encodeMessage,
+  type JobPayload,
+  parseClientMessage,
+  type RegisterMessage,
+  type Role,
+  type ServerMessage,
+} from "./protocol.ts";
+
+/** Options for {@linkcode BusServer}. */
+export interface BusServerOptions {
+  /**
+   * Interface to listen on.
+   * @default {"127.0.0.1"}
+   */
+  hostname?: string;
+  /**
+   * Port to listen on; 0 picks a free one.
+   * @default {8101}
+   */
+  port?: number;
+  /**
+   * Most jobs waiting in the bus; beyond it new jobs are rejected "queue full".
+   * @default {100_000}
+   */
+  maxQueue?: number;
+  /**
+   * Largest frame accepted, in bytes; a bigger one closes the connection with 1009.
+   * @default {65_536}
+   */
+  maxFrameBytes?: number;
+  /**
+   * A peer that does not answer pings within this time is closed and treated as gone
+   * (rounded up to whole seconds; 0 disables).
+   * @default {30_000}
+   */
+  pingTimeoutMs?: number;
+  /**
+   * Every job to every scheduler (the seed's behavior) instead of exactly-once.
+   * @default {false}
+   */
+  broadcast?: boolean;
+  /**
+   * Send-buffer level above which a peer gets no job frames (they wait) and no events (dropped
+   * and counted); at 4 times this level the peer is closed with 1008.
+   * @default {1_048_576}
+   */
+  maxBufferedBytes?: number;
+  /**
+   * Where time comes from (event timestamps, uptime, retry timers).
+   * @default {systemClock}
+   */
+  clock?: Clock;
+}
+
+/** A connection opened (`open: true`) or closed. */
+export class BusConnectionEvent extends Event {
+  /**
+   * @param client Connection id.
+   * @param open True when it opened, false when it closed.
+   * @param detail Remote address (on open), close code and reason (on close).
+   */
+  constructor(
+    readonly client: string,
+    readonly open: boolean,
+    readonly detail: { remote?: string; code?: number; reason?: string } = {},
+  ) {
+    super("connection");
+  }
+}
+
+/** A client registered. */
+export class BusRegistrationEvent extends Event {
+  /**
+   * @param client Connection id.
+   * @param role Its role.
+   * @param protocol Its protocol version.
+   * @param name Its name (the connection id when none was given).
+   */
+  constructor(
+    readonly client: string,
+    readonly role: Role,
+    readonly protocol: 1 | 2,
+    readonly name: string,
+  ) {
+    super("registration");
+  }
+}
+
+/**
+ * Bad input was rejected. Dispatched once per distinct reason per connection (at most 5); the
+ * rest are counted and reported in one event with `suppressed` > 0 when the connection closes.
+ */
+export class BusRejectionEvent extends Event {
+  /**
+   * @param client Connection id.
+   * @param reason What was wrong.
+   * @param suppressed How many further rejections were not reported one by one.
+   */
+  constructor(readonly client: string, readonly reason: string, readonly suppressed = 0) {
+    super("rejection");
+  }
+}
+
+/** A job changed state (accepted, requeued, reported by a scheduler, final). */
+export class BusJobEvent extends Event {
+  /** @param job The event, with the job's owner. */
+  constructor(readonly job: DispatcherJobEvent) {
+    super("job");
+  }
+}
+
+/** A job was handed to a scheduler. */
+export class BusDispatchEvent extends Event {
+  /** @param dispatch Which job, to whom, and the victim for a preemptor. */
+  constructor(readonly dispatch: DispatchInfo) {
+    super("dispatch");
+  }
+}
+
+/** Something unusual but handled (a debug-level line). */
+export class BusNoticeEvent extends Event {
+  /** @param message The line. */
+  constructor(readonly message: string) {
+    super("notice");
+  }
+}
+
+/** The events {@linkcode BusServer} dispatches, by type. */
+export interface BusServerEventMap {
+  /** A connection opened or closed. */
+  connection: BusConnectionEvent;
+  /** A client registered. */
+  registration: BusRegistrationEvent;
+  /** Bad input was rejected. */
+  rejection: BusRejectionEvent;
+  /** A job changed state. */
+  job: BusJobEvent;
+  /** A job was handed to a scheduler. */
+  dispatch: BusDispatchEvent;
+  /** Something unusual but handled. */
+  notice: BusNoticeEvent;
+}
+
+/** The `/health` document. */
+export interface BusHealth {
+  /** Always "ok" while serving. */
+  status: "ok";
+  /** Seconds since `listen()`. */
+  uptimeS: number;
+  /** Registered producers. */
+  producers: number;
+  /** Registered schedulers by protocol. */
+  schedulers: { seed: number; v2: number };
+  /** Registered monitors. */
+  monitors: number;
+  /** Jobs: distinct accepted, hand-overs to schedulers, waiting now. */
+  jobs: { received: number; delivered: number; queued: number };
+}
+
+interface Conn {
+  id: string;
+  socket: WebSocket;
+  role: Role | undefined;
+  protocol: 1 | 2;
+  name: string;
+  owner: string;
+  reported: Set<string>; // rejection reasons already dispatched
+  suppressed: number;
+  closed: Promise<void>;
+}
+
+const MAX_REPORTED_REASONS = 5;
+const RETRY_MS = 20;
+
+/**
+ * The bus: a WebSocket server between producers, schedulers and monitors (`docs/protocol.md`).
+ * It holds jobs in its own bounded priority queue until a scheduler can take them, gives each
+ * job to one scheduler (or every one, `broadcast`), requeues evicted jobs and the jobs of lost
+ * schedulers, and serves `GET /health` and `GET /status`.
+ *
+ * @example
+ * ```ts
+ * import { BusServer } from "./server.ts";
+ * await using bus = new BusServer({ port: 0 });
+ * const addr = bus.listen();
+ * const health = await fetch(`http://127.0.0.1:${addr.port}/health`).then((r) => r.json());
+ * console.log(health.status); // ok
+ * ```
+ */
+export class BusServer extends EventTarget {
+  #hostname: string;
+  #port: number;
+  #maxFrameBytes: number;
+  #idleTimeoutS: number;
+  #maxBuffered: number;
+  #clock: Clock;
+  #dispatcher: Dispatcher;
+  #server: Deno.HttpServer<Deno.NetAddr> | undefined;
+  #conns = new Map<string, Conn>();
+  #owners = new Map<string, Set<Conn>>(); // v2 producers by owner
+  #monitors = new Set<Conn>();
+  #nextConn = 1;
+  #startedAt = 0;
+  #droppedEvents = 0;
+  #retry: TimerId | undefined;
+  #closing: Promise<void> | undefined;
+
+  /**
+   * @param options See {@linkcode BusServerOptions}.
+   * @throws {RangeError} If a numeric option is out of range.
+   */
+  constructor(options: BusServerOptions = {}) {
+    super();
+    this.#hostname = options.hostname ?? "127.0.0.1";
+    this.#port = options.port ?? 8101;
+    this.#maxFrameBytes = options.maxFrameBytes ?? 65_536;
+    const pingTimeoutMs = options.pingTimeoutMs ?? 30_000;
+    this.#maxBuffered = options.maxBufferedBytes ?? 1_048_576;
+    check(
+      Number.isInteger(this.#port) && this.#port >= 0 && this.#port <= 65535,
+      "port",
+      this.#port,
+    );
+    check(isPositiveInt(this.#maxFrameBytes), "maxFrameBytes", this.#maxFrameBytes);
+    check(Number.isFinite(pingTimeoutMs) && pingTimeoutMs >= 0, "pingTimeoutMs", pingTimeoutMs);
+    check(isPositiveInt(this.#maxBuffered), "maxBufferedBytes", this.#maxBuffered);
+    this.#idleTimeoutS = Math.ceil(pingTimeoutMs / 1000);
+    this.#clock = options.clock ?? systemClock;
+    this.#dispatcher = new Dispatcher({
+      maxQueue: options.maxQueue,
+      broadcast: options.broadcast,
+      clock: this.#clock,
+      // Deferred so that the answer to a request goes out before the events it causes.
+      onJobEvent: (event) => queueMicrotask(() => this.#forward(event)),
+      onDispatch: (info) => this.dispatchEvent(new BusDispatchEvent(info)),
+      onNotice: (message) => this.#notice(message),
+    });
+  }
+
+  /** The bound address once listening. */
+  get addr(): Deno.NetAddr | undefined {
+    return this.#server?.addr;
+  }
+
+  /**
+   * Starts listening.
+   *
+   * @returns The bound address (its `port` is the real one when the option was 0).
+   * @throws {BusStateError} If already listening or closed.
+   */
+  listen(): Deno.NetAddr {
+    if (this.#closing) throw new BusStateError("Cannot listen: the BusServer is closed");
+    if (this.#server) throw new BusStateError("Cannot listen: the BusServer is already listening");
+    this.#startedAt = this.#clock.now();
+    this.#server = Deno.serve(
+      { hostname: this.#hostname, port: this.#port, onListen: () => {} },
+      (request, info) => this.#handle(request, info),
+    );
+    return this.#server.addr;
+  }
+
+  /**
+   * The `/health` document.
+   *
+   * @returns Counts of clients and jobs, and uptime.
+   */
+  health(): BusHealth {
+    const stats = this.#dispatcher.stats();
+    let producers = 0;
+    for (const conn of this.#conns.values()) if (conn.role === "producer") producers++;
+    return {
+      status: "ok",
+      uptimeS: (this.#clock.now() - this.#startedAt) / 1000,
+      producers,
+      schedulers: { seed: stats.seedSchedulers, v2: stats.v2Schedulers },
+      monitors: this.#monitors.size,
+      jobs: { received: stats.received, delivered: stats.delivered, queued: stats.queued },
+    };
+  }
+
+  /**
+   * The `/status` document.
+   *
+   * @returns The queue by priority, each scheduler with its jobs, outcomes, dropped events.
+   */
+  status(): ReturnType<Dispatcher["status"]> & { droppedEvents: number } {
+    return { ...this.#dispatcher.status(), droppedEvents: this.#droppedEvents };
+  }
+
+  /**
+   * Closes every connection with 1001 and stops listening. Idempotent.
+   *
+   * @returns Resolves when the server and every socket are closed.
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      if (this.#retry !== undefined) this.#clock.clearTimeout(this.#retry);
+      this.#retry = undefined;
+      const conns = [...this.#conns.values()];
+      for (const conn of conns) closeSocket(conn.socket, 1001, "bus shutting down");
+      await Promise.all(conns.map((conn) => conn.closed));
+      await this.#server?.shutdown();
+    })();
+    return this.#closing;
+  }
+
+  /** Same as {@linkcode BusServer.close}, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  /** Typed `addEventListener` for {@linkcode BusServerEventMap}. */
+  override addEventListener<K extends keyof BusServerEventMap>(
+    type: K,
+    listener: (event: BusServerEventMap[K]) => void,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  /** Untyped overload. */
+  override addEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  override addEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | ((event: never) => void) | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void {
+    super.addEventListener(type, listener as EventListenerOrEventListenerObject | null, options);
+  }
+
+  #handle(request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>): Response {
+    const url = new URL(request.url);
+    if (request.headers.get("upgrade")?.toLowerCase() === "websocket") {
+      if (this.#closing) return new Response("bus shutting down\n", { status: 503 });
+      const remote = `${info.remoteAddr.hostname}:${info.remoteAddr.port}`; // gone once upgraded
+      const { socket, response } = Deno.upgradeWebSocket(request, {
+        idleTimeout: this.#idleTimeoutS,
+      });
+      this.#accept(socket, remote);
+      return response;
+    }
+    if (request.method === "GET" && url.pathname === "/health") return Response.json(this.health());
+    if (request.method === "GET" && url.pathname === "/status") return Response.json(this.status());
+    if (url.pathname === "/") {
+      return new Response("sched bus: connect with a WebSocket (see docs/protocol.md)\n", {
+        status: 426,
+        headers: { upgrade: "websocket" },
+      });
+    }
+    return new Response("not found\n", { status: 404 });
+  }
+
+  #accept(socket: WebSocket, remote: string): void {
+    const id = `c${this.#nextConn++}`;
+    const { promise: closed, resolve } = Promise.withResolvers<void>();
+    const conn: Conn = {
+      id,
+      socket,
+      role: undefined,
+      protocol: 1,
+      name: id,
+      owner: id,
+      reported: new Set(),
+      suppressed: 0,
+      closed,
+    };
+    socket.binaryType = "arraybuffer";
+    this.#conns.set(id, conn);
+    socket.onopen = () => {
+      this.dispatchEvent(new BusConnectionEvent(id, true, { remote }));
+    };
+    socket.onmessage = (event) => this.#receive(conn, event.data);
+    socket.onclose = (event) => {
+      this.#drop(conn);
+      resolve();
+      if (conn.suppressed > 0) {
+        this.dispatchEvent(new BusRejectionEvent(id, "further rejections", conn.suppressed));
+      }
+      this.dispatchEvent(
+        new BusConnectionEvent(id, false, { code: event.code, reason: event.reason }),
+      );
+    };
+  }
+
+  #receive(conn: Conn, data: unknown): void {
+    const seedScheduler = conn.role === "scheduler" && conn.protocol === 1;
+    const size = frameBytes(data, this.#maxFrameBytes);
+    if (size > this.#maxFrameBytes) {
+      const reason = `frame of ${size} bytes is over the limit of ${this.#maxFrameBytes}`;
+      this.#reject(conn, reason);
+      closeSocket(conn.socket, 1009, "frame too big");
+      return;
+    }
+    if (typeof data !== "string") {
+      this.#reject(conn, "binary frames are not supported: send JSON text frames");
+      return;
+    }
+    if (seedScheduler) { // a seed scheduler has nothing to say; it must only ever get payloads
+      this.#notice(`ignored a frame from seed scheduler ${conn.id}`, conn);
+      return;
+    }
+    const parsed = parseClientMessage(data);
+    if (!parsed.ok) {
+      const asRejected = parsed.op === "job_request" && this.#isProducer(conn, 2);
+      this.#reject(conn, parsed.reason, { op: parsed.op, id: parsed.id, asRejected });
+      return;
+    }
+    this.#execute(conn, parsed.message);
+    if (this.#dispatcher.blocked) this.#scheduleRetry();
+  }
+
+  #execute(conn: Conn, message: ClientMessage): void {
+    const op = message.cmd;
+    switch (message.cmd) {
+      case "register":
+        if (conn.role) {
+          return this.#reject(conn, `already registered as ${conn.role}`, { op });
+        }
+        return this.#register(conn, message);
+      case "job_request": {
+        if (!this.#isProducer(conn)) {
+          return this.#reject(conn, "job_request needs a connection registered as producer", {
+            op,
+            id: message.id,
+          });
+        }
+        const result = this.#dispatcher.submit({
+          owner: conn.owner,
+          id: message.id,
+          payload: message.payload,
+        });
+        if (!result.ok) {
+          return this.#reject(conn, result.reason, {
+            op,
+            id: message.id,
+            asRejected: conn.protocol === 2,
+          });
+        }
+        if (conn.protocol === 2) {
+          this.#send(conn, {
+            cmd: "accepted",
+            id: result.id,
+            ...(result.duplicate ? { duplicate: true as const } : {}),
+          });
+        }
+        return;
+      }
+      case "cancel":
+      case "set_priority": {
+        if (!this.#isProducer(conn, 2)) {
+          return this.#reject(conn, `${op} needs a connection registered as protocol 2 producer`, {
+            op,
+            id: message.id,
+          });
+        }
+        const result = message.cmd === "cancel"
+          ? this.#dispatcher.cancel(conn.owner, message.id)
+          : this.#dispatcher.setPriority(conn.owner, message.id, message.priority);
+        if (!result.ok) return this.#reject(conn, result.reason, { op, id: message.id });
+        return this.#send(conn, { cmd: "ack", op: message.cmd, id: message.id });
+      }
+      case "event":
+        if (conn.role !== "scheduler" || conn.protocol !== 2) {
+          return this.#reject(conn, "event needs a connection registered as protocol 2 scheduler", {
+            op,
+            id: message.id,
+          });
+        }
+        return this.#dispatcher.schedulerEvent(conn.id, message);
+    }
+  }
+
+  #register(conn: Conn, message: RegisterMessage): void {
+    conn.role = message.type;
+    conn.protocol = message.protocol;
+    conn.name = message.name ?? conn.id;
+    conn.owner = message.name ?? conn.id;
+    if (conn.protocol === 2) {
+      this.#send(conn, {
+        cmd: "registered",
+        type: message.type,
+        protocol: 2,
+        client: conn.id,
+        name: conn.name,
+      });
+    }
+    this.dispatchEvent(new BusRegistrationEvent(conn.id, conn.role, conn.protocol, conn.name));
+    if (conn.role === "monitor") this.#monitors.add(conn);
+    if (conn.role === "producer" && conn.protocol === 2) {
+      const set = this.#owners.get(conn.owner) ?? new Set();
+      this.#owners.set(conn.owner, set.add(conn));
+    }
+    if (conn.role === "scheduler") {
+      const socket = conn.socket;
+      const seed = conn.protocol === 1;
+      this.#dispatcher.addScheduler({
+        client: conn.id,
+        name: conn.name,
+        protocol: conn.protocol,
+        slots: message.slots ?? 0,
+        canSend: () => socket.bufferedAmount <= this.#maxBuffered,
+        sendJob: (id: string, payload: JobPayload) =>
+          this.#sendText(
+            conn,
+            seed ? JSON.stringify(payload) : encodeMessage({ cmd: "job", id, payload }),
+          ),
+        sendCancel: (id: string, reason: string) => this.#send(conn, { cmd: "cancel", id, reason }),
+      }, message.running);
+    }
+  }
+
+  #drop(conn: Conn): void {
+    if (!this.#conns.delete(conn.id)) return;
+    this.#monitors.delete(conn);
+    const owned = this.#owners.get(conn.owner);
+    if (owned?.delete(conn) && owned.size === 0) this.#owners.delete(conn.owner);
+    if (conn.role === "scheduler" && !this.#closing) {
+      this.#dispatcher.removeScheduler(conn.id);
+      if (this.#dispatcher.blocked) this.#scheduleRetry();
+    }
+  }
+
+  #forward(event: DispatcherJobEvent): void {
+    this.dispatchEvent(new BusJobEvent(event));
+    const { owner: _owner, ...wire } = event;
+    const text = encodeMessage(wire);
+    for (const conn of [...(this.#owners.get(event.owner) ?? []), ...this.#monitors]) {
+      if (conn.socket.bufferedAmount > this.#maxBuffered) this.#droppedEvents++;
+      else this.#sendText(conn, text);
+    }
+  }
+
+  #reject(
+    conn: Conn,
+    reason: string,
+    where: { op?: string; id?: string; asRejected?: boolean } = {},
+  ): void {
+    if (!(conn.role === "scheduler" && conn.protocol === 1)) {
+      const id = where.id === undefined ? {} : { id: where.id };
+      if (where.asRejected) this.#send(conn, { cmd: "rejected", ...id, reason });
+      else {
+        this.#send(conn, { cmd: "error", reason, ...(where.op ? { op: where.op } : {}), ...id });
+      }
+    }
+    if (conn.reported.has(reason) || conn.reported.size >= MAX_REPORTED_REASONS) {
+      conn.suppressed++;
+      return;
+    }
+    conn.reported.add(reason);
+    this.dispatchEvent(new BusRejectionEvent(conn.id, reason));
+  }
+
+  #notice(message: string, conn?: Conn): void {
+    if (conn) { // per-connection notices are deduplicated like rejections
+      if (conn.reported.has(message)) return;
+      conn.reported.add(message);
+    }
+    this.dispatchEvent(new BusNoticeEvent(message));
+  }
+
+  #send(conn: Conn, message: ServerMessage): void {
+    this.#sendText(conn, encodeMessage(message));
+  }
+
+  #sendText(conn: Conn, text: string): void {
+    const socket = conn.socket;
+    if (socket.readyState !== WebSocket.OPEN) return;
+    if (socket.bufferedAmount > 4 * this.#maxBuffered) {
+      closeSocket(socket, 1008, "send buffer overflow: peer does not read");
+      return;
+    }
+    socket.send(text);
+  }
+
+  #isProducer(conn: Conn, protocol?: 1 | 2): boolean {
+    return conn.role === "producer" && (protocol === undefined || conn.protocol === protocol);
+  }
+
+  #scheduleRetry(): void {
+    if (this.#retry !== undefined || this.#closing) return;
+    this.#retry = this.#clock.setTimeout(() => {
+      this.#retry = undefined;
+      this.#dispatcher.pump();
+      if (this.#dispatcher.blocked) this.#scheduleRetry();
+    }, RETRY_MS);
+  }
+}
+
+/** A frame's size in bytes, counted exactly only when it might be over `limit`. */
+function frameBytes(data: unknown, limit: number): number {
+  if (typeof data !== "string") return (data as ArrayBuffer).byteLength;
+  return data.length * 3 <= limit ? data.length : new TextEncoder().encode(data).byteLength;
+}
+
+/** Closes a socket in any state (closing one still connecting must not throw). */
+function closeSocket(socket: WebSocket, code: number, reason: string): void {
+  try {
+    socket.close(code, reason);
+  } catch {
+    // already closing
+  }
+}
+
+function isPositiveInt(value: number): boolean {
+  return Number.isInteger(value) && value > 0;
+}
+
+function check(ok: boolean, name: string, value: unknown): void {
+  if (!ok) throw new RangeError(`Cannot create BusServer: '${name}' is out of range, got ${value}`);
+}
