@@ -1,0 +1,159 @@
+import assert from "node:assert/strict";
+import { JobGenerator } from "../../producer/generator.ts";
+import { main, USAGE } from "../../producer/main.ts";
+import { answerRegister, FakeBus, type Message } from "../fixtures/fake_bus.ts";
+
+/** Runs `main` with captured output. */
+async function run(
+  args: string[],
+  signal?: AbortSignal,
+  onLine?: (line: string) => void,
+): Promise<{ code: number; out: string[]; err: string[] }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const stdout = (line: string): void => {
+    out.push(line);
+    onLine?.(line);
+  };
+  const code = await main(args, { signal, stdout, stderr: (line) => err.push(line) });
+  return { code, out, err };
+}
+
+/** A bus that accepts every job and runs it at once: started, then succeeded. */
+function runningAtOnce(message: Message, reply: (message: object) => void): void {
+  answerRegister(message, reply);
+  if (message.cmd !== "job_request") return;
+  const { id } = message;
+  const priority = (message.payload as { priority: number }).priority;
+  reply({ cmd: "accepted", id });
+  for (const state of ["queued", "started", "succeeded"]) {
+    reply({ cmd: "event", id, state, at: Date.now(), priority, scheduler: "node-a" });
+  }
+}
+
+Deno.test("producer main runs the design-card command (with the literal --) until stopped", async () => {
+  await using bus = new FakeBus({ answer: runningAtOnce });
+  const controller = new AbortController();
+  const { code, out, err } = await run(
+    ["--", "-g", "-s", "2", "--url", bus.url, "--name", "card"],
+    controller.signal,
+    (line) => {
+      if (line.includes("card-1 succeeded")) controller.abort();
+    },
+  );
+  assert.equal(code, 0);
+  assert.deepEqual(err, []);
+  const text = out.join("\n");
+  assert.match(out[0], /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} producer card → /);
+  assert.match(text, /a gaussian wait of 5 ± 2 s/);
+  assert.match(text, /card-1 \(priority \d+, runtime \d+ s\) submitted.*; next in \d+\.\d\d s/);
+  assert.match(text, /connected to the bus/);
+  assert.match(text, /card-1 started on node-a after/);
+  assert.match(text, /card-1 succeeded on node-a/);
+  assert.match(out.at(-1)!, /produced 1 jobs \(stopped\)$/);
+});
+
+Deno.test("producer main --count N --wait exits once all have finished, with a summary", async () => {
+  await using bus = new FakeBus({ answer: runningAtOnce });
+  const args = ["--url", bus.url, "--count", "4", "--wait", "-p", "0.005", "--seed", "42"];
+  const { code, out } = await run([...args, "--name", "w", "--priority", "1-2"]);
+  assert.equal(code, 0);
+  const text = out.join("\n");
+  assert.match(text, /w-4 .*submitted; that was the last one/);
+  assert.match(text, /produced 4 jobs$/m);
+  assert.match(text, /outcomes: succeeded 4$/m);
+  assert.match(text, /priority [12]: \d finished, \d started, mean wait \d+\.\d\d s/);
+  // --seed replays the generator's sequence.
+  const generator = new JobGenerator({ seed: 42, priority: [1, 2] });
+  const sent = bus.received.filter((m) => m.cmd === "job_request").map((m) => m.payload);
+  assert.deepEqual(sent, [1, 2, 3, 4].map(() => generator.nextJob()));
+});
+
+Deno.test("producer main --seed-protocol --count N sends seed messages and exits", async () => {
+  await using bus = new FakeBus({ answer: () => {} });
+  const { code, out } = await run(["--url", bus.url, "--seed-protocol", "--count", "2", "-p", "0"]);
+  assert.equal(code, 0);
+  assert.match(out.join("\n"), /job #2 \(priority \d+, runtime \d+ s\) submitted/);
+  for (let i = 0; i < 200 && bus.received.length < 3; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  assert.deepEqual(bus.received.map((m) => Object.keys(m).sort().join(",")), [
+    "cmd,type",
+    "cmd,payload",
+    "cmd,payload",
+  ]);
+});
+
+Deno.test("producer main --help prints the usage and returns 0", async () => {
+  const { code, out, err } = await run(["--", "-h"]);
+  assert.equal(code, 0);
+  assert.deepEqual(out, [USAGE]);
+  assert.deepEqual(err, []);
+});
+
+Deno.test("producer main rejects every bad flag: one line, the usage, exit 2", async () => {
+  const bad: Array<[string[], RegExp]> = [
+    [["--bogus"], /unknown option '--bogus'/],
+    [["-x"], /unknown option '-x'/],
+    [["-p", "-1"], /'-p' argument is ambiguous/],
+    [["--period=-1"], /-p\/--period must be a number of seconds >= 0, got '-1'/],
+    [["-p", "soon"], /--period must be/],
+    [["-s", "-2"], /'-s' argument is ambiguous/],
+    [["--sigma="], /--sigma must be/],
+    [["--count", "0"], /--count must be an integer/],
+    [["--count", "2.5"], /--count must be an integer/],
+    [["--wait"], /--wait needs --count/],
+    [["--wait", "--count", "2", "--seed-protocol"], /--seed-protocol/],
+    [["--priority", "3-1"], /--priority must be LO-HI/],
+    [["--priority", "0-11"], /--priority must be LO-HI/],
+    [["--runtime", "0-5"], /--runtime must be LO-HI/],
+    [["--runtime", "a-b"], /--runtime must be LO-HI/],
+    [["--seed", "x"], /--seed must be an integer/],
+    [["--seed", "4294967296"], /--seed must be an integer/],
+    [["--url", "http://127.0.0.1:8101"], /--url must be a ws/],
+    [["--name", "a b"], /--name must be/],
+    [["--name="], /--name must be/],
+    [["extra"], /unexpected argument 'extra'/],
+    [["--", "--count"], /--count/],
+  ];
+  for (const [args, message] of bad) {
+    const { code, out, err } = await run(args);
+    assert.equal(code, 2, args.join(" "));
+    assert.deepEqual(out, [], args.join(" "));
+    assert.equal(err.length, 2, args.join(" "));
+    assert.match(err[0], /^producer: /);
+    assert.match(err[0], message, args.join(" "));
+    assert.ok(!err[0].includes("\n"), "one line");
+    assert.equal(err[1], USAGE);
+  }
+});
+
+Deno.test("producer CLI says how many it produced and exits 0 on SIGTERM", async () => {
+  await using bus = new FakeBus();
+  const script = new URL("../../producer/main.ts", import.meta.url).pathname;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-q", "--allow-net", script, "--url", bus.url, "-p", "60"],
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  try {
+    while (!text.includes("submitted")) {
+      const { value, done } = await lines.read();
+      if (done) break;
+      text += value;
+    }
+    child.kill("SIGTERM");
+    for (;;) {
+      const { value, done } = await lines.read();
+      if (done) break;
+      text += value;
+    }
+  } finally {
+    lines.releaseLock();
+  }
+  const status = await child.status;
+  assert.equal(status.code, 0, text);
+  assert.match(text, /produced 1 jobs \(stopped\)/);
+});
