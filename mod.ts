@@ -18,3 +18,4 @@
 
 export * from "./process/mod.ts";
 export * from "./scheduler/mod.ts";
+export * from "./bus/mod.ts";

@@ -10,7 +10,7 @@ import { type Clock, systemClock } from "../process/clock.ts";
 import { JobQueue } from "./job_queue.ts";
 import {
   type BusJobState,
-  isFinalState,
+  isFinalBusState,
   type JobEventMessage,
   type JobPayload,
   type SchedulerEventMessage,
@@ -35,7 +35,7 @@ export interface SchedulerPeer {
 }
 
 /** Where a job is, as {@linkcode Dispatcher} tracks it (read-only view). */
-export interface JobView {
+export interface BusJobView {
   /** The job id. */
   readonly id: string;
   /** Its owner: a producer's name, or its connection id. */
@@ -230,6 +230,8 @@ export class Dispatcher {
   #blocked = false;
 
   /**
+   * Creates a Dispatcher.
+   *
    * @param options See {@linkcode DispatcherOptions}.
    * @throws {RangeError} If `maxQueue` or `rememberFinished` is not a positive integer.
    */
@@ -312,7 +314,7 @@ export class Dispatcher {
       this.#finish(job, "cancelled", { reason: "cancelled by producer" });
       return { ok: true };
     }
-    if (isFinalState(job.state as BusJobState)) {
+    if (isFinalBusState(job.state as BusJobState)) {
       return { ok: false, reason: `job already ${job.state}` };
     }
     if (!job.cancelRequested && job.scheduler) {
@@ -475,7 +477,7 @@ export class Dispatcher {
    * @param id The job id.
    * @returns Where the job is, or undefined if unknown or forgotten.
    */
-  job(id: string): JobView | undefined {
+  job(id: string): BusJobView | undefined {
     const job = this.#jobs.get(id);
     if (!job) return undefined;
     return {

@@ -17,6 +17,8 @@
  */
 export class BusStateError extends Error {
   /**
+   * Creates the error.
+   *
    * @param message What was attempted and why it cannot be done.
    * @param options `cause`, when another error is behind it.
    */

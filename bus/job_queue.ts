@@ -43,6 +43,8 @@ export class JobQueue<T extends Queueable> {
   #maxLength: number;
 
   /**
+   * Creates a JobQueue.
+   *
    * @param options See {@linkcode JobQueueOptions}.
    * @throws {RangeError} If `maxLength` is not a positive integer.
    */

@@ -368,11 +368,11 @@ export function isJobId(value: unknown): value is string {
  * @returns True for `succeeded`, `failed`, `timed_out`, `cancelled` and `delivered`.
  * @example
  * ```ts
- * import { isFinalState } from "./protocol.ts";
- * console.log(isFinalState("failed"), isFinalState("started")); // true false
+ * import { isFinalBusState } from "./protocol.ts";
+ * console.log(isFinalBusState("failed"), isFinalBusState("started")); // true false
  * ```
  */
-export function isFinalState(state: BusJobState): boolean {
+export function isFinalBusState(state: BusJobState): boolean {
   return state === "succeeded" || state === "failed" || state === "timed_out" ||
     state === "cancelled" || state === "delivered";
 }

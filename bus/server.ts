@@ -8,6 +8,7 @@
 import { type Clock, systemClock, type TimerId } from "../process/clock.ts";
 import { Dispatcher, type DispatcherJobEvent, type DispatchInfo } from "./dispatcher.ts";
 import { BusStateError } from "./errors.ts";
+import { TypedEventTarget } from "./typed_event_target.ts";
 import {
   type ClientMessage,
   encodeMessage,
@@ -67,6 +68,8 @@ export interface BusServerOptions {
 /** A connection opened (`open: true`) or closed. */
 export class BusConnectionEvent extends Event {
   /**
+   * Creates the event.
+   *
    * @param client Connection id.
    * @param open True when it opened, false when it closed.
    * @param detail Remote address (on open), close code and reason (on close).
@@ -83,6 +86,8 @@ export class BusConnectionEvent extends Event {
 /** A client registered. */
 export class BusRegistrationEvent extends Event {
   /**
+   * Creates the event.
+   *
    * @param client Connection id.
    * @param role Its role.
    * @param protocol Its protocol version.
@@ -104,6 +109,8 @@ export class BusRegistrationEvent extends Event {
  */
 export class BusRejectionEvent extends Event {
   /**
+   * Creates the event.
+   *
    * @param client Connection id.
    * @param reason What was wrong.
    * @param suppressed How many further rejections were not reported one by one.
@@ -115,7 +122,11 @@ export class BusRejectionEvent extends Event {
 
 /** A job changed state (accepted, requeued, reported by a scheduler, final). */
 export class BusJobEvent extends Event {
-  /** @param job The event, with the job's owner. */
+  /**
+   * Creates the event.
+   *
+   * @param job The event, with the job's owner.
+   */
   constructor(readonly job: DispatcherJobEvent) {
     super("job");
   }
@@ -123,7 +134,11 @@ export class BusJobEvent extends Event {
 
 /** A job was handed to a scheduler. */
 export class BusDispatchEvent extends Event {
-  /** @param dispatch Which job, to whom, and the victim for a preemptor. */
+  /**
+   * Creates the event.
+   *
+   * @param dispatch Which job, to whom, and the victim for a preemptor.
+   */
   constructor(readonly dispatch: DispatchInfo) {
     super("dispatch");
   }
@@ -131,7 +146,11 @@ export class BusDispatchEvent extends Event {
 
 /** Something unusual but handled (a debug-level line). */
 export class BusNoticeEvent extends Event {
-  /** @param message The line. */
+  /**
+   * Creates the event.
+   *
+   * @param message The line.
+   */
   constructor(readonly message: string) {
     super("notice");
   }
@@ -199,7 +218,7 @@ const RETRY_MS = 20;
  * console.log(health.status); // ok
  * ```
  */
-export class BusServer extends EventTarget {
+export class BusServer extends TypedEventTarget<BusServerEventMap> {
   #hostname: string;
   #port: number;
   #maxFrameBytes: number;
@@ -218,6 +237,8 @@ export class BusServer extends EventTarget {
   #closing: Promise<void> | undefined;
 
   /**
+   * Creates a BusServer.
+   *
    * @param options See {@linkcode BusServerOptions}.
    * @throws {RangeError} If a numeric option is out of range.
    */
@@ -319,26 +340,6 @@ export class BusServer extends EventTarget {
   /** Same as {@linkcode BusServer.close}, for `await using`. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
-  }
-
-  /** Typed `addEventListener` for {@linkcode BusServerEventMap}. */
-  override addEventListener<K extends keyof BusServerEventMap>(
-    type: K,
-    listener: (event: BusServerEventMap[K]) => void,
-    options?: boolean | AddEventListenerOptions,
-  ): void;
-  /** Untyped overload. */
-  override addEventListener(
-    type: string,
-    listener: EventListenerOrEventListenerObject | null,
-    options?: boolean | AddEventListenerOptions,
-  ): void;
-  override addEventListener(
-    type: string,
-    listener: EventListenerOrEventListenerObject | ((event: never) => void) | null,
-    options?: boolean | AddEventListenerOptions,
-  ): void {
-    super.addEventListener(type, listener as EventListenerOrEventListenerObject | null, options);
   }
 
   #handle(request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>): Response {

@@ -1,0 +1,20 @@
+/**
+ * The job bus: a WebSocket server between producers, schedulers and monitors, its wire
+ * protocol (`docs/protocol.md`), its bounded priority queue and its delivery policy.
+ *
+ * @example
+ * ```ts
+ * import { BusServer } from "./mod.ts";
+ * await using bus = new BusServer({ port: 0 });
+ * console.log(bus.listen().port > 0); // true
+ * ```
+ *
+ * @module
+ */
+
+export * from "./protocol.ts";
+export * from "./errors.ts";
+export * from "./job_queue.ts";
+export * from "./dispatcher.ts";
+export * from "./server.ts";
+export * from "./typed_event_target.ts";
