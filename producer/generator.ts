@@ -4,13 +4,7 @@
  * @module
  */
 
-/** A job as it travels on the wire: `runtime` in seconds, as the seed has it. */
-export interface JobPayload {
-  /** 0..10, lower is more urgent. */
-  priority: number;
-  /** How long the test job runs, in seconds. */
-  runtime: number;
-}
+import type { JobPayload } from "../bus/protocol.ts";
 
 /** An inclusive range of integers, `[low, high]`. */
 export type IntRange = readonly [low: number, high: number];
@@ -153,7 +147,7 @@ export class JobGenerator {
   /**
    * Draws the next job.
    *
-   * @returns A payload with a priority and a runtime in whole seconds within the ranges.
+   * @returns A wire payload: a priority and a runtime in whole seconds, within the ranges.
    */
   nextJob(): JobPayload {
     const priority = uniformInt(this.#jobs, this.#priority);

@@ -10,10 +10,10 @@ import { type Clock, systemClock } from "../process/clock.ts";
 import type { BackoffOptions } from "../bus/backoff.ts";
 import { BusClient, type BusMessage, type BusMessageEvent } from "../bus/client.ts";
 import { TypedEventTarget } from "../bus/typed_event_target.ts";
-import type { JobPayload } from "./generator.ts";
+import type { JobPayload } from "../bus/protocol.ts";
 
 /** How a job ended, from the producer's side. */
-export type JobOutcome =
+export type ProducerOutcome =
   /** Ran and exited 0. */
   | "succeeded"
   /** Ran and failed. */
@@ -59,7 +59,7 @@ export interface ProducedJob {
   /** The scheduler that last reported on it. */
   scheduler?: string;
   /** The final outcome, once known. */
-  outcome?: JobOutcome;
+  outcome?: ProducerOutcome;
   /** When the outcome was received. */
   finishedAt?: number;
   /** The reason the bus or scheduler gave, if any. */
@@ -129,7 +129,7 @@ export interface ProducerSummary {
   /** Jobs with a final outcome. */
   finished: number;
   /** Count of finished jobs by outcome. */
-  outcomes: Partial<Record<JobOutcome, number>>;
+  outcomes: Partial<Record<ProducerOutcome, number>>;
   /** By priority, most urgent first (only priorities with finished jobs). */
   byPriority: PrioritySummary[];
 }
@@ -209,7 +209,7 @@ export class Producer extends TypedEventTarget<ProducerEventMap> implements Asyn
   #produced = 0;
   #ready = false;
   #closed = false;
-  #outcomes: Partial<Record<JobOutcome, number>> = {};
+  #outcomes: Partial<Record<ProducerOutcome, number>> = {};
   #byPriority = new Map<number, Aggregate>();
   #waiters = new Set<Waiter>();
   #signal: AbortSignal | undefined;
@@ -407,7 +407,7 @@ export class Producer extends TypedEventTarget<ProducerEventMap> implements Asyn
         }
         if (FINAL_STATES.has(message.state)) {
           job.result = message.result;
-          this.#finish(job, message.state as JobOutcome);
+          this.#finish(job, message.state as ProducerOutcome);
         } else {
           this.#emit(message.state, job);
         }
@@ -423,7 +423,7 @@ export class Producer extends TypedEventTarget<ProducerEventMap> implements Asyn
     this.#unanswered--;
   }
 
-  #finish(job: ProducedJob, outcome: JobOutcome): void {
+  #finish(job: ProducedJob, outcome: ProducerOutcome): void {
     if (job.acceptedAt === undefined) this.#unanswered--;
     job.outcome = outcome;
     job.state = outcome;
