@@ -19,3 +19,4 @@
 export * from "./process/mod.ts";
 export * from "./scheduler/mod.ts";
 export * from "./bus/mod.ts";
+export * from "./producer/mod.ts";

@@ -46,7 +46,11 @@ export interface BusClientOptions {
 export class BusOpenEvent extends Event {
   /** Whether an earlier connection of this client had opened (this one is a reconnection). */
   readonly reconnect: boolean;
-  /** @param reconnect See {@linkcode BusOpenEvent.reconnect}. */
+  /**
+   * Creates the event.
+   *
+   * @param reconnect See {@linkcode BusOpenEvent.reconnect}.
+   */
   constructor(reconnect: boolean) {
     super("open");
     this.reconnect = reconnect;
@@ -61,6 +65,8 @@ export class BusMessageEvent extends Event {
   /** The parsed message. */
   readonly message: BusMessage;
   /**
+   * Creates the event.
+   *
    * @param type `"message"` or `"registered"`.
    * @param message The parsed message.
    */
@@ -77,6 +83,8 @@ export class BusCloseEvent extends Event {
   /** The close reason the bus gave, if any. */
   readonly reason: string;
   /**
+   * Creates the event.
+   *
    * @param code See {@linkcode BusCloseEvent.code}.
    * @param reason See {@linkcode BusCloseEvent.reason}.
    */
@@ -94,6 +102,8 @@ export class BusReconnectingEvent extends Event {
   /** How long the client waits before this attempt, in milliseconds. */
   readonly delayMs: number;
   /**
+   * Creates the event.
+   *
    * @param attempt See {@linkcode BusReconnectingEvent.attempt}.
    * @param delayMs See {@linkcode BusReconnectingEvent.delayMs}.
    */
@@ -111,7 +121,11 @@ export class BusReconnectingEvent extends Event {
 export class BusErrorEvent extends Event {
   /** What went wrong. */
   readonly error: Error;
-  /** @param error See {@linkcode BusErrorEvent.error}. */
+  /**
+   * Creates the event.
+   *
+   * @param error See {@linkcode BusErrorEvent.error}.
+   */
   constructor(error: Error) {
     super("error");
     this.error = error;

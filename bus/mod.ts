@@ -17,4 +17,6 @@ export * from "./errors.ts";
 export * from "./job_queue.ts";
 export * from "./dispatcher.ts";
 export * from "./server.ts";
+export * from "./backoff.ts";
+export * from "./client.ts";
 export * from "./typed_event_target.ts";

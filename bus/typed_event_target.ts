@@ -35,6 +35,13 @@ export class TypedEventTarget<M extends { [K in keyof M]: Event }> extends Event
     listener: (event: M[K]) => void,
     options?: boolean | AddEventListenerOptions,
   ): void;
+  /**
+   * Adds a listener of any type, as `EventTarget` does.
+   *
+   * @param type The event type.
+   * @param listener The listener.
+   * @param options As for `EventTarget.addEventListener`.
+   */
   override addEventListener(
     type: string,
     listener: EventListenerOrEventListenerObject | null,
@@ -60,6 +67,13 @@ export class TypedEventTarget<M extends { [K in keyof M]: Event }> extends Event
     listener: (event: M[K]) => void,
     options?: boolean | EventListenerOptions,
   ): void;
+  /**
+   * Removes a listener of any type, as `EventTarget` does.
+   *
+   * @param type The event type.
+   * @param listener The listener.
+   * @param options As for `EventTarget.removeEventListener`.
+   */
   override removeEventListener(
     type: string,
     listener: EventListenerOrEventListenerObject | null,

@@ -115,6 +115,8 @@ export class JobGenerator {
   #sigmaMs: number;
 
   /**
+   * Creates a generator.
+   *
    * @param options See {@linkcode JobGeneratorOptions}.
    * @throws {RangeError} If a range is not integers with `low <= high` within its bounds, or
    * `periodS` / `sigmaS` is negative or not finite.

@@ -79,6 +79,8 @@ export class ProducerJobEvent extends Event {
   /** The job, after the change. */
   readonly job: Readonly<ProducedJob>;
   /**
+   * Creates the event.
+   *
    * @param change See {@linkcode ProducerJobEvent.change}.
    * @param job See {@linkcode ProducerJobEvent.job}.
    */
@@ -93,7 +95,11 @@ export class ProducerJobEvent extends Event {
 export class ProducerBusErrorEvent extends Event {
   /** The bus's message: `reason`, and `op` and `id` when known. */
   readonly message: BusMessage;
-  /** @param message See {@linkcode ProducerBusErrorEvent.message}. */
+  /**
+   * Creates the event.
+   *
+   * @param message See {@linkcode ProducerBusErrorEvent.message}.
+   */
   constructor(message: BusMessage) {
     super("buserror");
     this.message = message;
@@ -216,6 +222,8 @@ export class Producer extends TypedEventTarget<ProducerEventMap> implements Asyn
   #onAbort = (): void => void this.close();
 
   /**
+   * Creates a producer; it connects on {@linkcode Producer.start}.
+   *
    * @param url The bus's WebSocket URL.
    * @param options See {@linkcode ProducerOptions}.
    * @throws {TypeError} If `url` is not a WebSocket URL or `name` is not 1..100 characters.
