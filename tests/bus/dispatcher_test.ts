@@ -1,0 +1,364 @@
+import assert from "node:assert/strict";
+import {
+  Dispatcher,
+  type DispatcherJobEvent,
+  type DispatcherOptions,
+  type SchedulerPeer,
+} from "../../bus/dispatcher.ts";
+import type { SchedulerJobState } from "../../bus/protocol.ts";
+import { FakeClock } from "../fake_clock.ts";
+
+class FakePeer implements SchedulerPeer {
+  jobs: string[] = [];
+  cancels: [string, string][] = [];
+  writable = true;
+  constructor(
+    readonly client: string,
+    readonly protocol: 1 | 2 = 2,
+    readonly slots = 1,
+    readonly name = client,
+  ) {}
+  canSend(): boolean {
+    return this.writable;
+  }
+  sendJob(id: string): void {
+    this.jobs.push(id);
+  }
+  sendCancel(id: string, reason: string): void {
+    this.cancels.push([id, reason]);
+  }
+}
+
+function setup(options: DispatcherOptions = {}): {
+  bus: Dispatcher;
+  clock: FakeClock;
+  events: DispatcherJobEvent[];
+  submit: (id: string, priority: number, owner?: string) => void;
+  report: (peer: FakePeer, id: string, state: SchedulerJobState) => void;
+  states: (id: string) => string[];
+} {
+  const clock = new FakeClock();
+  const events: DispatcherJobEvent[] = [];
+  const bus = new Dispatcher({ clock, onJobEvent: (e) => events.push(e), ...options });
+  return {
+    bus,
+    clock,
+    events,
+    submit: (id, priority, owner = "p") => {
+      const result = bus.submit({ owner, id, payload: { priority, runtime: 1 } });
+      assert.ok(result.ok, `submit ${id}`);
+    },
+    report: (peer, id, state) => bus.schedulerEvent(peer.client, { cmd: "event", id, state }),
+    states: (id) => events.filter((e) => e.id === id).map((e) => e.state),
+  };
+}
+
+Deno.test("Dispatcher gives each job to one scheduler, most free slots first, within credits", () => {
+  const { bus, submit } = setup();
+  const a = new FakePeer("a", 2, 2);
+  const b = new FakePeer("b", 2, 3);
+  bus.addScheduler(a);
+  bus.addScheduler(b);
+  for (let i = 0; i < 6; i++) submit(`j${i}`, 5);
+  assert.deepEqual(b.jobs, ["j0", "j2", "j4"]); // b: 3 free, then 2 (tie with a: first added wins)
+  assert.deepEqual(a.jobs, ["j1", "j3"]);
+  assert.deepEqual(bus.queuedIds(), ["j5"]); // no credit left, not more urgent than anything
+  assert.equal(bus.job("j5")?.state, "queued");
+  assert.deepEqual(bus.stats(), {
+    received: 6,
+    delivered: 5,
+    queued: 1,
+    seedSchedulers: 0,
+    v2Schedulers: 2,
+  });
+});
+
+Deno.test("Dispatcher sends the next job when a final event frees a credit", () => {
+  const { bus, submit, report, states } = setup();
+  const a = new FakePeer("a");
+  bus.addScheduler(a);
+  submit("j1", 5);
+  submit("j2", 5);
+  report(a, "j1", "started");
+  assert.deepEqual(a.jobs, ["j1"]);
+  report(a, "j1", "succeeded");
+  assert.deepEqual(a.jobs, ["j1", "j2"]);
+  assert.deepEqual(states("j1"), ["queued", "started", "succeeded"]);
+  assert.equal(bus.status().outcomes.succeeded, 1);
+  assert.equal(bus.status().schedulers[0].free, 0);
+});
+
+Deno.test("Dispatcher preemption picks the least urgent job anywhere, latest started among equals", async () => {
+  const { bus, clock, submit, report, states } = setup();
+  const a = new FakePeer("a", 2, 2);
+  const b = new FakePeer("b", 2, 2);
+  bus.addScheduler(a);
+  bus.addScheduler(b);
+  submit("a3", 3); // -> a
+  submit("b7old", 7); // -> b
+  submit("a5", 5); // -> a
+  submit("b7new", 7); // -> b
+  for (const [peer, id] of [[a, "a3"], [b, "b7old"], [a, "a5"], [b, "b7new"]] as const) {
+    report(peer, id, "started");
+    await clock.tick(10);
+  }
+  submit("u1", 1);
+  assert.deepEqual(b.jobs.at(-1), "u1"); // beyond b's credit: a preemptor for b7new
+  submit("u2", 1);
+  assert.deepEqual(b.jobs.at(-1), "u2"); // b7new is marked: next victim is b7old, also on b
+  submit("u3", 1);
+  assert.deepEqual(a.jobs.at(-1), "u3"); // then a5 on a
+  submit("u4", 4); // not more urgent than a3: waits
+  assert.deepEqual(bus.queuedIds(), ["u4"]);
+  report(b, "b7new", "evicted");
+  assert.deepEqual(states("b7new"), ["queued", "started", "evicted", "requeued"]);
+  assert.deepEqual(bus.queuedIds(), ["u4", "b7new"]);
+  submit("v6", 6); // no unmarked victim less urgent than 6 except... a3 is 3: waits
+  assert.deepEqual(bus.queuedIds(), ["u4", "v6", "b7new"]);
+});
+
+Deno.test("Dispatcher does not send a second preemptor before the victim's eviction arrives", () => {
+  const { bus, submit, report } = setup();
+  const a = new FakePeer("a", 2, 1);
+  bus.addScheduler(a);
+  submit("low", 9);
+  report(a, "low", "started");
+  submit("hi1", 1);
+  submit("hi2", 1);
+  assert.deepEqual(a.jobs, ["low", "hi1"]);
+  assert.deepEqual(bus.queuedIds(), ["hi2"]);
+  report(a, "low", "evicted"); // a now runs hi1 only: full, and hi1 is not less urgent
+  assert.deepEqual(bus.queuedIds(), ["hi2", "low"]);
+  report(a, "hi1", "succeeded");
+  assert.deepEqual(a.jobs, ["low", "hi1", "hi2"]);
+});
+
+Deno.test("Dispatcher requeues an evicted job in its original place among equals", () => {
+  const { bus, submit, report } = setup();
+  const a = new FakePeer("a", 2, 1);
+  bus.addScheduler(a);
+  submit("first", 5);
+  submit("second", 5);
+  submit("third", 5);
+  a.writable = false; // hold the queue still to look at it
+  report(a, "first", "evicted");
+  assert.deepEqual(bus.queuedIds(), ["first", "second", "third"]);
+  a.writable = true;
+  bus.pump();
+  assert.deepEqual(a.jobs, ["first", "first"]); // the freed slot takes the queue's head again
+});
+
+Deno.test("Dispatcher frees a credit for a suspended job and takes it back on resume", () => {
+  const { bus, submit, report } = setup();
+  const a = new FakePeer("a", 2, 1);
+  bus.addScheduler(a);
+  submit("x", 8);
+  submit("y", 8);
+  report(a, "x", "suspended");
+  assert.deepEqual(a.jobs, ["x", "y"]);
+  report(a, "x", "resumed");
+  assert.equal(bus.status().schedulers[0].free, -1);
+});
+
+Deno.test("Dispatcher requeues a lost scheduler's jobs and they go to another", () => {
+  const { bus, submit, report, states } = setup();
+  const a = new FakePeer("a", 2, 2);
+  bus.addScheduler(a);
+  submit("j1", 5);
+  submit("j2", 5);
+  report(a, "j1", "started");
+  bus.removeScheduler("a");
+  assert.deepEqual(bus.queuedIds(), ["j1", "j2"]);
+  assert.equal(states("j1").at(-1), "requeued");
+  const b = new FakePeer("b", 2, 2);
+  bus.addScheduler(b);
+  assert.deepEqual(b.jobs, ["j1", "j2"]);
+});
+
+Deno.test("Dispatcher handles a reconnecting scheduler's reported jobs", () => {
+  const { bus, submit, report, states } = setup();
+  const old = new FakePeer("c1", 2, 3, "node");
+  bus.addScheduler(old);
+  for (const id of ["given", "back", "done"]) submit(id, 5);
+  report(old, "done", "succeeded");
+  bus.removeScheduler("c1"); // given, back requeued
+  const other = new FakePeer("c2", 2, 1, "other");
+  bus.addScheduler(other); // takes "given"
+  assert.deepEqual(other.jobs, ["given"]);
+  const again = new FakePeer("c3", 2, 3, "node");
+  bus.addScheduler(again, ["given", "back", "done", "ghost"]);
+  assert.deepEqual(again.cancels, [["given", "reassigned"], ["done", "reassigned"], [
+    "ghost",
+    "unknown job",
+  ]]);
+  assert.deepEqual(again.jobs, []); // "back" was re-attached, not sent again
+  assert.deepEqual(bus.queuedIds(), []);
+  assert.equal(bus.job("back")?.scheduler, "node");
+  assert.deepEqual(states("back").slice(-2), ["requeued", "started"]);
+  report(again, "back", "succeeded");
+  assert.equal(bus.job("back")?.state, "succeeded");
+});
+
+Deno.test("Dispatcher moves jobs from a still-open connection of the same scheduler name", () => {
+  const { bus, submit } = setup();
+  const old = new FakePeer("c1", 2, 1, "node");
+  bus.addScheduler(old);
+  submit("j", 5);
+  const fresh = new FakePeer("c2", 2, 1, "node");
+  bus.addScheduler(fresh, ["j"]);
+  assert.deepEqual(fresh.cancels, []);
+  bus.removeScheduler("c1"); // the old connection dies late: nothing to requeue
+  assert.deepEqual(bus.queuedIds(), []);
+  assert.equal(bus.job("j")?.scheduler, "node");
+});
+
+Deno.test("Dispatcher prefers v2 free slots, then seed schedulers round-robin (delivered)", () => {
+  const { bus, submit, states } = setup();
+  const s1 = new FakePeer("s1", 1);
+  const s2 = new FakePeer("s2", 1);
+  const v2 = new FakePeer("v", 2, 1);
+  bus.addScheduler(s1);
+  bus.addScheduler(s2);
+  bus.addScheduler(v2);
+  for (let i = 0; i < 4; i++) submit(`j${i}`, 3);
+  assert.deepEqual(v2.jobs, ["j0"]);
+  assert.deepEqual(s1.jobs, ["j1", "j3"]);
+  assert.deepEqual(s2.jobs, ["j2"]);
+  assert.deepEqual(states("j1"), ["queued", "delivered"]);
+  assert.equal(bus.stats().seedSchedulers, 2);
+});
+
+Deno.test("Dispatcher in broadcast mode gives every job to every scheduler, once one is there", () => {
+  const { bus, submit, states } = setup({ broadcast: true });
+  submit("j1", 3);
+  assert.deepEqual(bus.queuedIds(), ["j1"]);
+  const seed = new FakePeer("s", 1);
+  const v2 = new FakePeer("v", 2, 1);
+  bus.addScheduler(seed);
+  assert.deepEqual(seed.jobs, ["j1"]);
+  bus.addScheduler(v2);
+  submit("j2", 3);
+  submit("j3", 3);
+  assert.deepEqual(seed.jobs, ["j1", "j2", "j3"]);
+  assert.deepEqual(v2.jobs, ["j2", "j3"]); // no credits in broadcast
+  assert.deepEqual(states("j2"), ["queued", "delivered"]);
+  bus.schedulerEvent("v", { cmd: "event", id: "j2", state: "succeeded" }); // forwarded only
+  assert.deepEqual(states("j2"), ["queued", "delivered", "succeeded"]);
+});
+
+Deno.test("Dispatcher rejects new jobs beyond maxQueue but always takes requeued ones back", () => {
+  const { bus, submit, report } = setup({ maxQueue: 2 });
+  const a = new FakePeer("a", 2, 1);
+  bus.addScheduler(a);
+  submit("run", 5);
+  submit("w1", 5);
+  submit("w2", 5);
+  assert.deepEqual(bus.submit({ owner: "p", id: "w3", payload: { priority: 0, runtime: 1 } }), {
+    ok: false,
+    reason: "queue full",
+  });
+  report(a, "run", "evicted");
+  assert.equal(bus.queueLength, 2); // "run" was requeued, then handed out again at once
+  bus.removeScheduler("a");
+  assert.equal(bus.queueLength, 3); // over the bound: never dropped
+});
+
+Deno.test("Dispatcher cancels waiting jobs at once and asks the scheduler for running ones", () => {
+  const { bus, submit, report, states } = setup();
+  const a = new FakePeer("a", 2, 1);
+  bus.addScheduler(a);
+  submit("run", 5);
+  submit("wait", 5);
+  assert.deepEqual(bus.cancel("p", "wait"), { ok: true });
+  assert.deepEqual(states("wait"), ["queued", "cancelled"]);
+  assert.deepEqual(bus.cancel("p", "run"), { ok: true });
+  assert.deepEqual(a.cancels, [["run", "cancelled by producer"]]);
+  assert.deepEqual(bus.cancel("p", "run"), { ok: true }); // idempotent, not sent twice
+  assert.equal(a.cancels.length, 1);
+  report(a, "run", "cancelled");
+  assert.deepEqual(bus.cancel("p", "run"), { ok: false, reason: "job already cancelled" });
+  assert.deepEqual(bus.cancel("q", "wait"), { ok: false, reason: "not your job" });
+  assert.deepEqual(bus.cancel("p", "nope"), { ok: false, reason: "unknown job" });
+});
+
+Deno.test("Dispatcher finishes a job whose cancel was pending when its scheduler is lost", () => {
+  const { bus, submit, states } = setup();
+  bus.addScheduler(new FakePeer("a"));
+  submit("run", 5);
+  bus.cancel("p", "run");
+  bus.removeScheduler("a");
+  assert.deepEqual(states("run"), ["queued", "cancelled"]);
+  assert.equal(bus.queueLength, 0);
+});
+
+Deno.test("Dispatcher set_priority moves a waiting job and refuses a running one", () => {
+  const { bus, submit } = setup();
+  const a = new FakePeer("a", 2, 1);
+  bus.addScheduler(a);
+  submit("run", 1);
+  submit("x", 5);
+  submit("y", 5);
+  assert.deepEqual(bus.setPriority("p", "y", 2), { ok: true });
+  assert.deepEqual(bus.queuedIds(), ["y", "x"]);
+  assert.equal(bus.job("y")?.priority, 2);
+  assert.match((bus.setPriority("p", "run", 0) as { reason: string }).reason, /not waiting/);
+  assert.deepEqual(bus.setPriority("p", "y", 0), { ok: true }); // now preempts "run"
+  assert.deepEqual(a.jobs, ["run", "y"]);
+});
+
+Deno.test("Dispatcher treats a known id as the same job, and forgets the oldest finished ids", () => {
+  const { bus, submit, report } = setup({ rememberFinished: 2 });
+  const a = new FakePeer("a", 2, 1);
+  bus.addScheduler(a);
+  submit("j1", 5);
+  const payload = { priority: 0, runtime: 1 };
+  assert.deepEqual(bus.submit({ owner: "other", id: "j1", payload }), {
+    ok: true,
+    id: "j1",
+    duplicate: true,
+  });
+  for (const id of ["j1", "j2", "j3"]) {
+    if (id !== "j1") submit(id, 5);
+    report(a, id, "succeeded");
+  }
+  assert.equal(
+    bus.submit({ owner: "p", id: "j3", payload }).ok && bus.job("j3")?.state,
+    "succeeded",
+  );
+  assert.equal(bus.job("j1"), undefined); // forgotten: a new job with that id is accepted
+  assert.deepEqual(bus.submit({ owner: "p", id: "j1", payload }), {
+    ok: true,
+    id: "j1",
+    duplicate: false,
+  });
+  const auto = bus.submit({ owner: "p", payload });
+  assert.ok(auto.ok && auto.id.length > 0 && !auto.duplicate);
+});
+
+Deno.test("Dispatcher keeps jobs queued while a scheduler's send buffer is full", () => {
+  const { bus, submit } = setup();
+  const a = new FakePeer("a", 2, 2);
+  a.writable = false;
+  bus.addScheduler(a);
+  submit("j", 5);
+  assert.equal(bus.blocked, true);
+  assert.deepEqual(a.jobs, []);
+  a.writable = true;
+  bus.pump();
+  assert.equal(bus.blocked, false);
+  assert.deepEqual(a.jobs, ["j"]);
+});
+
+Deno.test("Dispatcher ignores reports about jobs not attached to the reporter", () => {
+  const notices: string[] = [];
+  const { bus, submit, report, states } = setup({ onNotice: (m) => notices.push(m) });
+  const a = new FakePeer("a");
+  const b = new FakePeer("b");
+  bus.addScheduler(a);
+  bus.addScheduler(b);
+  submit("j", 5);
+  report(b.jobs.length ? a : b, "j", "succeeded"); // the one that does not have it
+  report(a, "ghost", "started");
+  assert.deepEqual(states("j"), ["queued"]);
+  assert.equal(notices.length, 2);
+});

@@ -1,0 +1,147 @@
+import assert from "node:assert/strict";
+import {
+  encodeMessage,
+  isFinalBusState,
+  isJobId,
+  isPriority,
+  parseClientMessage,
+  validatePayload,
+} from "../../bus/protocol.ts";
+
+const job = (payload: unknown, extra: Record<string, unknown> = {}): string =>
+  JSON.stringify({ cmd: "job_request", ...extra, payload });
+
+Deno.test("parseClientMessage rejects every kind of bad input with a reason naming it", () => {
+  const cases: [string, RegExp][] = [
+    ["not json at all", /not JSON/],
+    ["", /not JSON/],
+    ["[1,2]", /must be a JSON object, got an array/],
+    ["42", /must be a JSON object, got 42/],
+    ['"register"', /must be a JSON object/],
+    ["null", /must be a JSON object, got null/],
+    ["{}", /missing 'cmd'/],
+    ['{"cmd":7}', /unknown cmd 7/],
+    ['{"cmd":"launch"}', /unknown cmd "launch"/],
+    ['{"cmd":"register"}', /missing 'type'/],
+    ['{"cmd":"register","type":"consumer"}', /unknown role "consumer"/],
+    ['{"cmd":"register","type":"producer","protocol":3}', /unsupported protocol 3/],
+    ['{"cmd":"register","type":"monitor"}', /monitor needs protocol 2/],
+    ['{"cmd":"register","type":"scheduler","protocol":2}', /needs 'slots'/],
+    ['{"cmd":"register","type":"scheduler","protocol":2,"slots":0}', /needs 'slots'.*got 0/],
+    ['{"cmd":"register","type":"scheduler","protocol":2,"slots":1.5}', /needs 'slots'/],
+    ['{"cmd":"register","type":"scheduler","protocol":2,"slots":1,"running":"a"}', /'running'/],
+    ['{"cmd":"register","type":"scheduler","protocol":2,"slots":1,"running":[""]}', /'running'/],
+    ['{"cmd":"register","type":"producer","protocol":2,"name":""}', /name must be/],
+    ['{"cmd":"job_request"}', /missing 'payload'/],
+    [job(5), /payload must be an object, got 5/],
+    [job([]), /payload must be an object, got an array/],
+    [job({ runtime: 1 }), /missing 'priority'/],
+    [job({ priority: 99, runtime: 1 }), /priority must be an integer 0..10, got 99/],
+    [job({ priority: -1, runtime: 1 }), /got -1/],
+    [job({ priority: 2.5, runtime: 1 }), /got 2.5/],
+    [job({ priority: "3", runtime: 1 }), /got "3"/],
+    [job({ priority: 3 }), /runtime must be a positive finite number.*got undefined/],
+    [job({ priority: 3, runtime: 0 }), /runtime.*got 0/],
+    [job({ priority: 3, runtime: -2 }), /runtime.*got -2/],
+    [job({ priority: 3, runtime: "5" }), /runtime.*got "5"/],
+    [job({ priority: 3, runtime: null }), /runtime.*got null/],
+    [job({ priority: 3, runtime: 1 }, { id: "" }), /id must be a string of 1..128/],
+    [job({ priority: 3, runtime: 1 }, { id: "x".repeat(129) }), /id must be/],
+    [job({ priority: 3, runtime: 1 }, { id: 12 }), /id must be.*got 12/],
+    ['{"cmd":"cancel"}', /cancel: missing 'id'/],
+    ['{"cmd":"set_priority","id":"a"}', /set_priority: missing 'priority'/],
+    ['{"cmd":"set_priority","id":"a","priority":11}', /got 11/],
+    ['{"cmd":"event","id":"a"}', /event: unknown state undefined/],
+    ['{"cmd":"event","id":"a","state":"exploded"}', /unknown state "exploded"/],
+    ['{"cmd":"event","id":"a","state":"started","at":"now"}', /'at' must be epoch/],
+    ['{"cmd":"event","id":"a","state":"failed","result":3}', /'result' must be an object/],
+    ['{"cmd":"event","id":"a","state":"failed","reason":3}', /'reason' must be a string/],
+  ];
+  for (const [text, reason] of cases) {
+    const result = parseClientMessage(text);
+    assert.equal(result.ok, false, `accepted: ${text}`);
+    if (!result.ok) assert.match(result.reason, reason, `for ${text}`);
+  }
+});
+
+Deno.test("parseClientMessage names the op and the id of a bad request when it can", () => {
+  const result = parseClientMessage(job({ priority: 12, runtime: 1 }, { id: "j-1" }));
+  assert.deepEqual(result, {
+    ok: false,
+    op: "job_request",
+    id: "j-1",
+    reason: "priority must be an integer 0..10, got 12",
+  });
+  const cancel = parseClientMessage('{"cmd":"set_priority","id":"j-2","priority":"x"}');
+  assert.equal(!cancel.ok && cancel.op, "set_priority");
+  assert.equal(!cancel.ok && cancel.id, "j-2");
+});
+
+Deno.test("parseClientMessage accepts the seed's messages unchanged", () => {
+  assert.deepEqual(parseClientMessage('{"cmd":"register","type":"producer"}'), {
+    ok: true,
+    message: { cmd: "register", type: "producer", protocol: 1 },
+  });
+  assert.deepEqual(parseClientMessage('{"cmd":"register","type":"scheduler"}'), {
+    ok: true,
+    message: { cmd: "register", type: "scheduler", protocol: 1 },
+  });
+  const request = parseClientMessage(job({ priority: 0, runtime: 3.5, tag: "x" }));
+  assert.deepEqual(request, {
+    ok: true,
+    message: { cmd: "job_request", payload: { priority: 0, runtime: 3.5, tag: "x" } },
+  });
+});
+
+Deno.test("parseClientMessage accepts protocol 2 messages and keeps only known fields", () => {
+  const ok = (text: string): unknown => {
+    const result = parseClientMessage(text);
+    assert.ok(result.ok, text);
+    return result.message;
+  };
+  assert.deepEqual(
+    ok(
+      '{"cmd":"register","type":"scheduler","protocol":2,"name":"a","slots":3,"running":["x","x","y"],"junk":1}',
+    ),
+    { cmd: "register", type: "scheduler", protocol: 2, name: "a", slots: 3, running: ["x", "y"] },
+  );
+  assert.deepEqual(ok('{"cmd":"register","type":"monitor","protocol":2}'), {
+    cmd: "register",
+    type: "monitor",
+    protocol: 2,
+  });
+  assert.deepEqual(ok(job({ priority: 10, runtime: 1 }, { id: "x".repeat(128) })), {
+    cmd: "job_request",
+    id: "x".repeat(128),
+    payload: { priority: 10, runtime: 1 },
+  });
+  assert.deepEqual(ok('{"cmd":"cancel","id":"a"}'), { cmd: "cancel", id: "a" });
+  assert.deepEqual(ok('{"cmd":"set_priority","id":"a","priority":0}'), {
+    cmd: "set_priority",
+    id: "a",
+    priority: 0,
+  });
+  assert.deepEqual(
+    ok('{"cmd":"event","id":"a","state":"succeeded","at":5,"result":{"code":0},"reason":"done"}'),
+    { cmd: "event", id: "a", state: "succeeded", at: 5, result: { code: 0 }, reason: "done" },
+  );
+});
+
+Deno.test("validatePayload, isPriority, isJobId, isFinalBusState and encodeMessage", () => {
+  assert.equal(validatePayload(undefined).ok, false);
+  assert.equal(validatePayload({ priority: 0, runtime: Infinity }).ok, false);
+  assert.equal(validatePayload({ priority: 0, runtime: NaN }).ok, false);
+  assert.equal(isPriority(0) && isPriority(10), true);
+  assert.equal(isPriority(NaN) || isPriority("1") || isPriority(11), false);
+  assert.equal(isJobId("a") && !isJobId(null), true);
+  assert.deepEqual(
+    ["queued", "started", "evicted", "requeued", "succeeded", "delivered"].map((s) =>
+      isFinalBusState(s as "queued")
+    ),
+    [false, false, false, false, true, true],
+  );
+  assert.equal(
+    encodeMessage({ cmd: "ack", op: "cancel", id: "a" }),
+    '{"cmd":"ack","op":"cancel","id":"a"}',
+  );
+});
