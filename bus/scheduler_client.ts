@@ -1,0 +1,223 @@
+/**
+ * The scheduler's side of the bus (protocol 2): a {@linkcode Runner} fed with the jobs the bus
+ * gives it, reporting every lifecycle change back, and handing its unfinished jobs back to the
+ * bus when it shuts down.
+ *
+ * @module
+ */
+
+import type { BackoffOptions } from "./backoff.ts";
+import { BusClient, type BusMessage } from "./client.ts";
+import type { JobPayload, SchedulerEventMessage, SchedulerJobState } from "./protocol.ts";
+import { isJobId, validatePayload } from "./protocol.ts";
+import type { Runner } from "../scheduler/runner.ts";
+import { isFinalState, JOB_STATES, type JobEvent, type JobState } from "../scheduler/job.ts";
+
+/** Options for {@linkcode SchedulerClient}. */
+export interface SchedulerClientOptions {
+  /** The runner that runs the jobs (its slot count is the credit announced to the bus). */
+  runner: Runner<JobPayload>;
+  /**
+   * The scheduler's name on the bus (shown in events and `/status`; keep it stable across
+   * restarts so the bus recognizes a reconnecting scheduler).
+   * @default {"scheduler-<pid>"}
+   */
+  name?: string;
+  /**
+   * How to reconnect when the bus goes away; see {@linkcode BackoffOptions}.
+   * @default {{ initialMs: 100, maxMs: 5000, factor: 2, jitter: "full" }}
+   */
+  backoff?: BackoffOptions;
+  /**
+   * Whether a job this scheduler evicts goes back to the bus's queue to run again (`true`), or
+   * ends there as `evicted` (`false`: the seed's kill semantics; sent as `"requeue": false`).
+   * @default {true}
+   */
+  requeueEvicted?: boolean;
+}
+
+/** The runner's states that are reported to the bus, and the state reported. */
+const REPORTED: Partial<Record<JobState, SchedulerJobState>> = {
+  queued: "queued",
+  started: "started",
+  suspended: "suspended",
+  resumed: "resumed",
+  evicted: "evicted",
+  succeeded: "succeeded",
+  failed: "failed",
+  timed_out: "timed_out",
+  cancelled: "cancelled",
+};
+
+/** States after which the job is no longer this scheduler's (evicted: the bus requeues it). */
+const RELEASING: ReadonlySet<SchedulerJobState> = new Set([
+  "evicted",
+  "succeeded",
+  "failed",
+  "timed_out",
+  "cancelled",
+]);
+
+/**
+ * Links a {@linkcode Runner} to the bus as a protocol-2 scheduler.
+ *
+ * - Registers with its name, its slot count and, after a reconnect, the ids of the jobs it
+ *   still holds (so the bus re-attaches them instead of running them twice).
+ * - Submits every `job` the bus sends to the runner (priority from the payload) and stops a job
+ *   on `cancel`.
+ * - Reports each of the runner's job events as an `event` message. Events that cannot be sent
+ *   while the bus is away are kept, in order, and sent after the next registration.
+ * - In the runner's `kill` eviction mode an evicted job is reported `evicted`, and the bus puts
+ *   it back in its queue: cluster-wide requeue. `suspend` mode reports `suspended`/`resumed`.
+ * - {@linkcode SchedulerClient.close} terminates the running jobs, then leaves the bus, which
+ *   requeues every job this scheduler did not finish: nothing is lost, nothing runs twice.
+ *
+ * @example
+ * ```ts
+ * import { SchedulerClient } from "./scheduler_client.ts";
+ * import { Runner } from "../scheduler/runner.ts";
+ * import { sleeperLauncher } from "../scheduler/sleeper_launcher.ts";
+ * import type { JobPayload } from "./protocol.ts";
+ *
+ * const runner = new Runner<JobPayload>({ slots: 2, evict: "kill", launch: sleeperLauncher() });
+ * const scheduler = new SchedulerClient("ws://127.0.0.1:8101", { runner, name: "node-a" });
+ * // scheduler.start(); ... later:
+ * await scheduler.close();
+ * ```
+ */
+export class SchedulerClient implements AsyncDisposable {
+  #runner: Runner<JobPayload>;
+  #name: string;
+  #requeueEvicted: boolean;
+  #bus: BusClient;
+  #outbox: SchedulerEventMessage[] = [];
+  /** Ids of jobs whose final event the bus has not been sent yet (they count as "running"). */
+  #held = new Set<string>();
+  #onJobEvent = (event: Event): void => this.#report(event as JobEvent<JobPayload>);
+  #closing: Promise<void> | undefined;
+
+  /**
+   * Creates the link; it connects on {@linkcode SchedulerClient.start}.
+   *
+   * @param url The bus's WebSocket URL.
+   * @param options See {@linkcode SchedulerClientOptions}.
+   * @throws {TypeError} If `url` is not a `ws:`/`wss:` URL.
+   */
+  constructor(url: string, options: SchedulerClientOptions) {
+    this.#runner = options.runner;
+    this.#name = options.name ?? `scheduler-${Deno.pid}`;
+    this.#requeueEvicted = options.requeueEvicted ?? true;
+    this.#bus = new BusClient(url, {
+      register: () => ({
+        cmd: "register",
+        type: "scheduler",
+        protocol: 2,
+        name: this.#name,
+        slots: this.#runner.slots,
+        running: [...this.#held],
+      }),
+      backoff: options.backoff,
+    });
+    this.#bus.addEventListener("registered", () => this.#flush());
+    this.#bus.addEventListener("message", (event) => this.#receive(event.message));
+  }
+
+  /** The bus connection, for its `open`, `close`, `reconnecting` and `error` events. */
+  get bus(): BusClient {
+    return this.#bus;
+  }
+
+  /** The runner. */
+  get runner(): Runner<JobPayload> {
+    return this.#runner;
+  }
+
+  /** The scheduler's name on the bus. */
+  get name(): string {
+    return this.#name;
+  }
+
+  /** Starts listening to the runner and connecting to the bus. No effect once closed. */
+  start(): void {
+    if (this.#closing) return;
+    for (const state of JOB_STATES) this.#runner.addEventListener(state, this.#onJobEvent);
+    this.#bus.start();
+  }
+
+  /**
+   * Shuts down: closes the runner (running jobs are terminated), then the connection; the bus
+   * requeues the jobs this scheduler did not finish. Idempotent.
+   *
+   * @returns A promise that resolves once the runner and the connection are closed.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#shutdown();
+    return this.#closing;
+  }
+
+  /** Same as {@linkcode SchedulerClient.close}, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  async #shutdown(): Promise<void> {
+    for (const state of JOB_STATES) this.#runner.removeEventListener(state, this.#onJobEvent);
+    // Terminate first, then leave: the bus requeues every job of a scheduler that leaves, and
+    // by then none of them runs here any more, so none runs twice.
+    await this.#runner.close();
+    await this.#bus.close();
+  }
+
+  #receive(message: BusMessage): void {
+    if (this.#closing) return;
+    if (message.cmd === "job") {
+      const id = message.id;
+      const payload = validatePayload(message.payload);
+      if (!isJobId(id)) return; // nothing to report it against
+      if (!payload.ok) {
+        this.#send({ cmd: "event", id, state: "failed", at: Date.now(), reason: payload.reason });
+        return;
+      }
+      try {
+        this.#held.add(id);
+        this.#runner.submit(payload.message, { id, priority: payload.message.priority });
+      } catch (error) {
+        const reason = error instanceof Error ? error.message : String(error);
+        if (this.#runner.get(id)) return; // already ours (a duplicate send): keep it running
+        this.#send({ cmd: "event", id, state: "failed", at: Date.now(), reason });
+      }
+    } else if (message.cmd === "cancel" && typeof message.id === "string") {
+      const reason = typeof message.reason === "string" ? message.reason : "cancelled by the bus";
+      this.#runner.cancel(message.id, reason);
+    }
+  }
+
+  #report(event: JobEvent<JobPayload>): void {
+    const state = REPORTED[event.state];
+    if (state === undefined) return;
+    // A job queued while a slot is free starts in the same step: "queued" would only be noise.
+    if (state === "queued" && event.running < this.#runner.slots) return;
+    const job = event.job;
+    const message: SchedulerEventMessage = { cmd: "event", id: job.id, state, at: event.time };
+    if (job.reason !== undefined) message.reason = job.reason;
+    if (state === "evicted" && !this.#requeueEvicted) message.requeue = false;
+    if (isFinalState(event.state)) {
+      message.result = { code: job.code, durationMs: job.runMs, attempts: job.attempts };
+    }
+    this.#send(message);
+  }
+
+  /** Sends now, or keeps the message (in order) for after the next registration. */
+  #send(message: SchedulerEventMessage): void {
+    this.#outbox.push(message);
+    this.#flush();
+  }
+
+  /** Sends what the outbox holds, in order, while the bus takes it. */
+  #flush(): void {
+    while (this.#outbox.length > 0 && this.#bus.send(this.#outbox[0])) {
+      const sent = this.#outbox.shift()!;
+      if (RELEASING.has(sent.state)) this.#held.delete(sent.id);
+    }
+  }
+}

@@ -1,0 +1,267 @@
+// deno-lint-ignore-file no-console
+/**
+ * `deno task scheduler`: the seed's `test_scheduler`. Registers on the bus as a (protocol 2)
+ * scheduler and runs every job it is given as a sleeper process through a {@linkcode Runner},
+ * printing one line per job event.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { setSignalGuard } from "../process/mod.ts";
+import type { JobPayload } from "../bus/protocol.ts";
+import { SchedulerClient } from "../bus/scheduler_client.ts";
+import { type EvictMode, Runner } from "./runner.ts";
+import { JOB_STATES, type JobEvent } from "./job.ts";
+import { sleeperLauncher } from "./sleeper_launcher.ts";
+
+/** The usage text printed by `--help` and after a bad flag. */
+export const USAGE: string = `Usage: deno task scheduler -- [options]
+
+Connects to the bus as a scheduler and runs the jobs it is given (sleepers of the job's
+runtime), by priority (0 = most urgent, 10 = least), on a fixed number of slots.
+
+Options (as the seed's test_scheduler):
+  -s SIZE              maximum number of concurrent jobs (default 5)
+  -t TIMEOUT           timeout of the jobs, seconds (default 10)
+  -h, --help           show this help and exit
+Beyond the seed:
+  -d, --debug          also log connection details and every message from the bus
+  --url URL            the bus (default ws://127.0.0.1:8101)
+  --name NAME          the scheduler's name on the bus (default scheduler-<pid>)
+  --evict MODE         what happens to a job evicted by a more urgent one (default requeue):
+                         requeue  terminated, and back in the bus's queue to run again later
+                         kill     terminated and reported evicted (the seed's behavior)
+                         suspend  paused (SIGSTOP) and resumed when a slot frees
+  --min-run SECONDS    running time before a job may be evicted (default 0)
+
+Ctrl-C or SIGTERM terminates the running jobs, hands them back to the bus and exits 0.
+
+Examples:
+  deno task scheduler -- -s 5 -t 10
+  deno task scheduler -- -s 2 -t 30 --evict suspend --name node-a`;
+
+/** Injection points for tests; the CLI uses the defaults. */
+export interface MainOptions {
+  /**
+   * Stops the scheduler when aborted, as SIGINT / SIGTERM do.
+   * @default {undefined}
+   */
+  signal?: AbortSignal;
+  /**
+   * Where log lines go.
+   * @default {console.log}
+   */
+  stdout?: (line: string) => void;
+  /**
+   * Where errors and the usage go.
+   * @default {console.error}
+   */
+  stderr?: (line: string) => void;
+}
+
+/** The parsed command line. */
+interface Config {
+  slots: number;
+  timeoutS: number;
+  debug: boolean;
+  url: string;
+  name: string;
+  evict: "requeue" | "kill" | "suspend";
+  minRunS: number;
+}
+
+class UsageError extends Error {}
+
+function number(flag: string, text: string, check: (n: number) => boolean, what: string): number {
+  const value = Number(text);
+  if (text.trim() === "" || !check(value)) {
+    throw new UsageError(`${flag} must be ${what}, got '${text}'`);
+  }
+  return value;
+}
+
+function parseFlags(args: string[]): Config | "help" {
+  const { values } = parseArgs({
+    args,
+    options: {
+      s: { type: "string" },
+      t: { type: "string" },
+      debug: { type: "boolean", short: "d" },
+      help: { type: "boolean", short: "h" },
+      url: { type: "string" },
+      name: { type: "string" },
+      evict: { type: "string" },
+      "min-run": { type: "string" },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) return "help";
+  const evict = values.evict ?? "requeue";
+  if (evict !== "requeue" && evict !== "kill" && evict !== "suspend") {
+    throw new UsageError(`--evict must be requeue, kill or suspend, got '${evict}'`);
+  }
+  const url = values.url ?? "ws://127.0.0.1:8101";
+  if (!/^wss?:\/\/./.test(url)) throw new UsageError(`--url must be a ws:// URL, got '${url}'`);
+  return {
+    slots: values.s === undefined
+      ? 5
+      : number("-s", values.s, (n) => Number.isInteger(n) && n >= 1, "a positive integer"),
+    timeoutS: values.t === undefined
+      ? 10
+      : number("-t", values.t, (n) => Number.isFinite(n) && n > 0, "a positive number"),
+    debug: values.debug ?? false,
+    url,
+    name: values.name ?? `scheduler-${Deno.pid}`,
+    evict,
+    minRunS: values["min-run"] === undefined ? 0 : number(
+      "--min-run",
+      values["min-run"],
+      (n) => Number.isFinite(n) && n >= 0,
+      "a number >= 0",
+    ),
+  };
+}
+
+/** What each event is, in words. */
+const WHAT: Record<string, string> = {
+  queued: "waits (all slots busy)",
+  started: "started",
+  evicted: "evicted",
+  requeued: "requeued",
+  suspended: "suspended",
+  resumed: "resumed",
+  succeeded: "succeeded",
+  failed: "failed",
+  timed_out: "timed out",
+  cancelled: "cancelled",
+};
+
+function stamp(): string {
+  return new Date().toISOString().slice(11, 23);
+}
+
+function describe(event: JobEvent<JobPayload>, config: Config): string {
+  const job = event.job;
+  let what = WHAT[event.state] ?? event.state;
+  if (event.state === "started") {
+    what += ` (runtime ${job.payload.runtime} s, attempt ${job.attempts})`;
+  }
+  if (event.state === "evicted" && config.evict === "requeue") what += ", handed back to the bus";
+  if (job.reason !== undefined && event.state !== "started") what += `: ${job.reason}`;
+  if (["succeeded", "failed", "timed_out"].includes(event.state)) {
+    what += ` after ${(job.runMs / 1000).toFixed(1)} s`;
+  }
+  return `${stamp()} job ${job.id} p${job.priority} ${what} ` +
+    `[slots ${event.running}/${config.slots}, waiting ${event.waiting}]`;
+}
+
+/**
+ * Runs the scheduler CLI.
+ *
+ * @param args The command-line arguments (a leading `--` from `deno task` is dropped).
+ * @param options See {@linkcode MainOptions}.
+ * @returns The exit code: 0 (stopped by a signal), 2 (bad flags).
+ *
+ * @example
+ * ```ts
+ * import { main } from "./main.ts";
+ * console.log(await main(["--help"], { stdout: () => {} })); // 0
+ * ```
+ */
+export async function main(args: string[], options: MainOptions = {}): Promise<number> {
+  const out = options.stdout ?? ((line: string) => console.log(line));
+  const err = options.stderr ?? ((line: string) => console.error(line));
+  let config: Config | "help";
+  try {
+    config = parseFlags(args[0] === "--" ? args.slice(1) : args);
+  } catch (error) {
+    if (!(error instanceof UsageError || error instanceof TypeError)) throw error;
+    err(`scheduler: ${error.message.split("\n")[0]}`);
+    err(USAGE);
+    return 2;
+  }
+  if (config === "help") {
+    out(USAGE);
+    return 0;
+  }
+
+  // Cluster mode: an evicted job leaves this scheduler ("kill" in the runner); the bus
+  // requeues it, or (with --evict kill) ends it as evicted.
+  const mode: EvictMode = config.evict === "suspend" ? "suspend" : "kill";
+  const runner = new Runner<JobPayload>({
+    slots: config.slots,
+    evict: mode,
+    timeoutMs: config.timeoutS * 1000,
+    minRunMs: config.minRunS * 1000,
+    launch: sleeperLauncher({ output: "inherit" }),
+  });
+  const scheduler = new SchedulerClient(config.url, {
+    runner,
+    name: config.name,
+    requeueEvicted: config.evict !== "kill",
+  });
+  const log = (text: string): void => out(`${stamp()} ${text}`);
+  for (const state of JOB_STATES) {
+    runner.addEventListener(state, (e) => {
+      const event = e as JobEvent<JobPayload>;
+      // A job queued while a slot is free starts in the same step: say only "started".
+      if (event.state === "queued" && event.running < config.slots && !config.debug) return;
+      out(describe(event, config));
+    });
+  }
+  const bus = scheduler.bus;
+  bus.addEventListener("open", (event) => {
+    log(`${event.reconnect ? "reconnected" : "connected"} to ${config.url} as ${config.name}`);
+  });
+  bus.addEventListener("registered", () => {
+    log(`registered: ${config.slots} slots, timeout ${config.timeoutS} s, evict ${config.evict}`);
+  });
+  bus.addEventListener("close", (event) => {
+    log(`lost the bus (code ${event.code}); running jobs keep running; reconnecting`);
+  });
+  bus.addEventListener("reconnecting", (event) => {
+    if (config.debug || event.attempt === 1) {
+      log(`bus not reachable; retry ${event.attempt} in ${Math.round(event.delayMs)} ms`);
+    }
+  });
+  bus.addEventListener("error", (event) => {
+    if (config.debug) log(`bus error: ${event.error.message}`);
+  });
+  bus.addEventListener("message", (event) => {
+    const message = event.message;
+    if (config.debug) log(`bus says ${JSON.stringify(message)}`);
+    else if (message.cmd === "error") log(`bus error: ${String(message.reason)}`);
+    else if (message.cmd === "cancel") log(`bus cancels job ${message.id}: ${message.reason}`);
+  });
+
+  setSignalGuard(false); // we drain on SIGINT/SIGTERM ourselves
+  const stopper = new AbortController();
+  const onSignal = (): void => stopper.abort();
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+  const stop = options.signal ? AbortSignal.any([stopper.signal, options.signal]) : stopper.signal;
+  try {
+    log(`scheduler ${config.name}: connecting to ${config.url}`);
+    scheduler.start();
+    if (!stop.aborted) {
+      await new Promise<void>((resolve) =>
+        stop.addEventListener("abort", () => resolve(), { once: true })
+      );
+    }
+    const busy = runner.running + runner.waiting;
+    log(`stopping: terminating ${busy} job(s); the bus requeues them`);
+    await scheduler.close();
+    const counts = Object.entries(runner.counts).filter(([, n]) => n > 0)
+      .map(([state, n]) => `${state} ${n}`).join(", ");
+    log(`stopped (${counts || "no jobs"})`);
+    return 0;
+  } finally {
+    Deno.removeSignalListener("SIGINT", onSignal);
+    Deno.removeSignalListener("SIGTERM", onSignal);
+    setSignalGuard(true);
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));
