@@ -295,7 +295,7 @@ export class BusClient extends TypedEventTarget<BusClientEventMap> implements As
         register = JSON.stringify(this.#register());
       } catch (error) {
         this.#fail(error, "the register callback failed");
-        ws.close(1011, "register failed");
+        ws.close(4000, "register failed");
         return;
       }
       ws.send(register);

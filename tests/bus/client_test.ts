@@ -165,3 +165,23 @@ Deno.test("BusClient.close() while waiting to reconnect clears the timer; abort 
   client.start(); // no effect once closed
   assert.equal(clock.pendingTimers, 0);
 });
+
+Deno.test("BusClient reports a failing register callback and retries later", async () => {
+  await using bus = new FakeBus();
+  let calls = 0;
+  const client = new BusClient(bus.url, {
+    register: () => {
+      if (++calls === 1) throw new Error("no state yet");
+      return REGISTER;
+    },
+    backoff: { initialMs: 10, maxMs: 20 },
+  });
+  const error = next(client, "error");
+  const registered = next(client, "registered");
+  client.start();
+  assert.match((await error).error.message, /register callback failed: no state yet/);
+  await registered;
+  assert.equal(calls, 2);
+  assert.deepEqual(bus.received, [REGISTER]);
+  await client.close();
+});
