@@ -1,0 +1,271 @@
+import assert from "node:assert/strict";
+import { BusServer, type BusServerOptions } from "../../bus/server.ts";
+import { type Message, SilentPeer, withTimeout, WsPeer } from "../fixtures/raw_ws.ts";
+
+function start(options: BusServerOptions = {}): { bus: BusServer; url: string; http: string } {
+  const bus = new BusServer({ port: 0, ...options });
+  const { port } = bus.listen();
+  return { bus, url: `ws://127.0.0.1:${port}/`, http: `http://127.0.0.1:${port}` };
+}
+
+const request = (priority: number, extra: Message = {}): Message => ({
+  cmd: "job_request",
+  ...extra,
+  payload: { priority, runtime: 1 },
+});
+const isJob = (m: Message): boolean => m.cmd === "job";
+const event = (id: string, state: string) => (m: Message): boolean =>
+  m.cmd === "event" && m.id === id && m.state === state;
+
+Deno.test("BusServer serves seed producers and seed schedulers with the seed's frames", async () => {
+  const { bus, url } = start();
+  await using _bus = bus;
+  await using scheduler = await WsPeer.open(url);
+  await using producer = await WsPeer.open(url);
+  await scheduler.register({ type: "scheduler" });
+  await producer.register({ type: "producer" });
+  producer.send({ cmd: "job_request", payload: { priority: 3, runtime: 2, tag: "x" } });
+  assert.deepEqual(await scheduler.next(), { priority: 3, runtime: 2, tag: "x" });
+  producer.send({ cmd: "job_request", payload: { priority: 30, runtime: 2 } });
+  assert.deepEqual(await producer.next(), {
+    cmd: "error",
+    op: "job_request",
+    reason: "priority must be an integer 0..10, got 30",
+  });
+  producer.send({ cmd: "job_request", payload: { priority: 1, runtime: 1 } });
+  assert.deepEqual(await scheduler.next(), { priority: 1, runtime: 1 });
+  assert.equal(producer.frames.length, 1); // nothing but the one error
+  assert.equal(bus.health().jobs.delivered, 2);
+});
+
+Deno.test("BusServer answers every bad input with an error and keeps serving others", async () => {
+  const { bus, url } = start();
+  const rejections: string[] = [];
+  bus.addEventListener("rejection", (e) => rejections.push(e.reason));
+  await using _bus = bus;
+  await using bad = await WsPeer.open(url);
+  const bads: [string | object | Uint8Array, RegExp | null][] = [
+    ["{nope", /not JSON/],
+    [new Uint8Array([1, 2, 3]), /binary frames/],
+    ["[1]", /must be a JSON object/],
+    [{ type: "producer" }, /missing 'cmd'/],
+    [{ cmd: "explode" }, /unknown cmd/],
+    [{ cmd: "register", type: "king" }, /unknown role/],
+    [request(1), /job_request needs a connection registered as producer/],
+    [{ cmd: "cancel", id: "a" }, /needs a connection registered as protocol 2 producer/],
+    [{ cmd: "event", id: "a", state: "started" }, /needs a connection registered as protocol 2/],
+    [{ cmd: "register", type: "producer" }, null], // good: a seed register has no answer
+    [{ cmd: "job_request" }, /missing 'payload'/],
+    [{ cmd: "job_request", payload: { priority: 99, runtime: 1 } }, /priority must be/],
+    [{ cmd: "job_request", payload: { priority: 1, runtime: -1 } }, /runtime must be/],
+    [{ cmd: "register", type: "scheduler" }, /already registered as producer/],
+  ];
+  for (const [frame, reason] of bads) {
+    bad.send(frame);
+    if (!reason) continue;
+    const answer = await bad.next();
+    assert.equal(answer.cmd, "error");
+    assert.match(String(answer.reason), reason);
+  }
+  // A v2 producer's bad job_request is "rejected"; a good client is still served.
+  await using producer = await WsPeer.open(url);
+  await using scheduler = await WsPeer.open(url);
+  await producer.register({ type: "producer", protocol: 2 });
+  await scheduler.register({ type: "scheduler", protocol: 2, slots: 1 });
+  producer.send(request(11, { id: "bad" }));
+  assert.deepEqual(await producer.next(), {
+    cmd: "rejected",
+    id: "bad",
+    reason: "priority must be an integer 0..10, got 11",
+  });
+  producer.send(request(4, { id: "good" }));
+  assert.deepEqual(await producer.next(), { cmd: "accepted", id: "good" });
+  assert.deepEqual(await scheduler.next(isJob), {
+    cmd: "job",
+    id: "good",
+    payload: { priority: 4, runtime: 1 },
+  });
+  assert.ok(rejections.length >= 5 && rejections.length <= 6, `${rejections.length} lines`);
+});
+
+Deno.test("BusServer sends a seed scheduler nothing but payloads, whatever it sends", async () => {
+  const { bus, url } = start();
+  await using _bus = bus;
+  await using seed = await WsPeer.open(url);
+  await using producer = await WsPeer.open(url);
+  await seed.register({ type: "scheduler" });
+  for (const junk of ["junk", "[]", '{"cmd":"event"}', '{"cmd":"register","type":"producer"}']) {
+    seed.send(junk);
+  }
+  await producer.register({ type: "producer", protocol: 2 });
+  producer.send(request(2, { id: "p" }));
+  assert.deepEqual(await seed.next(), { priority: 2, runtime: 1 });
+  assert.equal(seed.frames.length, 1);
+});
+
+Deno.test("BusServer closes a connection whose frame is over the limit with 1009", async () => {
+  const { bus, url } = start({ maxFrameBytes: 1024 });
+  await using _bus = bus;
+  await using big = await WsPeer.open(url);
+  big.send({ cmd: "register", type: "producer", pad: "x".repeat(2000) });
+  assert.match(String((await big.next()).reason), /frame of \d+ bytes is over the limit of 1024/);
+  assert.equal((await withTimeout(big.closed, 3000, "close")).code, 1009);
+  await using fine = await WsPeer.open(url);
+  await fine.register({ type: "monitor", protocol: 2 });
+});
+
+Deno.test("BusServer holds jobs while no scheduler is there, then they flow by priority", async () => {
+  const { bus, url } = start();
+  await using _bus = bus;
+  await using producer = await WsPeer.open(url);
+  await producer.register({ type: "producer", protocol: 2, name: "feeder" });
+  for (const [id, priority] of [["a", 5], ["b", 1], ["c", 5]] as const) {
+    producer.send(request(priority, { id }));
+    assert.deepEqual(await producer.next((m) => m.cmd === "accepted"), { cmd: "accepted", id });
+  }
+  assert.equal(bus.health().jobs.queued, 3);
+  await using scheduler = await WsPeer.open(url);
+  await scheduler.register({ type: "scheduler", protocol: 2, slots: 1, name: "n1" });
+  assert.equal((await scheduler.next(isJob)).id, "b");
+  scheduler.send({ cmd: "event", id: "b", state: "started" });
+  scheduler.send({ cmd: "event", id: "b", state: "succeeded", result: { code: 0 } });
+  const done = await producer.next(event("b", "succeeded"));
+  assert.equal(done.scheduler, "n1");
+  assert.deepEqual(done.result, { code: 0 });
+  assert.equal((await scheduler.next(isJob)).id, "a");
+});
+
+Deno.test("BusServer gives the job of a scheduler that disconnects to another one", async () => {
+  const { bus, url } = start();
+  await using _bus = bus;
+  await using monitor = await WsPeer.open(url);
+  await monitor.register({ type: "monitor", protocol: 2 });
+  await using producer = await WsPeer.open(url);
+  await producer.register({ type: "producer", protocol: 2 });
+  const first = await WsPeer.open(url);
+  await first.register({ type: "scheduler", protocol: 2, slots: 1, name: "first" });
+  producer.send(request(3, { id: "j" }));
+  assert.equal((await first.next(isJob)).id, "j");
+  first.send({ cmd: "event", id: "j", state: "started" });
+  await monitor.next(event("j", "started"));
+  await first.close();
+  const requeued = await producer.next(event("j", "requeued"));
+  assert.equal(requeued.reason, "scheduler lost");
+  await using second = await WsPeer.open(url);
+  await second.register({ type: "scheduler", protocol: 2, slots: 1, name: "second" });
+  assert.equal((await second.next(isJob)).id, "j");
+  assert.deepEqual(
+    monitor.all().filter((m) => m.id === "j").map((m) => m.state),
+    ["queued", "started", "requeued"],
+  );
+});
+
+Deno.test("BusServer treats a scheduler that stops answering pings as gone", async () => {
+  const { bus, url, http } = start({ pingTimeoutMs: 1000 });
+  await using _bus = bus;
+  await using producer = await WsPeer.open(url);
+  await producer.register({ type: "producer", protocol: 2 });
+  const port = Number(new URL(http).port);
+  const silent = await SilentPeer.open(port);
+  try {
+    await silent.send({ cmd: "register", type: "scheduler", protocol: 2, slots: 1 });
+    producer.send(request(3, { id: "j" }));
+    await producer.next((m) => m.cmd === "accepted");
+    for (let i = 0; bus.status().schedulers[0]?.running.length !== 1; i++) {
+      assert.ok(i < 100, "the silent scheduler never got the job");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const started = Date.now();
+    await producer.next(event("j", "requeued"), 8000);
+    const tookMs = Date.now() - started;
+    assert.ok(tookMs < 7000, `took ${tookMs} ms`);
+    assert.deepEqual(bus.health().schedulers, { seed: 0, v2: 0 });
+  } finally {
+    silent.close();
+  }
+});
+
+Deno.test("BusServer /health, /status, 404 and 426", async () => {
+  const { bus, url, http } = start();
+  await using _bus = bus;
+  await using producer = await WsPeer.open(url);
+  await producer.register({ type: "producer", protocol: 2 });
+  await using scheduler = await WsPeer.open(url);
+  await scheduler.register({ type: "scheduler", protocol: 2, slots: 1, name: "s" });
+  producer.send(request(2, { id: "run" }));
+  producer.send(request(6, { id: "wait" }));
+  await producer.next((m) => m.id === "wait" && m.cmd === "accepted");
+  await scheduler.next(isJob);
+  const health = await (await fetch(`${http}/health`)).json();
+  assert.equal(health.status, "ok");
+  assert.deepEqual(
+    { ...health, uptimeS: 0 },
+    {
+      status: "ok",
+      uptimeS: 0,
+      producers: 1,
+      schedulers: { seed: 0, v2: 1 },
+      monitors: 0,
+      jobs: { received: 2, delivered: 1, queued: 1 },
+    },
+  );
+  const status = await (await fetch(`${http}/status`)).json();
+  assert.deepEqual(status.queue, { length: 1, byPriority: { "6": 1 } });
+  assert.deepEqual(status.schedulers[0].running, [{ id: "run", priority: 2, state: "dispatched" }]);
+  assert.equal(status.schedulers[0].name, "s");
+  const missing = await fetch(`${http}/nope`);
+  assert.equal(missing.status, 404);
+  await missing.body?.cancel();
+  const root = await fetch(`${http}/`);
+  assert.equal(root.status, 426);
+  await root.body?.cancel();
+});
+
+Deno.test("BusServer v2 producer: idempotent ids, cancel, set_priority, owner by name", async () => {
+  const { bus, url } = start();
+  await using _bus = bus;
+  const first = await WsPeer.open(url);
+  await first.register({ type: "producer", protocol: 2, name: "feeder" });
+  first.send(request(5, { id: "a" }));
+  first.send(request(5, { id: "a" }));
+  first.send(request(5, { id: "b" }));
+  first.send(request(5));
+  const answers = [];
+  for (let i = 0; i < 4; i++) answers.push(await first.next((m) => m.cmd === "accepted"));
+  assert.deepEqual(answers.slice(0, 3), [
+    { cmd: "accepted", id: "a" },
+    { cmd: "accepted", id: "a", duplicate: true },
+    { cmd: "accepted", id: "b" },
+  ]);
+  assert.equal(typeof answers[3].id, "string");
+  await first.close();
+  // The same name after a reconnect owns the jobs; another producer does not.
+  await using other = await WsPeer.open(url);
+  await other.register({ type: "producer", protocol: 2 });
+  other.send({ cmd: "cancel", id: "a" });
+  assert.deepEqual(await other.next(), {
+    cmd: "error",
+    op: "cancel",
+    id: "a",
+    reason: "not your job",
+  });
+  await using again = await WsPeer.open(url);
+  await again.register({ type: "producer", protocol: 2, name: "feeder" });
+  again.send({ cmd: "set_priority", id: "b", priority: 0 });
+  assert.deepEqual(await again.next(), { cmd: "ack", op: "set_priority", id: "b" });
+  again.send({ cmd: "cancel", id: "a" });
+  assert.deepEqual(await again.next(), { cmd: "ack", op: "cancel", id: "a" });
+  const cancelled = await again.next(event("a", "cancelled"));
+  assert.equal(cancelled.priority, 5);
+  assert.deepEqual(bus.status().queue.byPriority, { "0": 1, "5": 1 });
+});
+
+Deno.test("BusServer closes every connection with 1001 on close()", async () => {
+  const { bus, url } = start();
+  const peer = await WsPeer.open(url);
+  await peer.register({ type: "monitor", protocol: 2 });
+  await bus.close();
+  await bus.close(); // idempotent
+  assert.equal((await withTimeout(peer.closed, 3000, "close")).code, 1001);
+  assert.throws(() => bus.listen(), /closed/);
+});
