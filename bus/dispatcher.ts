@@ -10,7 +10,6 @@ import { type Clock, systemClock } from "../process/clock.ts";
 import { JobQueue } from "./job_queue.ts";
 import {
   type BusJobState,
-  isFinalBusState,
   type JobEventMessage,
   type JobPayload,
   type SchedulerEventMessage,
@@ -314,10 +313,8 @@ export class Dispatcher {
       this.#finish(job, "cancelled", { reason: "cancelled by producer" });
       return { ok: true };
     }
-    if (isFinalBusState(job.state as BusJobState)) {
-      return { ok: false, reason: `job already ${job.state}` };
-    }
-    if (!job.cancelRequested && job.scheduler) {
+    if (!job.scheduler) return { ok: false, reason: `job already ${job.state}` }; // final
+    if (!job.cancelRequested) {
       job.cancelRequested = true;
       job.scheduler.peer.sendCancel(id, "cancelled by producer");
     }
@@ -419,10 +416,13 @@ export class Dispatcher {
         break;
       case "evicted":
         this.#detach(job);
-        this.#emit(job, "evicted", extra);
-        if (job.cancelRequested) {
-          this.#finish(job, "cancelled", { reason: "cancelled by producer" });
-        } else this.#requeue(job, event.reason ?? "evicted");
+        if (event.requeue === false) this.#finish(job, "evicted", extra); // killed for good
+        else {
+          this.#emit(job, "evicted", extra);
+          if (job.cancelRequested) {
+            this.#finish(job, "cancelled", { reason: "cancelled by producer" });
+          } else this.#requeue(job, event.reason ?? "evicted");
+        }
         this.pump();
         return;
       case "succeeded":

@@ -114,6 +114,8 @@ export interface SchedulerEventMessage {
   result?: Record<string, unknown>;
   /** Why (eviction, failure, ...). */
   reason?: string;
+  /** With `evicted`: `false` ends the job as evicted instead of requeueing it. */
+  requeue?: boolean;
 }
 
 /** Any message a client may send to the bus. */
@@ -475,6 +477,12 @@ function parseEvent(value: Record<string, unknown>, id: string): Check<Scheduler
       return { ok: false, reason: `'reason' must be a string, got ${describe(value.reason)}` };
     }
     message.reason = value.reason;
+  }
+  if (value.requeue !== undefined) {
+    if (typeof value.requeue !== "boolean") {
+      return { ok: false, reason: `'requeue' must be a boolean, got ${describe(value.requeue)}` };
+    }
+    if (state === "evicted") message.requeue = value.requeue;
   }
   return { ok: true, value: message };
 }

@@ -148,6 +148,19 @@ Deno.test("Dispatcher requeues an evicted job in its original place among equals
   assert.deepEqual(a.jobs, ["first", "first"]); // the freed slot takes the queue's head again
 });
 
+Deno.test("Dispatcher ends a job evicted with requeue: false as evicted, freeing its slot", () => {
+  const { bus, submit, states } = setup();
+  const a = new FakePeer("a", 2, 1);
+  bus.addScheduler(a);
+  submit("low", 9);
+  submit("next", 9);
+  bus.schedulerEvent("a", { cmd: "event", id: "low", state: "evicted", requeue: false });
+  assert.deepEqual(states("low"), ["queued", "evicted"]);
+  assert.deepEqual(a.jobs, ["low", "next"]);
+  assert.deepEqual(bus.cancel("p", "low"), { ok: false, reason: "job already evicted" });
+  assert.equal(bus.status().outcomes.evicted, 1);
+});
+
 Deno.test("Dispatcher frees a credit for a suspended job and takes it back on resume", () => {
   const { bus, submit, report } = setup();
   const a = new FakePeer("a", 2, 1);

@@ -56,6 +56,7 @@ Deno.test("parseClientMessage rejects every kind of bad input with a reason nami
     ['{"cmd":"event","id":"a","state":"started","at":"now"}', /'at' must be epoch/],
     ['{"cmd":"event","id":"a","state":"failed","result":3}', /'result' must be an object/],
     ['{"cmd":"event","id":"a","state":"failed","reason":3}', /'reason' must be a string/],
+    ['{"cmd":"event","id":"a","state":"evicted","requeue":"no"}', /'requeue' must be a boolean/],
   ];
   for (const [text, reason] of cases) {
     const result = parseClientMessage(text);
@@ -125,6 +126,17 @@ Deno.test("parseClientMessage accepts protocol 2 messages and keeps only known f
     ok('{"cmd":"event","id":"a","state":"succeeded","at":5,"result":{"code":0},"reason":"done"}'),
     { cmd: "event", id: "a", state: "succeeded", at: 5, result: { code: 0 }, reason: "done" },
   );
+  assert.deepEqual(ok('{"cmd":"event","id":"a","state":"evicted","requeue":false}'), {
+    cmd: "event",
+    id: "a",
+    state: "evicted",
+    requeue: false,
+  });
+  assert.deepEqual(ok('{"cmd":"event","id":"a","state":"started","requeue":false}'), {
+    cmd: "event",
+    id: "a",
+    state: "started",
+  });
 });
 
 Deno.test("validatePayload, isPriority, isJobId, isFinalBusState and encodeMessage", () => {
