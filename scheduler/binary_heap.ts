@@ -144,14 +144,13 @@ export class BinaryHeap<T> implements Iterable<T> {
     const index = this.#index;
     for (let i = 0; i < values.length; i++) {
       const value = values[i];
-      if (index.has(value)) {
-        throw new TypeError(
-          `Cannot push to BinaryHeap: the value is already in the heap, got ${describe(value)}`,
-        );
-      }
-      const node: HeapNode<T> = { value, seq: this.#seq++, index: nodes.length };
-      nodes.push(node);
+      const node: HeapNode<T> = { value, seq: this.#seq, index: nodes.length };
+      // One hash lookup, not two (has, then set): a duplicate leaves the size unchanged.
+      const size = index.size;
       index.set(value, node);
+      if (index.size === size) this.#rejectDuplicate(value);
+      this.#seq++;
+      nodes.push(node);
       this.#siftUp(node);
     }
     return nodes.length;
@@ -350,6 +349,15 @@ export class BinaryHeap<T> implements Iterable<T> {
   toArray(): T[] {
     return this.#nodes.slice().sort((a, b) => this.#before(a, b) ? -1 : 1).map((node) =>
       node.value
+    );
+  }
+
+  /** Restores the index entry that pushing `value` again overwrote, and throws. O(n). */
+  #rejectDuplicate(value: T): never {
+    const probe = new Set([value]); // finds the node by the index's own equality (SameValueZero)
+    this.#index.set(value, this.#nodes.find((node) => probe.has(node.value))!);
+    throw new TypeError(
+      `Cannot push to BinaryHeap: the value is already in the heap, got ${describe(value)}`,
     );
   }
 

@@ -85,8 +85,10 @@ Deno.test("BinaryHeap.push throws a TypeError for a value already in the heap", 
   const c = item(3, "c");
   assert.throws(() => heap.push(b, b, c), TypeError);
   assert.deepEqual(names(heap.toArray()), ["a", "b"], "values before the duplicate were added");
-  heap.pop();
-  heap.push(a); // popped values may come back
+  assert.equal(heap.length, 2, "a failed push leaves the heap as it was");
+  assert.ok(heap.remove(a), "and the value already there is still found");
+  assert.ok(!heap.has(a));
+  heap.push(a); // removed values may come back
   assert.equal(heap.length, 2);
 });
 
@@ -95,7 +97,9 @@ Deno.test("BinaryHeap treats values by identity, like a Set", () => {
   heap.push(NaN, -0);
   assert.throws(() => heap.push(0), TypeError, "0 and -0 are the same value");
   assert.throws(() => heap.push(NaN), TypeError, "NaN is NaN");
+  assert.ok(heap.remove(NaN));
   assert.ok(heap.has(0));
+  assert.equal(heap.pop(), -0);
   const objects = new BinaryHeap(byKey);
   objects.push(item(1), item(1));
   assert.equal(objects.length, 2, "equal-looking objects are distinct");
