@@ -7,6 +7,7 @@
  */
 
 import { type Clock, systemClock } from "../process/clock.ts";
+import { BusStateError } from "./errors.ts";
 import { JobQueue } from "./job_queue.ts";
 import {
   type BusJobState,
@@ -347,11 +348,13 @@ export class Dispatcher {
    *
    * @param peer The scheduler.
    * @param running Ids of jobs it still runs (protocol 2).
-   * @throws {Error} If a scheduler with the same connection id is already there.
+   * @throws {BusStateError} If a scheduler with the same connection id is already there.
    */
   addScheduler(peer: SchedulerPeer, running: readonly string[] = []): void {
     if (this.#scheds.has(peer.client)) {
-      throw new Error(`Cannot add scheduler: connection ${peer.client} is already registered`);
+      throw new BusStateError(
+        `Cannot add scheduler: connection ${peer.client} is already registered`,
+      );
     }
     const sched: Sched = { peer, jobs: new Set() };
     this.#scheds.set(peer.client, sched);

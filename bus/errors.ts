@@ -5,8 +5,8 @@
  */
 
 /**
- * A bus server was used in a state that does not allow it: started twice, or started after
- * {@linkcode BusServer.close}.
+ * A bus piece was used in a state that does not allow it: a `BusServer` started twice or after
+ * `close()`, a scheduler connection added twice to a `Dispatcher`.
  *
  * @example
  * ```ts

@@ -260,6 +260,23 @@ Deno.test("BusServer v2 producer: idempotent ids, cancel, set_priority, owner by
   assert.deepEqual(bus.status().queue.byPriority, { "0": 1, "5": 1 });
 });
 
+Deno.test("BusServer --broadcast gives every job to every scheduler, held while none", async () => {
+  const { bus, url } = start({ broadcast: true });
+  await using _bus = bus;
+  await using producer = await WsPeer.open(url);
+  await producer.register({ type: "producer" });
+  producer.send(request(4));
+  await using seed = await WsPeer.open(url);
+  await using v2 = await WsPeer.open(url);
+  await v2.register({ type: "scheduler", protocol: 2, slots: 1 });
+  assert.deepEqual((await v2.next(isJob)).payload, { priority: 4, runtime: 1 });
+  await seed.register({ type: "scheduler" });
+  producer.send(request(7));
+  assert.deepEqual(await seed.next(), { priority: 7, runtime: 1 });
+  assert.deepEqual((await v2.next(isJob)).payload, { priority: 7, runtime: 1 });
+  assert.equal(bus.health().jobs.delivered, 3);
+});
+
 Deno.test("BusServer closes every connection with 1001 on close()", async () => {
   const { bus, url } = start();
   const peer = await WsPeer.open(url);
