@@ -1,0 +1,549 @@
+// deno-lint-ignore-file no-console
+/**
+ * The bus on loopback, end to end (issues 4 and 5): a bench script, not a `Deno.bench` file,
+ * because it needs the bus in a process of its own (`deno task bench-bus`).
+ *
+ * Each scenario starts a fresh server process (the bus CLI, or the bare relay of
+ * `bench/relay.ts` as the ceiling) and runs every client in this process: so the server has a
+ * core of its own on a 2-core machine. All clients share this process's clock, so a send
+ * timestamp embedded in the payload (`t`, with the sequence number `seq`: extra payload fields
+ * travel along) gives the send-to-receipt latency directly.
+ *
+ * - **flood**: one producer sends `--jobs` job requests as fast as the socket allows with at
+ *   most `--window` in flight, to 1 and to 4 schedulers. In flight means: not yet received by
+ *   a scheduler, for the relay and the seed protocol (a seed producer gets no answer; as the
+ *   schedulers live in this process the producer is told of each receipt, a closed loop the
+ *   seed protocol alone could not have); not yet `accepted`, for a v2 producer (the bus's
+ *   answer, the only window a real v2 producer has). Targets: `relay` (bare `WebSocket`s),
+ *   `seed` (protocol-1 producer and schedulers on `BusClient`: the pure delivery path) and
+ *   `v2` (protocol-2 producer and schedulers on `BusClient`; schedulers announce `--slots`
+ *   and report `started` and `succeeded` as soon as a job arrives). Measured: jobs/s
+ *   delivered (first send to last receipt), send-to-receipt p50/p99/max; for v2 also jobs/s
+ *   finished (the producer's `succeeded` events) and accepted-to-started as the producer sees
+ *   it (its `accepted` answer to its `started` event).
+ * - **probe** (v2): one job at a time, the next sent when the previous one's `succeeded`
+ *   event reached the producer, so slots are always free: send-to-accepted,
+ *   accepted-to-started, started-to-succeeded (the scheduler's two frames sent back to back,
+ *   where a Nagle stall would show) and send-to-succeeded.
+ *
+ * Figures go to `docs/bench.md` as ratios against the relay measured in the same round.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { BusClient, type BusMessage } from "../bus/client.ts";
+import { mulberry32 } from "../producer/generator.ts";
+
+type Target = "relay" | "seed" | "v2";
+
+/** Percentiles of a latency sample, in milliseconds. */
+interface Stats {
+  p50: number;
+  p99: number;
+  max: number;
+  /** Samples over 30 ms: the signature of a ~40 ms delayed-ACK stall. */
+  over30: number;
+}
+
+interface FloodResult {
+  round: number;
+  target: Target;
+  schedulers: number;
+  jobs: number;
+  seconds: number;
+  deliveredPerS: number;
+  sendToReceipt: Stats;
+  /** Most jobs sent and not yet received by a scheduler at any time. */
+  maxInFlight: number;
+  finishedPerS?: number;
+  acceptedToStarted?: Stats;
+  timedOut: boolean;
+}
+
+interface ProbeResult {
+  schedulers: number;
+  jobs: number;
+  sendToAccepted: Stats;
+  acceptedToStarted: Stats;
+  startedToSucceeded: Stats;
+  sendToSucceeded: Stats;
+}
+
+interface Config {
+  jobs: number;
+  window: number;
+  slots: number;
+  rounds: number;
+  probe: number;
+  warmup: number;
+  only: Target[];
+  timeoutMs: number;
+}
+
+const USAGE = `Usage: deno task bench-bus [-- options]
+
+The bus on loopback against a bare WebSocket relay (see docs/bench.md, "bus").
+
+Options:
+  --jobs N        job requests per flood (default 100000)
+  --window N      most requests in flight (default 1000)
+  --slots N       slots announced by each v2 scheduler (default 1000)
+  --rounds N      rounds of every flood scenario (default 1)
+  --warmup N      jobs sent through each fresh server before measuring (default 5000)
+  --probe N       one-at-a-time v2 jobs for the latency probe, 0 to skip (default 300)
+  --only LIST     targets to run, comma-separated: relay,seed,v2 (default all)
+  --timeout S     give up on a scenario after S seconds (default 120)
+  --json FILE     also write every result as JSON to FILE
+  -h, --help      show this help`;
+
+const ROOT = new URL("..", import.meta.url);
+const now = (): number => performance.now();
+
+/**
+ * Runs the benchmark.
+ *
+ * @param args Command-line arguments (a leading `--` is dropped).
+ * @returns 0 when done, 2 on a bad flag.
+ * @example
+ * ```ts
+ * import { main } from "./bus_throughput.ts";
+ * console.log(await main(["--help"])); // 0
+ * ```
+ */
+export async function main(args: string[]): Promise<number> {
+  let config: Config, jsonPath: string | undefined, help: boolean;
+  try {
+    ({ config, jsonPath, help } = parseOptions(args[0] === "--" ? args.slice(1) : args));
+  } catch (error) {
+    console.error(`bench-bus: ${(error as Error).message}`);
+    console.error(USAGE);
+    return 2;
+  }
+  if (help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const version = new Deno.Command(Deno.execPath(), { args: ["--version"] }).outputSync();
+  console.log(
+    `${new Date().toISOString()}, nproc ${navigator.hardwareConcurrency}, ` +
+      `${new TextDecoder().decode(version.stdout).split("\n")[0]}, load ${Deno.loadavg()}`,
+  );
+  console.log(
+    `flood: ${config.jobs} jobs, window ${config.window}, v2 slots ${config.slots}, ` +
+      `warmup ${config.warmup}`,
+  );
+
+  const floods: FloodResult[] = [];
+  for (let round = 1; round <= config.rounds; round++) {
+    for (const schedulers of [1, 4]) {
+      for (const target of config.only) {
+        const result = await withServer(target, (url) => flood(url, target, schedulers, config));
+        result.round = round;
+        floods.push(result);
+        printFlood(result, floods);
+      }
+    }
+  }
+  const probes: ProbeResult[] = [];
+  if (config.probe > 0 && config.only.includes("v2")) {
+    for (const schedulers of [1, 4]) {
+      const result = await withServer("v2", (url) => probe(url, schedulers, config));
+      probes.push(result);
+      printProbe(result);
+    }
+  }
+  console.log(`load after: ${Deno.loadavg()}`);
+  if (jsonPath) await Deno.writeTextFile(jsonPath, JSON.stringify({ floods, probes }, null, 2));
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Servers in their own process
+
+/** Starts the bus CLI or the relay in a child process, runs `body`, then stops the child. */
+async function withServer<T>(target: Target, body: (url: string) => Promise<T>): Promise<T> {
+  const args = target === "relay"
+    ? ["run", "-A", new URL("bench/relay.ts", ROOT).pathname, "--port", "0"]
+    : ["run", "-A", new URL("bus/main.ts", ROOT).pathname, "--port", "0", "--max-queue", "200000"];
+  const child = new Deno.Command(Deno.execPath(), { args, stdout: "piped", stderr: "inherit" })
+    .spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  try {
+    let seen = "";
+    let match: RegExpMatchArray | null = null;
+    while (!(match = seen.match(/ws:\/\/[\d.]+:\d+\//))) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`${target} server exited before listening: ${seen}`);
+      seen += value;
+    }
+    const drained = (async () => {
+      while (!(await reader.read()).done) { /* the bus's log lines: not needed */ }
+    })();
+    try {
+      return await body(match[0]);
+    } finally {
+      child.kill("SIGTERM");
+      await drained;
+    }
+  } finally {
+    reader.releaseLock();
+    await child.status;
+  }
+}
+
+/** Waits until the bus's `/health` counts `n` schedulers (registration is asynchronous). */
+async function awaitSchedulers(url: string, n: number): Promise<void> {
+  const health = url.replace(/^ws/, "http") + "health";
+  for (let i = 0; i < 500; i++) {
+    const body = await (await fetch(health)).json();
+    if (body.schedulers.seed + body.schedulers.v2 >= n) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error(`the bus never counted ${n} schedulers`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Clients
+
+/** One client connection, whatever it is built on. */
+interface Peer {
+  send(message: object): void;
+  close(): Promise<void>;
+}
+
+type OnMessage = (message: BusMessage) => void;
+
+/** A bare WebSocket (the relay's clients), parsing each frame as the bus clients do. */
+async function barePeer(url: string, onMessage: OnMessage): Promise<Peer> {
+  const ws = new WebSocket(url);
+  const closed = new Promise((resolve) => ws.onclose = resolve);
+  await new Promise((resolve, reject) => {
+    ws.onopen = resolve;
+    ws.onerror = () => reject(new Error(`cannot connect to ${url}`));
+  });
+  ws.onmessage = (event) => onMessage(JSON.parse(event.data));
+  return {
+    send: (message) => ws.send(JSON.stringify(message)),
+    close: async () => {
+      ws.close();
+      await closed;
+    },
+  };
+}
+
+/** A `BusClient` that registered (a v2 client waits for `registered`). */
+async function busPeer(url: string, register: object, onMessage: OnMessage): Promise<Peer> {
+  const client = new BusClient(url, { register: () => register });
+  const protocol2 = (register as { protocol?: number }).protocol === 2;
+  const ready = new Promise((resolve) =>
+    client.addEventListener(protocol2 ? "registered" : "open", resolve)
+  );
+  client.addEventListener("message", (event) => onMessage(event.message));
+  client.start();
+  await ready;
+  return { send: (message) => void client.send(message), close: () => client.close() };
+}
+
+/** A seeded sequence of priorities, built once per size. */
+function priorities(n: number): Uint8Array {
+  const random = mulberry32(20261128);
+  return Uint8Array.from({ length: n }, () => Math.floor(random() * 11));
+}
+
+function jobRequest(tag: string, seq: number, priority: number): object {
+  return {
+    cmd: "job_request",
+    id: `${tag}${seq}`,
+    payload: { priority, runtime: 1, seq, t: now() },
+  };
+}
+
+function event(id: string, state: string): object {
+  return state === "started"
+    ? { cmd: "event", id, state, at: Date.now() }
+    : { cmd: "event", id, state, result: { code: 0, durationMs: 0 } };
+}
+
+/** The payload inside whatever frame a scheduler got: relay (request), seed (bare), v2 (job). */
+function payloadOf(target: Target, message: BusMessage): { seq: number; t: number } {
+  const payload = target === "seed" ? message : message.payload;
+  return payload as { seq: number; t: number };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Flood
+
+async function flood(
+  url: string,
+  target: Target,
+  schedulers: number,
+  config: Config,
+): Promise<FloodResult> {
+  if (config.warmup > 0) await floodOnce(url, target, schedulers, config, config.warmup, "w");
+  return await floodOnce(url, target, schedulers, config, config.jobs, "m");
+}
+
+async function floodOnce(
+  url: string,
+  target: Target,
+  nScheds: number,
+  config: Config,
+  jobs: number,
+  tag: string,
+): Promise<FloodResult> {
+  const prio = priorities(jobs);
+  const receipt = new Float64Array(jobs);
+  const acceptedAt = new Float64Array(jobs);
+  const accToStart = new Float64Array(jobs);
+  let sent = 0, answered = 0, received = 0, finished = 0, maxInFlight = 0;
+  let firstSend = 0, lastReceipt = 0, lastFinish = 0;
+  const { promise: done, resolve: finish } = Promise.withResolvers<void>();
+  const v2 = target === "v2";
+  const checkDone = (): void => {
+    if (received === jobs && (!v2 || finished === jobs)) finish();
+  };
+
+  const pump = (): void => {
+    while (sent < jobs && sent - answered < config.window) {
+      producer.send(jobRequest(tag, sent, prio[sent]));
+      sent++;
+    }
+    if (sent - received > maxInFlight) maxInFlight = sent - received;
+  };
+  const onReceipt = (message: BusMessage, sched: Peer): void => {
+    const { seq, t } = payloadOf(target, message);
+    const at = now();
+    receipt[seq] = at - t;
+    lastReceipt = at;
+    received++;
+    if (v2) {
+      const id = message.id as string;
+      sched.send(event(id, "started"));
+      sched.send(event(id, "succeeded"));
+    } else {
+      answered++;
+      pump();
+    }
+    checkDone();
+  };
+  const onProducerMessage = (message: BusMessage): void => {
+    if (message.cmd === "accepted" || message.cmd === "rejected") {
+      acceptedAt[Number(String(message.id).slice(tag.length))] = now();
+      answered++;
+      pump();
+    } else if (message.cmd === "event") {
+      const seq = Number(String(message.id).slice(tag.length));
+      if (message.state === "started") accToStart[seq] = now() - acceptedAt[seq];
+      else if (message.state === "succeeded") {
+        finished++;
+        lastFinish = now();
+        checkDone();
+      }
+    }
+  };
+
+  const scheds: Peer[] = [];
+  for (let i = 0; i < nScheds; i++) {
+    const onMessage = (message: BusMessage): void => {
+      if (!v2 || message.cmd === "job") onReceipt(message, scheds[i]);
+    };
+    scheds.push(
+      target === "relay"
+        ? await barePeer(`${url}sub`, onMessage)
+        : await busPeer(url, register("scheduler", target, config.slots, i), onMessage),
+    );
+  }
+  const producer = target === "relay"
+    ? await barePeer(`${url}pub`, () => {})
+    : await busPeer(url, register("producer", target, 0, 0), onProducerMessage);
+  if (target !== "relay") await awaitSchedulers(url, nScheds);
+
+  const timeout = Promise.withResolvers<void>();
+  const timer = setTimeout(timeout.resolve, config.timeoutMs);
+  firstSend = now();
+  pump();
+  const timedOut = await Promise.race([done.then(() => false), timeout.promise.then(() => true)]);
+  clearTimeout(timer);
+  await Promise.all([producer, ...scheds].map((peer) => peer.close()));
+
+  const seconds = (lastReceipt - firstSend) / 1000;
+  const result: FloodResult = {
+    round: 0,
+    target,
+    schedulers: nScheds,
+    jobs: received,
+    seconds,
+    deliveredPerS: received / seconds,
+    sendToReceipt: stats(receipt.subarray(0, sent)),
+    maxInFlight,
+    timedOut,
+  };
+  if (v2) {
+    result.finishedPerS = finished / ((lastFinish - firstSend) / 1000);
+    result.acceptedToStarted = stats(accToStart.subarray(0, sent));
+  }
+  return result;
+}
+
+function register(
+  type: "producer" | "scheduler",
+  target: Target,
+  slots: number,
+  i: number,
+): object {
+  if (target === "seed") return { cmd: "register", type };
+  return type === "producer"
+    ? { cmd: "register", type, protocol: 2, name: "bench-producer" }
+    : { cmd: "register", type, protocol: 2, name: `bench-scheduler-${i}`, slots };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Probe: one v2 job at a time
+
+async function probe(url: string, nScheds: number, config: Config): Promise<ProbeResult> {
+  const jobs = config.probe;
+  const prio = priorities(jobs);
+  const sendAt = new Float64Array(jobs);
+  const accepted = new Float64Array(jobs);
+  const started = new Float64Array(jobs);
+  const succeeded = new Float64Array(jobs);
+  let next: (() => void) | undefined;
+
+  const scheds: Peer[] = [];
+  for (let i = 0; i < nScheds; i++) {
+    const onMessage = (message: BusMessage): void => {
+      if (message.cmd !== "job") return;
+      const id = message.id as string;
+      scheds[i].send(event(id, "started"));
+      scheds[i].send(event(id, "succeeded"));
+    };
+    scheds.push(await busPeer(url, register("scheduler", "v2", config.slots, i), onMessage));
+  }
+  const producer = await busPeer(url, register("producer", "v2", 0, 0), (message) => {
+    const seq = Number(String(message.id).slice(1));
+    if (message.cmd === "accepted") accepted[seq] = now();
+    else if (message.cmd === "event" && message.state === "started") started[seq] = now();
+    else if (message.cmd === "event" && message.state === "succeeded") {
+      succeeded[seq] = now();
+      next?.();
+    }
+  });
+  await awaitSchedulers(url, nScheds);
+  for (let seq = 0; seq < jobs; seq++) {
+    const { promise, resolve } = Promise.withResolvers<void>();
+    next = resolve;
+    const timer = setTimeout(resolve, 5000);
+    sendAt[seq] = now();
+    producer.send(jobRequest("p", seq, prio[seq]));
+    await promise;
+    clearTimeout(timer);
+  }
+  await Promise.all([producer, ...scheds].map((peer) => peer.close()));
+  const diff = (a: Float64Array, b: Float64Array): Float64Array => a.map((x, i) => b[i] - x);
+  return {
+    schedulers: nScheds,
+    jobs,
+    sendToAccepted: stats(diff(sendAt, accepted)),
+    acceptedToStarted: stats(diff(accepted, started)),
+    startedToSucceeded: stats(diff(started, succeeded)),
+    sendToSucceeded: stats(diff(sendAt, succeeded)),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reporting
+
+function stats(sample: Float64Array): Stats {
+  const sorted = Float64Array.from(sample).sort();
+  const at = (q: number): number =>
+    sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+  let over30 = 0;
+  for (const x of sorted) if (x > 30) over30++;
+  return { p50: at(0.5), p99: at(0.99), max: sorted[sorted.length - 1], over30 };
+}
+
+const ms = (x: number): string => x.toFixed(x < 10 ? 2 : 1);
+const fmtStats = (s: Stats): string =>
+  `p50 ${ms(s.p50)} p99 ${ms(s.p99)} max ${ms(s.max)} ms, ${s.over30} > 30 ms`;
+
+function printFlood(r: FloodResult, all: FloodResult[]): void {
+  const relay = all.find((x) =>
+    x.round === r.round && x.target === "relay" &&
+    x.schedulers === r.schedulers
+  );
+  const ratio = relay && r.target !== "relay"
+    ? ` (${(r.deliveredPerS / relay.deliveredPerS).toFixed(2)} x relay)`
+    : "";
+  let line = `round ${r.round} ${r.target.padEnd(5)} ${r.schedulers} sched: ` +
+    `${Math.round(r.deliveredPerS)} delivered/s${ratio}; send->receipt ${
+      fmtStats(r.sendToReceipt)
+    }; ` +
+    `max in flight ${r.maxInFlight}`;
+  if (r.finishedPerS !== undefined) {
+    line += `; ${Math.round(r.finishedPerS)} finished/s; accepted->started ` +
+      fmtStats(r.acceptedToStarted!);
+  }
+  if (r.timedOut) line += ` TIMED OUT after ${r.jobs} jobs`;
+  console.log(line);
+}
+
+function printProbe(r: ProbeResult): void {
+  console.log(`probe v2 ${r.schedulers} sched, ${r.jobs} jobs one at a time:`);
+  console.log(`  send->accepted      ${fmtStats(r.sendToAccepted)}`);
+  console.log(`  accepted->started   ${fmtStats(r.acceptedToStarted)}`);
+  console.log(`  started->succeeded  ${fmtStats(r.startedToSucceeded)}`);
+  console.log(`  send->succeeded     ${fmtStats(r.sendToSucceeded)}`);
+}
+
+function parseOptions(
+  args: string[],
+): { config: Config; jsonPath: string | undefined; help: boolean } {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      jobs: { type: "string", default: "100000" },
+      window: { type: "string", default: "1000" },
+      slots: { type: "string", default: "1000" },
+      rounds: { type: "string", default: "1" },
+      warmup: { type: "string", default: "5000" },
+      probe: { type: "string", default: "300" },
+      only: { type: "string", default: "relay,seed,v2" },
+      timeout: { type: "string", default: "120" },
+      json: { type: "string" },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
+  const only = values.only.split(",").map((s) => s.trim());
+  for (const target of only) {
+    if (!["relay", "seed", "v2"].includes(target)) {
+      throw new RangeError(`--only takes relay, seed, v2; got "${target}"`);
+    }
+  }
+  return {
+    config: {
+      jobs: integer("--jobs", values.jobs, 1),
+      window: integer("--window", values.window, 1),
+      slots: integer("--slots", values.slots, 1),
+      rounds: integer("--rounds", values.rounds, 1),
+      warmup: integer("--warmup", values.warmup, 0),
+      probe: integer("--probe", values.probe, 0),
+      only: only as Target[],
+      timeoutMs: integer("--timeout", values.timeout, 1) * 1000,
+    },
+    jsonPath: values.json,
+    help: values.help,
+  };
+}
+
+function integer(flag: string, text: string, min: number): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || value < min) {
+    throw new RangeError(`${flag} must be an integer >= ${min}, got "${text}"`);
+  }
+  return value;
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

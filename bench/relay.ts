@@ -1,0 +1,129 @@
+// deno-lint-ignore-file no-console
+/**
+ * A bare `Deno.serve` WebSocket relay: the ceiling the bus is measured against by
+ * `bench/bus_throughput.ts`. A connection to `/sub` subscribes; every frame from any other
+ * connection is forwarded untouched (no parsing, no validation, no queue) to one subscriber,
+ * round-robin, as the bus gives each job to one scheduler. Frames arriving while nobody has
+ * subscribed are dropped.
+ *
+ * `deno run -A bench/relay.ts --port 0` prints `relay listening on ws://127.0.0.1:PORT/` and
+ * runs until SIGINT or SIGTERM.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+
+/** Options for {@linkcode serveRelay}. */
+export interface RelayOptions {
+  /**
+   * Interface to listen on.
+   * @default {"127.0.0.1"}
+   */
+  hostname?: string;
+  /**
+   * Port to listen on; 0 picks a free one.
+   * @default {0}
+   */
+  port?: number;
+}
+
+/**
+ * Starts the relay.
+ *
+ * @param options See {@linkcode RelayOptions}.
+ * @returns The server; `shutdown()` it when done (open sockets are closed by the peers).
+ * @example
+ * ```ts
+ * import { serveRelay } from "./relay.ts";
+ * const relay = serveRelay({ port: 0 });
+ * console.log(relay.addr.port > 0); // true
+ * await relay.shutdown();
+ * ```
+ */
+export function serveRelay(options: RelayOptions = {}): Deno.HttpServer<Deno.NetAddr> {
+  const subscribers: WebSocket[] = [];
+  let turn = 0;
+  return Deno.serve(
+    { hostname: options.hostname ?? "127.0.0.1", port: options.port ?? 0, onListen(): void {} },
+    (request) => {
+      if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+        return new Response("relay: connect with a WebSocket\n", { status: 426 });
+      }
+      const { socket, response } = Deno.upgradeWebSocket(request);
+      if (new URL(request.url).pathname === "/sub") {
+        subscribers.push(socket);
+        socket.onclose = () => subscribers.splice(subscribers.indexOf(socket), 1);
+      } else {
+        socket.onmessage = (event) => {
+          if (subscribers.length === 0) return;
+          turn = (turn + 1) % subscribers.length;
+          subscribers[turn].send(event.data);
+        };
+      }
+      return response;
+    },
+  );
+}
+
+const USAGE = `Usage: deno run -A bench/relay.ts [--host HOST] [--port PORT]
+
+A bare WebSocket relay (the bus bench's ceiling): connections to /sub subscribe;
+every frame from another connection goes to one subscriber, round-robin.
+
+Options:
+  --host HOST   interface to listen on (default 127.0.0.1)
+  --port PORT   port, 0 for any free one (default 0)
+  -h, --help    show this help`;
+
+/**
+ * Runs the relay until SIGINT or SIGTERM.
+ *
+ * @param args Command-line arguments (a leading `--` is dropped).
+ * @returns The exit code: 0 after a signal or `--help`, 2 on a bad flag.
+ * @example
+ * ```ts
+ * import { main } from "./relay.ts";
+ * console.log(await main(["--help"])); // 0
+ * ```
+ */
+export async function main(args: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: args[0] === "--" ? args.slice(1) : args,
+      options: {
+        host: { type: "string", default: "127.0.0.1" },
+        port: { type: "string", default: "0" },
+        help: { type: "boolean", short: "h", default: false },
+      },
+    }));
+  } catch (error) {
+    console.error(`relay: ${(error as Error).message}`);
+    console.error(USAGE);
+    return 2;
+  }
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const port = Number(values.port);
+  if (!/^\d+$/.test(values.port) || port > 65535) {
+    console.error(`relay: --port must be an integer 0..65535, got "${values.port}"`);
+    console.error(USAGE);
+    return 2;
+  }
+  const relay = serveRelay({ hostname: values.host, port });
+  console.log(`relay listening on ws://${relay.addr.hostname}:${relay.addr.port}/`);
+  const { promise: stop, resolve } = Promise.withResolvers<void>();
+  const onSignal = (): void => resolve();
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+  await stop;
+  Deno.removeSignalListener("SIGINT", onSignal);
+  Deno.removeSignalListener("SIGTERM", onSignal);
+  await relay.shutdown();
+  return 0;
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));
