@@ -6,7 +6,12 @@
  */
 
 import { type Clock, systemClock, type TimerId } from "../process/clock.ts";
-import { Dispatcher, type DispatcherJobEvent, type DispatchInfo } from "./dispatcher.ts";
+import {
+  Dispatcher,
+  type DispatcherJobEvent,
+  type DispatcherStatus,
+  type DispatchInfo,
+} from "./dispatcher.ts";
 import { BusStateError } from "./errors.ts";
 import { TypedEventTarget } from "./typed_event_target.ts";
 import {
@@ -188,6 +193,12 @@ export interface BusHealth {
   jobs: { received: number; delivered: number; queued: number };
 }
 
+/** The `/status` document: the dispatcher's view plus events dropped for slow readers. */
+export interface BusStatus extends DispatcherStatus {
+  /** Events not sent to producers or monitors whose send buffer was over the limit. */
+  droppedEvents: number;
+}
+
 interface Conn {
   id: string;
   socket: WebSocket;
@@ -202,6 +213,7 @@ interface Conn {
 
 const MAX_REPORTED_REASONS = 5;
 const RETRY_MS = 20;
+const CLOSE_GRACE_MS = 2000;
 
 /**
  * The bus: a WebSocket server between producers, schedulers and monitors (`docs/protocol.md`).
@@ -316,7 +328,7 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
    *
    * @returns The queue by priority, each scheduler with its jobs, outcomes, dropped events.
    */
-  status(): ReturnType<Dispatcher["status"]> & { droppedEvents: number } {
+  status(): BusStatus {
     return { ...this.#dispatcher.status(), droppedEvents: this.#droppedEvents };
   }
 
@@ -331,7 +343,13 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
       this.#retry = undefined;
       const conns = [...this.#conns.values()];
       for (const conn of conns) closeSocket(conn.socket, 1001, "bus shutting down");
-      await Promise.all(conns.map((conn) => conn.closed));
+      // A peer that never answers the close would hold us forever: wait a bounded time.
+      let timer: TimerId | undefined;
+      const grace = new Promise<void>((resolve) => {
+        timer = this.#clock.setTimeout(resolve, CLOSE_GRACE_MS);
+      });
+      await Promise.race([Promise.all(conns.map((conn) => conn.closed)), grace]);
+      this.#clock.clearTimeout(timer!);
       await this.#server?.shutdown();
     })();
     return this.#closing;

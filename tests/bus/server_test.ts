@@ -286,3 +286,20 @@ Deno.test("BusServer closes every connection with 1001 on close()", async () => 
   assert.equal((await withTimeout(peer.closed, 3000, "close")).code, 1001);
   assert.throws(() => bus.listen(), /closed/);
 });
+
+Deno.test("BusServer close() gives up on a peer that never answers the close", async () => {
+  const { bus, http } = start({ pingTimeoutMs: 0 });
+  const silent = await SilentPeer.open(Number(new URL(http).port));
+  try {
+    await silent.send({ cmd: "register", type: "monitor", protocol: 2 });
+    for (let i = 0; bus.health().monitors !== 1; i++) {
+      assert.ok(i < 100, "the monitor never registered");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const started = Date.now();
+    await bus.close();
+    assert.ok(Date.now() - started < 6000);
+  } finally {
+    silent.close();
+  }
+});
