@@ -1,0 +1,72 @@
+/**
+ * End to end: Ctrl-C (SIGINT) and SIGTERM on each CLI — exit 0, nothing left behind — and the
+ * exact commands of the design card, run through `deno task` as a person would.
+ */
+
+import assert from "node:assert/strict";
+import { Cli, descendants, freePort, startBus, survivors } from "../fixtures/e2e_cli.ts";
+
+/** Sends `signal` to the CLI's group; asserts exit 0 and that its descendants are gone. */
+async function stops(cli: Cli, signal: Deno.Signal, stopped: RegExp): Promise<void> {
+  const tree = descendants(cli.pid);
+  cli.signal(signal);
+  assert.equal(await cli.exitCode(), 0, `${cli.label} after ${signal}:\n${cli.tail()}`);
+  assert.match(cli.text, stopped, cli.label);
+  assert.deepEqual(await survivors(tree), [], `${cli.label} left processes behind`);
+}
+
+/** Waits until the scheduler CLI runs `n` jobs on its `n` slots. */
+async function busyWith(cli: Cli, n: number): Promise<void> {
+  await cli.waitFor(new RegExp(`started.*\\[slots ${n}/${n}`));
+}
+
+Deno.test("e2e: bus, scheduler and producer CLIs exit 0 on SIGINT and SIGTERM, leaving nothing", async () => {
+  const [bus, url] = await startBus();
+  await using _bus = bus;
+  const args = (name: string): string[] => ["--url", url, "--name", name];
+  await using sInt = Cli.run("scheduler/main.ts", [...args("s-int"), "-s", "2"], "s-int");
+  await using sTerm = Cli.run("scheduler/main.ts", [...args("s-term"), "-s", "2"], "s-term");
+  const jobs = ["-p", "0.1", "--runtime", "5", "--priority", "5"];
+  await using pInt = Cli.run("producer/main.ts", [...args("p-int"), ...jobs], "p-int");
+  await using pTerm = Cli.run("producer/main.ts", [...args("p-term"), ...jobs], "p-term");
+  await Promise.all([busyWith(sInt, 2), busyWith(sTerm, 2)]);
+  assert.equal(descendants(sInt.pid).length, 2, "s-int runs two sleepers");
+  await Promise.all([
+    stops(pInt, "SIGINT", /produced \d+ jobs \(stopped\)/),
+    stops(pTerm, "SIGTERM", /produced \d+ jobs \(stopped\)/),
+  ]);
+  // The schedulers terminate their running sleepers (the tree is read before the signal).
+  await Promise.all([
+    stops(sInt, "SIGINT", /stopping: terminating 2 job\(s\)[\s\S]*stopped \(/),
+    stops(sTerm, "SIGTERM", /stopping: terminating 2 job\(s\)[\s\S]*stopped \(/),
+  ]);
+  await stops(bus, "SIGINT", /SIGINT: closing every connection[\s\S]*bus stopped/);
+});
+
+/** Whether 127.0.0.1:8101 (the bus's default port) is free right now. */
+function defaultPortFree(): boolean {
+  try {
+    Deno.listen({ hostname: "127.0.0.1", port: 8101 }).close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+Deno.test("e2e: the design card's commands, run with deno task, start, connect and stop on SIGINT", async () => {
+  // `deno task bus` binds 8101; when something else holds it, the same task with --port.
+  const port = defaultPortFree() ? 8101 : freePort();
+  await using bus = Cli.task("bus", port === 8101 ? [] : ["--", "--port", String(port)], "bus");
+  await bus.waitFor(new RegExp(`listening on ws://127\\.0\\.0\\.1:${port}/`));
+  const url = `ws://127.0.0.1:${port}`;
+  await using scheduler = Cli.task("scheduler", ["--", "-s", "5", "-t", "10", "--url", url]);
+  await using producer = Cli.task("producer", ["--", "-g", "-s", "2", "--url", url]);
+  await scheduler.waitFor(/registered: 5 slots, timeout 10 s, evict requeue/);
+  await producer.waitFor(/a gaussian wait of 5 ± 2 s/);
+  await producer.waitFor(/connected to the bus/);
+  // The producer's first job goes at once, and runs on the scheduler.
+  await scheduler.waitFor(/job \S+ p\d+ started \(runtime \d+ s/);
+  await stops(producer, "SIGINT", /produced \d+ jobs \(stopped\)/);
+  await stops(scheduler, "SIGINT", /stopping: terminating 1 job\(s\)[\s\S]*stopped \(/);
+  await stops(bus, "SIGINT", /bus stopped/);
+});
