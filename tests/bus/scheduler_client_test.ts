@@ -87,14 +87,14 @@ function node(
   return { fake, client };
 }
 
-async function busOn(): Promise<{ bus: BusServer; url: string }> {
+function busOn(): { bus: BusServer; url: string } {
   const bus = new BusServer({ port: 0, pingTimeoutMs: 0 });
   const url = `ws://127.0.0.1:${bus.listen().port}`;
   return { bus, url };
 }
 
 Deno.test("SchedulerClient runs each job of the bus once and reports its events", async () => {
-  const { bus, url } = await busOn();
+  const { bus, url } = busOn();
   await using _bus = bus;
   const a = node(url, "a", 2);
   const b = node(url, "b", 2);
@@ -116,7 +116,7 @@ Deno.test("SchedulerClient runs each job of the bus once and reports its events"
 });
 
 Deno.test("SchedulerClient evicts for a more urgent job and the bus runs the victim again", async () => {
-  const { bus, url } = await busOn();
+  const { bus, url } = busOn();
   await using _bus = bus;
   const a = node(url, "a", 1);
   const b = node(url, "b", 1);
@@ -143,7 +143,7 @@ Deno.test("SchedulerClient evicts for a more urgent job and the bus runs the vic
 });
 
 Deno.test("SchedulerClient with requeueEvicted false ends an evicted job as evicted", async () => {
-  const { bus, url } = await busOn();
+  const { bus, url } = busOn();
   await using _bus = bus;
   const a = node(url, "a", 1, { requeueEvicted: false });
   await using _a = a.client;
@@ -160,7 +160,7 @@ Deno.test("SchedulerClient with requeueEvicted false ends an evicted job as evic
 });
 
 Deno.test("SchedulerClient close terminates its jobs and the bus runs them elsewhere", async () => {
-  const { bus, url } = await busOn();
+  const { bus, url } = busOn();
   await using _bus = bus;
   const a = node(url, "a", 2);
   await using producer = await RawProducer.open(url, "p");
