@@ -14,6 +14,8 @@ import { SchedulerClient } from "../bus/scheduler_client.ts";
 import { type EvictMode, Runner } from "./runner.ts";
 import { JOB_STATES, type JobEvent } from "./job.ts";
 import { sleeperLauncher } from "./sleeper_launcher.ts";
+import { createProcLauncher } from "./proc_launcher.ts";
+import type { Launcher } from "./job.ts";
 
 /** The usage text printed by `--help` and after a bad flag. */
 export const USAGE: string = `Usage: deno task scheduler -- [options]
@@ -34,12 +36,15 @@ Beyond the seed:
                          kill     terminated and reported evicted (the seed's behavior)
                          suspend  paused (SIGSTOP) and resumed when a slot frees
   --min-run SECONDS    running time before a job may be evicted (default 0)
+  --exec PATH          run each job as \`PATH <runtime>\` (e.g. /bin/sleep) instead of the Deno
+                       sleeper: ~2 ms to start instead of ~60 ms, for many short jobs
 
 Ctrl-C or SIGTERM terminates the running jobs, hands them back to the bus and exits 0.
 
 Examples:
   deno task scheduler -- -s 5 -t 10
-  deno task scheduler -- -s 2 -t 30 --evict suspend --name node-a`;
+  deno task scheduler -- -s 2 -t 30 --evict suspend --name node-a
+  deno task scheduler -- -s 8 --exec /bin/sleep`;
 
 /** Injection points for tests; the CLI uses the defaults. */
 export interface MainOptions {
@@ -69,6 +74,7 @@ interface Config {
   name: string;
   evict: "requeue" | "kill" | "suspend";
   minRunS: number;
+  exec?: string;
 }
 
 class UsageError extends Error {}
@@ -93,6 +99,7 @@ function parseFlags(args: string[]): Config | "help" {
       name: { type: "string" },
       evict: { type: "string" },
       "min-run": { type: "string" },
+      exec: { type: "string" },
     },
     strict: true,
     allowPositionals: false,
@@ -104,6 +111,7 @@ function parseFlags(args: string[]): Config | "help" {
   }
   const url = values.url ?? "ws://127.0.0.1:8101";
   if (!/^wss?:\/\/./.test(url)) throw new UsageError(`--url must be a ws:// URL, got '${url}'`);
+  if (values.exec === "") throw new UsageError("--exec must be a path, got ''");
   return {
     slots: values.s === undefined
       ? 5
@@ -121,7 +129,15 @@ function parseFlags(args: string[]): Config | "help" {
       (n) => Number.isFinite(n) && n >= 0,
       "a number >= 0",
     ),
+    exec: values.exec,
   };
+}
+
+/** A launcher that runs `path <runtime>` for each job (`--exec`). */
+function execLauncher(path: string): Launcher<JobPayload> {
+  const launch = createProcLauncher({ output: "inherit" });
+  return ({ id, priority, attempts, payload }) =>
+    launch({ id, priority, attempts, payload: { command: path, args: [String(payload.runtime)] } });
 }
 
 /** What each event is, in words. */
@@ -195,7 +211,9 @@ export async function main(args: string[], options: MainOptions = {}): Promise<n
     evict: mode,
     timeoutMs: config.timeoutS * 1000,
     minRunMs: config.minRunS * 1000,
-    launch: sleeperLauncher({ output: "inherit" }),
+    launch: config.exec === undefined
+      ? sleeperLauncher({ output: "inherit" })
+      : execLauncher(config.exec),
   });
   const scheduler = new SchedulerClient(config.url, {
     runner,
