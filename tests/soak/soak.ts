@@ -1,0 +1,300 @@
+// deno-lint-ignore-file no-console
+/**
+ * `deno task soak`: the bus's promises under churn, not part of `deno test`. Starts the bus
+ * CLI, 3 scheduler CLIs (`--exec /bin/sleep`: cheap jobs) and 2 producers, submits 10,000
+ * short jobs, and SIGKILLs a random scheduler every few seconds (restarting it under the same
+ * name). A protocol-2 monitor records every lifecycle event; at the end every accepted job
+ * must have exactly one final outcome, and no job may have started while it was already
+ * running. Prints a summary; exits 1 if a promise was broken.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { Proc } from "../../process/mod.ts";
+import { mulberry32 } from "../../producer/generator.ts";
+import { Producer } from "../../producer/producer.ts";
+import { JobLedger } from "../fixtures/e2e_ledger.ts";
+
+const ROOT = new URL("../../", import.meta.url);
+/** The job the schedulers run: `sleep <runtime>` (GNU sleep takes fractions). */
+const SLEEP = "/bin/sleep";
+
+const USAGE = `Usage: deno task soak [-- options]
+
+Runs a bus, schedulers (--exec /bin/sleep) and producers, submits short jobs while killing
+schedulers at random (SIGKILL, then restart), and checks that every accepted job has exactly
+one final outcome and that none ran twice at once. Exit 0: promises kept; 1: broken.
+
+Options:
+  --jobs N          jobs in all, split between the producers (default 10000)
+  --schedulers N    scheduler processes (default 3)
+  --producers N     producers (default 2)
+  --slots N         slots per scheduler (default 5)
+  --kill-every S    mean seconds between scheduler kills, 0 for none (default 3)
+  --seed N          seed of the jobs and the kills (default 1)
+  -h, --help        show this help`;
+
+interface Config {
+  jobs: number;
+  schedulers: number;
+  producers: number;
+  slots: number;
+  killEveryS: number;
+  seed: number;
+}
+
+/** Most jobs a producer has in flight (unfinished) at once: keeps the bus's queue busy. */
+const IN_FLIGHT = 150;
+/** One job in this many runs past the schedulers' timeout (`-t 1`): `timed_out` outcomes. */
+const LONG_EVERY = 100;
+
+function parse(args: string[]): Config | "help" {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    options: {
+      jobs: { type: "string", default: "10000" },
+      schedulers: { type: "string", default: "3" },
+      producers: { type: "string", default: "2" },
+      slots: { type: "string", default: "5" },
+      "kill-every": { type: "string", default: "3" },
+      seed: { type: "string", default: "1" },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
+  if (values.help) return "help";
+  const int = (flag: string, text: string, min: number): number => {
+    const n = Number(text);
+    if (!Number.isInteger(n) || n < min) {
+      throw new RangeError(`--${flag} must be an integer >= ${min}, got '${text}'`);
+    }
+    return n;
+  };
+  const killEveryS = Number(values["kill-every"]);
+  if (!Number.isFinite(killEveryS) || killEveryS < 0) {
+    throw new RangeError(`--kill-every must be a number >= 0, got '${values["kill-every"]}'`);
+  }
+  return {
+    jobs: int("jobs", values.jobs, 1),
+    schedulers: int("schedulers", values.schedulers, 1),
+    producers: int("producers", values.producers, 1),
+    slots: int("slots", values.slots, 1),
+    killEveryS,
+    seed: int("seed", values.seed, 0),
+  };
+}
+
+function delay(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}
+
+function freePort(): number {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  return (listener.addr as Deno.NetAddr).port;
+}
+
+/** A CLI child whose last lines are kept for diagnostics. */
+function cli(module: string, args: string[], permissions: string[], tail: string[]): Proc {
+  return Proc.deno(new URL(module, ROOT), {
+    args,
+    permissions,
+    output: "lines",
+    graceMs: 5000,
+    onLine: (line) => {
+      tail.push(line);
+      if (tail.length > 20) tail.shift();
+    },
+  }).start();
+}
+
+/** A protocol-2 monitor feeding `ledger`; resolves once registered. */
+async function monitor(url: string, ledger: JobLedger): Promise<WebSocket> {
+  const socket = new WebSocket(url);
+  const registered = Promise.withResolvers<void>();
+  socket.onopen = () =>
+    socket.send(JSON.stringify({ cmd: "register", type: "monitor", protocol: 2, name: "soak" }));
+  socket.onerror = () => registered.reject(new Error("the monitor could not connect"));
+  socket.onmessage = (event) => {
+    const message = JSON.parse(String(event.data));
+    if (message.cmd === "registered") registered.resolve();
+    else ledger.record(message);
+  };
+  await registered.promise;
+  return socket;
+}
+
+/**
+ * Runs the soak.
+ *
+ * @param args Command-line arguments (a leading `--` is dropped).
+ * @returns 0 if every accepted job had exactly one final outcome and none ran twice at once,
+ *   1 otherwise, 2 for a bad flag.
+ */
+export async function main(args: string[]): Promise<number> {
+  let config: Config | "help";
+  try {
+    config = parse(args[0] === "--" ? args.slice(1) : args);
+  } catch (error) {
+    console.error(`soak: ${(error as Error).message.split("\n")[0]}`);
+    console.error(USAGE);
+    return 2;
+  }
+  if (config === "help") {
+    console.log(USAGE);
+    return 0;
+  }
+  const { jobs, slots, seed } = config;
+  const random = mulberry32(seed);
+  const say = (text: string): void => console.log(`${new Date().toISOString()} soak: ${text}`);
+  const started = Date.now();
+  const port = freePort();
+  const url = `ws://127.0.0.1:${port}`;
+  const busTail: string[] = [];
+  const bus = cli("bus/main.ts", ["--port", String(port)], ["--allow-net"], busTail);
+  const schedulerTails: string[][] = [];
+  const schedulers: Proc[] = [];
+  const startScheduler = (i: number): Proc =>
+    schedulers[i] = cli(
+      "scheduler/main.ts",
+      ["--url", url, "--name", `soak-${i + 1}`, "-s", String(slots), "-t", "1", "--exec", SLEEP],
+      ["--allow-net", "--allow-run", "--allow-read"],
+      schedulerTails[i] ??= [],
+    );
+  const ledger = new JobLedger();
+  const accepted = new Set<string>();
+  let rejected = 0;
+  const producers: Producer[] = [];
+  let socket: WebSocket | undefined;
+  let kills = 0;
+  const stopKilling = new AbortController();
+  try {
+    for (let i = 0; !(await health(port)); i++) {
+      if (i > 150) throw new Error(`the bus did not come up:\n${busTail.join("\n")}`);
+      await delay(100);
+    }
+    socket = await monitor(url, ledger);
+    for (let i = 0; i < config.schedulers; i++) startScheduler(i);
+    say(
+      `bus on ${url}; ${config.schedulers} schedulers x ${slots} slots (/bin/sleep); ` +
+        `${config.producers} producers; ${jobs} jobs; a kill every ~${config.killEveryS} s; ` +
+        `seed ${seed}`,
+    );
+
+    // The killer: SIGKILL a random scheduler, restart it under the same name.
+    const killer = (async () => {
+      if (config.killEveryS === 0) return;
+      while (!stopKilling.signal.aborted) {
+        await delay(config.killEveryS * 1000 * (0.5 + random()), stopKilling.signal);
+        if (stopKilling.signal.aborted) return;
+        const i = Math.floor(random() * schedulers.length);
+        await schedulers[i].kill();
+        kills++;
+        await delay(300);
+        startScheduler(i);
+      }
+    })();
+
+    // The producers: short jobs, random priorities, a bounded number in flight each.
+    const perProducer = Math.ceil(jobs / config.producers);
+    const feeding = Array.from({ length: config.producers }, async (_, p) => {
+      const producer = new Producer(url, { name: `soak-p${p + 1}` });
+      producers.push(producer);
+      producer.addEventListener("job", ({ change, job }) => {
+        if (change === "accepted" || change === "duplicate") accepted.add(job.id);
+        else if (change === "rejected") rejected++;
+      });
+      producer.start();
+      const count = Math.min(perProducer, jobs - p * perProducer);
+      while (producer.produced < count) {
+        if (producer.unfinished >= IN_FLIGHT) {
+          await delay(5);
+          continue;
+        }
+        const long = random() < 1 / LONG_EVERY;
+        const runtime = long ? 1.5 : Math.round((0.02 + random() * 0.18) * 1000) / 1000;
+        producer.submit({ priority: Math.floor(random() * 11), runtime });
+      }
+      await producer.onSettled();
+    });
+    let lastReport = Date.now();
+    const progress = setInterval(() => {
+      if (Date.now() - lastReport < 10_000) return;
+      lastReport = Date.now();
+      say(`${accepted.size} accepted, ${finalCount(ledger)} finished, ${kills} kills`);
+    }, 1000);
+    try {
+      await Promise.all(feeding);
+    } finally {
+      clearInterval(progress);
+      stopKilling.abort();
+      await killer;
+    }
+    // The monitor's socket may lag the producers' by a few events.
+    for (let i = 0; i < 100 && ledger.unsettled(accepted).length > 0; i++) await delay(50);
+    const elapsedS = (Date.now() - started) / 1000;
+    const status = await (await fetch(`http://127.0.0.1:${port}/status`)).json();
+
+    const unsettled = ledger.unsettled(accepted);
+    const outcomes: Record<string, number> = {};
+    let requeues = 0;
+    let evictions = 0;
+    for (const [id, states] of ledger.states) {
+      if (!accepted.has(id)) continue;
+      const outcome = ledger.outcome(id) ?? "none";
+      outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
+      requeues += states.filter((state) => state === "requeued").length;
+      evictions += states.filter((state) => state === "evicted").length;
+    }
+    const lines = [
+      `accepted ${accepted.size} of ${jobs} jobs (rejected ${rejected})`,
+      `outcomes: ${Object.entries(outcomes).map(([k, v]) => `${k} ${v}`).join(", ")}`,
+      `scheduler kills (SIGKILL + restart): ${kills}; evictions ${evictions}; ` +
+      `requeues ${requeues}`,
+      `jobs without exactly one final outcome: ${unsettled.length}`,
+      `started while already running (duplicates): ${ledger.concurrent}`,
+      `other anomalies (events after the final one): ${
+        ledger.anomalies.length - ledger.concurrent
+      }`,
+      `events dropped by the bus for slow readers: ${status.droppedEvents}`,
+      `elapsed ${elapsedS.toFixed(1)} s (${(accepted.size / elapsedS).toFixed(0)} jobs/s)`,
+    ];
+    for (const line of lines) say(line);
+    for (const line of [...unsettled, ...ledger.anomalies].slice(0, 20)) say(`  ${line}`);
+    const ok = unsettled.length === 0 && ledger.concurrent === 0 && accepted.size === jobs;
+    say(ok ? "PASS: every accepted job has exactly one final outcome" : "FAIL");
+    return ok ? 0 : 1;
+  } finally {
+    stopKilling.abort();
+    await Promise.all(producers.map((producer) => producer.close()));
+    socket?.close();
+    await Promise.all(schedulers.map((proc) => proc.terminate()));
+    await bus.terminate();
+  }
+}
+
+function finalCount(ledger: JobLedger): number {
+  let n = 0;
+  for (const id of ledger.states.keys()) n += ledger.finals(id) > 0 ? 1 : 0;
+  return n;
+}
+
+async function health(port: number): Promise<boolean> {
+  try {
+    const response = await fetch(`http://127.0.0.1:${port}/health`);
+    await response.body?.cancel();
+    return response.ok;
+  } catch {
+    return false;
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));
