@@ -35,7 +35,11 @@ import { parseArgs } from "node:util";
 import { BusClient, type BusMessage } from "../bus/client.ts";
 import { mulberry32 } from "../producer/generator.ts";
 
-type Target = "relay" | "seed" | "v2";
+/** The relay, or the bus with seed or v2 clients on `WsClient` (or on the built-in WebSocket). */
+type Target = "relay" | "seed" | "v2" | "seed-builtin" | "v2-builtin";
+const TARGETS: readonly Target[] = ["relay", "seed", "v2", "seed-builtin", "v2-builtin"];
+const isV2 = (target: Target): boolean => target.startsWith("v2");
+const isSeed = (target: Target): boolean => target.startsWith("seed");
 
 /** Percentiles of a latency sample, in milliseconds. */
 interface Stats {
@@ -62,6 +66,7 @@ interface FloodResult {
 }
 
 interface ProbeResult {
+  target: Target;
   schedulers: number;
   jobs: number;
   sendToAccepted: Stats;
@@ -92,7 +97,9 @@ Options:
   --rounds N      rounds of every flood scenario (default 1)
   --warmup N      jobs sent through each fresh server before measuring (default 5000)
   --probe N       one-at-a-time v2 jobs for the latency probe, 0 to skip (default 300)
-  --only LIST     targets to run, comma-separated: relay,seed,v2 (default all)
+  --only LIST     targets to run, comma-separated (default all): relay, seed, v2,
+                  seed-builtin, v2-builtin (-builtin: BusClient on Deno's WebSocket,
+                  Nagle on, instead of WsClient)
   --timeout S     give up on a scenario after S seconds (default 120)
   --json FILE     also write every result as JSON to FILE
   -h, --help      show this help`;
@@ -146,9 +153,9 @@ export async function main(args: string[]): Promise<number> {
     }
   }
   const probes: ProbeResult[] = [];
-  if (config.probe > 0 && config.only.includes("v2")) {
-    for (const schedulers of [1, 4]) {
-      const result = await withServer("v2", (url) => probe(url, schedulers, config));
+  for (const target of config.only.filter(isV2)) {
+    for (const schedulers of config.probe > 0 ? [1, 4] : []) {
+      const result = await withServer(target, (url) => probe(url, target, schedulers, config));
       probes.push(result);
       printProbe(result);
     }
@@ -233,9 +240,15 @@ async function barePeer(url: string, onMessage: OnMessage): Promise<Peer> {
 }
 
 /** A `BusClient` that registered (a v2 client waits for `registered`). */
-async function busPeer(url: string, register: object, onMessage: OnMessage): Promise<Peer> {
-  const client = new BusClient(url, { register: () => register });
-  const protocol2 = (register as { protocol?: number }).protocol === 2;
+async function busPeer(
+  url: string,
+  register: object,
+  onMessage: OnMessage,
+  target: Target,
+): Promise<Peer> {
+  const noDelay = !target.endsWith("-builtin");
+  const client = new BusClient(url, { register: () => register, noDelay });
+  const protocol2 = isV2(target);
   const ready = new Promise((resolve) =>
     client.addEventListener(protocol2 ? "registered" : "open", resolve)
   );
@@ -267,7 +280,7 @@ function event(id: string, state: string): object {
 
 /** The payload inside whatever frame a scheduler got: relay (request), seed (bare), v2 (job). */
 function payloadOf(target: Target, message: BusMessage): { seq: number; t: number } {
-  const payload = target === "seed" ? message : message.payload;
+  const payload = isSeed(target) ? message : message.payload;
   return payload as { seq: number; t: number };
 }
 
@@ -299,7 +312,7 @@ async function floodOnce(
   let sent = 0, answered = 0, received = 0, finished = 0, maxInFlight = 0;
   let firstSend = 0, lastReceipt = 0, lastFinish = 0;
   const { promise: done, resolve: finish } = Promise.withResolvers<void>();
-  const v2 = target === "v2";
+  const v2 = isV2(target);
   const checkDone = (): void => {
     if (received === jobs && (!v2 || finished === jobs)) finish();
   };
@@ -351,12 +364,12 @@ async function floodOnce(
     scheds.push(
       target === "relay"
         ? await barePeer(`${url}sub`, onMessage)
-        : await busPeer(url, register("scheduler", target, config.slots, i), onMessage),
+        : await busPeer(url, register("scheduler", target, config.slots, i), onMessage, target),
     );
   }
   const producer = target === "relay"
     ? await barePeer(`${url}pub`, () => {})
-    : await busPeer(url, register("producer", target, 0, 0), onProducerMessage);
+    : await busPeer(url, register("producer", target, 0, 0), onProducerMessage, target);
   if (target !== "relay") await awaitSchedulers(url, nScheds);
 
   const timeout = Promise.withResolvers<void>();
@@ -392,7 +405,7 @@ function register(
   slots: number,
   i: number,
 ): object {
-  if (target === "seed") return { cmd: "register", type };
+  if (isSeed(target)) return { cmd: "register", type };
   return type === "producer"
     ? { cmd: "register", type, protocol: 2, name: "bench-producer" }
     : { cmd: "register", type, protocol: 2, name: `bench-scheduler-${i}`, slots };
@@ -401,7 +414,12 @@ function register(
 // ---------------------------------------------------------------------------------------------
 // Probe: one v2 job at a time
 
-async function probe(url: string, nScheds: number, config: Config): Promise<ProbeResult> {
+async function probe(
+  url: string,
+  target: Target,
+  nScheds: number,
+  config: Config,
+): Promise<ProbeResult> {
   const jobs = config.probe;
   const prio = priorities(jobs);
   const sendAt = new Float64Array(jobs);
@@ -418,9 +436,10 @@ async function probe(url: string, nScheds: number, config: Config): Promise<Prob
       scheds[i].send(event(id, "started"));
       scheds[i].send(event(id, "succeeded"));
     };
-    scheds.push(await busPeer(url, register("scheduler", "v2", config.slots, i), onMessage));
+    const registration = register("scheduler", target, config.slots, i);
+    scheds.push(await busPeer(url, registration, onMessage, target));
   }
-  const producer = await busPeer(url, register("producer", "v2", 0, 0), (message) => {
+  const onProducerMessage = (message: BusMessage): void => {
     const seq = Number(String(message.id).slice(1));
     if (message.cmd === "accepted") accepted[seq] = now();
     else if (message.cmd === "event" && message.state === "started") started[seq] = now();
@@ -428,7 +447,9 @@ async function probe(url: string, nScheds: number, config: Config): Promise<Prob
       succeeded[seq] = now();
       next?.();
     }
-  });
+  };
+  const registration = register("producer", target, 0, 0);
+  const producer = await busPeer(url, registration, onProducerMessage, target);
   await awaitSchedulers(url, nScheds);
   for (let seq = 0; seq < jobs; seq++) {
     const { promise, resolve } = Promise.withResolvers<void>();
@@ -442,6 +463,7 @@ async function probe(url: string, nScheds: number, config: Config): Promise<Prob
   await Promise.all([producer, ...scheds].map((peer) => peer.close()));
   const diff = (a: Float64Array, b: Float64Array): Float64Array => a.map((x, i) => b[i] - x);
   return {
+    target,
     schedulers: nScheds,
     jobs,
     sendToAccepted: stats(diff(sendAt, accepted)),
@@ -475,7 +497,7 @@ function printFlood(r: FloodResult, all: FloodResult[]): void {
   const ratio = relay && r.target !== "relay"
     ? ` (${(r.deliveredPerS / relay.deliveredPerS).toFixed(2)} x relay)`
     : "";
-  let line = `round ${r.round} ${r.target.padEnd(5)} ${r.schedulers} sched: ` +
+  let line = `round ${r.round} ${r.target.padEnd(12)} ${r.schedulers} sched: ` +
     `${Math.round(r.deliveredPerS)} delivered/s${ratio}; send->receipt ${
       fmtStats(r.sendToReceipt)
     }; ` +
@@ -489,7 +511,7 @@ function printFlood(r: FloodResult, all: FloodResult[]): void {
 }
 
 function printProbe(r: ProbeResult): void {
-  console.log(`probe v2 ${r.schedulers} sched, ${r.jobs} jobs one at a time:`);
+  console.log(`probe ${r.target} ${r.schedulers} sched, ${r.jobs} jobs one at a time:`);
   console.log(`  send->accepted      ${fmtStats(r.sendToAccepted)}`);
   console.log(`  accepted->started   ${fmtStats(r.acceptedToStarted)}`);
   console.log(`  started->succeeded  ${fmtStats(r.startedToSucceeded)}`);
@@ -510,7 +532,7 @@ function parseOptions(
       rounds: { type: "string", default: "1" },
       warmup: { type: "string", default: "5000" },
       probe: { type: "string", default: "300" },
-      only: { type: "string", default: "relay,seed,v2" },
+      only: { type: "string", default: TARGETS.join(",") },
       timeout: { type: "string", default: "120" },
       json: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
@@ -518,8 +540,8 @@ function parseOptions(
   });
   const only = values.only.split(",").map((s) => s.trim());
   for (const target of only) {
-    if (!["relay", "seed", "v2"].includes(target)) {
-      throw new RangeError(`--only takes relay, seed, v2; got "${target}"`);
+    if (!TARGETS.includes(target as Target)) {
+      throw new RangeError(`--only takes ${TARGETS.join(", ")}; got "${target}"`);
     }
   }
   return {

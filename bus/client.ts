@@ -9,6 +9,7 @@
 import { type Clock, systemClock, type TimerId } from "../process/clock.ts";
 import { backoffDelay, type BackoffOptions, resolveBackoff } from "./backoff.ts";
 import { TypedEventTarget } from "./typed_event_target.ts";
+import { WsClient } from "./ws_client.ts";
 
 /** A message from the bus: a parsed JSON object (its `cmd` says what it is). */
 export type BusMessage = { cmd?: unknown; [key: string]: unknown };
@@ -40,6 +41,13 @@ export interface BusClientOptions {
    * @default {Math.random}
    */
   random?: () => number;
+  /**
+   * Connect with {@linkcode WsClient}, which turns Nagle's algorithm off (`true`), or with
+   * Deno's built-in `WebSocket`, which leaves it on (`false`): then a small frame sent right
+   * after another may wait ≈ 40 ms for the bus's delayed ACK.
+   * @default {true}
+   */
+  noDelay?: boolean;
 }
 
 /** Dispatched when a connection opens and its register message has been sent. */
@@ -171,10 +179,11 @@ export class BusClient extends TypedEventTarget<BusClientEventMap> implements As
   #backoff: Required<BackoffOptions>;
   #clock: Clock;
   #random: () => number;
+  #noDelay: boolean;
   #signal: AbortSignal | undefined;
   #onAbort = (): void => void this.close();
   #state: "idle" | "connecting" | "open" | "waiting" | "closed" = "idle";
-  #ws: WebSocket | undefined;
+  #ws: WsClient | WebSocket | undefined;
   #socketClosed: Promise<void> = Promise.resolve(); // settles when the latest socket closed
   #timer: TimerId | undefined;
   #attempt = 0; // retries since the last stable connection
@@ -209,6 +218,7 @@ export class BusClient extends TypedEventTarget<BusClientEventMap> implements As
     this.#backoff = resolveBackoff(options.backoff);
     this.#clock = options.clock ?? systemClock;
     this.#random = options.random ?? Math.random;
+    this.#noDelay = options.noDelay ?? true;
     this.#signal = options.signal;
   }
 
@@ -245,7 +255,7 @@ export class BusClient extends TypedEventTarget<BusClientEventMap> implements As
    * delivery: the connection may still drop before the bus reads it.
    */
   send(message: unknown): boolean {
-    if (this.#state !== "open" || this.#ws?.readyState !== WebSocket.OPEN) return false;
+    if (this.#state !== "open" || this.#ws?.readyState !== WsClient.OPEN) return false;
     try {
       this.#ws.send(JSON.stringify(message));
       return true;
@@ -268,7 +278,7 @@ export class BusClient extends TypedEventTarget<BusClientEventMap> implements As
     this.#timer = undefined;
     const ws = this.#ws;
     this.#ws = undefined;
-    if (ws && ws.readyState !== WebSocket.CLOSED) ws.close(1000, "client closing");
+    if (ws && ws.readyState !== WsClient.CLOSED) ws.close(1000, "client closing");
     this.#closed = this.#socketClosed;
     return this.#closed;
   }
@@ -281,7 +291,7 @@ export class BusClient extends TypedEventTarget<BusClientEventMap> implements As
   #connect(): void {
     this.#timer = undefined;
     this.#state = "connecting";
-    const ws = new WebSocket(this.#url);
+    const ws = this.#noDelay ? new WsClient(this.#url) : new WebSocket(this.#url);
     const { promise, resolve } = Promise.withResolvers<void>();
     this.#socketClosed = promise;
     this.#ws = ws;

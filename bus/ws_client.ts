@@ -1,0 +1,526 @@
+/**
+ * A minimal RFC 6455 WebSocket client over `Deno.connect` with Nagle's algorithm off.
+ *
+ * Deno's built-in `WebSocket` client leaves `TCP_NODELAY` off, so a small frame sent right after
+ * another waits for the peer's delayed ACK (≈ 40 ms on Linux) unless the peer happens to answer
+ * in between: a scheduler reporting `started` then `succeeded` stalled ≈ 43 ms on every job
+ * (docs/bench.md, "bus"). This client sets `TCP_NODELAY` and also writes the frames sent in one
+ * synchronous run as one write. It keeps the `WebSocket` shape its users need (`readyState`,
+ * `send`, `close`, `bufferedAmount`, `onopen`/`onmessage`/`onerror`/`onclose` and the same
+ * events), so it replaces `WebSocket` in {@linkcode BusClient}.
+ *
+ * Scope: `ws:` and `wss:` URLs, text and binary messages (binary arrives as `ArrayBuffer`),
+ * fragmented messages from the server, ping/pong, the close handshake. No extensions
+ * (compression) and no subprotocols.
+ *
+ * @module
+ */
+
+const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+const MAX_HEADER_BYTES = 16_384;
+const encoder = new TextEncoder();
+
+/** Options for {@linkcode WsClient}. */
+export interface WsClientOptions {
+  /**
+   * Largest message accepted from the server, in bytes; a bigger one fails the connection
+   * (close code 1009 sent to the server, `close` event with 1006).
+   * @default {67_108_864}
+   */
+  maxMessageBytes?: number;
+  /**
+   * How long to wait for the server's side of the close handshake (and for buffered frames to
+   * drain) before dropping the connection, in milliseconds.
+   * @default {5_000}
+   */
+  closeTimeoutMs?: number;
+}
+
+/**
+ * A WebSocket client with `TCP_NODELAY` set, shaped like `WebSocket`.
+ *
+ * It connects at once; `open`, `message` (`MessageEvent`: `data` is a string, or an
+ * `ArrayBuffer` for binary frames), `error` (`ErrorEvent` saying what went wrong) and `close`
+ * (`CloseEvent`; 1006 when the connection dropped without a close frame) are dispatched as
+ * events and to the `on…` handler properties. `close` comes last, once the socket is released.
+ *
+ * @example
+ * ```ts
+ * import { WsClient } from "./ws_client.ts";
+ * const ws = new WsClient("ws://127.0.0.1:8101/");
+ * ws.onopen = () => ws.send(JSON.stringify({ cmd: "register", type: "monitor", protocol: 2 }));
+ * ws.onmessage = (event) => console.log(event.data);
+ * ws.onclose = (event) => console.log("closed", event.code);
+ * ws.close(1000, "done");
+ * ```
+ */
+export class WsClient extends EventTarget {
+  /** `readyState` while connecting and during the opening handshake. */
+  static readonly CONNECTING = 0;
+  /** `readyState` while messages can be sent. */
+  static readonly OPEN = 1;
+  /** `readyState` during the closing handshake. */
+  static readonly CLOSING = 2;
+  /** `readyState` once the connection is released. */
+  static readonly CLOSED = 3;
+
+  /** Called for the `open` event. */
+  onopen: ((event: Event) => void) | null = null;
+  /** Called for each `message` event. */
+  onmessage: ((event: MessageEvent) => void) | null = null;
+  /** Called for the `error` event. */
+  onerror: ((event: Event) => void) | null = null;
+  /** Called for the `close` event. */
+  onclose: ((event: CloseEvent) => void) | null = null;
+
+  #url: URL;
+  #maxMessageBytes: number;
+  #closeTimeoutMs: number;
+  #state = WsClient.CONNECTING;
+  #abort = new AbortController();
+  #conn: Deno.Conn | undefined;
+  #pending: Uint8Array[] = [];
+  #buffered = 0;
+  #flushing: Promise<void> | undefined;
+  #closeSent = false;
+  #closeTimer: ReturnType<typeof setTimeout> | undefined;
+
+  /**
+   * Opens a connection.
+   *
+   * @param url A `ws:` or `wss:` URL.
+   * @param options See {@linkcode WsClientOptions}.
+   * @throws {SyntaxError} If `url` is not a `ws:` or `wss:` URL (a `DOMException`, as
+   * `WebSocket` throws).
+   */
+  constructor(url: string | URL, options: WsClientOptions = {}) {
+    super();
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(url);
+    } catch { /* reported below */ }
+    if (parsed?.protocol !== "ws:" && parsed?.protocol !== "wss:") {
+      throw new DOMException(
+        `Cannot create WsClient: not a ws:// or wss:// URL: ${url}`,
+        "SyntaxError",
+      );
+    }
+    this.#url = parsed;
+    this.#maxMessageBytes = options.maxMessageBytes ?? 67_108_864;
+    this.#closeTimeoutMs = options.closeTimeoutMs ?? 5_000;
+    void this.#run();
+  }
+
+  /** The URL connected to. */
+  get url(): string {
+    return this.#url.href;
+  }
+
+  /** `CONNECTING` (0), `OPEN` (1), `CLOSING` (2) or `CLOSED` (3). */
+  get readyState(): number {
+    return this.#state;
+  }
+
+  /** Bytes of frames sent but not yet written to the socket. */
+  get bufferedAmount(): number {
+    return this.#buffered;
+  }
+
+  /**
+   * Sends a message: a string as a text frame, bytes as a binary frame. Frames sent in one
+   * synchronous run go out in one write. Ignored once closing.
+   *
+   * @param data The message.
+   * @throws {DOMException} `InvalidStateError` while still connecting.
+   */
+  send(data: string | Uint8Array): void {
+    if (this.#state === WsClient.CONNECTING) {
+      throw new DOMException("Cannot send: the WebSocket is still connecting", "InvalidStateError");
+    }
+    if (this.#state !== WsClient.OPEN) return;
+    if (typeof data === "string") this.#enqueue(encodeFrame(0x1, encoder.encode(data)));
+    else this.#enqueue(encodeFrame(0x2, data));
+  }
+
+  /**
+   * Starts the closing handshake (or abandons a connection still being made). The `close`
+   * event follows once the server answered (or `closeTimeoutMs` passed) and the socket is
+   * released. No effect when already closing.
+   *
+   * @param code 1000 or 3000..4999; omitted: no code is sent.
+   * @param reason At most 123 bytes of UTF-8.
+   * @throws {DOMException} `InvalidAccessError` for another code, `SyntaxError` for a long reason.
+   */
+  close(code?: number, reason = ""): void {
+    if (code !== undefined && code !== 1000 && !(code >= 3000 && code <= 4999)) {
+      throw new DOMException(
+        `Cannot close: code must be 1000 or 3000..4999, got ${code}`,
+        "InvalidAccessError",
+      );
+    }
+    const reasonBytes = encoder.encode(reason);
+    if (reasonBytes.length > 123) {
+      throw new DOMException("Cannot close: the reason is over 123 bytes", "SyntaxError");
+    }
+    if (this.#state === WsClient.CONNECTING) {
+      this.#state = WsClient.CLOSING;
+      this.#abort.abort();
+      this.#conn?.close();
+      return;
+    }
+    if (this.#state !== WsClient.OPEN) return;
+    this.#state = WsClient.CLOSING;
+    this.#sendClose(code, reasonBytes);
+  }
+
+  async #run(): Promise<void> {
+    let code = 1006, reason = "", clean = false;
+    try {
+      await this.#connect();
+      const reader = new FrameReader(this.#conn!, this.#maxMessageBytes);
+      await this.#handshake(reader);
+      if (this.#state !== WsClient.CONNECTING) throw new Error("closed while connecting");
+      this.#state = WsClient.OPEN;
+      this.#emit(new Event("open"));
+      ({ code, reason } = await this.#receive(reader));
+      clean = true;
+    } catch (error) {
+      this.#emit(new ErrorEvent("error", { message: errorMessage(error, this.#url), error }));
+      if (error instanceof WsProtocolError && this.#state === WsClient.OPEN) {
+        this.#sendClose(error.code, encoder.encode(error.message.slice(0, 100)));
+      }
+    } finally {
+      this.#state = WsClient.CLOSING;
+      this.#armCloseTimer(); // bounds the wait for the last writes
+      await this.#flushing;
+      clearTimeout(this.#closeTimer);
+      try {
+        this.#conn?.close();
+      } catch { /* already closed */ }
+      this.#state = WsClient.CLOSED;
+      this.#emit(new CloseEvent("close", { code, reason, wasClean: clean }));
+    }
+  }
+
+  async #connect(): Promise<void> {
+    const url = this.#url;
+    const secure = url.protocol === "wss:";
+    const hostname = url.hostname.replace(/^\[(.*)\]$/, "$1");
+    const port = Number(url.port) || (secure ? 443 : 80);
+    const tcp = await Deno.connect({ hostname, port, signal: this.#abort.signal });
+    this.#conn = tcp;
+    this.#abort.signal.throwIfAborted(); // close() came as the connection was made
+    tcp.setNoDelay(true);
+    if (secure) this.#conn = await Deno.startTls(tcp, { hostname });
+    this.#abort.signal.throwIfAborted();
+  }
+
+  async #handshake(reader: FrameReader): Promise<void> {
+    const key = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(16))));
+    const url = this.#url;
+    await writeAll(
+      this.#conn!,
+      encoder.encode(
+        `GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\n` +
+          "Upgrade: websocket\r\nConnection: Upgrade\r\n" +
+          `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+      ),
+    );
+    const [status, ...lines] = (await reader.header()).split("\r\n");
+    if (!/^HTTP\/1\.1 101 /.test(status)) {
+      throw new Error(`the server refused the upgrade: ${status}`);
+    }
+    const headers = new Map<string, string>();
+    for (const line of lines) {
+      const colon = line.indexOf(":");
+      if (colon > 0) {
+        headers.set(line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim());
+      }
+    }
+    const digest = await crypto.subtle.digest("SHA-1", encoder.encode(key + GUID));
+    const accept = btoa(String.fromCharCode(...new Uint8Array(digest)));
+    if (
+      headers.get("upgrade")?.toLowerCase() !== "websocket" ||
+      !/\bupgrade\b/i.test(headers.get("connection") ?? "") ||
+      headers.get("sec-websocket-accept") !== accept
+    ) {
+      throw new Error("the server's upgrade response is not a valid WebSocket handshake");
+    }
+  }
+
+  /** Reads frames until the server's close frame; returns its code and reason. */
+  async #receive(reader: FrameReader): Promise<{ code: number; reason: string }> {
+    const text = new TextDecoder("utf-8", { fatal: true });
+    let message: { opcode: number; parts: Uint8Array[]; size: number } | undefined;
+    for (;;) {
+      const frame = await reader.frame();
+      if (frame === null) throw new Error("the connection dropped without a close frame");
+      const { fin, opcode, payload } = frame;
+      if (opcode === 0x8) {
+        const code = payload.length >= 2 ? (payload[0] << 8) | payload[1] : 1005;
+        const reason = payload.length > 2 ? decodeText(text, payload.subarray(2)) : "";
+        if (payload.length === 1) throw new WsProtocolError(1002, "a close frame of 1 byte");
+        this.#state = WsClient.CLOSING;
+        this.#sendClose(code === 1005 ? undefined : code, new Uint8Array()); // the echo
+        return { code, reason };
+      }
+      if (opcode === 0x9) {
+        if (this.#state === WsClient.OPEN) this.#enqueue(encodeFrame(0xa, payload));
+        continue;
+      }
+      if (opcode === 0xa) continue;
+      if (opcode === 0x0 && !message) {
+        throw new WsProtocolError(1002, "a continuation out of place");
+      }
+      if (opcode !== 0x0 && message) {
+        throw new WsProtocolError(1002, "a new message inside a fragmented one");
+      }
+      message ??= { opcode, parts: [], size: 0 };
+      message.parts.push(payload);
+      message.size += payload.length;
+      if (message.size > this.#maxMessageBytes) {
+        throw new WsProtocolError(1009, `a message over ${this.#maxMessageBytes} bytes`);
+      }
+      if (!fin) continue;
+      const bytes = message.parts.length === 1
+        ? message.parts[0]
+        : concat(message.parts, message.size);
+      const data = message.opcode === 0x1 ? decodeText(text, bytes) : toArrayBuffer(bytes);
+      message = undefined;
+      if (this.#state === WsClient.OPEN) this.#emit(new MessageEvent("message", { data }));
+    }
+  }
+
+  #sendClose(code: number | undefined, reason: Uint8Array): void {
+    if (this.#closeSent) return;
+    this.#closeSent = true;
+    const payload = new Uint8Array(code === undefined ? 0 : 2 + reason.length);
+    if (code !== undefined) {
+      payload[0] = code >> 8;
+      payload[1] = code & 0xff;
+      payload.set(reason, 2);
+    }
+    this.#enqueue(encodeFrame(0x8, payload));
+    this.#armCloseTimer();
+  }
+
+  /** Drops the connection if the closing handshake takes longer than `closeTimeoutMs`. */
+  #armCloseTimer(): void {
+    this.#closeTimer ??= setTimeout(() => {
+      try {
+        this.#conn?.close();
+      } catch { /* already closed */ }
+    }, this.#closeTimeoutMs);
+  }
+
+  #enqueue(frame: Uint8Array): void {
+    this.#pending.push(frame);
+    this.#buffered += frame.length;
+    this.#flushing ??= this.#flush();
+  }
+
+  /** Writes the pending frames; those sent in one synchronous run go out in one write. */
+  async #flush(): Promise<void> {
+    await null; // let the rest of this synchronous run queue its frames too
+    try {
+      while (this.#pending.length > 0) {
+        const frames = this.#pending;
+        this.#pending = [];
+        const size = frames.reduce((sum, frame) => sum + frame.length, 0);
+        await writeAll(this.#conn!, frames.length === 1 ? frames[0] : concat(frames, size));
+        this.#buffered -= size;
+      }
+    } catch {
+      // The connection is gone: the read side notices and reports it.
+      this.#pending = [];
+      this.#buffered = 0;
+    } finally {
+      this.#flushing = undefined;
+    }
+  }
+
+  #emit(event: Event): void {
+    const handler =
+      (this as unknown as Record<string, ((event: Event) => void) | null>)[`on${event.type}`];
+    try {
+      handler?.call(this, event);
+    } catch (error) {
+      reportError(error); // as an event listener's exception would be
+    }
+    this.dispatchEvent(event);
+  }
+}
+
+/** A violation of RFC 6455 by the server: the connection fails with `code` sent to it. */
+class WsProtocolError extends Error {
+  constructor(readonly code: number, what: string) {
+    super(`the server sent ${what}`);
+    this.name = "WsProtocolError";
+  }
+}
+
+interface Frame {
+  fin: boolean;
+  opcode: number;
+  payload: Uint8Array;
+}
+
+/** Buffered reads from the connection: the handshake's header, then frames. */
+class FrameReader {
+  #conn: Deno.Conn;
+  #max: number;
+  #buf = new Uint8Array(65_536);
+  #start = 0;
+  #end = 0;
+
+  constructor(conn: Deno.Conn, maxMessageBytes: number) {
+    this.#conn = conn;
+    this.#max = maxMessageBytes;
+  }
+
+  /** The response header up to its blank line (the bytes after it stay buffered). */
+  async header(): Promise<string> {
+    for (;;) {
+      const view = this.#buf.subarray(this.#start, this.#end);
+      for (let i = 3; i < view.length; i++) {
+        if (view[i] === 10 && view[i - 1] === 13 && view[i - 2] === 10 && view[i - 3] === 13) {
+          this.#start += i + 1;
+          return new TextDecoder().decode(view.subarray(0, i - 3));
+        }
+      }
+      if (view.length >= MAX_HEADER_BYTES) {
+        throw new Error("the server's response header is too long");
+      }
+      if (!(await this.#fill())) {
+        throw new Error("the server closed the connection during the handshake");
+      }
+    }
+  }
+
+  /** The next frame, or null at the end of the stream. */
+  async frame(): Promise<Frame | null> {
+    const head = await this.#exactly(2);
+    if (head === null) return null;
+    const fin = (head[0] & 0x80) !== 0;
+    const opcode = head[0] & 0x0f;
+    if ((head[0] & 0x70) !== 0) throw new WsProtocolError(1002, "reserved bits set");
+    if ((head[1] & 0x80) !== 0) throw new WsProtocolError(1002, "a masked frame");
+    if (![0x0, 0x1, 0x2, 0x8, 0x9, 0xa].includes(opcode)) {
+      throw new WsProtocolError(1002, `an unknown opcode ${opcode}`);
+    }
+    let length = head[1] & 0x7f;
+    if (opcode >= 0x8 && (!fin || length > 125)) {
+      throw new WsProtocolError(1002, "a fragmented or long control frame");
+    }
+    if (length === 126) {
+      const ext = await this.#exactly(2);
+      if (ext === null) return null;
+      length = (ext[0] << 8) | ext[1];
+    } else if (length === 127) {
+      const ext = await this.#exactly(8);
+      if (ext === null) return null;
+      const big = new DataView(ext.buffer, ext.byteOffset, 8).getBigUint64(0);
+      if (big > BigInt(this.#max)) throw new WsProtocolError(1009, `a frame of ${big} bytes`);
+      length = Number(big);
+    }
+    if (length > this.#max) throw new WsProtocolError(1009, `a frame of ${length} bytes`);
+    const payload = length === 0 ? new Uint8Array() : await this.#exactly(length);
+    if (payload === null) return null;
+    return { fin, opcode, payload };
+  }
+
+  /** Exactly `n` bytes (a copy), or null if the stream ends first. */
+  async #exactly(n: number): Promise<Uint8Array | null> {
+    if (this.#end - this.#start >= n) {
+      const out = this.#buf.slice(this.#start, this.#start + n);
+      this.#start += n;
+      return out;
+    }
+    if (n > this.#buf.length / 2) { // big: read straight into the result
+      const out = new Uint8Array(n);
+      let filled = this.#end - this.#start;
+      out.set(this.#buf.subarray(this.#start, this.#end));
+      this.#start = this.#end = 0;
+      while (filled < n) {
+        const read = await this.#conn.read(out.subarray(filled));
+        if (read === null) return null;
+        filled += read;
+      }
+      return out;
+    }
+    while (this.#end - this.#start < n) {
+      if (!(await this.#fill())) return null;
+    }
+    return this.#exactly(n);
+  }
+
+  /** Reads more into the buffer (moving what is left to its start first). */
+  async #fill(): Promise<boolean> {
+    if (this.#start > 0) {
+      this.#buf.copyWithin(0, this.#start, this.#end);
+      this.#end -= this.#start;
+      this.#start = 0;
+    }
+    const read = await this.#conn.read(this.#buf.subarray(this.#end));
+    if (read === null) return false;
+    this.#end += read;
+    return true;
+  }
+}
+
+/** A client frame: FIN set, masked with a fresh random key. */
+function encodeFrame(opcode: number, payload: Uint8Array): Uint8Array {
+  const length = payload.length;
+  const extra = length < 126 ? 0 : length < 65_536 ? 2 : 8;
+  const offset = 2 + extra + 4;
+  const frame = new Uint8Array(offset + length);
+  frame[0] = 0x80 | opcode;
+  if (extra === 0) frame[1] = 0x80 | length;
+  else if (extra === 2) {
+    frame[1] = 0x80 | 126;
+    frame[2] = length >> 8;
+    frame[3] = length & 0xff;
+  } else {
+    frame[1] = 0x80 | 127;
+    new DataView(frame.buffer).setBigUint64(2, BigInt(length));
+  }
+  const mask = frame.subarray(offset - 4, offset);
+  crypto.getRandomValues(mask);
+  for (let i = 0; i < length; i++) frame[offset + i] = payload[i] ^ mask[i & 3];
+  return frame;
+}
+
+async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
+  for (let offset = 0; offset < data.length;) offset += await conn.write(data.subarray(offset));
+}
+
+function concat(parts: Uint8Array[], size: number): Uint8Array {
+  const out = new Uint8Array(size);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
+
+function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
+    ? bytes.buffer as ArrayBuffer
+    : bytes.slice().buffer as ArrayBuffer;
+}
+
+function decodeText(decoder: TextDecoder, bytes: Uint8Array): string {
+  try {
+    return decoder.decode(bytes);
+  } catch {
+    throw new WsProtocolError(1007, "text that is not valid UTF-8");
+  }
+}
+
+function errorMessage(error: unknown, url: URL): string {
+  const detail = error instanceof Error ? error.message : String(error);
+  return error instanceof Deno.errors.ConnectionRefused || error instanceof Deno.errors.NotFound
+    ? `cannot connect to ${url.href}: ${detail}`
+    : detail;
+}
