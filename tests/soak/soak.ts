@@ -11,12 +11,11 @@
  */
 
 import { parseArgs } from "node:util";
-import { Proc } from "../../process/mod.ts";
 import { mulberry32 } from "../../producer/generator.ts";
 import { Producer } from "../../producer/producer.ts";
+import { Cli, startBus } from "../fixtures/e2e_cli.ts";
 import { JobLedger } from "../fixtures/e2e_ledger.ts";
 
-const ROOT = new URL("../../", import.meta.url);
 /** The job the schedulers run: `sleep <runtime>` (GNU sleep takes fractions). */
 const SLEEP = "/bin/sleep";
 
@@ -97,25 +96,6 @@ function delay(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-function freePort(): number {
-  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  return (listener.addr as Deno.NetAddr).port;
-}
-
-/** A CLI child whose last lines are kept for diagnostics. */
-function cli(module: string, args: string[], permissions: string[], tail: string[]): Proc {
-  return Proc.deno(new URL(module, ROOT), {
-    args,
-    permissions,
-    output: "lines",
-    graceMs: 5000,
-    onLine: (line) => {
-      tail.push(line);
-      if (tail.length > 20) tail.shift();
-    },
-  }).start();
-}
-
 /** A protocol-2 monitor feeding `ledger`; resolves once registered. */
 async function monitor(url: string, ledger: JobLedger): Promise<WebSocket> {
   const socket = new WebSocket(url);
@@ -156,18 +136,13 @@ export async function main(args: string[]): Promise<number> {
   const random = mulberry32(seed);
   const say = (text: string): void => console.log(`${new Date().toISOString()} soak: ${text}`);
   const started = Date.now();
-  const port = freePort();
-  const url = `ws://127.0.0.1:${port}`;
-  const busTail: string[] = [];
-  const bus = cli("bus/main.ts", ["--port", String(port)], ["--allow-net"], busTail);
-  const schedulerTails: string[][] = [];
-  const schedulers: Proc[] = [];
-  const startScheduler = (i: number): Proc =>
-    schedulers[i] = cli(
+  const [bus, url] = await startBus();
+  const schedulers: Cli[] = [];
+  const startScheduler = (i: number): Cli =>
+    schedulers[i] = Cli.run(
       "scheduler/main.ts",
       ["--url", url, "--name", `soak-${i + 1}`, "-s", String(slots), "-t", "1", "--exec", SLEEP],
-      ["--allow-net", "--allow-run", "--allow-read"],
-      schedulerTails[i] ??= [],
+      `soak-${i + 1}`,
     );
   const ledger = new JobLedger();
   const accepted = new Set<string>();
@@ -177,10 +152,6 @@ export async function main(args: string[]): Promise<number> {
   let kills = 0;
   const stopKilling = new AbortController();
   try {
-    for (let i = 0; !(await health(port)); i++) {
-      if (i > 150) throw new Error(`the bus did not come up:\n${busTail.join("\n")}`);
-      await delay(100);
-    }
     socket = await monitor(url, ledger);
     for (let i = 0; i < config.schedulers; i++) startScheduler(i);
     say(
@@ -196,7 +167,7 @@ export async function main(args: string[]): Promise<number> {
         await delay(config.killEveryS * 1000 * (0.5 + random()), stopKilling.signal);
         if (stopKilling.signal.aborted) return;
         const i = Math.floor(random() * schedulers.length);
-        await schedulers[i].kill();
+        await schedulers[i].proc.kill();
         kills++;
         await delay(300);
         startScheduler(i);
@@ -241,7 +212,7 @@ export async function main(args: string[]): Promise<number> {
     // The monitor's socket may lag the producers' by a few events.
     for (let i = 0; i < 100 && ledger.unsettled(accepted).length > 0; i++) await delay(50);
     const elapsedS = (Date.now() - started) / 1000;
-    const status = await (await fetch(`http://127.0.0.1:${port}/status`)).json();
+    const status = await (await fetch(new URL("/status", url.replace("ws", "http")))).json();
 
     const unsettled = ledger.unsettled(accepted);
     const outcomes: Record<string, number> = {};
@@ -276,8 +247,8 @@ export async function main(args: string[]): Promise<number> {
     stopKilling.abort();
     await Promise.all(producers.map((producer) => producer.close()));
     socket?.close();
-    await Promise.all(schedulers.map((proc) => proc.terminate()));
-    await bus.terminate();
+    await Promise.all(schedulers.map((cli) => cli.proc.terminate()));
+    await bus.proc.terminate();
   }
 }
 
@@ -285,16 +256,6 @@ function finalCount(ledger: JobLedger): number {
   let n = 0;
   for (const id of ledger.states.keys()) n += ledger.finals(id) > 0 ? 1 : 0;
   return n;
-}
-
-async function health(port: number): Promise<boolean> {
-  try {
-    const response = await fetch(`http://127.0.0.1:${port}/health`);
-    await response.body?.cancel();
-    return response.ok;
-  } catch {
-    return false;
-  }
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));
