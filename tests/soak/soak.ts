@@ -13,7 +13,7 @@
 import { parseArgs } from "node:util";
 import { mulberry32 } from "../../producer/generator.ts";
 import { Producer } from "../../producer/producer.ts";
-import { Cli, startBus } from "../fixtures/e2e_cli.ts";
+import { Cli, delay, startBus } from "../fixtures/e2e_cli.ts";
 import { JobLedger } from "../fixtures/e2e_ledger.ts";
 
 /** The job the schedulers run: `sleep <runtime>` (GNU sleep takes fractions). */
@@ -82,18 +82,6 @@ function parse(args: string[]): Config | "help" {
     killEveryS,
     seed: int("seed", values.seed, 0),
   };
-}
-
-function delay(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener("abort", done, { once: true });
-  });
 }
 
 /** A protocol-2 monitor feeding `ledger`; resolves once registered. */
@@ -202,9 +190,17 @@ export async function main(args: string[]): Promise<number> {
       lastReport = Date.now();
       say(`${accepted.size} accepted, ${finalCount(ledger)} finished, ${kills} kills`);
     }, 1000);
+    // A hang is a failure too: give up after a generous limit.
+    const limitMs = 60_000 + jobs * 100;
+    const giveUp = new AbortController();
+    let settled = false;
     try {
-      await Promise.all(feeding);
+      settled = await Promise.race([
+        Promise.all(feeding).then(() => true),
+        delay(limitMs, giveUp.signal).then(() => false),
+      ]);
     } finally {
+      giveUp.abort();
       clearInterval(progress);
       stopKilling.abort();
       await killer;
@@ -238,9 +234,13 @@ export async function main(args: string[]): Promise<number> {
       `events dropped by the bus for slow readers: ${status.droppedEvents}`,
       `elapsed ${elapsedS.toFixed(1)} s (${(accepted.size / elapsedS).toFixed(0)} jobs/s)`,
     ];
+    if (!settled) {
+      lines.push(`GAVE UP after ${limitMs / 1000} s: producers still wait for outcomes`);
+    }
     for (const line of lines) say(line);
     for (const line of [...unsettled, ...ledger.anomalies].slice(0, 20)) say(`  ${line}`);
-    const ok = unsettled.length === 0 && ledger.concurrent === 0 && accepted.size === jobs;
+    const ok = settled && unsettled.length === 0 && ledger.concurrent === 0 &&
+      accepted.size === jobs;
     say(ok ? "PASS: every accepted job has exactly one final outcome" : "FAIL");
     return ok ? 0 : 1;
   } finally {
