@@ -12,10 +12,9 @@ import { setSignalGuard } from "../process/mod.ts";
 import type { JobPayload } from "../bus/protocol.ts";
 import { SchedulerClient } from "../bus/scheduler_client.ts";
 import { type EvictMode, Runner } from "./runner.ts";
-import { JOB_STATES, type JobEvent } from "./job.ts";
+import { JOB_STATES, type JobEvent, type Launcher } from "./job.ts";
 import { sleeperLauncher } from "./sleeper_launcher.ts";
 import { createProcLauncher } from "./proc_launcher.ts";
-import type { Launcher } from "./job.ts";
 
 /** The usage text printed by `--help` and after a bad flag. */
 export const USAGE: string = `Usage: deno task scheduler -- [options]
