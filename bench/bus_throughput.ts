@@ -17,10 +17,12 @@
  *   answer, the only window a real v2 producer has). Targets: `relay` (bare `WebSocket`s),
  *   `seed` (protocol-1 producer and schedulers on `BusClient`: the pure delivery path) and
  *   `v2` (protocol-2 producer and schedulers on `BusClient`; schedulers announce `--slots`
- *   and report `started` and `succeeded` as soon as a job arrives). Measured: jobs/s
- *   delivered (first send to last receipt), send-to-receipt p50/p99/max; for v2 also jobs/s
- *   finished (the producer's `succeeded` events) and accepted-to-started as the producer sees
- *   it (its `accepted` answer to its `started` event).
+ *   and report `started` and `succeeded` as soon as a job arrives); `seed-builtin` and
+ *   `v2-builtin` are the same on Deno's own `WebSocket` (`BusClient`'s `noDelay: false`,
+ *   Nagle on). Measured: jobs/s delivered (first send to last receipt), send-to-receipt
+ *   p50/p99/max; for v2 also jobs/s finished (the producer's `succeeded` events) and
+ *   accepted-to-started as the producer sees it (its `accepted` answer to its `started`
+ *   event); the CPU the server process and this process used (in cores: which one limits).
  * - **probe** (v2): one job at a time, the next sent when the previous one's `succeeded`
  *   event reached the producer, so slots are always free: send-to-accepted,
  *   accepted-to-started, started-to-succeeded (the scheduler's two frames sent back to back,
@@ -62,7 +64,15 @@ interface FloodResult {
   maxInFlight: number;
   finishedPerS?: number;
   acceptedToStarted?: Stats;
+  /** CPU used during the measured part, in cores: the server's process and this one. */
+  cpu: { server: number; clients: number };
   timedOut: boolean;
+}
+
+/** A server process: its WebSocket URL (with a trailing `/`) and pid. */
+interface Server {
+  url: string;
+  pid: number;
 }
 
 interface ProbeResult {
@@ -145,7 +155,10 @@ export async function main(args: string[]): Promise<number> {
   for (let round = 1; round <= config.rounds; round++) {
     for (const schedulers of [1, 4]) {
       for (const target of config.only) {
-        const result = await withServer(target, (url) => flood(url, target, schedulers, config));
+        const result = await withServer(
+          target,
+          (server) => flood(server, target, schedulers, config),
+        );
         result.round = round;
         floods.push(result);
         printFlood(result, floods);
@@ -155,7 +168,10 @@ export async function main(args: string[]): Promise<number> {
   const probes: ProbeResult[] = [];
   for (const target of config.only.filter(isV2)) {
     for (const schedulers of config.probe > 0 ? [1, 4] : []) {
-      const result = await withServer(target, (url) => probe(url, target, schedulers, config));
+      const result = await withServer(
+        target,
+        (server) => probe(server.url, target, schedulers, config),
+      );
       probes.push(result);
       printProbe(result);
     }
@@ -169,7 +185,7 @@ export async function main(args: string[]): Promise<number> {
 // Servers in their own process
 
 /** Starts the bus CLI or the relay in a child process, runs `body`, then stops the child. */
-async function withServer<T>(target: Target, body: (url: string) => Promise<T>): Promise<T> {
+async function withServer<T>(target: Target, body: (server: Server) => Promise<T>): Promise<T> {
   const args = target === "relay"
     ? ["run", "-A", new URL("bench/relay.ts", ROOT).pathname, "--port", "0"]
     : ["run", "-A", new URL("bus/main.ts", ROOT).pathname, "--port", "0", "--max-queue", "200000"];
@@ -188,7 +204,7 @@ async function withServer<T>(target: Target, body: (url: string) => Promise<T>):
       while (!(await reader.read()).done) { /* the bus's log lines: not needed */ }
     })();
     try {
-      return await body(match[0]);
+      return await body({ url: match[0], pid: child.pid });
     } finally {
       child.kill("SIGTERM");
       await drained;
@@ -288,17 +304,17 @@ function payloadOf(target: Target, message: BusMessage): { seq: number; t: numbe
 // Flood
 
 async function flood(
-  url: string,
+  server: Server,
   target: Target,
   schedulers: number,
   config: Config,
 ): Promise<FloodResult> {
-  if (config.warmup > 0) await floodOnce(url, target, schedulers, config, config.warmup, "w");
-  return await floodOnce(url, target, schedulers, config, config.jobs, "m");
+  if (config.warmup > 0) await floodOnce(server, target, schedulers, config, config.warmup, "w");
+  return await floodOnce(server, target, schedulers, config, config.jobs, "m");
 }
 
 async function floodOnce(
-  url: string,
+  { url, pid }: Server,
   target: Target,
   nScheds: number,
   config: Config,
@@ -374,9 +390,12 @@ async function floodOnce(
 
   const timeout = Promise.withResolvers<void>();
   const timer = setTimeout(timeout.resolve, config.timeoutMs);
+  const cpuBefore = [cpuSeconds(pid), cpuSeconds("self")];
   firstSend = now();
   pump();
   const timedOut = await Promise.race([done.then(() => false), timeout.promise.then(() => true)]);
+  const cpuAfter = [cpuSeconds(pid), cpuSeconds("self")];
+  const wallS = (now() - firstSend) / 1000;
   clearTimeout(timer);
   await Promise.all([producer, ...scheds].map((peer) => peer.close()));
 
@@ -390,6 +409,10 @@ async function floodOnce(
     deliveredPerS: received / seconds,
     sendToReceipt: stats(receipt.subarray(0, sent)),
     maxInFlight,
+    cpu: {
+      server: (cpuAfter[0] - cpuBefore[0]) / wallS,
+      clients: (cpuAfter[1] - cpuBefore[1]) / wallS,
+    },
     timedOut,
   };
   if (v2) {
@@ -476,6 +499,13 @@ async function probe(
 // ---------------------------------------------------------------------------------------------
 // Reporting
 
+/** CPU seconds (user + system) a process has used so far, from Linux's `/proc`. */
+function cpuSeconds(pid: number | "self"): number {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime: ticks of 1/100 s
+}
+
 function stats(sample: Float64Array): Stats {
   const sorted = Float64Array.from(sample).sort();
   const at = (q: number): number =>
@@ -501,7 +531,9 @@ function printFlood(r: FloodResult, all: FloodResult[]): void {
     `${Math.round(r.deliveredPerS)} delivered/s${ratio}; send->receipt ${
       fmtStats(r.sendToReceipt)
     }; ` +
-    `max in flight ${r.maxInFlight}`;
+    `max in flight ${r.maxInFlight}; cpu server ${r.cpu.server.toFixed(2)} clients ${
+      r.cpu.clients.toFixed(2)
+    }`;
   if (r.finishedPerS !== undefined) {
     line += `; ${Math.round(r.finishedPerS)} finished/s; accepted->started ` +
       fmtStats(r.acceptedToStarted!);

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { WsClient } from "../../bus/ws_client.ts";
+import { BusClient, type BusMessage } from "../../bus/client.ts";
 
 const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 const encoder = new TextEncoder();
@@ -331,13 +332,51 @@ Deno.test("WsClient.close rejects a code a client may not send and a long reason
 });
 
 Deno.test("WsClient.close right after the server accepted leaves nothing pending", async () => {
-  await using server = new RawServer();
-  const ws = new WsClient(server.url);
+  // A TCP listener that accepts but never answers the handshake; the client's connect may
+  // not have resolved yet when close() comes.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const accepted = listener.accept();
+  const ws = new WsClient(`ws://127.0.0.1:${listener.addr.port}/`);
   const { closed } = record(ws);
-  const accepted = server.accept().catch(() => "");
-  await new Promise((resolve) => setTimeout(resolve, 20)); // connected, handshake unanswered
+  const conn = await accepted;
   ws.close();
   assert.equal((await closed).code, 1006);
-  server.closeConn();
-  await accepted;
+  conn.close();
+  listener.close();
+});
+
+Deno.test("BusClient works over WsClient (noDelay, the default) and over the built-in WebSocket", async () => {
+  await using server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen(): void {} },
+    (request) => {
+      const { socket, response } = Deno.upgradeWebSocket(request);
+      socket.onmessage = (event) => {
+        const message = JSON.parse(event.data);
+        socket.send(JSON.stringify(message.cmd === "register" ? { cmd: "registered" } : message));
+      };
+      return response;
+    },
+  );
+  for (const noDelay of [true, false]) {
+    await using client = new BusClient(`ws://127.0.0.1:${server.addr.port}`, {
+      register: () => ({ cmd: "register", type: "producer", protocol: 2 }),
+      noDelay,
+    });
+    const messages: BusMessage[] = [];
+    const registered = new Promise((resolve) => client.addEventListener("registered", resolve));
+    const echoed = Promise.withResolvers<void>();
+    client.addEventListener("message", (event) => {
+      messages.push(event.message);
+      if (messages.length === 3) echoed.resolve();
+    });
+    client.start();
+    await registered;
+    assert.equal(client.send({ cmd: "ping", n: 1 }), true);
+    assert.equal(client.send({ cmd: "ping", n: 2 }), true);
+    await echoed.promise;
+    assert.deepEqual(messages, [{ cmd: "registered" }, { cmd: "ping", n: 1 }, {
+      cmd: "ping",
+      n: 2,
+    }]);
+  }
 });
