@@ -118,9 +118,27 @@ export interface SubmitRequest {
   payload: JobPayload;
 }
 
+/** What the bus knows of a job it already has: the answer to a duplicate submission. */
+export interface KnownJobState {
+  /**
+   * The job's current state; a job handed to a v2 scheduler that has not reported yet is
+   * `queued` (waiting at that scheduler).
+   */
+  state: BusJobState;
+  /** Whether that state is the job's final one. */
+  final: boolean;
+  /** The scheduler that has it, or that reported its final state. */
+  scheduler?: string;
+  /** The final state's result object, as the scheduler reported it. */
+  result?: Record<string, unknown>;
+  /** The final state's reason. */
+  reason?: string;
+}
+
 /** The answer to {@linkcode Dispatcher.submit}. */
 export type SubmitResult =
-  | { ok: true; id: string; duplicate: boolean }
+  | { ok: true; id: string; duplicate: false }
+  | ({ ok: true; id: string; duplicate: true } & KnownJobState)
   | { ok: false; reason: string };
 
 /** The answer to a cancel or set_priority. */
@@ -178,6 +196,7 @@ interface Job {
   suspended: boolean;
   victim: boolean;
   cancelRequested: boolean;
+  ending: EventExtra | undefined; // the final event's details, once final
 }
 
 interface Sched {
@@ -213,7 +232,7 @@ interface Sched {
  */
 export class Dispatcher {
   #queue: JobQueue<Job>;
-  #jobs = new Map<string, Job>();
+  #jobs = new Map<string, Job>(); // unfinished jobs and the most recent finished ones
   #finished = new Set<string>(); // ids of final jobs, oldest first
   #rememberFinished: number;
   #scheds = new Map<string, Sched>();
@@ -268,12 +287,12 @@ export class Dispatcher {
    * Accepts a job into the bus queue (or recognises a known id), then dispatches.
    *
    * @param request Owner, optional id, validated payload.
-   * @returns Accepted (with the id, and whether it was a duplicate) or rejected "queue full".
+   * @returns Accepted (with the id; for a duplicate, the job's current or final state) or
+   * rejected "queue full".
    */
   submit(request: SubmitRequest): SubmitResult {
-    if (request.id !== undefined && this.#jobs.has(request.id)) {
-      return { ok: true, id: request.id, duplicate: true };
-    }
+    const known = request.id === undefined ? undefined : this.#jobs.get(request.id);
+    if (known) return { ok: true, id: known.id, duplicate: true, ...this.#known(known) };
     if (this.#queue.full) return { ok: false, reason: "queue full" };
     let id = request.id;
     while (id === undefined || this.#jobs.has(id)) id = crypto.randomUUID();
@@ -290,6 +309,7 @@ export class Dispatcher {
       suspended: false,
       victim: false,
       cancelRequested: false,
+      ending: undefined,
     };
     this.#jobs.set(id, job);
     this.#queue.enqueue(job);
@@ -545,6 +565,17 @@ export class Dispatcher {
     };
   }
 
+  #known(job: Job): KnownJobState {
+    const { ending } = job;
+    const state = job.state === "dispatched" ? "queued" : job.state;
+    const known: KnownJobState = { state, final: ending !== undefined };
+    const scheduler = ending ? ending.scheduler : job.scheduler?.peer.name;
+    if (scheduler !== undefined) known.scheduler = scheduler;
+    if (ending?.result !== undefined) known.result = ending.result;
+    if (ending?.reason !== undefined) known.reason = ending.reason;
+    return known;
+  }
+
   #ownJob(owner: string, id: string): Job | { ok: false; reason: string } {
     const job = this.#jobs.get(id);
     if (!job) return { ok: false, reason: "unknown job" };
@@ -667,6 +698,7 @@ export class Dispatcher {
 
   #finish(job: Job, state: BusJobState, extra: EventExtra = {}): void {
     job.state = state;
+    job.ending = extra;
     this.#outcomes[state] = (this.#outcomes[state] ?? 0) + 1;
     this.#finished.add(job.id);
     if (this.#finished.size > this.#rememberFinished) {
@@ -674,7 +706,7 @@ export class Dispatcher {
       this.#finished.delete(oldest);
       this.#jobs.delete(oldest);
     }
-    this.#emit(job, state, extra);
+    this.#onJobEvent({ ...this.#event(job, state, extra), final: true });
   }
 
   #emit(job: Job, state: BusJobState, extra: EventExtra = {}): void {

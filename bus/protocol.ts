@@ -151,6 +151,19 @@ export interface AcceptedMessage {
   id: string;
   /** Present and true when the id was seen before. */
   duplicate?: true;
+  /**
+   * With `duplicate`: the job's current state (`queued` also while a scheduler has it but has
+   * not reported yet), or its final state.
+   */
+  state?: BusJobState;
+  /** With `duplicate`: present and true when `state` is the job's final state. */
+  final?: true;
+  /** With `duplicate`: the scheduler that has the job, or that reported its final state. */
+  scheduler?: string;
+  /** With a final `state`: the result object its scheduler reported, if any. */
+  result?: Record<string, unknown>;
+  /** With a final `state`: the reason given, if any. */
+  reason?: string;
 }
 
 /** `rejected`: a v2 job request was refused. */
@@ -223,6 +236,8 @@ export interface JobEventMessage {
   result?: Record<string, unknown>;
   /** Why, when known. */
   reason?: string;
+  /** Present and true on the job's last event: its state is final (even `evicted`). */
+  final?: true;
 }
 
 /** Any message the bus sends (a seed scheduler gets bare payloads instead). */

@@ -468,14 +468,10 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
             asRejected: conn.protocol === 2,
           });
         }
-        if (conn.protocol === 2) {
-          this.#send(conn, {
-            cmd: "accepted",
-            id: result.id,
-            ...(result.duplicate ? { duplicate: true as const } : {}),
-          });
-        }
-        return;
+        if (conn.protocol !== 2) return;
+        if (!result.duplicate) return this.#send(conn, { cmd: "accepted", id: result.id });
+        const { ok: _ok, final, ...known } = result;
+        return this.#send(conn, { cmd: "accepted", ...known, ...(final ? { final } : {}) });
       }
       case "cancel":
       case "set_priority": {

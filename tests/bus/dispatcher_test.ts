@@ -329,6 +329,9 @@ Deno.test("Dispatcher treats a known id as the same job, and forgets the oldest 
     ok: true,
     id: "j1",
     duplicate: true,
+    state: "queued", // at a, which has not reported yet
+    final: false,
+    scheduler: "a",
   });
   for (const id of ["j1", "j2", "j3"]) {
     if (id !== "j1") submit(id, 5);
@@ -346,6 +349,56 @@ Deno.test("Dispatcher treats a known id as the same job, and forgets the oldest 
   });
   const auto = bus.submit({ owner: "p", payload });
   assert.ok(auto.ok && auto.id.length > 0 && !auto.duplicate);
+});
+
+Deno.test("Dispatcher answers a duplicate with the job's state, and its ending once final", () => {
+  const { bus, submit, report, events } = setup();
+  const a = new FakePeer("a", 2, 1);
+  bus.addScheduler(a);
+  submit("run", 5);
+  submit("wait", 5);
+  const again = (id: string): unknown => {
+    const { ok: _ok, id: _id, ...rest } = bus.submit({
+      owner: "p",
+      id,
+      payload: { priority: 5, runtime: 1 },
+    }) as Record<string, unknown>;
+    return rest;
+  };
+  assert.deepEqual(again("wait"), { duplicate: true, state: "queued", final: false });
+  report(a, "run", "started");
+  assert.deepEqual(again("run"), {
+    duplicate: true,
+    state: "started",
+    final: false,
+    scheduler: "a",
+  });
+  bus.schedulerEvent("a", {
+    cmd: "event",
+    id: "run",
+    state: "failed",
+    result: { code: 3 },
+    reason: "exit 3",
+  });
+  assert.deepEqual(again("run"), {
+    duplicate: true,
+    state: "failed",
+    final: true,
+    scheduler: "a",
+    result: { code: 3 },
+    reason: "exit 3",
+  });
+  assert.deepEqual(a.jobs, ["run", "wait"]);
+  bus.schedulerEvent("a", { cmd: "event", id: "wait", state: "evicted", requeue: false });
+  assert.deepEqual(again("wait"), {
+    duplicate: true,
+    state: "evicted",
+    final: true,
+    scheduler: "a",
+  });
+  // Only the last event of a job says final.
+  const finals = events.filter((e) => e.final).map((e) => `${e.id} ${e.state}`);
+  assert.deepEqual(finals, ["run failed", "wait evicted"]);
 });
 
 Deno.test("Dispatcher keeps jobs queued while a scheduler's send buffer is full", () => {

@@ -132,7 +132,27 @@ Deno.test("BusServer holds jobs while no scheduler is there, then they flow by p
   const done = await producer.next(event("b", "succeeded"));
   assert.equal(done.scheduler, "n1");
   assert.deepEqual(done.result, { code: 0 });
+  assert.equal(done.final, true);
   assert.equal((await scheduler.next(isJob)).id, "a");
+  // A producer that missed the outcome (say, while reconnecting) learns it from its re-send.
+  producer.send(request(1, { id: "b" }));
+  assert.deepEqual(await producer.next((m) => m.cmd === "accepted"), {
+    cmd: "accepted",
+    id: "b",
+    duplicate: true,
+    state: "succeeded",
+    final: true,
+    scheduler: "n1",
+    result: { code: 0 },
+  });
+  producer.send(request(5, { id: "a" }));
+  assert.deepEqual(await producer.next((m) => m.cmd === "accepted"), {
+    cmd: "accepted",
+    id: "a",
+    duplicate: true,
+    state: "queued",
+    scheduler: "n1",
+  });
 });
 
 Deno.test("BusServer gives the job of a scheduler that disconnects to another one", async () => {
@@ -234,7 +254,7 @@ Deno.test("BusServer v2 producer: idempotent ids, cancel, set_priority, owner by
   for (let i = 0; i < 4; i++) answers.push(await first.next((m) => m.cmd === "accepted"));
   assert.deepEqual(answers.slice(0, 3), [
     { cmd: "accepted", id: "a" },
-    { cmd: "accepted", id: "a", duplicate: true },
+    { cmd: "accepted", id: "a", duplicate: true, state: "queued" },
     { cmd: "accepted", id: "b" },
   ]);
   assert.equal(typeof answers[3].id, "string");
