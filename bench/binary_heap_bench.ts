@@ -9,23 +9,12 @@
  * @module
  */
 
+import { mulberry32 } from "../producer/generator.ts";
 import { BinaryHeap } from "../scheduler/binary_heap.ts";
 
 interface Entry {
   priority: number;
   seq: number;
-}
-
-/** mulberry32: a tiny seeded PRNG giving floats in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return (): number => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function makeEntries(count: number, priority: (random: () => number) => number): Entry[] {

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { mulberry32 } from "../../producer/generator.ts";
 import { BinaryHeap } from "../../scheduler/binary_heap.ts";
 
 interface Item {
@@ -9,18 +10,6 @@ interface Item {
 const byKey = (a: Item, b: Item): number => a.key - b.key;
 const item = (key: number, name = `k${key}`): Item => ({ key, name });
 const names = (items: Iterable<Item>): string[] => [...items].map((i) => i.name);
-
-/** mulberry32: a tiny seeded PRNG giving floats in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return (): number => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 Deno.test("BinaryHeap constructor rejects a compare that is not a function", () => {
   assert.throws(
