@@ -102,8 +102,7 @@ export async function main(args: string[], options: MainOptions = {}): Promise<n
     config = parseFlags(args[0] === "--" ? args.slice(1) : args);
   } catch (error) {
     if (!(error instanceof UsageError || error instanceof TypeError)) throw error;
-    const unknown = /^Unknown option '([^']*)'/.exec(error.message);
-    err(`producer: ${unknown ? `unknown option '${unknown[1]}'` : error.message.split("\n")[0]}`);
+    err(`producer: ${flagError(error.message)}`);
     err(USAGE);
     return 2;
   }
@@ -129,7 +128,7 @@ async function run(
   clock: Clock,
   out: (line: string) => void,
 ): Promise<number> {
-  const log = (line: string): void => out(`${timestamp(clock.now())} ${line}`);
+  const log = (line: string): void => out(`${timestamp(new Date(clock.now()))} ${line}`);
   const { seed, priority, runtimeS, periodS, gauss, sigmaS } = config;
   const generator = new JobGenerator({ seed, priority, runtimeS, periodS, gauss, sigmaS });
   const producer = new Producer(config.url, {
@@ -177,6 +176,7 @@ function watch(
 ): void {
   const client = producer.client;
   let waiting = false; // "waiting for the bus" was said during this outage
+  const accepted = new Set<string>(); // accepted, to be said with the bus's "queued" that follows
   client.addEventListener("open", (event) => {
     waiting = false;
     log(`${event.reconnect ? "reconnected" : "connected"} to the bus at ${client.url}`);
@@ -205,15 +205,22 @@ function watch(
     const now = clock.now();
     const on = job.scheduler ? ` on ${job.scheduler}` : "";
     const why = job.reason ? `: ${job.reason}` : "";
+    if (job.outcome) accepted.delete(job.id);
     switch (change) {
       case "sent":
-        if (config.debug) log(`debug: ${job.id} sent`);
+      case "accepted":
+        if (change === "accepted") accepted.add(job.id);
+        if (config.debug) log(`debug: ${job.id} ${change}`);
         return;
+      case "queued": // the bus's own (just accepted), or waiting at a scheduler
+        if (accepted.delete(job.id)) return log(`${job.id} accepted, queued in the bus`);
+        return log(`${job.id} queued${on}`);
       case "resent":
         return log(`${job.id} re-sent after reconnecting (send #${job.sends})`);
       case "duplicate":
-        return log(`${job.id} accepted (the bus had it already)`);
+        return log(`${job.id} the bus had it already: ${job.state}${on}`);
       case "started":
+        accepted.delete(job.id);
         return log(`${job.id} started${on} after ${seconds(now - job.submittedAt)} waiting`);
     }
     if (job.outcome && job.outcome !== "rejected" && job.outcome !== "sent") {
@@ -227,26 +234,57 @@ function watch(
   });
 }
 
+/** The flags: the numeric ones are strings here and checked below. */
+const OPTIONS = {
+  period: { type: "string", short: "p", default: "5" },
+  gauss: { type: "boolean", short: "g", default: false },
+  sigma: { type: "string", short: "s", default: "2" },
+  help: { type: "boolean", short: "h", default: false },
+  url: { type: "string", default: "ws://127.0.0.1:8101" },
+  count: { type: "string" },
+  wait: { type: "boolean", default: false },
+  priority: { type: "string", default: "0-10" },
+  runtime: { type: "string", default: "3-15" },
+  seed: { type: "string" },
+  name: { type: "string", default: `producer-${Deno.pid}` },
+  "seed-protocol": { type: "boolean", default: false },
+  debug: { type: "boolean", short: "d", default: false },
+} as const;
+
+/**
+ * `parseArgs` calls `-p -1` ambiguous (a value that looks like a flag): join a negative number to
+ * its flag (`--period=-1`) so that the flag's own check says what is wrong with it.
+ */
+function joinNegativeNumbers(args: string[]): string[] {
+  const joined: string[] = [];
+  for (const arg of args) {
+    const flag = joined.at(-1) ?? "";
+    const name = Object.entries(OPTIONS).find(([long, option]) =>
+      option.type === "string" &&
+      (flag === `--${long}` || ("short" in option && flag === `-${option.short}`))
+    )?.[0];
+    if (name && /^-\.?\d/.test(arg) && !joined.includes("--")) {
+      joined[joined.length - 1] = `--${name}=${arg}`;
+    } else joined.push(arg);
+  }
+  return joined;
+}
+
+/** A flag error's first line, in our words where `parseArgs` has its own. */
+function flagError(message: string): string {
+  const unknown = /^Unknown option '([^']*)'/.exec(message);
+  if (unknown) return `unknown option '${unknown[1]}'`;
+  const ambiguous = /^Option '([^']*)' argument is ambiguous/.exec(message);
+  if (ambiguous) return `option '${ambiguous[1]}' needs a value`;
+  return message.split("\n")[0];
+}
+
 function parseFlags(args: string[]): Config | "help" {
   const { values, positionals } = parseArgs({
-    args,
+    args: joinNegativeNumbers(args),
     strict: true,
     allowPositionals: true,
-    options: {
-      period: { type: "string", short: "p", default: "5" },
-      gauss: { type: "boolean", short: "g", default: false },
-      sigma: { type: "string", short: "s", default: "2" },
-      help: { type: "boolean", short: "h", default: false },
-      url: { type: "string", default: "ws://127.0.0.1:8101" },
-      count: { type: "string" },
-      wait: { type: "boolean", default: false },
-      priority: { type: "string", default: "0-10" },
-      runtime: { type: "string", default: "3-15" },
-      seed: { type: "string" },
-      name: { type: "string", default: `producer-${Deno.pid}` },
-      "seed-protocol": { type: "boolean", default: false },
-      debug: { type: "boolean", short: "d", default: false },
-    },
+    options: OPTIONS,
   });
   if (values.help) return "help";
   if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'`);
@@ -351,7 +389,7 @@ function formatSummary(summary: ProducerSummary): string[] {
   for (const p of summary.byPriority) {
     const times = p.started
       ? `mean wait ${seconds(p.meanWaitMs)}, mean run ${seconds(p.meanRunMs)}`
-      : "never started";
+      : "no start seen";
     lines.push(`priority ${p.priority}: ${p.finished} finished, ${p.started} started, ${times}`);
   }
   return lines;
@@ -361,13 +399,9 @@ function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(2)} s`;
 }
 
-function timestamp(ms: number): string {
-  const d = new Date(ms);
-  const pad = (n: number, width = 2): string => String(n).padStart(width, "0");
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ` +
-    `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${
-      pad(d.getMilliseconds(), 3)
-    }`;
+/** Local time `HH:MM:SS.mmm`, the stamp of every CLI's lines (bus, scheduler, producer). */
+function timestamp(d: Date): string {
+  return `${d.toTimeString().slice(0, 8)}.${String(d.getMilliseconds()).padStart(3, "0")}`;
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

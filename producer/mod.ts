@@ -19,3 +19,4 @@
 
 export * from "./generator.ts";
 export * from "./producer.ts";
+export * from "./errors.ts";

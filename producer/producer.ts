@@ -10,7 +10,8 @@ import { type Clock, systemClock } from "../process/clock.ts";
 import type { BackoffOptions } from "../bus/backoff.ts";
 import { BusClient, type BusMessage, type BusMessageEvent } from "../bus/client.ts";
 import { TypedEventTarget } from "../bus/typed_event_target.ts";
-import type { JobPayload } from "../bus/protocol.ts";
+import { type JobPayload, MAX_PRIORITY, MIN_PRIORITY } from "../bus/protocol.ts";
+import { JobOpError } from "./errors.ts";
 
 /** How a job ended, from the producer's side. */
 export type ProducerOutcome =
@@ -22,6 +23,8 @@ export type ProducerOutcome =
   | "timed_out"
   /** Cancelled. */
   | "cancelled"
+  /** Evicted for good: its scheduler killed it and the bus will not run it again. */
+  | "evicted"
   /** Handed to a seed scheduler (or broadcast): final for the bus, nothing more is known. */
   | "delivered"
   /** The bus refused it (bad input, queue full). */
@@ -29,7 +32,7 @@ export type ProducerOutcome =
   /** Protocol 1: sent, and nothing more can be known. */
   | "sent";
 
-/** The final states of a job's `event` messages. */
+/** The states that are always final; `evicted` is final when the bus says `final: true`. */
 const FINAL_STATES: ReadonlySet<string> = new Set([
   "succeeded",
   "failed",
@@ -37,6 +40,12 @@ const FINAL_STATES: ReadonlySet<string> = new Set([
   "cancelled",
   "delivered",
 ]);
+
+/** Whether an `event` or a duplicate `accepted` message gives the job's final state. */
+function isFinal(message: BusMessage): boolean {
+  return FINAL_STATES.has(message.state as string) ||
+    (message.state === "evicted" && message.final === true);
+}
 
 /** What the producer knows about one of its jobs. */
 export interface ProducedJob {
@@ -48,7 +57,10 @@ export interface ProducedJob {
   readonly submittedAt: number;
   /** How many times it was sent (more than once after reconnects). */
   sends: number;
-  /** The latest news: `"pending"` (not answered yet), `"accepted"`, then the event states. */
+  /**
+   * The latest news: `"pending"` (not answered yet), `"accepted"`, then the event states (also
+   * learnt from a duplicate `accepted` after a reconnect).
+   */
   state: string;
   /** When the bus answered `accepted` (or the first event arrived). */
   acceptedAt?: number;
@@ -73,7 +85,8 @@ export type JobChange = "sent" | "resent" | "accepted" | "duplicate" | "rejected
 
 /** Dispatched (type `"job"`) when a job is sent or the bus reports on it. */
 export class ProducerJobEvent extends Event {
-  /** `sent`, `resent` (after a reconnect), `accepted`, `duplicate` (accepted before),
+  /** `sent`, `resent` (after a reconnect), `accepted`, `duplicate` (accepted before: the
+   * job's `state` is what the bus says of it now; a final one is followed by the outcome),
    * `rejected`, or an event state (`queued`, `started`, ..., `succeeded`). */
   readonly change: JobChange;
   /** The job, after the change. */
@@ -120,7 +133,8 @@ export interface PrioritySummary {
   priority: number;
   /** Jobs of this priority with a final outcome. */
   finished: number;
-  /** Of those, how many had started. */
+  /** Of those, how many were seen starting (the others' times are unknown: they never started,
+   * or started while the producer was disconnected). */
   started: number;
   /** Mean time from submission to first start, ms (over the started ones; 0 if none). */
   meanWaitMs: number;
@@ -182,6 +196,13 @@ interface Aggregate {
   runMs: number;
 }
 
+interface PendingOp {
+  op: "cancel" | "set_priority";
+  id: string;
+  resolve: () => void;
+  reject: (error: JobOpError) => void;
+}
+
 interface Waiter {
   done: () => boolean;
   resolve: () => void;
@@ -190,10 +211,14 @@ interface Waiter {
 /**
  * Submits jobs to the bus and follows them. Every job without an outcome is kept and sent again
  * after each reconnect: the bus's ids are idempotent, so a job it already has is answered
- * `duplicate` and nothing else happens, and one it lost (a restarted bus) is queued again.
- * Finished jobs are forgotten, except in the {@linkcode Producer.summary} figures.
+ * `duplicate` with its state now (the outcome, if it finished while the producer was away: so
+ * {@linkcode Producer.onSettled} never waits for an event it missed), and one it lost (a
+ * restarted bus) is queued again. Finished jobs are forgotten, except in the
+ * {@linkcode Producer.summary} figures. {@linkcode Producer.cancel} and
+ * {@linkcode Producer.setPriority} return promises settled by the bus's answer.
  *
- * Timings use the producer's clock at the time each answer is received.
+ * Timings use the producer's clock at the time each answer is received; a job whose start
+ * was not seen has no wait or run time.
  *
  * @example
  * ```ts
@@ -218,6 +243,7 @@ export class Producer extends TypedEventTarget<ProducerEventMap> implements Asyn
   #outcomes: Partial<Record<ProducerOutcome, number>> = {};
   #byPriority = new Map<number, Aggregate>();
   #waiters = new Set<Waiter>();
+  #ops: PendingOp[] = []; // cancel / set_priority sent and not answered, in order
   #signal: AbortSignal | undefined;
   #onAbort = (): void => void this.close();
 
@@ -258,7 +284,10 @@ export class Producer extends TypedEventTarget<ProducerEventMap> implements Asyn
       this.#ready = true;
       this.#flush();
     });
-    this.#client.addEventListener("close", () => this.#ready = false);
+    this.#client.addEventListener("close", () => {
+      this.#ready = false;
+      this.#failOps("connection lost before the answer (it may have been applied)");
+    });
     this.#client.addEventListener("message", (event) => this.#onMessage(event));
     this.#signal = options.signal;
     this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
@@ -351,7 +380,60 @@ export class Producer extends TypedEventTarget<ProducerEventMap> implements Asyn
   }
 
   /**
-   * Closes the connection; pending `onAnswered` / `onSettled` promises resolve. Idempotent.
+   * Cancels one of this producer's jobs, waiting in the bus or running at a scheduler (protocol
+   * 2). The job's final `cancelled` outcome arrives as an event, like any other.
+   *
+   * @param id The job id.
+   * @returns Resolves when the bus acknowledges the request.
+   * @throws {TypeError} If the producer speaks protocol 1 or is closed.
+   * @throws {JobOpError} (the promise rejects) If the bus refuses (unknown job, not yours,
+   * already finished) or does not answer (not connected, connection lost, producer closed).
+   * @example
+   * ```ts
+   * import { Producer } from "./producer.ts";
+   * import { JobOpError } from "./errors.ts";
+   * await using producer = new Producer("ws://127.0.0.1:9", { name: "p" });
+   * const job = producer.submit({ priority: 9, runtime: 60 });
+   * await producer.cancel(job.id).catch((e: JobOpError) => console.log(e.reason));
+   * // "not connected to the bus"
+   * ```
+   */
+  cancel(id: string): Promise<void> {
+    return this.#op({ cmd: "cancel", id });
+  }
+
+  /**
+   * Changes the priority of one of this producer's jobs while it waits in the bus's queue
+   * (protocol 2). Once acknowledged, a re-send after a reconnect carries the new priority.
+   *
+   * @param id The job id.
+   * @param priority The new priority, an integer 0..10 (0 most urgent).
+   * @returns Resolves when the bus acknowledges the request.
+   * @throws {RangeError} If `priority` is not an integer 0..10.
+   * @throws {TypeError} If the producer speaks protocol 1 or is closed.
+   * @throws {JobOpError} (the promise rejects) If the bus refuses (unknown job, not yours, not
+   * waiting in the bus) or does not answer (not connected, connection lost, producer closed).
+   * @example
+   * ```ts
+   * import { Producer } from "./producer.ts";
+   * await using producer = new Producer("ws://127.0.0.1:9", { name: "p" });
+   * const job = producer.submit({ priority: 9, runtime: 60 });
+   * await producer.setPriority(job.id, 0).catch(() => {}); // rejects: not connected
+   * ```
+   */
+  setPriority(id: string, priority: number): Promise<void> {
+    if (!Number.isInteger(priority) || priority < MIN_PRIORITY || priority > MAX_PRIORITY) {
+      throw new RangeError(
+        `Cannot set priority: 'priority' must be an integer ${MIN_PRIORITY}..${MAX_PRIORITY}, ` +
+          `got ${priority}`,
+      );
+    }
+    return this.#op({ cmd: "set_priority", id, priority });
+  }
+
+  /**
+   * Closes the connection; pending `onAnswered` / `onSettled` promises resolve, pending
+   * `cancel` / `setPriority` promises reject. Idempotent.
    *
    * @returns A promise that resolves once the connection is closed.
    */
@@ -360,12 +442,49 @@ export class Producer extends TypedEventTarget<ProducerEventMap> implements Asyn
     this.#ready = false;
     this.#signal?.removeEventListener("abort", this.#onAbort);
     this.#check();
+    this.#failOps("producer closed");
     return this.#client.close();
   }
 
   /** Same as {@linkcode Producer.close}, for `await using`. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
+  }
+
+  #op(
+    message: { cmd: "cancel"; id: string } | { cmd: "set_priority"; id: string; priority: number },
+  ): Promise<void> {
+    const op = message.cmd;
+    if (this.#closed) throw new TypeError(`Cannot ${op}: the Producer is closed`);
+    if (this.#protocol !== 2) throw new TypeError(`Cannot ${op}: the Producer speaks protocol 1`);
+    const { promise, resolve, reject } = Promise.withResolvers<void>();
+    if (!this.#ready || !this.#client.send(message)) {
+      reject(new JobOpError(op, message.id, "not connected to the bus"));
+      return promise;
+    }
+    const applied = (): void => {
+      const job = this.#jobs.get(message.id);
+      if (job && message.cmd === "set_priority") {
+        (job.payload as JobPayload).priority = message.priority;
+      }
+      resolve();
+    };
+    this.#ops.push({ op, id: message.id, resolve: applied, reject });
+    return promise;
+  }
+
+  /** Settles the oldest pending op this `ack` / `error` answers; false if none. */
+  #answerOp(message: BusMessage): boolean {
+    const i = this.#ops.findIndex((op) => op.op === message.op && op.id === message.id);
+    if (i < 0) return false;
+    const [op] = this.#ops.splice(i, 1);
+    if (message.cmd === "ack") op.resolve();
+    else op.reject(new JobOpError(op.op, op.id, String(message.reason)));
+    return true;
+  }
+
+  #failOps(reason: string): void {
+    for (const op of this.#ops.splice(0)) op.reject(new JobOpError(op.op, op.id, reason));
   }
 
   #flush(): void {
@@ -386,8 +505,10 @@ export class Producer extends TypedEventTarget<ProducerEventMap> implements Asyn
   }
 
   #onMessage({ message }: BusMessageEvent): void {
-    if (message.cmd === "error") {
-      this.dispatchEvent(new ProducerBusErrorEvent(message));
+    if (message.cmd === "ack" || message.cmd === "error") {
+      if (!this.#answerOp(message) && message.cmd === "error") {
+        this.dispatchEvent(new ProducerBusErrorEvent(message));
+      }
       return;
     }
     const job = typeof message.id === "string" ? this.#jobs.get(message.id) : undefined;
@@ -396,7 +517,14 @@ export class Producer extends TypedEventTarget<ProducerEventMap> implements Asyn
     switch (message.cmd) {
       case "accepted": {
         this.#accept(job, now);
-        this.#emit(message.duplicate === true ? "duplicate" : "accepted", job);
+        if (message.duplicate !== true) {
+          this.#emit("accepted", job);
+          break;
+        }
+        // The bus had it: what it says of the job now may be news (events missed while away).
+        if (typeof message.state === "string") this.#learn(job, message);
+        this.#emit("duplicate", job);
+        if (isFinal(message)) this.#finish(job, message.state as ProducerOutcome);
         break;
       }
       case "rejected":
@@ -406,22 +534,24 @@ export class Producer extends TypedEventTarget<ProducerEventMap> implements Asyn
       case "event": {
         if (typeof message.state !== "string") return;
         this.#accept(job, now);
-        job.state = message.state;
-        job.scheduler = stringOrUndefined(message.scheduler) ?? job.scheduler;
-        job.reason = stringOrUndefined(message.reason);
+        this.#learn(job, message);
         if (message.state === "started") {
           job.firstStartedAt ??= now;
           job.lastStartedAt = now;
         }
-        if (FINAL_STATES.has(message.state)) {
-          job.result = message.result;
-          this.#finish(job, message.state as ProducerOutcome);
-        } else {
-          this.#emit(message.state, job);
-        }
+        if (isFinal(message)) this.#finish(job, message.state as ProducerOutcome);
+        else this.#emit(message.state, job);
         break;
       }
     }
+  }
+
+  /** Takes the state, scheduler, reason and result an `event` or duplicate `accepted` gives. */
+  #learn(job: ProducedJob, message: BusMessage): void {
+    job.state = message.state as string;
+    job.scheduler = stringOrUndefined(message.scheduler) ?? job.scheduler;
+    job.reason = stringOrUndefined(message.reason);
+    if (isFinal(message)) job.result = message.result;
   }
 
   #accept(job: ProducedJob, now: number): void {

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { BusClient } from "../../bus/client.ts";
 import { BusServer } from "../../bus/server.ts";
 import { main } from "../../producer/main.ts";
+import { JobOpError } from "../../producer/errors.ts";
 import { Producer, type ProducerJobEvent } from "../../producer/producer.ts";
 
 /**
@@ -33,7 +34,7 @@ Deno.test("producer main --count 3 --wait runs to completion against the real bu
   assert.equal(code, 0);
   const text = out.join("\n");
   for (const id of ["e-1", "e-2", "e-3"]) {
-    assert.match(text, new RegExp(`${id} accepted`));
+    assert.match(text, new RegExp(`${id} accepted, queued in the bus`));
     assert.match(text, new RegExp(`${id} started on s1`));
     assert.match(text, new RegExp(`${id} succeeded on s1`));
   }
@@ -69,4 +70,35 @@ Deno.test("Producer's jobs survive a restart of the real bus (re-sent, run once)
     await scheduler?.close();
     await bus.close();
   }
+});
+
+Deno.test("Producer.cancel and setPriority on the real bus: ack resolves, refusals reject", async () => {
+  await using bus = new BusServer({ port: 0, pingTimeoutMs: 0 });
+  const url = `ws://127.0.0.1:${bus.listen().port}`;
+  await using producer = new Producer(url, { name: "c", backoff: { initialMs: 10, maxMs: 50 } });
+  const started: string[] = [];
+  producer.addEventListener("job", ({ change, job }) => {
+    if (change === "started") started.push(job.id);
+  });
+  await assert.rejects(producer.cancel("c-1"), { name: "JobOpError", reason: /not connected/ });
+  producer.start();
+  for (let i = 0; i < 3; i++) producer.submit({ priority: 5, runtime: 1 });
+  await producer.onAnswered(); // all three wait in the bus: no scheduler yet
+  await producer.setPriority("c-3", 0);
+  assert.equal(producer.summary.produced, 3);
+  assert.deepEqual(bus.status().queue.byPriority, { "0": 1, "5": 2 });
+  await producer.cancel("c-1");
+  const refused = async (op: Promise<void>, reason: RegExp): Promise<void> => {
+    const error = await op.then(() => undefined, (e) => e);
+    assert.ok(error instanceof JobOpError, String(error));
+    assert.match(error.reason, reason);
+  };
+  await refused(producer.cancel("c-1"), /already cancelled/);
+  await refused(producer.cancel("other-1"), /unknown job/);
+  assert.throws(() => producer.setPriority("c-2", 11), RangeError);
+  await using _scheduler = scriptedScheduler(url);
+  await producer.onSettled();
+  assert.deepEqual(producer.summary.outcomes, { cancelled: 1, succeeded: 2 });
+  assert.deepEqual(started, ["c-3", "c-2"], "the re-prioritised job ran first");
+  await refused(producer.setPriority("c-2", 1), /not waiting/);
 });

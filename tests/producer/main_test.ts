@@ -44,10 +44,12 @@ Deno.test("producer main runs the design-card command (with the literal --) unti
   assert.equal(code, 0);
   assert.deepEqual(err, []);
   const text = out.join("\n");
-  assert.match(out[0], /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} producer card → /);
+  assert.match(out[0], /^\d\d:\d\d:\d\d\.\d{3} producer card → /);
   assert.match(text, /a gaussian wait of 5 ± 2 s/);
   assert.match(text, /card-1 \(priority \d+, runtime \d+ s\) submitted.*; next in \d+\.\d\d s/);
   assert.match(text, /connected to the bus/);
+  assert.match(text, /card-1 accepted, queued in the bus$/m);
+  assert.equal(out.filter((line) => line.includes("card-1 ")).length, 4, "four lines a job");
   assert.match(text, /card-1 started on node-a after/);
   assert.match(text, /card-1 succeeded on node-a/);
   assert.match(out.at(-1)!, /produced 1 jobs \(stopped\)$/);
@@ -67,6 +69,36 @@ Deno.test("producer main --count N --wait exits once all have finished, with a s
   const generator = new JobGenerator({ seed: 42, priority: [1, 2] });
   const sent = bus.received.filter((m) => m.cmd === "job_request").map((m) => m.payload);
   assert.deepEqual(sent, [1, 2, 3, 4].map(() => generator.nextJob()));
+});
+
+Deno.test("producer main --count 1 --wait gets the outcome that came while it was disconnected", async () => {
+  await using bus = new FakeBus();
+  let registrations = 0;
+  bus.answer = (message, reply) => {
+    if (message.cmd === "register") registrations++;
+    answerRegister(message, reply);
+    if (message.cmd !== "job_request") return;
+    const { id } = message;
+    if (registrations === 1) { // accepted and started, then the producer loses the bus
+      reply({ cmd: "accepted", id });
+      reply({ cmd: "event", id, state: "started", at: Date.now(), priority: 1, scheduler: "n" });
+      for (const socket of bus.sockets) socket.close(1001, "bus going away");
+    } else { // meanwhile the job succeeded: the bus says so when the producer re-sends it
+      const result = { code: 0, durationMs: 5 };
+      reply({ cmd: "accepted", id, duplicate: true, state: "succeeded", final: true, result });
+    }
+  };
+  const args = ["--url", bus.url, "--count", "1", "--wait", "--priority", "1", "--name", "d"];
+  const { code, out } = await run(args);
+  assert.equal(code, 0);
+  const text = out.join("\n");
+  assert.match(text, /lost the bus \(code 1001, bus going away\)/);
+  assert.match(text, /d-1 re-sent after reconnecting \(send #2\)/);
+  assert.match(text, /d-1 the bus had it already: succeeded on n/);
+  assert.match(text, /d-1 succeeded on n \(\d+\.\d\d s after submission, ran \d+\.\d\d s\)/);
+  assert.match(text, /produced 1 jobs$/m);
+  assert.match(text, /outcomes: succeeded 1$/m);
+  assert.match(text, /priority 1: 1 finished, 1 started, mean wait \d+\.\d\d s/);
 });
 
 Deno.test("producer main --seed-protocol --count N sends seed messages and exits", async () => {
@@ -95,10 +127,13 @@ Deno.test("producer main rejects every bad flag: one line, the usage, exit 2", a
   const bad: Array<[string[], RegExp]> = [
     [["--bogus"], /unknown option '--bogus'/],
     [["-x"], /unknown option '-x'/],
-    [["-p", "-1"], /'-p' argument is ambiguous/],
+    [["-p", "-1"], /^producer: -p\/--period must be a number of seconds >= 0, got '-1'$/],
+    [["-p", "-g"], /^producer: option '-p' needs a value$/],
     [["--period=-1"], /-p\/--period must be a number of seconds >= 0, got '-1'/],
     [["-p", "soon"], /--period must be/],
-    [["-s", "-2"], /'-s' argument is ambiguous/],
+    [["-s", "-2"], /-s\/--sigma must be a number of seconds >= 0, got '-2'/],
+    [["--count", "-3"], /--count must be an integer 1\.\.\d+, got '-3'/],
+    [["--seed", "-.5"], /--seed must be an integer/],
     [["--sigma="], /--sigma must be/],
     [["--count", "0"], /--count must be an integer/],
     [["--count", "2.5"], /--count must be an integer/],

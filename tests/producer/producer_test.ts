@@ -136,6 +136,36 @@ Deno.test("Producer follows events to an outcome and sums up wait and run by pri
   assert.equal(summary.finished, 3);
 });
 
+Deno.test("Producer settles a job evicted for good, and learns states from duplicates", async () => {
+  await using bus = new FakeBus({ answer: accepting });
+  await using producer = new Producer(bus.url, { name: "p" });
+  const seen = changes(producer);
+  producer.start();
+  producer.submit({ priority: 4, runtime: 6 });
+  producer.submit({ priority: 4, runtime: 6 });
+  await producer.onAnswered();
+  const event = { cmd: "event", at: 0, priority: 4, scheduler: "n" };
+  bus.broadcast({ ...event, id: "p-1", state: "evicted", reason: "preempted" }); // requeued next
+  bus.broadcast({ ...event, id: "p-1", state: "evicted", reason: "killed", final: true });
+  bus.broadcast({ cmd: "accepted", id: "p-2", duplicate: true, state: "started", scheduler: "m" });
+  await until(producer, () => seen.includes("duplicate p-2") && producer.unfinished === 1);
+  assert.deepEqual(seen.slice(4), ["evicted p-1", "evicted p-1", "duplicate p-2"]);
+  assert.deepEqual(producer.summary.outcomes, { evicted: 1 });
+  const settled = producer.onSettled();
+  bus.broadcast({
+    cmd: "accepted",
+    id: "p-2",
+    duplicate: true,
+    state: "timed_out",
+    final: true,
+    scheduler: "m",
+    reason: "over 10 s",
+  });
+  await settled;
+  assert.deepEqual(producer.summary.outcomes, { evicted: 1, timed_out: 1 });
+  assert.deepEqual(seen.slice(7), ["duplicate p-2", "timed_out p-2"]);
+});
+
 Deno.test("Producer with protocol 1 speaks like the seed: no id, done once sent", async () => {
   await using bus = new FakeBus({ answer: () => {} });
   await using producer = new Producer(bus.url, { protocol: 1 });

@@ -1,0 +1,47 @@
+/**
+ * Errors the producer's callers may catch.
+ *
+ * @module
+ */
+
+/**
+ * A `cancel` or `set_priority` of a `Producer` did not succeed: the bus refused it
+ * (unknown job, not yours, already finished, not waiting), or there was no answer (not
+ * connected, connection lost before the answer, producer closed).
+ *
+ * @example
+ * ```ts
+ * import { JobOpError } from "./errors.ts";
+ * const error = new JobOpError("cancel", "p-1", "job already succeeded");
+ * console.log(error.name, error.message); // JobOpError cancel p-1: job already succeeded
+ * ```
+ */
+export class JobOpError extends Error {
+  /** The operation: `"cancel"` or `"set_priority"`. */
+  readonly op: "cancel" | "set_priority";
+  /** The job id. */
+  readonly id: string;
+  /** Why, as the bus (or the producer) put it. */
+  readonly reason: string;
+
+  /**
+   * Creates the error.
+   *
+   * @param op The operation.
+   * @param id The job id.
+   * @param reason Why it failed.
+   * @param options `cause`, when another error is behind it.
+   */
+  constructor(
+    op: "cancel" | "set_priority",
+    id: string,
+    reason: string,
+    options?: ErrorOptions,
+  ) {
+    super(`${op} ${id}: ${reason}`, options);
+    this.name = "JobOpError";
+    this.op = op;
+    this.id = id;
+    this.reason = reason;
+  }
+}
