@@ -58,7 +58,7 @@ export async function main(args: string[]): Promise<number> {
   }
   const log = (level: Level, line: string): void => {
     if (level === "debug" && !options.debug) return;
-    const text = `${new Date().toISOString()} ${level.padEnd(5)} ${line}`;
+    const text = `${timestamp(new Date())} ${level === "info" ? "" : `${level}: `}${line}`;
     if (level === "warn") console.error(text);
     else console.log(text);
   };
@@ -182,6 +182,11 @@ function seconds(flag: string, text: string): number {
     throw new RangeError(`${flag} must be a number of seconds >= 0, got "${text}"`);
   }
   return value;
+}
+
+/** Local time `HH:MM:SS.mmm`, the stamp of every CLI's lines (bus, scheduler, producer). */
+function timestamp(d: Date): string {
+  return `${d.toTimeString().slice(0, 8)}.${String(d.getMilliseconds()).padStart(3, "0")}`;
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

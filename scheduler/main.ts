@@ -153,8 +153,9 @@ const WHAT: Record<string, string> = {
   cancelled: "cancelled",
 };
 
-function stamp(): string {
-  return new Date().toISOString().slice(11, 23);
+/** Local time `HH:MM:SS.mmm`, the stamp of every CLI's lines (bus, scheduler, producer). */
+function stamp(d = new Date()): string {
+  return `${d.toTimeString().slice(0, 8)}.${String(d.getMilliseconds()).padStart(3, "0")}`;
 }
 
 function describe(event: JobEvent<JobPayload>, config: Config): string {
