@@ -22,7 +22,9 @@
  *   Nagle on). Measured: jobs/s delivered (first send to last receipt), send-to-receipt
  *   p50/p99/max; for v2 also jobs/s finished (the producer's `succeeded` events) and
  *   accepted-to-started as the producer sees it (its `accepted` answer to its `started`
- *   event); the CPU the server process and this process used (in cores: which one limits).
+ *   event); the CPU the server process and this process used, in cores and in µs per job:
+ *   on a shared machine the CPU per job is steadier than the rate, and it tells which
+ *   process limits.
  * - **probe** (v2): one job at a time, the next sent when the previous one's `succeeded`
  *   event reached the producer, so slots are always free: send-to-accepted,
  *   accepted-to-started, started-to-succeeded (the scheduler's two frames sent back to back,
@@ -519,6 +521,10 @@ const ms = (x: number): string => x.toFixed(x < 10 ? 2 : 1);
 const fmtStats = (s: Stats): string =>
   `p50 ${ms(s.p50)} p99 ${ms(s.p99)} max ${ms(s.max)} ms, ${s.over30} > 30 ms`;
 
+/** CPU microseconds per delivered job, from a CPU share in cores. */
+const perJob = (cores: number, r: FloodResult): string =>
+  (cores / r.deliveredPerS * 1e6).toFixed(1);
+
 function printFlood(r: FloodResult, all: FloodResult[]): void {
   const relay = all.find((x) =>
     x.round === r.round && x.target === "relay" &&
@@ -531,9 +537,9 @@ function printFlood(r: FloodResult, all: FloodResult[]): void {
     `${Math.round(r.deliveredPerS)} delivered/s${ratio}; send->receipt ${
       fmtStats(r.sendToReceipt)
     }; ` +
-    `max in flight ${r.maxInFlight}; cpu server ${r.cpu.server.toFixed(2)} clients ${
-      r.cpu.clients.toFixed(2)
-    }`;
+    `max in flight ${r.maxInFlight}; cpu server ${r.cpu.server.toFixed(2)} ` +
+    `(${perJob(r.cpu.server, r)} µs/job) clients ${r.cpu.clients.toFixed(2)} ` +
+    `(${perJob(r.cpu.clients, r)} µs/job)`;
   if (r.finishedPerS !== undefined) {
     line += `; ${Math.round(r.finishedPerS)} finished/s; accepted->started ` +
       fmtStats(r.acceptedToStarted!);
