@@ -176,7 +176,7 @@ function watch(
 ): void {
   const client = producer.client;
   let waiting = false; // "waiting for the bus" was said during this outage
-  const accepted = new Set<string>(); // accepted, to be said with the bus's "queued" that follows
+  const accepted = new Set<string>(); // accepted, not yet said (no "queued" or "started" yet)
   client.addEventListener("open", (event) => {
     waiting = false;
     log(`${event.reconnect ? "reconnected" : "connected"} to the bus at ${client.url}`);
@@ -203,14 +203,15 @@ function watch(
   });
   producer.addEventListener("job", ({ change, job }) => {
     const now = clock.now();
-    const on = job.scheduler ? ` on ${job.scheduler}` : "";
+    const on = job.scheduler && change !== "requeued" ? ` on ${job.scheduler}` : "";
     const why = job.reason ? `: ${job.reason}` : "";
     if (job.outcome) accepted.delete(job.id);
     switch (change) {
       case "sent":
-      case "accepted":
-        if (change === "accepted") accepted.add(job.id);
-        if (config.debug) log(`debug: ${job.id} ${change}`);
+        if (config.debug) log(`debug: ${job.id} sent`);
+        return;
+      case "accepted": // said with the bus's "queued" that follows
+        accepted.add(job.id);
         return;
       case "queued": // the bus's own (just accepted), or waiting at a scheduler
         if (accepted.delete(job.id)) return log(`${job.id} accepted, queued in the bus`);
