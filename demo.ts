@@ -9,7 +9,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { Proc, type ProcOutcome, setSignalGuard } from "./process/mod.ts";
+import { Proc, type ProcOutcome, ShutdownSignal, sleep } from "./process/mod.ts";
 
 const HERE = new URL("./", import.meta.url);
 const BUS = new URL("bus/main.ts", HERE);
@@ -70,19 +70,6 @@ async function waitForBus(port: number, timeoutMs: number, signal: AbortSignal):
     await sleep(100, signal);
   }
   return false;
-}
-
-/** Sleeps `ms`, or less if `signal` aborts. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
 
 function positive(name: string, text: string | undefined, fallback: number): number {
@@ -149,14 +136,13 @@ export async function main(args: string[]): Promise<number> {
     return 2;
   }
 
-  setSignalGuard(false); // we stop our parts ourselves, in order
-  const controller = new AbortController();
-  const stop = (): void => controller.abort();
-  Deno.addSignalListener("SIGINT", stop);
-  Deno.addSignalListener("SIGTERM", stop);
-  const timer = options.durationS === undefined
-    ? undefined
-    : setTimeout(stop, options.durationS * 1000);
+  // Ctrl-C, SIGTERM or --duration: we stop our parts ourselves, in order.
+  using shutdown = new ShutdownSignal({
+    signal: options.durationS === undefined
+      ? undefined
+      : AbortSignal.timeout(options.durationS * 1000),
+  });
+  const stopping = shutdown.signal;
 
   const port = freePort();
   const url = `ws://127.0.0.1:${port}`;
@@ -196,8 +182,8 @@ export async function main(args: string[]): Promise<number> {
         : `stopping in ${options.durationS} s (or Ctrl-C)`,
     );
     launch("bus", BUS, ["--port", String(port)], ["--allow-net"]);
-    if (!await waitForBus(port, 15_000, controller.signal)) {
-      if (controller.signal.aborted) return 0;
+    if (!await waitForBus(port, 15_000, stopping)) {
+      if (stopping.aborted) return 0;
       say("the bus did not come up; stopping");
       return 1;
     }
@@ -231,21 +217,14 @@ export async function main(args: string[]): Promise<number> {
 
     // Run until stopped, or until a part dies on its own (then stop the rest).
     const died = Promise.race(parts.map((part) => part.proc.wait().then(() => part)));
-    const aborted = new Promise<void>((resolve) =>
-      controller.signal.addEventListener("abort", () => resolve(), { once: true })
-    );
-    const first = await Promise.race([died, aborted]);
+    const first = await Promise.race([died, shutdown.wait()]);
     if (first) say(`${first.label} exited unexpectedly; stopping the others`);
     else {say(
         "stopping: producers first, then schedulers (their jobs are terminated), then the bus",
       );}
     return first ? 1 : 0;
   } finally {
-    clearTimeout(timer);
-    Deno.removeSignalListener("SIGINT", stop);
-    Deno.removeSignalListener("SIGTERM", stop);
     await stopAll(parts, say);
-    setSignalGuard(true);
   }
 }
 

@@ -7,6 +7,7 @@
 
 import { parseArgs } from "node:util";
 import { BusServer } from "./server.ts";
+import { ShutdownSignal } from "../process/shutdown_signal.ts";
 
 const USAGE = `Usage: deno task bus [options]
 
@@ -100,11 +101,7 @@ export async function main(args: string[]): Promise<number> {
   });
   bus.addEventListener("notice", (e) => log("debug", e.message));
 
-  const { promise: stop, resolve } = Promise.withResolvers<string>();
-  const onInt = (): void => resolve("SIGINT");
-  const onTerm = (): void => resolve("SIGTERM");
-  Deno.addSignalListener("SIGINT", onInt);
-  Deno.addSignalListener("SIGTERM", onTerm);
+  using shutdown = new ShutdownSignal();
   try {
     let addr: Deno.NetAddr;
     try {
@@ -117,14 +114,12 @@ export async function main(args: string[]): Promise<number> {
     }
     const mode = options.broadcast ? "broadcast" : "exactly-once";
     log("info", `bus listening on ws://${addr.hostname}:${addr.port}/ (${mode})`);
-    const signal = await stop;
-    log("info", `${signal}: closing every connection`);
+    await shutdown.wait();
+    log("info", `${shutdown.received}: closing every connection`);
     await bus.close();
     log("info", "bus stopped");
     return 0;
   } finally {
-    Deno.removeSignalListener("SIGINT", onInt);
-    Deno.removeSignalListener("SIGTERM", onTerm);
     await bus.close();
   }
 }

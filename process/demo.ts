@@ -12,7 +12,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { Proc, type ProcOutcome, setSignalGuard } from "./mod.ts";
+import { Proc, type ProcOutcome, ShutdownSignal, sleep } from "./mod.ts";
 
 const CHILD = new URL("./demo_child.ts", import.meta.url);
 
@@ -107,19 +107,6 @@ function describe(outcome: ProcOutcome): string {
     `${outcome.durationMs} ms)`;
 }
 
-/** Sleeps `ms`, or less if `signal` aborts. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done);
-  });
-}
-
 /**
  * Runs the demo.
  *
@@ -160,24 +147,15 @@ export async function main(args: string[]): Promise<number> {
   }
 
   // SIGINT/SIGTERM: stop the current showcase's jobs (through the abort signal), skip the rest.
-  setSignalGuard(false);
-  const controller = new AbortController();
-  const stop = (): void => controller.abort();
-  Deno.addSignalListener("SIGINT", stop);
-  Deno.addSignalListener("SIGTERM", stop);
-  try {
-    for (const name of names) {
-      if (controller.signal.aborted) break;
-      log(`== ${name}: ${SHOWCASES[name].summary}`);
-      await SHOWCASES[name].run(controller.signal);
-    }
-    if (controller.signal.aborted) log("interrupted: jobs terminated");
-    return 0;
-  } finally {
-    Deno.removeSignalListener("SIGINT", stop);
-    Deno.removeSignalListener("SIGTERM", stop);
-    setSignalGuard(true);
+  using shutdown = new ShutdownSignal();
+  const signal = shutdown.signal;
+  for (const name of names) {
+    if (signal.aborted) break;
+    log(`== ${name}: ${SHOWCASES[name].summary}`);
+    await SHOWCASES[name].run(signal);
   }
+  if (signal.aborted) log("interrupted: jobs terminated");
+  return 0;
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -25,3 +25,5 @@ export * from "./deadline.ts";
 export * from "./errors.ts";
 export * from "./proc.ts";
 export { liveProcCount, setSignalGuard } from "./exit_guard.ts";
+export * from "./shutdown_signal.ts";
+export * from "./sleep.ts";

@@ -9,6 +9,7 @@
 import { parseArgs } from "node:util";
 import { type Clock, systemClock, type TimerId } from "../process/clock.ts";
 import { DEFAULT_BACKOFF } from "../bus/backoff.ts";
+import { ShutdownSignal } from "../process/shutdown_signal.ts";
 import { type IntRange, JobGenerator } from "./generator.ts";
 import { type ProducedJob, Producer, type ProducerSummary } from "./producer.ts";
 
@@ -110,16 +111,8 @@ export async function main(args: string[], options: MainOptions = {}): Promise<n
     out(USAGE);
     return 0;
   }
-  const stopper = new AbortController();
-  const onSignal = (): void => stopper.abort();
-  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
-  for (const signal of signals) Deno.addSignalListener(signal, onSignal);
-  const stop = options.signal ? AbortSignal.any([stopper.signal, options.signal]) : stopper.signal;
-  try {
-    return await run(config, stop, clock, out);
-  } finally {
-    for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
-  }
+  using shutdown = new ShutdownSignal({ signal: options.signal });
+  return await run(config, shutdown.signal, clock, out);
 }
 
 async function run(

@@ -8,7 +8,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { setSignalGuard } from "../process/mod.ts";
+import { ShutdownSignal } from "../process/mod.ts";
 import type { JobPayload } from "../bus/protocol.ts";
 import { SchedulerClient } from "../bus/scheduler_client.ts";
 import { type EvictMode, Runner } from "./runner.ts";
@@ -254,32 +254,18 @@ export async function main(args: string[], options: MainOptions = {}): Promise<n
     else if (message.cmd === "cancel") log(`bus cancels job ${message.id}: ${message.reason}`);
   });
 
-  setSignalGuard(false); // we drain on SIGINT/SIGTERM ourselves
-  const stopper = new AbortController();
-  const onSignal = (): void => stopper.abort();
-  Deno.addSignalListener("SIGINT", onSignal);
-  Deno.addSignalListener("SIGTERM", onSignal);
-  const stop = options.signal ? AbortSignal.any([stopper.signal, options.signal]) : stopper.signal;
-  try {
-    log(`scheduler ${config.name}: connecting to ${config.url}`);
-    scheduler.start();
-    if (!stop.aborted) {
-      await new Promise<void>((resolve) =>
-        stop.addEventListener("abort", () => resolve(), { once: true })
-      );
-    }
-    const busy = runner.running + runner.waiting;
-    log(`stopping: terminating ${busy} job(s); the bus requeues them`);
-    await scheduler.close();
-    const counts = Object.entries(runner.counts).filter(([, n]) => n > 0)
-      .map(([state, n]) => `${state} ${n}`).join(", ");
-    log(`stopped (${counts || "no jobs"})`);
-    return 0;
-  } finally {
-    Deno.removeSignalListener("SIGINT", onSignal);
-    Deno.removeSignalListener("SIGTERM", onSignal);
-    setSignalGuard(true);
-  }
+  // We drain on SIGINT/SIGTERM ourselves.
+  using shutdown = new ShutdownSignal({ signal: options.signal });
+  log(`scheduler ${config.name}: connecting to ${config.url}`);
+  scheduler.start();
+  await shutdown.wait();
+  const busy = runner.running + runner.waiting;
+  log(`stopping: terminating ${busy} job(s); the bus requeues them`);
+  await scheduler.close();
+  const counts = Object.entries(runner.counts).filter(([, n]) => n > 0)
+    .map(([state, n]) => `${state} ${n}`).join(", ");
+  log(`stopped (${counts || "no jobs"})`);
+  return 0;
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

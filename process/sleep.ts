@@ -1,0 +1,34 @@
+/**
+ * An interruptible sleep.
+ *
+ * @module
+ */
+
+/**
+ * Sleeps `ms` milliseconds, or less if `signal` aborts first. Unlike `@std/async`'s `delay`
+ * it never rejects: callers use it to wait "until the next tick or a stop", and check the
+ * signal afterwards.
+ *
+ * @param ms How long to sleep, in milliseconds.
+ * @param signal Ends the sleep early when aborted.
+ * @returns A promise that resolves after `ms`, or as soon as `signal` aborts.
+ *
+ * @example
+ * ```ts
+ * import { sleep } from "./sleep.ts";
+ * await sleep(5);
+ * await sleep(60_000, AbortSignal.abort()); // resolves at once
+ * ```
+ */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  if (signal?.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}
