@@ -282,12 +282,12 @@ function priorities(n: number): Uint8Array {
   return Uint8Array.from({ length: n }, () => Math.floor(random() * 11));
 }
 
-function jobRequest(tag: string, seq: number, priority: number): object {
-  return {
-    cmd: "job_request",
-    id: `${tag}${seq}`,
-    payload: { priority, runtime: 1, seq, t: now() },
-  };
+/** A job request; only a v2 producer gives ids (a seed producer has no way to use them). */
+function jobRequest(target: Target, tag: string, seq: number, priority: number): object {
+  const payload = { priority, runtime: 1, seq, t: now() };
+  return isV2(target)
+    ? { cmd: "job_request", id: `${tag}${seq}`, payload }
+    : { cmd: "job_request", payload };
 }
 
 function event(id: string, state: string): object {
@@ -337,7 +337,7 @@ async function floodOnce(
 
   const pump = (): void => {
     while (sent < jobs && sent - answered < config.window) {
-      producer.send(jobRequest(tag, sent, prio[sent]));
+      producer.send(jobRequest(target, tag, sent, prio[sent]));
       sent++;
     }
     if (sent - received > maxInFlight) maxInFlight = sent - received;
@@ -481,7 +481,7 @@ async function probe(
     next = resolve;
     const timer = setTimeout(resolve, 5000);
     sendAt[seq] = now();
-    producer.send(jobRequest("p", seq, prio[seq]));
+    producer.send(jobRequest(target, "p", seq, prio[seq]));
     await promise;
     clearTimeout(timer);
   }
