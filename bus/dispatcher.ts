@@ -194,7 +194,7 @@ interface Job {
   scheduler: Sched | undefined;
   startedAt: number;
   suspended: boolean;
-  victim: boolean;
+  preemptor: Job | undefined; // the job last sent to evict this one (see #marked)
   cancelRequested: boolean;
   ending: EventExtra | undefined; // the final event's details, once final
 }
@@ -307,7 +307,7 @@ export class Dispatcher {
       scheduler: undefined,
       startedAt: 0,
       suspended: false,
-      victim: false,
+      preemptor: undefined,
       cancelRequested: false,
       ending: undefined,
     };
@@ -432,7 +432,7 @@ export class Dispatcher {
         break;
       case "suspended":
         job.suspended = true;
-        job.victim = false;
+        job.preemptor = undefined;
         break;
       case "resumed":
         job.suspended = false;
@@ -635,7 +635,7 @@ export class Dispatcher {
     let victim: Job | undefined;
     for (const sched of this.#scheds.values()) {
       for (const job of sched.jobs) {
-        if (job.suspended || job.victim || job.cancelRequested || job.priority <= priority) {
+        if (job.suspended || this.#marked(job) || job.cancelRequested || job.priority <= priority) {
           continue;
         }
         if (
@@ -647,6 +647,17 @@ export class Dispatcher {
       }
     }
     return victim && canSend(victim.scheduler!) ? victim : undefined;
+  }
+
+  /**
+   * Whether a preemptor is on its way to evict this job: one was sent to the job's scheduler
+   * and has not started there yet. A preemptor that was lost with its connection, or that
+   * started in a slot freed meanwhile, leaves the job open to preemption again.
+   */
+  #marked(job: Job): boolean {
+    const by = job.preemptor;
+    return by !== undefined && by.scheduler === job.scheduler &&
+      (by.state === "dispatched" || by.state === "queued");
   }
 
   #free(sched: Sched): number {
@@ -661,7 +672,7 @@ export class Dispatcher {
       this.#finish(job, "delivered", { scheduler: sched.peer.name });
       return;
     }
-    if (victim) victim.victim = true;
+    if (victim) victim.preemptor = job;
     job.scheduler = sched;
     job.state = "dispatched";
     job.startedAt = this.#clock.now();
@@ -686,7 +697,7 @@ export class Dispatcher {
   #detach(job: Job): void {
     job.scheduler?.jobs.delete(job);
     job.scheduler = undefined;
-    job.victim = false;
+    job.preemptor = undefined;
     job.suspended = false;
   }
 

@@ -428,3 +428,33 @@ Deno.test("Dispatcher ignores reports about jobs not attached to the reporter", 
   assert.deepEqual(states("j"), ["queued"]);
   assert.equal(notices.length, 2);
 });
+
+Deno.test("Dispatcher frees a victim whose preemptor was lost with a dying connection", () => {
+  const { bus, submit, report } = setup();
+  const old = new FakePeer("c1", 2, 1, "node");
+  bus.addScheduler(old);
+  submit("low", 9);
+  report(old, "low", "started");
+  submit("hi", 1); // a preemptor for "low", lost in flight: the connection is dying
+  assert.deepEqual(old.jobs, ["low", "hi"]);
+  const fresh = new FakePeer("c2", 2, 1, "node");
+  bus.addScheduler(fresh, ["low"]); // reconnected before c1 is seen closed; "hi" never arrived
+  bus.removeScheduler("c1"); // "hi" comes back to the queue
+  assert.deepEqual(fresh.jobs, ["hi"]); // and goes to evict "low" again
+  assert.deepEqual(bus.queuedIds(), []);
+});
+
+Deno.test("Dispatcher frees a victim once its preemptor started without evicting it", () => {
+  const { bus, submit, report } = setup();
+  const a = new FakePeer("a", 2, 2);
+  bus.addScheduler(a);
+  submit("low", 9);
+  submit("mid", 5);
+  report(a, "low", "started");
+  report(a, "mid", "started");
+  submit("hi1", 1); // a preemptor for "low"...
+  report(a, "mid", "succeeded"); // ...but "mid" ended first at the scheduler
+  report(a, "hi1", "started"); // so "hi1" took mid's slot and "low" still runs, unharmed
+  submit("hi2", 1);
+  assert.deepEqual(a.jobs, ["low", "mid", "hi1", "hi2"]); // "low" may be preempted again
+});
