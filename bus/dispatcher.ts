@@ -588,7 +588,10 @@ export class Dispatcher {
     const from = job?.scheduler;
     if (job && (this.#queue.has(job) || (from && from.peer.name === sched.peer.name))) {
       this.#queue.remove(job);
-      if (from) from.jobs.delete(job);
+      if (from) { // a stale connection of this scheduler, or a second live one with its name
+        from.jobs.delete(job);
+        from.peer.sendCancel(id, "reassigned");
+      }
       job.scheduler = sched;
       job.startedAt = this.#clock.now();
       job.suspended = false;

@@ -458,3 +458,15 @@ Deno.test("Dispatcher frees a victim once its preemptor started without evicting
   submit("hi2", 1);
   assert.deepEqual(a.jobs, ["low", "mid", "hi1", "hi2"]); // "low" may be preempted again
 });
+
+Deno.test("Dispatcher tells the old connection to stop a job it moves to a same-named one", () => {
+  const { bus, submit } = setup();
+  const first = new FakePeer("c1", 2, 1, "scheduler-1"); // two live schedulers share a name
+  bus.addScheduler(first); // (e.g. the default scheduler-<pid> in two containers)
+  submit("j", 5);
+  const second = new FakePeer("c2", 2, 1, "scheduler-1");
+  bus.addScheduler(second, ["j"]);
+  assert.equal(bus.job("j")?.scheduler, "scheduler-1");
+  assert.deepEqual(first.cancels, [["j", "reassigned"]]); // one of them only runs it
+  assert.deepEqual(second.cancels, []);
+});
