@@ -13,6 +13,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { ShutdownSignal } from "../process/shutdown_signal.ts";
 
 /** Options for {@linkcode serveRelay}. */
 export interface RelayOptions {
@@ -115,13 +116,8 @@ export async function main(args: string[]): Promise<number> {
   }
   const relay = serveRelay({ hostname: values.host, port });
   console.log(`relay listening on ws://${relay.addr.hostname}:${relay.addr.port}/`);
-  const { promise: stop, resolve } = Promise.withResolvers<void>();
-  const onSignal = (): void => resolve();
-  Deno.addSignalListener("SIGINT", onSignal);
-  Deno.addSignalListener("SIGTERM", onSignal);
-  await stop;
-  Deno.removeSignalListener("SIGINT", onSignal);
-  Deno.removeSignalListener("SIGTERM", onSignal);
+  using shutdown = new ShutdownSignal();
+  await shutdown.wait();
   await relay.shutdown();
   return 0;
 }
