@@ -34,6 +34,13 @@ export interface WsClientOptions {
    * @default {5_000}
    */
   closeTimeoutMs?: number;
+  /**
+   * How long connecting plus the opening handshake may take before the attempt is dropped
+   * (`error`, then `close` with 1006), in milliseconds: a server that accepts the connection but
+   * never answers the upgrade does not hold the client forever.
+   * @default {10_000}
+   */
+  openTimeoutMs?: number;
 }
 
 /**
@@ -76,6 +83,7 @@ export class WsClient extends EventTarget {
   #url: URL;
   #maxMessageBytes: number;
   #closeTimeoutMs: number;
+  #openTimeoutMs: number;
   #state = WsClient.CONNECTING;
   #abort = new AbortController();
   #conn: Deno.Conn | undefined;
@@ -108,6 +116,7 @@ export class WsClient extends EventTarget {
     this.#url = parsed;
     this.#maxMessageBytes = options.maxMessageBytes ?? 67_108_864;
     this.#closeTimeoutMs = options.closeTimeoutMs ?? 5_000;
+    this.#openTimeoutMs = options.openTimeoutMs ?? 10_000;
     void this.#run();
   }
 
@@ -175,11 +184,29 @@ export class WsClient extends EventTarget {
 
   async #run(): Promise<void> {
     let code = 1006, reason = "", clean = false;
+    let timedOut = false;
+    const openTimer = setTimeout(() => {
+      timedOut = true;
+      this.#abort.abort();
+      try {
+        this.#conn?.close();
+      } catch { /* already closed */ }
+    }, this.#openTimeoutMs);
     try {
-      await this.#connect();
-      const reader = new FrameReader(this.#conn!, this.#maxMessageBytes);
-      await this.#handshake(reader);
-      if (this.#state !== WsClient.CONNECTING) throw new Error("closed while connecting");
+      let reader: FrameReader;
+      try {
+        await this.#connect();
+        reader = new FrameReader(this.#conn!, this.#maxMessageBytes);
+        await this.#handshake(reader);
+        if (this.#state !== WsClient.CONNECTING) throw new Error("closed while connecting");
+      } catch (error) {
+        if (!timedOut) throw error;
+        throw new Error(`no WebSocket handshake within ${this.#openTimeoutMs} ms`, {
+          cause: error,
+        });
+      } finally {
+        clearTimeout(openTimer);
+      }
       this.#state = WsClient.OPEN;
       this.#emit(new Event("open"));
       ({ code, reason } = await this.#receive(reader));

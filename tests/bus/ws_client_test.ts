@@ -312,6 +312,19 @@ Deno.test("WsClient.close drops the connection after closeTimeoutMs when the ser
   assert.deepEqual([event.code, event.wasClean], [1006, false]);
 });
 
+Deno.test("WsClient gives up after openTimeoutMs on a server that never answers the upgrade", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const accepted = listener.accept();
+  const ws = new WsClient(`ws://127.0.0.1:${listener.addr.port}/`, { openTimeoutMs: 50 });
+  const { log, closed } = record(ws);
+  const conn = await accepted; // accepted, and never answered
+  assert.equal((await closed).code, 1006);
+  assert.equal(log.length, 2);
+  assert.match(log[0], /no WebSocket handshake within 50 ms/);
+  conn.close();
+  listener.close();
+});
+
 Deno.test("WsClient rejects a URL that is not ws: or wss: like WebSocket", () => {
   assert.throws(() => new WsClient("http://127.0.0.1/"), { name: "SyntaxError" });
   assert.throws(() => new WsClient("not a url"), { name: "SyntaxError" });
