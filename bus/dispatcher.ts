@@ -13,6 +13,7 @@ import {
   type BusJobState,
   type JobEventMessage,
   type JobPayload,
+  MAX_PRIORITY,
   type SchedulerEventMessage,
 } from "./protocol.ts";
 
@@ -186,6 +187,7 @@ export interface DispatcherStatus {
 
 interface Job {
   id: string;
+  givenId: boolean; // the producer chose the id (remembered after the end, for idempotency)
   owner: string;
   payload: JobPayload;
   priority: number;
@@ -202,6 +204,7 @@ interface Job {
 interface Sched {
   peer: SchedulerPeer;
   jobs: Set<Job>; // v2 only: jobs given to it and not yet final or evicted
+  active: number; // how many of them are not suspended
 }
 
 /**
@@ -232,11 +235,17 @@ interface Sched {
  */
 export class Dispatcher {
   #queue: JobQueue<Job>;
-  #jobs = new Map<string, Job>(); // unfinished jobs and the most recent finished ones
-  #finished = new Set<string>(); // ids of final jobs, oldest first
+  #jobs = new Map<string, Job>(); // unfinished jobs and the most recent finished given ids
+  #finished: string[] = []; // a ring of the given ids of final jobs
+  #finishedAt = 0; // the ring's oldest entry once full
   #rememberFinished: number;
   #scheds = new Map<string, Sched>();
+  #seeds: Sched[] = []; // seed schedulers, in round-robin order
   #seedTurn = 0;
+  // Attached, not suspended v2 jobs by priority: where #victimFor looks, least urgent first.
+  #activeByPriority: Set<Job>[] = Array.from({ length: MAX_PRIORITY + 1 }, () => new Set<Job>());
+  #idPrefix = `b${crypto.randomUUID().slice(0, 8)}-`; // bus-assigned ids: prefix + counter
+  #nextId = 1;
   #broadcast: boolean;
   #clock: Clock;
   #onJobEvent: (event: DispatcherJobEvent) => void;
@@ -247,6 +256,7 @@ export class Dispatcher {
   #delivered = 0;
   #outcomes: Record<string, number> = {};
   #blocked = false;
+  #skipped = false; // a scheduler's full send buffer held a job back in this round
 
   /**
    * Creates a Dispatcher.
@@ -295,10 +305,11 @@ export class Dispatcher {
     if (known) return { ok: true, id: known.id, duplicate: true, ...this.#known(known) };
     if (this.#queue.full) return { ok: false, reason: "queue full" };
     let id = request.id;
-    while (id === undefined || this.#jobs.has(id)) id = crypto.randomUUID();
+    while (id === undefined || this.#jobs.has(id)) id = this.#idPrefix + this.#nextId++;
     const payload = { ...request.payload };
     const job: Job = {
       id,
+      givenId: request.id !== undefined,
       owner: request.owner,
       payload,
       priority: payload.priority,
@@ -312,10 +323,16 @@ export class Dispatcher {
       ending: undefined,
     };
     this.#jobs.set(id, job);
-    this.#queue.enqueue(job);
     this.#received++;
     this.#emit(job, "queued");
-    this.pump();
+    if (this.#broadcast || this.#queue.length > 0) {
+      this.#queue.enqueue(job);
+      this.pump();
+    } else { // nothing waits: place it now, or let it wait (the heap only holds waiting jobs)
+      this.#skipped = false;
+      if (!this.#place(job, false)) this.#queue.enqueue(job);
+      this.#blocked = this.#skipped && this.#queue.length > 0;
+    }
     return { ok: true, id, duplicate: false };
   }
 
@@ -376,8 +393,9 @@ export class Dispatcher {
         `Cannot add scheduler: connection ${peer.client} is already registered`,
       );
     }
-    const sched: Sched = { peer, jobs: new Set() };
+    const sched: Sched = { peer, jobs: new Set(), active: 0 };
     this.#scheds.set(peer.client, sched);
+    if (peer.protocol === 1) this.#seeds.push(sched);
     for (const id of peer.protocol === 2 ? running : []) this.#reclaim(sched, id);
     this.pump();
   }
@@ -392,6 +410,8 @@ export class Dispatcher {
     const sched = this.#scheds.get(client);
     if (!sched) return;
     this.#scheds.delete(client);
+    const seed = this.#seeds.indexOf(sched);
+    if (seed >= 0) this.#seeds.splice(seed, 1);
     for (const job of [...sched.jobs].sort((a, b) => a.seq - b.seq)) {
       this.#detach(job);
       if (job.cancelRequested) this.#finish(job, "cancelled", { reason: "scheduler lost" });
@@ -431,11 +451,11 @@ export class Dispatcher {
         job.startedAt = at;
         break;
       case "suspended":
-        job.suspended = true;
+        this.#suspend(job, true);
         job.preemptor = undefined;
         break;
       case "resumed":
-        job.suspended = false;
+        this.#suspend(job, false);
         break;
       case "evicted":
         this.#detach(job);
@@ -467,31 +487,20 @@ export class Dispatcher {
    * it again when {@linkcode Dispatcher.blocked} says a full send buffer held jobs back.
    */
   pump(): void {
-    let skipped = false;
-    const canSend = (sched: Sched): boolean => {
-      if (sched.peer.canSend()) return true;
-      skipped = true;
-      return false;
-    };
+    this.#skipped = false;
     if (this.#broadcast) {
       const all = [...this.#scheds.values()];
-      while (this.#queue.length > 0 && all.length > 0 && all.every(canSend)) {
+      while (this.#queue.length > 0 && all.length > 0 && all.every((s) => this.#canSend(s))) {
         const job = this.#queue.pop()!;
         for (const sched of all) this.#handOver(job, sched);
         this.#finish(job, "delivered");
       }
     } else {
-      while (this.#queue.length > 0) {
-        const job = this.#queue.peek()!;
-        const target = this.#freest(canSend) ?? this.#nextSeed(canSend);
-        const victim = target ? undefined : this.#victimFor(job.priority, canSend);
-        const to = target ?? victim?.scheduler;
-        if (!to) break;
-        this.#queue.pop();
-        this.#assign(job, to, victim);
+      while (this.#queue.length > 0 && this.#place(this.#queue.peek()!, true)) {
+        // placed the next one
       }
     }
-    this.#blocked = skipped && this.#queue.length > 0;
+    this.#blocked = this.#skipped && this.#queue.length > 0;
   }
 
   /**
@@ -546,14 +555,15 @@ export class Dispatcher {
   status(): DispatcherStatus {
     return {
       queue: { length: this.#queue.length, byPriority: this.#queue.countByPriority() },
-      schedulers: [...this.#scheds.values()].map(({ peer, jobs }) => {
+      schedulers: [...this.#scheds.values()].map((sched) => {
+        const { peer, jobs } = sched;
         const v2 = peer.protocol === 2;
         return {
           client: peer.client,
           name: peer.name,
           protocol: peer.protocol,
           slots: v2 ? peer.slots : undefined,
-          free: v2 ? this.#free({ peer, jobs }) : undefined,
+          free: v2 ? this.#free(sched) : undefined,
           running: [...jobs].map((job) => ({
             id: job.id,
             priority: job.priority,
@@ -589,13 +599,11 @@ export class Dispatcher {
     if (job && (this.#queue.has(job) || (from && from.peer.name === sched.peer.name))) {
       this.#queue.remove(job);
       if (from) { // a stale connection of this scheduler, or a second live one with its name
-        from.jobs.delete(job);
+        this.#unattach(job);
         from.peer.sendCancel(id, "reassigned");
       }
-      job.scheduler = sched;
       job.startedAt = this.#clock.now();
-      job.suspended = false;
-      sched.jobs.add(job);
+      this.#attach(job, sched);
       this.#onNotice(`re-attached job ${id} to ${sched.peer.name}`);
       if (job.cancelRequested) sched.peer.sendCancel(id, "cancelled by producer");
       else if (!from) {
@@ -609,24 +617,46 @@ export class Dispatcher {
     sched.peer.sendCancel(id, reason);
   }
 
+  /**
+   * Hands a job to the scheduler the policy picks (see the class doc), if any can take it now.
+   *
+   * @param job The job: the queue's next one (`queued`: popped when placed) or a new one.
+   */
+  #place(job: Job, queued: boolean): boolean {
+    const target = this.#freest() ?? this.#nextSeed();
+    const victim = target ? undefined : this.#victimFor(job.priority);
+    const to = target ?? victim?.scheduler;
+    if (!to) return false;
+    if (queued) this.#queue.pop();
+    this.#assign(job, to, victim);
+    return true;
+  }
+
+  /** Whether a scheduler can take a frame now; notes it when one cannot (see `blocked`). */
+  #canSend(sched: Sched): boolean {
+    if (sched.peer.canSend()) return true;
+    this.#skipped = true;
+    return false;
+  }
+
   /** The v2 scheduler with the most free slots that can take a frame now. */
-  #freest(canSend: (sched: Sched) => boolean): Sched | undefined {
+  #freest(): Sched | undefined {
     let best: Sched | undefined;
     let bestFree = 0;
     for (const sched of this.#scheds.values()) {
       if (sched.peer.protocol !== 2) continue;
       const free = this.#free(sched);
-      if (free > bestFree && canSend(sched)) [best, bestFree] = [sched, free];
+      if (free > bestFree && this.#canSend(sched)) [best, bestFree] = [sched, free];
     }
     return best;
   }
 
   /** The next seed scheduler in round-robin order that can take a frame now. */
-  #nextSeed(canSend: (sched: Sched) => boolean): Sched | undefined {
-    const seeds = [...this.#scheds.values()].filter((s) => s.peer.protocol === 1);
+  #nextSeed(): Sched | undefined {
+    const seeds = this.#seeds;
     for (let i = 0; i < seeds.length; i++) {
       const sched = seeds[(this.#seedTurn + i) % seeds.length];
-      if (!canSend(sched)) continue;
+      if (!this.#canSend(sched)) continue;
       this.#seedTurn = (this.#seedTurn + i + 1) % seeds.length;
       return sched;
     }
@@ -634,22 +664,19 @@ export class Dispatcher {
   }
 
   /** The least urgent running job anywhere (latest started among equals), if `priority` beats it. */
-  #victimFor(priority: number, canSend: (sched: Sched) => boolean): Job | undefined {
-    let victim: Job | undefined;
-    for (const sched of this.#scheds.values()) {
-      for (const job of sched.jobs) {
-        if (job.suspended || this.#marked(job) || job.cancelRequested || job.priority <= priority) {
-          continue;
-        }
+  #victimFor(priority: number): Job | undefined {
+    for (let p = MAX_PRIORITY; p > priority; p--) {
+      let victim: Job | undefined;
+      for (const job of this.#activeByPriority[p]) {
+        if (this.#marked(job) || job.cancelRequested) continue;
         if (
-          !victim || job.priority > victim.priority ||
-          (job.priority === victim.priority &&
-            (job.startedAt > victim.startedAt ||
-              (job.startedAt === victim.startedAt && job.seq > victim.seq)))
+          !victim || job.startedAt > victim.startedAt ||
+          (job.startedAt === victim.startedAt && job.seq > victim.seq)
         ) victim = job;
       }
+      if (victim) return this.#canSend(victim.scheduler!) ? victim : undefined;
     }
-    return victim && canSend(victim.scheduler!) ? victim : undefined;
+    return undefined;
   }
 
   /**
@@ -664,9 +691,36 @@ export class Dispatcher {
   }
 
   #free(sched: Sched): number {
-    let active = 0;
-    for (const job of sched.jobs) if (!job.suspended) active++;
-    return sched.peer.slots - active;
+    return sched.peer.slots - sched.active;
+  }
+
+  /** Gives a job to a v2 scheduler's set (running, not suspended). */
+  #attach(job: Job, sched: Sched): void {
+    job.scheduler = sched;
+    job.suspended = false;
+    sched.jobs.add(job);
+    sched.active++;
+    this.#activeByPriority[job.priority].add(job);
+  }
+
+  /** Takes a job out of its v2 scheduler's set. */
+  #unattach(job: Job): void {
+    const sched = job.scheduler;
+    if (!sched) return;
+    sched.jobs.delete(job);
+    this.#suspend(job, true);
+    job.suspended = false;
+    job.scheduler = undefined;
+  }
+
+  /** Marks an attached job suspended or not, keeping the active counts. */
+  #suspend(job: Job, suspended: boolean): void {
+    if (job.suspended === suspended) return;
+    job.suspended = suspended;
+    const delta = suspended ? -1 : 1;
+    job.scheduler!.active += delta;
+    if (suspended) this.#activeByPriority[job.priority].delete(job);
+    else this.#activeByPriority[job.priority].add(job);
   }
 
   #assign(job: Job, sched: Sched, victim: Job | undefined): void {
@@ -676,11 +730,9 @@ export class Dispatcher {
       return;
     }
     if (victim) victim.preemptor = job;
-    job.scheduler = sched;
     job.state = "dispatched";
     job.startedAt = this.#clock.now();
-    job.suspended = false;
-    sched.jobs.add(job);
+    this.#attach(job, sched);
     this.#handOver(job, sched, victim?.id);
   }
 
@@ -698,10 +750,8 @@ export class Dispatcher {
   }
 
   #detach(job: Job): void {
-    job.scheduler?.jobs.delete(job);
-    job.scheduler = undefined;
+    this.#unattach(job);
     job.preemptor = undefined;
-    job.suspended = false;
   }
 
   #requeue(job: Job, reason: string): void {
@@ -714,20 +764,28 @@ export class Dispatcher {
     job.state = state;
     job.ending = extra;
     this.#outcomes[state] = (this.#outcomes[state] ?? 0) + 1;
-    this.#finished.add(job.id);
-    if (this.#finished.size > this.#rememberFinished) {
-      const oldest = this.#finished.values().next().value!;
-      this.#finished.delete(oldest);
-      this.#jobs.delete(oldest);
+    if (job.givenId) this.#remember(job.id);
+    else this.#jobs.delete(job.id); // nobody can ask for a bus-assigned id again
+    this.#onJobEvent(this.#event(job, state, extra, true));
+  }
+
+  /** Keeps a final job's given id for idempotency, forgetting the oldest beyond the limit. */
+  #remember(id: string): void {
+    const ring = this.#finished;
+    if (ring.length < this.#rememberFinished) {
+      ring.push(id);
+      return;
     }
-    this.#onJobEvent({ ...this.#event(job, state, extra), final: true });
+    this.#jobs.delete(ring[this.#finishedAt]);
+    ring[this.#finishedAt] = id;
+    this.#finishedAt = (this.#finishedAt + 1) % ring.length;
   }
 
   #emit(job: Job, state: BusJobState, extra: EventExtra = {}): void {
     this.#onJobEvent(this.#event(job, state, extra));
   }
 
-  #event(job: Job, state: BusJobState, extra: EventExtra): DispatcherJobEvent {
+  #event(job: Job, state: BusJobState, extra: EventExtra, final = false): DispatcherJobEvent {
     const event: DispatcherJobEvent = {
       cmd: "event",
       id: job.id,
@@ -739,6 +797,7 @@ export class Dispatcher {
     if (extra.scheduler !== undefined) event.scheduler = extra.scheduler;
     if (extra.result !== undefined) event.result = extra.result;
     if (extra.reason !== undefined) event.reason = extra.reason;
+    if (final) event.final = true;
     return event;
   }
 }
