@@ -71,6 +71,8 @@ export async function main(args: string[]): Promise<number> {
     maxFrameBytes: options.maxFrame,
     pingTimeoutMs: options.pingTimeoutS * 1000,
     broadcast: options.broadcast,
+    // Without -d only requeues are logged: other job events are then never even built.
+    jobEventStates: options.debug ? undefined : ["requeued"],
   });
   bus.addEventListener("connection", (e) => {
     if (e.open) log("debug", `${e.client} connected from ${e.detail.remote}`);
@@ -95,11 +97,13 @@ export async function main(args: string[]): Promise<number> {
       `job ${job.id} p${job.priority} ${job.state}${where}${why}`,
     );
   });
-  bus.addEventListener("dispatch", ({ dispatch: d }) => {
-    const preempt = d.preempting ? `, to evict ${d.preempting}` : "";
-    log("debug", `job ${d.id} p${d.priority} -> ${d.scheduler}${preempt}`);
-  });
-  bus.addEventListener("notice", (e) => log("debug", e.message));
+  if (options.debug) {
+    bus.addEventListener("dispatch", ({ dispatch: d }) => {
+      const preempt = d.preempting ? `, to evict ${d.preempting}` : "";
+      log("debug", `job ${d.id} p${d.priority} -> ${d.scheduler}${preempt}`);
+    });
+    bus.addEventListener("notice", (e) => log("debug", e.message));
+  }
 
   using shutdown = new ShutdownSignal();
   try {

@@ -15,6 +15,7 @@ import {
 import { BusStateError } from "./errors.ts";
 import { TypedEventTarget } from "./typed_event_target.ts";
 import {
+  type BusJobState,
   type ClientMessage,
   encodeMessage,
   type JobPayload,
@@ -63,6 +64,12 @@ export interface BusServerOptions {
    * @default {1_048_576}
    */
   maxBufferedBytes?: number;
+  /**
+   * The job states for which the server dispatches its `job` event (a log showing only some);
+   * the events sent to producers and monitors are not affected.
+   * @default {undefined} every state
+   */
+  jobEventStates?: readonly BusJobState[];
   /**
    * Where time comes from (event timestamps, uptime, retry timers).
    * @default {systemClock}
@@ -245,6 +252,8 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
   #nextConn = 1;
   #startedAt = 0;
   #droppedEvents = 0;
+  #jobEventStates: ReadonlySet<string> | undefined;
+  #pendingEvents: DispatcherJobEvent[] = []; // job events to forward after the current message
   #retry: TimerId | undefined;
   #closing: Promise<void> | undefined;
 
@@ -271,13 +280,15 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
     check(isPositiveInt(this.#maxBuffered), "maxBufferedBytes", this.#maxBuffered);
     this.#idleTimeoutS = Math.ceil(pingTimeoutMs / 1000);
     this.#clock = options.clock ?? systemClock;
+    this.#jobEventStates = options.jobEventStates && new Set(options.jobEventStates);
     this.#dispatcher = new Dispatcher({
       maxQueue: options.maxQueue,
       broadcast: options.broadcast,
       clock: this.#clock,
-      // Deferred so that the answer to a request goes out before the events it causes.
-      onJobEvent: (event) => queueMicrotask(() => this.#forward(event)),
-      onDispatch: (info) => this.dispatchEvent(new BusDispatchEvent(info)),
+      onJobEvent: (event) => this.#defer(event),
+      onDispatch: (info) => {
+        if (this.listens("dispatch")) this.dispatchEvent(new BusDispatchEvent(info));
+      },
       onNotice: (message) => this.#notice(message),
     });
   }
@@ -548,14 +559,40 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
     }
   }
 
+  /**
+   * Queues a job event for {@linkcode BusServer.#forward}, deferred so that the answer to a
+   * request goes out before the events it causes; an event nobody would get is dropped here.
+   */
+  #defer(event: DispatcherJobEvent): void {
+    if (!this.#wantsJobEvent(event) && !this.#owners.has(event.owner) && !this.#monitors.size) {
+      return;
+    }
+    if (this.#pendingEvents.push(event) === 1) queueMicrotask(() => this.#forwardPending());
+  }
+
+  #forwardPending(): void {
+    const events = this.#pendingEvents;
+    this.#pendingEvents = [];
+    for (const event of events) this.#forward(event);
+  }
+
   #forward(event: DispatcherJobEvent): void {
-    this.dispatchEvent(new BusJobEvent(event));
+    if (this.#wantsJobEvent(event)) this.dispatchEvent(new BusJobEvent(event));
+    const owners = this.#owners.get(event.owner);
+    if (!owners && !this.#monitors.size) return;
     const { owner: _owner, ...wire } = event;
     const text = encodeMessage(wire);
-    for (const conn of [...(this.#owners.get(event.owner) ?? []), ...this.#monitors]) {
-      if (conn.socket.bufferedAmount > this.#maxBuffered) this.#droppedEvents++;
-      else this.#sendText(conn, text);
-    }
+    for (const conn of owners ?? []) this.#sendEvent(conn, text);
+    for (const conn of this.#monitors) this.#sendEvent(conn, text);
+  }
+
+  #wantsJobEvent(event: DispatcherJobEvent): boolean {
+    return this.listens("job") && (this.#jobEventStates?.has(event.state) ?? true);
+  }
+
+  #sendEvent(conn: Conn, text: string): void {
+    if (conn.socket.bufferedAmount > this.#maxBuffered) this.#droppedEvents++;
+    else this.#sendText(conn, text);
   }
 
   #reject(

@@ -23,6 +23,9 @@
  * ```
  */
 export class TypedEventTarget<M extends { [K in keyof M]: Event }> extends EventTarget {
+  // Listeners by type, each with its capture flags (1: bubble, 2: capture): see listens().
+  #listeners = new Map<string, Map<unknown, number>>();
+
   /**
    * Adds a listener; for a type of the map, the listener gets that event class.
    *
@@ -53,6 +56,10 @@ export class TypedEventTarget<M extends { [K in keyof M]: Event }> extends Event
     options?: boolean | AddEventListenerOptions,
   ): void {
     super.addEventListener(type, listener as EventListenerOrEventListenerObject | null, options);
+    if (!listener) return;
+    let byListener = this.#listeners.get(type);
+    if (!byListener) this.#listeners.set(type, byListener = new Map());
+    byListener.set(listener, (byListener.get(listener) ?? 0) | captureBit(options));
   }
 
   /**
@@ -85,5 +92,27 @@ export class TypedEventTarget<M extends { [K in keyof M]: Event }> extends Event
     options?: boolean | EventListenerOptions,
   ): void {
     super.removeEventListener(type, listener as EventListenerOrEventListenerObject | null, options);
+    const byListener = this.#listeners.get(type);
+    const bits = byListener?.get(listener);
+    if (bits === undefined) return;
+    const left = bits & ~captureBit(options);
+    if (left) byListener!.set(listener, left);
+    else byListener!.delete(listener);
   }
+
+  /**
+   * Whether a listener of a type may be registered, so that an event nobody would receive need
+   * not be built. Never false while one is; may stay true for a listener that `once` or a
+   * `signal` removed.
+   *
+   * @param type The event type.
+   * @returns False when no listener of that type was added or all were removed.
+   */
+  protected listens(type: keyof M & string): boolean {
+    return (this.#listeners.get(type)?.size ?? 0) > 0;
+  }
+}
+
+function captureBit(options: boolean | EventListenerOptions | undefined): number {
+  return (typeof options === "boolean" ? options : options?.capture) ? 2 : 1;
 }

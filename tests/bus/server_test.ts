@@ -156,7 +156,9 @@ Deno.test("BusServer holds jobs while no scheduler is there, then they flow by p
 });
 
 Deno.test("BusServer gives the job of a scheduler that disconnects to another one", async () => {
-  const { bus, url } = start();
+  const { bus, url } = start({ jobEventStates: ["requeued"] });
+  const dispatched: string[] = [];
+  bus.addEventListener("job", (e) => dispatched.push(e.job.state));
   await using _bus = bus;
   await using monitor = await WsPeer.open(url);
   await monitor.register({ type: "monitor", protocol: 2 });
@@ -178,6 +180,7 @@ Deno.test("BusServer gives the job of a scheduler that disconnects to another on
     monitor.all().filter((m) => m.id === "j").map((m) => m.state),
     ["queued", "started", "requeued"],
   );
+  assert.deepEqual(dispatched, ["requeued"]); // jobEventStates filters the server's own events
 });
 
 Deno.test("BusServer treats a scheduler that stops answering pings as gone", async () => {
