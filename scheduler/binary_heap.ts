@@ -5,11 +5,37 @@
  * @module
  */
 
-/** One slot of the heap: the value, its push sequence number and its current index. */
+/**
+ * One slot of the heap: the value, its push sequence number and its current index (-1 once it
+ * left the heap, in `indexKey` mode, where a value keeps its node for its next push).
+ */
 interface HeapNode<T> {
   value: T;
   seq: number;
   index: number;
+}
+
+/** Where a value's {@linkcode HeapNode} is kept in `indexKey` mode. */
+type Marked<T> = Record<symbol, HeapNode<T> | undefined>;
+
+/** Options for {@linkcode BinaryHeap}. */
+export interface BinaryHeapOptions {
+  /**
+   * Keep each value's heap node (its place and push number) on the value itself, under this
+   * symbol, instead of in a `Map` from value to node: no hashing, and a value pushed again
+   * reuses its node. About twice as fast as the `Map` (see `docs/bench.md`), for values that
+   * are objects the caller owns, identified by object identity.
+   *
+   * On a value's first push the heap defines a non-enumerable property under `indexKey`
+   * (spreads, `JSON.stringify` and deep equality do not see it), and never deletes it. Values
+   * must be extensible objects. Use one key per heap a value can be in at the same time: two
+   * heaps holding the same value under the same key break each other (the runner keeps its
+   * waiting jobs in two heaps, under two keys). A cleared or dropped heap leaves nothing
+   * behind that matters.
+   *
+   * @default {undefined} (a `Map`: values of any kind, identified like a `Set`'s members)
+   */
+  indexKey?: symbol;
 }
 
 /**
@@ -25,6 +51,9 @@ interface HeapNode<T> {
  * - {@linkcode BinaryHeap.toArray} is a sorted copy and {@linkcode BinaryHeap.values} a
  *   non-consuming iterator; iterating the heap itself (`for…of`, spreading) drains it, as with
  *   `@std`'s heap.
+ *
+ * The `indexKey` option (see {@linkcode BinaryHeapOptions}) trades the `Map` that indexes the
+ * values for a property on each value: about twice as fast, for objects the caller owns.
  *
  * Mutating the heap while iterating {@linkcode BinaryHeap.values} gives unspecified results.
  *
@@ -46,7 +75,9 @@ interface HeapNode<T> {
 export class BinaryHeap<T> implements Iterable<T> {
   #compare: (a: T, b: T) => number;
   #nodes: HeapNode<T>[] = [];
-  #index: Map<T, HeapNode<T>> = new Map();
+  /** The value -> node index, unless `indexKey` is set. */
+  #index: Map<T, HeapNode<T>> | undefined;
+  #key: symbol | undefined;
   #seq = 0;
 
   /**
@@ -54,7 +85,8 @@ export class BinaryHeap<T> implements Iterable<T> {
    *
    * @param compare Orders two values: negative if `a` comes out before `b`, positive if after,
    *   0 if they are equal (then the one pushed first comes out first).
-   * @throws {TypeError} If `compare` is not a function.
+   * @param options See {@linkcode BinaryHeapOptions}.
+   * @throws {TypeError} If `compare` is not a function, or `indexKey` is given and not a symbol.
    *
    * @example
    * ```ts
@@ -63,13 +95,21 @@ export class BinaryHeap<T> implements Iterable<T> {
    * console.log(heap.length); // 0
    * ```
    */
-  constructor(compare: (a: T, b: T) => number) {
+  constructor(compare: (a: T, b: T) => number, options: BinaryHeapOptions = {}) {
     if (typeof compare !== "function") {
       throw new TypeError(
         `Cannot create BinaryHeap: 'compare' must be a function, got ${typeof compare}`,
       );
     }
+    const key = options?.indexKey;
+    if (key !== undefined && typeof key !== "symbol") {
+      throw new TypeError(
+        `Cannot create BinaryHeap: 'indexKey' must be a symbol, got ${typeof key}`,
+      );
+    }
     this.#compare = compare;
+    this.#key = key;
+    this.#index = key === undefined ? new Map() : undefined;
   }
 
   /**
@@ -128,8 +168,8 @@ export class BinaryHeap<T> implements Iterable<T> {
    *
    * @param values The values to add; none may already be in the heap.
    * @returns The new number of values.
-   * @throws {TypeError} If a value is already in the heap, or given twice; the values before
-   *   it have been added, the rest have not.
+   * @throws {TypeError} If a value is already in the heap, or given twice, or (with `indexKey`)
+   *   is not an object; the values before it have been added, the rest have not.
    *
    * @example
    * ```ts
@@ -140,20 +180,8 @@ export class BinaryHeap<T> implements Iterable<T> {
    * ```
    */
   push(...values: T[]): number {
-    const nodes = this.#nodes;
-    const index = this.#index;
-    for (let i = 0; i < values.length; i++) {
-      const value = values[i];
-      const node: HeapNode<T> = { value, seq: this.#seq, index: nodes.length };
-      // One hash lookup, not two (has, then set): a duplicate leaves the size unchanged.
-      const size = index.size;
-      index.set(value, node);
-      if (index.size === size) this.#rejectDuplicate(value);
-      this.#seq++;
-      nodes.push(node);
-      this.#siftUp(node);
-    }
-    return nodes.length;
+    for (let i = 0; i < values.length; i++) this.#add(values[i]);
+    return this.#nodes.length;
   }
 
   /**
@@ -173,13 +201,9 @@ export class BinaryHeap<T> implements Iterable<T> {
     const nodes = this.#nodes;
     if (nodes.length === 0) return undefined;
     const top = nodes[0];
-    this.#index.delete(top.value);
+    this.#forget(top);
     const last = nodes.pop()!;
-    if (last !== top) {
-      last.index = 0;
-      nodes[0] = last;
-      this.#siftDown(last);
-    }
+    if (last !== top) this.#fill(0, last);
     return top.value;
   }
 
@@ -198,7 +222,7 @@ export class BinaryHeap<T> implements Iterable<T> {
    * ```
    */
   has(value: T): boolean {
-    return this.#index.has(value);
+    return this.#nodeOf(value) !== undefined;
   }
 
   /**
@@ -217,16 +241,12 @@ export class BinaryHeap<T> implements Iterable<T> {
    * ```
    */
   remove(value: T): boolean {
-    const node = this.#index.get(value);
+    const node = this.#nodeOf(value);
     if (node === undefined) return false;
-    this.#index.delete(value);
-    const nodes = this.#nodes;
-    const last = nodes.pop()!;
-    if (last !== node) {
-      last.index = node.index;
-      nodes[node.index] = last;
-      this.#reposition(last);
-    }
+    const hole = node.index;
+    this.#forget(node);
+    const last = this.#nodes.pop()!;
+    if (last !== node) this.#fill(hole, last);
     return true;
   }
 
@@ -251,9 +271,9 @@ export class BinaryHeap<T> implements Iterable<T> {
    * ```
    */
   update(value: T): boolean {
-    const node = this.#index.get(value);
+    const node = this.#nodeOf(value);
     if (node === undefined) return false;
-    this.#reposition(node);
+    this.#fill(node.index, node);
     return true;
   }
 
@@ -270,8 +290,10 @@ export class BinaryHeap<T> implements Iterable<T> {
    * ```
    */
   clear(): void {
+    const nodes = this.#nodes;
     this.#nodes = [];
-    this.#index.clear();
+    if (this.#index !== undefined) this.#index.clear();
+    else for (let i = 0; i < nodes.length; i++) nodes[i].index = -1;
   }
 
   /**
@@ -352,10 +374,81 @@ export class BinaryHeap<T> implements Iterable<T> {
     );
   }
 
-  /** Restores the index entry that pushing `value` again overwrote, and throws. O(n). */
+  /** Adds one value: a new node at the bottom, moved up to its place. */
+  #add(value: T): void {
+    const nodes = this.#nodes;
+    const index = this.#index;
+    let node: HeapNode<T>;
+    if (index !== undefined) {
+      node = { value, seq: this.#seq, index: nodes.length };
+      // One hash lookup, not two (has, then set): a duplicate leaves the size unchanged.
+      const size = index.size;
+      index.set(value, node);
+      if (index.size === size) this.#rejectDuplicate(value);
+    } else {
+      node = this.#mark(value);
+      node.seq = this.#seq;
+      node.index = nodes.length;
+    }
+    this.#seq++;
+    nodes.push(node);
+    this.#siftUp(node, node.index);
+  }
+
+  /** The node of `value` in this heap, if it is in it. */
+  #nodeOf(value: T): HeapNode<T> | undefined {
+    if (this.#index !== undefined) return this.#index.get(value);
+    if (value === null || value === undefined) return undefined;
+    const node = (value as Marked<T>)[this.#key!];
+    return this.#isLive(node, value) ? node : undefined;
+  }
+
+  /** `indexKey` mode: whether `node`, read from `value`'s mark, is in this heap now. */
+  #isLive(node: HeapNode<T> | undefined, value: T): node is HeapNode<T> {
+    return node !== undefined && node.index >= 0 && this.#nodes[node.index] === node &&
+      node.value === value;
+  }
+
+  /**
+   * `indexKey` mode: the node `value` carries under the key, made on its first push and reused
+   * for the next ones (no allocation), or throws if the value is already in this heap.
+   */
+  #mark(value: T): HeapNode<T> {
+    if (typeof value !== "object" && typeof value !== "function" || value === null) {
+      throw new TypeError(
+        `Cannot push to BinaryHeap: with 'indexKey', values must be objects, got ${
+          describe(value)
+        }`,
+      );
+    }
+    const key = this.#key!;
+    const marked = value as Marked<T>;
+    const node = marked[key];
+    // index -1: the value left a heap; otherwise it is still in one, or in a cleared or dropped
+    // one, or its mark was copied from another value.
+    if (node !== undefined && node.value === value) {
+      if (node.index >= 0 && this.#isLive(node, value)) this.#rejectDuplicate(value);
+      return node;
+    }
+    const fresh: HeapNode<T> = { value, seq: 0, index: -1 };
+    // Not enumerable, so spreads, JSON and deep equality do not see it.
+    Object.defineProperty(marked, key, { value: fresh, writable: true, configurable: true });
+    return fresh;
+  }
+
+  /** Drops a node leaving the heap from the index (`Map` mode) or marks it out (`indexKey`). */
+  #forget(node: HeapNode<T>): void {
+    if (this.#index !== undefined) this.#index.delete(node.value);
+    else node.index = -1;
+  }
+
+  /** Throws for a value pushed while in the heap; in `Map` mode first restores its entry. O(n). */
   #rejectDuplicate(value: T): never {
-    const probe = new Set([value]); // finds the node by the index's own equality (SameValueZero)
-    this.#index.set(value, this.#nodes.find((node) => probe.has(node.value))!);
+    if (this.#index !== undefined) {
+      // Pushing overwrote the entry: find the node by the index's own equality (SameValueZero).
+      const probe = new Set([value]);
+      this.#index.set(value, this.#nodes.find((node) => probe.has(node.value))!);
+    }
     throw new TypeError(
       `Cannot push to BinaryHeap: the value is already in the heap, got ${describe(value)}`,
     );
@@ -367,50 +460,20 @@ export class BinaryHeap<T> implements Iterable<T> {
     return order < 0 || (order === 0 && a.seq < b.seq);
   }
 
-  /** Moves a node whose key changed up or down to its place. */
-  #reposition(node: HeapNode<T>): void {
-    const i = node.index;
-    if (i > 0 && this.#before(node, this.#nodes[(i - 1) >> 1])) this.#siftUp(node);
-    else this.#siftDown(node);
-  }
-
   /**
-   * Moves `node` up while it comes out before its parent. Parents move down into the hole it
-   * leaves; the node lands in the final hole even if `compare` throws, so the heap stays a
-   * permutation of its values.
+   * Puts `node` in the place of a hole at `hole` ("bottom-up" or Floyd's sift-down): the hole
+   * moves down to a leaf, each time taking the child that comes first (one compare per level),
+   * then `node` moves up from there. With many equal keys a stable heap goes to the bottom
+   * anyway, and this needs half the compares of the classic sift-down. Also re-positions a node
+   * in place (`node` at `hole`) whose key changed, either way. If `compare` throws, `node` lands
+   * in the current hole, so the heap stays a permutation of its values.
    */
-  #siftUp(node: HeapNode<T>): void {
+  #fill(hole: number, node: HeapNode<T>): void {
     const nodes = this.#nodes;
     const compare = this.#compare;
-    const { value, seq } = node;
-    let hole = node.index;
-    try {
-      while (hole > 0) {
-        const parentIndex = (hole - 1) >> 1;
-        const parent = nodes[parentIndex];
-        const order = compare(value, parent.value);
-        if (order > 0 || (order === 0 && seq > parent.seq)) break;
-        nodes[hole] = parent;
-        parent.index = hole;
-        hole = parentIndex;
-      }
-    } finally {
-      nodes[hole] = node;
-      node.index = hole;
-    }
-  }
-
-  /** Moves `node` down while a child comes out before it; see {@linkcode BinaryHeap.#siftUp}. */
-  #siftDown(node: HeapNode<T>): void {
-    const nodes = this.#nodes;
-    const compare = this.#compare;
-    const { value, seq } = node;
     const length = nodes.length;
-    let hole = node.index;
     try {
-      while (true) {
-        let childIndex = 2 * hole + 1;
-        if (childIndex >= length) break;
+      for (let childIndex = 2 * hole + 1; childIndex < length; childIndex = 2 * hole + 1) {
         let child = nodes[childIndex];
         if (childIndex + 1 < length) {
           const right = nodes[childIndex + 1];
@@ -420,11 +483,35 @@ export class BinaryHeap<T> implements Iterable<T> {
             childIndex++;
           }
         }
-        const order = compare(child.value, value);
-        if (order > 0 || (order === 0 && child.seq > seq)) break;
         nodes[hole] = child;
         child.index = hole;
         hole = childIndex;
+      }
+    } catch (error) {
+      nodes[hole] = node;
+      node.index = hole;
+      throw error;
+    }
+    this.#siftUp(node, hole);
+  }
+
+  /**
+   * Puts `node` in the hole at `hole` or above: parents that `node` comes before move down into
+   * the hole. `node` lands in the final hole even if `compare` throws.
+   */
+  #siftUp(node: HeapNode<T>, hole: number): void {
+    const nodes = this.#nodes;
+    const compare = this.#compare;
+    const { value, seq } = node;
+    try {
+      while (hole > 0) {
+        const parentIndex = (hole - 1) >> 1;
+        const parent = nodes[parentIndex];
+        const order = compare(value, parent.value);
+        if (order > 0 || (order === 0 && seq > parent.seq)) break;
+        nodes[hole] = parent;
+        parent.index = hole;
+        hole = parentIndex;
       }
     } finally {
       nodes[hole] = node;

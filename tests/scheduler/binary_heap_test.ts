@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { mulberry32 } from "../../producer/generator.ts";
-import { BinaryHeap } from "../../scheduler/binary_heap.ts";
+import { BinaryHeap, type BinaryHeapOptions } from "../../scheduler/binary_heap.ts";
 
 interface Item {
   key: number;
@@ -218,7 +218,8 @@ Deno.test("BinaryHeap stays consistent when compare throws", () => {
   assert.deepEqual([...heap.values()].toSorted((a, b) => a - b), [0, 2, 3, 5, 8, 9]);
 });
 
-Deno.test("BinaryHeap matches a sorted-array model over 10,000 random operations", () => {
+/** Random push/pop/remove/update/clear checked against a sorted array, in either index mode. */
+function checkAgainstModel(options: BinaryHeapOptions): void {
   interface Job {
     key: number;
     id: number;
@@ -229,17 +230,21 @@ Deno.test("BinaryHeap matches a sorted-array model over 10,000 random operations
   }
   const random = mulberry32(20240611);
   const int = (n: number): number => Math.floor(random() * n);
-  const heap = new BinaryHeap<Job>((a, b) => a.key - b.key);
+  const heap = new BinaryHeap<Job>((a, b) => a.key - b.key, options);
   let model: ModelEntry[] = []; // kept sorted by (key, seq)
   const sortModel = (): void => {
     model.sort((a, b) => a.job.key - b.job.key || a.seq - b.seq);
   };
   const all: Job[] = []; // jobs ever made, in or out of the heap
   let seq = 0;
-  const counts = { push: 0, pop: 0, remove: 0, update: 0 };
+  const counts = { push: 0, pop: 0, remove: 0, update: 0, clear: 0 };
   for (let op = 0; op < 10_000; op++) {
     const roll = random();
-    if (roll < 0.4 || model.length === 0) {
+    if (roll > 0.999) {
+      heap.clear();
+      model = [];
+      counts.clear++;
+    } else if (roll < 0.4 || model.length === 0) {
       // push a new job, or one that left the heap (it gets a new seq)
       const outside = all.filter((job) => !heap.has(job));
       let job: Job;
@@ -282,5 +287,73 @@ Deno.test("BinaryHeap matches a sorted-array model over 10,000 random operations
     "toArray matches the model at the end",
   );
   assert.deepEqual([...heap], model.map((entry) => entry.job), "and so does draining");
-  for (const count of Object.values(counts)) assert.ok(count > 1000, JSON.stringify(counts));
+  const { clear, ...others } = counts;
+  for (const count of Object.values(others)) assert.ok(count > 1000, JSON.stringify(counts));
+  assert.ok(clear > 0, JSON.stringify(counts));
+}
+
+Deno.test("BinaryHeap matches a sorted-array model over 10,000 random operations", () => {
+  checkAgainstModel({});
+});
+
+Deno.test("BinaryHeap with indexKey matches the same model over 10,000 random operations", () => {
+  checkAgainstModel({ indexKey: Symbol("test") });
+});
+
+Deno.test("BinaryHeap constructor rejects an indexKey that is not a symbol", () => {
+  assert.throws(() => new BinaryHeap(byKey, { indexKey: "at" as unknown as symbol }), {
+    name: "TypeError",
+    message: /'indexKey' must be a symbol, got string/,
+  });
+});
+
+Deno.test("BinaryHeap with indexKey keeps a hidden property on the values", () => {
+  const key = Symbol("place");
+  const heap = new BinaryHeap(byKey, { indexKey: key });
+  const a = item(1, "a");
+  heap.push(a, item(0, "b"));
+  assert.ok(Object.hasOwn(a, key));
+  assert.deepEqual(a, { key: 1, name: "a" }, "deep equality does not see it");
+  assert.deepEqual(Object.keys({ ...a }), ["key", "name"]);
+  assert.equal(JSON.stringify(a), '{"key":1,"name":"a"}');
+  assert.equal(heap.pop()?.name, "b");
+});
+
+Deno.test("BinaryHeap with indexKey rejects values that are not objects, and duplicates", () => {
+  const heap = new BinaryHeap<unknown>(() => 0, { indexKey: Symbol("place") });
+  assert.throws(() => heap.push(1), {
+    name: "TypeError",
+    message: /with 'indexKey', values must be objects, got 1/,
+  });
+  assert.throws(() => heap.push(null), TypeError);
+  assert.ok(!heap.has(1) && !heap.has(null) && !heap.has(undefined));
+  const a = item(1);
+  heap.push(a);
+  assert.throws(() => heap.push(a), /already in the heap/);
+  assert.equal(heap.length, 1);
+  assert.ok(!heap.has({ ...a }), "a copy is another value");
+  assert.throws(() => heap.push(Object.freeze(item(2))), TypeError, "frozen: not extensible");
+  assert.equal(heap.length, 1, "a failed push leaves the heap as it was");
+});
+
+Deno.test("BinaryHeap with indexKey: a value moves between heaps, and sits in two with two keys", () => {
+  const key = Symbol("place");
+  const first = new BinaryHeap(byKey, { indexKey: key });
+  const second = new BinaryHeap(byKey, { indexKey: key });
+  const a = item(1, "a");
+  first.push(item(0, "x"), a);
+  assert.ok(!second.has(a));
+  assert.ok(!second.remove(a) && !second.update(a), "not in the second heap");
+  assert.ok(first.remove(a));
+  second.push(a);
+  assert.ok(second.has(a) && !first.has(a));
+  second.clear();
+  assert.ok(!second.has(a));
+  first.push(a); // after a clear, the value may go anywhere
+  assert.deepEqual(names(first.toArray()), ["x", "a"]);
+  const other = new BinaryHeap((x: Item, y: Item) => y.key - x.key, { indexKey: Symbol("other") });
+  other.push(a, item(5, "z"));
+  assert.ok(first.has(a) && other.has(a));
+  assert.deepEqual(names(other), ["z", "a"]);
+  assert.deepEqual(names(first), ["x", "a"]);
 });
