@@ -6,6 +6,9 @@
 
 import { BinaryHeap } from "../scheduler/binary_heap.ts";
 
+/** Where a job carries its place in any JobQueue (see `BinaryHeapOptions.indexKey`). */
+const QUEUE_PLACE = Symbol("JobQueue place");
+
 /** What the queue needs to know of a job: its priority and its acceptance order. */
 export interface Queueable {
   /** Integer 0..10, lower = more urgent. */
@@ -26,7 +29,8 @@ export interface JobQueueOptions {
 /**
  * Jobs waiting in the bus: most urgent first, then first accepted first. New jobs are refused
  * beyond `maxLength`; jobs coming back (evicted, lost scheduler) always get in, in their original
- * place among equals because the order uses the job's acceptance `seq`.
+ * place among equals because the order uses the job's acceptance `seq`. Jobs are identified by
+ * object identity; the queue keeps its bookkeeping on each job under a hidden symbol property.
  *
  * @example
  * ```ts
@@ -39,7 +43,9 @@ export interface JobQueueOptions {
  * ```
  */
 export class JobQueue<T extends Queueable> {
-  #heap = new BinaryHeap<T>((a, b) => a.priority - b.priority || a.seq - b.seq);
+  #heap = new BinaryHeap<T>((a, b) => a.priority - b.priority || a.seq - b.seq, {
+    indexKey: QUEUE_PLACE,
+  });
   #maxLength: number;
 
   /**

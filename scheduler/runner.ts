@@ -134,6 +134,10 @@ interface Attempt {
   stopping: PromiseWithResolvers<void> | undefined;
 }
 
+/** Where a job record carries its place in the waiting heaps (`BinaryHeapOptions.indexKey`). */
+const WAITING_PLACE = Symbol("Runner waiting place");
+const CLAIMS_PLACE = Symbol("Runner claims place");
+
 /** The runner's record of a job. */
 class Job<P> {
   readonly view: JobView<P>;
@@ -456,9 +460,13 @@ export class Runner<P> extends EventTarget implements AsyncDisposable {
     this.#agingMs = checkMs(what, "agingMs", o.agingMs ?? 0, false);
     this.#timeoutMs = checkMs(what, "timeoutMs", o.timeoutMs ?? 10_000, true);
     this.#clock = clock;
-    this.#waiting = new BinaryHeap<Job<P>>((a, b) => a.rank - b.rank || a.seq - b.seq);
+    this.#waiting = new BinaryHeap<Job<P>>((a, b) => a.rank - b.rank || a.seq - b.seq, {
+      indexKey: WAITING_PLACE,
+    });
     this.#claims = this.#agingMs > 0
-      ? new BinaryHeap<Job<P>>((a, b) => a.priority - b.priority || a.seq - b.seq)
+      ? new BinaryHeap<Job<P>>((a, b) => a.priority - b.priority || a.seq - b.seq, {
+        indexKey: CLAIMS_PLACE,
+      })
       : this.#waiting;
   }
 
