@@ -254,7 +254,7 @@ export class Dispatcher {
   #seq = 0;
   #received = 0;
   #delivered = 0;
-  #outcomes: Record<string, number> = {};
+  #outcomes = new Map<string, number>();
   #blocked = false;
   #skipped = false; // a scheduler's full send buffer held a job back in this round
 
@@ -306,13 +306,12 @@ export class Dispatcher {
     if (this.#queue.full) return { ok: false, reason: "queue full" };
     let id = request.id;
     while (id === undefined || this.#jobs.has(id)) id = this.#idPrefix + this.#nextId++;
-    const payload = { ...request.payload };
     const job: Job = {
       id,
       givenId: request.id !== undefined,
       owner: request.owner,
-      payload,
-      priority: payload.priority,
+      payload: request.payload, // shared: setPriority copies before it changes the priority
+      priority: request.payload.priority,
       seq: this.#seq++,
       state: "queued",
       scheduler: undefined,
@@ -322,7 +321,6 @@ export class Dispatcher {
       cancelRequested: false,
       ending: undefined,
     };
-    this.#jobs.set(id, job);
     this.#received++;
     this.#emit(job, "queued");
     if (this.#broadcast || this.#queue.length > 0) {
@@ -333,6 +331,8 @@ export class Dispatcher {
       if (!this.#place(job, false)) this.#queue.enqueue(job);
       this.#blocked = this.#skipped && this.#queue.length > 0;
     }
+    // A job already final (given to seed schedulers) is kept only if its id was given.
+    if (job.ending === undefined || job.givenId) this.#jobs.set(id, job);
     return { ok: true, id, duplicate: false };
   }
 
@@ -373,7 +373,7 @@ export class Dispatcher {
     if (!this.#queue.setPriority(job, priority)) {
       return { ok: false, reason: `job is not waiting in the bus queue (state ${job.state})` };
     }
-    job.payload.priority = priority;
+    job.payload = { ...job.payload, priority };
     this.pump();
     return { ok: true };
   }
@@ -571,7 +571,7 @@ export class Dispatcher {
           })),
         };
       }),
-      outcomes: { ...this.#outcomes },
+      outcomes: Object.fromEntries(this.#outcomes),
     };
   }
 
@@ -763,7 +763,7 @@ export class Dispatcher {
   #finish(job: Job, state: BusJobState, extra: EventExtra = {}): void {
     job.state = state;
     job.ending = extra;
-    this.#outcomes[state] = (this.#outcomes[state] ?? 0) + 1;
+    this.#outcomes.set(state, (this.#outcomes.get(state) ?? 0) + 1);
     if (job.givenId) this.#remember(job.id);
     else this.#jobs.delete(job.id); // nobody can ask for a bus-assigned id again
     this.#onJobEvent(this.#event(job, state, extra, true));
