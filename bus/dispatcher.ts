@@ -620,7 +620,9 @@ export class Dispatcher {
   /**
    * Hands a job to the scheduler the policy picks (see the class doc), if any can take it now.
    *
-   * @param job The job: the queue's next one (`queued`: popped when placed) or a new one.
+   * @param job The job: the queue's next one, or a new one that nothing waits before.
+   * @param queued Whether it is the queue's next one (popped when placed).
+   * @returns Whether it was placed.
    */
   #place(job: Job, queued: boolean): boolean {
     const target = this.#freest() ?? this.#nextSeed();
@@ -707,8 +709,8 @@ export class Dispatcher {
   #unattach(job: Job): void {
     const sched = job.scheduler;
     if (!sched) return;
+    this.#suspend(job, true); // out of the active counts, if it was in them
     sched.jobs.delete(job);
-    this.#suspend(job, true);
     job.suspended = false;
     job.scheduler = undefined;
   }
@@ -717,8 +719,7 @@ export class Dispatcher {
   #suspend(job: Job, suspended: boolean): void {
     if (job.suspended === suspended) return;
     job.suspended = suspended;
-    const delta = suspended ? -1 : 1;
-    job.scheduler!.active += delta;
+    job.scheduler!.active += suspended ? -1 : 1;
     if (suspended) this.#activeByPriority[job.priority].delete(job);
     else this.#activeByPriority[job.priority].add(job);
   }

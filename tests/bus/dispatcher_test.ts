@@ -351,6 +351,46 @@ Deno.test("Dispatcher treats a known id as the same job, and forgets the oldest 
   assert.ok(auto.ok && auto.id.length > 0 && !auto.duplicate);
 });
 
+Deno.test("Dispatcher assigns b<hex>-<n> ids, forgotten once final; a seed job is final at once", () => {
+  const { bus, states } = setup();
+  const seed = new FakePeer("s", 1);
+  bus.addScheduler(seed);
+  const payload = { priority: 4, runtime: 1 };
+  const first = bus.submit({ owner: "p", payload });
+  const second = bus.submit({ owner: "p", payload });
+  assert.ok(first.ok && second.ok);
+  assert.match(first.id, /^b[0-9a-f]{8}-1$/);
+  assert.equal(second.id, first.id.replace(/1$/, "2"));
+  assert.deepEqual(seed.jobs, [first.id, second.id]);
+  assert.deepEqual(states(first.id), ["queued", "delivered"]);
+  assert.equal(bus.job(first.id), undefined); // nobody can ask for it again
+  bus.submit({ owner: "p", id: "given", payload });
+  assert.equal(bus.job("given")?.state, "delivered"); // remembered for idempotency
+  assert.equal(bus.status().outcomes.delivered, 3);
+  assert.equal(bus.queueLength, 0);
+});
+
+Deno.test("Dispatcher counts suspended jobs out of free slots and victims, and back in", () => {
+  const { bus, submit, report } = setup();
+  const a = new FakePeer("a", 2, 1);
+  bus.addScheduler(a);
+  submit("low", 9);
+  report(a, "low", "started");
+  report(a, "low", "suspended");
+  submit("next", 5); // the suspended job frees its slot
+  assert.deepEqual(a.jobs, ["low", "next"]);
+  report(a, "next", "started");
+  report(a, "low", "resumed");
+  assert.equal(bus.status().schedulers[0].free, -1);
+  submit("urgent", 0); // no slot free: sent to evict "low", the least urgent
+  submit("urgent2", 0); // "low" is marked: sent to evict "next"
+  submit("urgent3", 0); // both marked: it waits
+  assert.deepEqual(a.jobs, ["low", "next", "urgent", "urgent2"]);
+  report(a, "low", "evicted"); // requeued behind the more urgent one
+  assert.deepEqual(bus.queuedIds(), ["urgent3", "low"]);
+  assert.equal(bus.status().schedulers[0].free, -2); // next, urgent, urgent2 on 1 slot
+});
+
 Deno.test("Dispatcher answers a duplicate with the job's state, and its ending once final", () => {
   const { bus, submit, report, events } = setup();
   const a = new FakePeer("a", 2, 1);
