@@ -23,7 +23,7 @@ export interface BinaryHeapOptions {
   /**
    * Keep each value's heap node (its place and push number) on the value itself, under this
    * symbol, instead of in a `Map` from value to node: no hashing, and a value pushed again
-   * reuses its node. About twice as fast as the `Map` (see `docs/bench.md`), for values that
+   * reuses its node. 1.4 – 1.6× as fast as the `Map` (see `docs/bench.md`), for values that
    * are objects the caller owns, identified by object identity.
    *
    * On a value's first push the heap defines a non-enumerable property under `indexKey`
@@ -53,7 +53,7 @@ export interface BinaryHeapOptions {
  *   `@std`'s heap.
  *
  * The `indexKey` option (see {@linkcode BinaryHeapOptions}) trades the `Map` that indexes the
- * values for a property on each value: about twice as fast, for objects the caller owns.
+ * values for a property on each value: faster, for objects the caller owns.
  *
  * Mutating the heap while iterating {@linkcode BinaryHeap.values} gives unspecified results.
  *
@@ -93,6 +93,13 @@ export class BinaryHeap<T> implements Iterable<T> {
    * import { BinaryHeap } from "./binary_heap.ts";
    * const heap = new BinaryHeap<number>((a, b) => a - b);
    * console.log(heap.length); // 0
+   * // Objects of our own: each carries its place in the heap under a symbol of ours.
+   * const place = Symbol("place");
+   * const jobs = new BinaryHeap<{ priority: number }>((a, b) => a.priority - b.priority, {
+   *   indexKey: place,
+   * });
+   * jobs.push({ priority: 3 }, { priority: 1 });
+   * console.log(jobs.pop()); // { priority: 1 }
    * ```
    */
   constructor(compare: (a: T, b: T) => number, options: BinaryHeapOptions = {}) {
