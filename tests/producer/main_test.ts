@@ -1,22 +1,16 @@
 import assert from "node:assert/strict";
+import { type CliRun, runMain } from "../fixtures/cli_run.ts";
 import { JobGenerator } from "../../producer/generator.ts";
 import { main, USAGE } from "../../producer/main.ts";
 import { answerRegister, FakeBus, type Message } from "../fixtures/fake_bus.ts";
 
-/** Runs `main` with captured output. */
-async function run(
+/** Runs the CLI's `main` with captured output. */
+function run(
   args: string[],
   signal?: AbortSignal,
   onLine?: (line: string) => void,
-): Promise<{ code: number; out: string[]; err: string[] }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const stdout = (line: string): void => {
-    out.push(line);
-    onLine?.(line);
-  };
-  const code = await main(args, { signal, stdout, stderr: (line) => err.push(line) });
-  return { code, out, err };
+): Promise<CliRun> {
+  return runMain(main, args, signal, onLine);
 }
 
 /** A bus that accepts every job and runs it at once: started, then succeeded. */

@@ -1,22 +1,16 @@
 import assert from "node:assert/strict";
+import { type CliRun, runMain } from "../fixtures/cli_run.ts";
 import { BusServer } from "../../bus/server.ts";
 import { main, USAGE } from "../../scheduler/main.ts";
 import { type Message, WsPeer } from "../fixtures/raw_ws.ts";
 
-/** Runs `main` with captured output; `onLine` sees each stdout line as it comes. */
-async function run(
+/** Runs the CLI's `main` with captured output. */
+function run(
   args: string[],
   signal?: AbortSignal,
   onLine?: (line: string) => void,
-): Promise<{ code: number; out: string[]; err: string[] }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const stdout = (line: string): void => {
-    out.push(line);
-    onLine?.(line);
-  };
-  const code = await main(args, { signal, stdout, stderr: (line) => err.push(line) });
-  return { code, out, err };
+): Promise<CliRun> {
+  return runMain(main, args, signal, onLine);
 }
 
 /** A bus on a free port, a v2 producer on it, and a monitor. */

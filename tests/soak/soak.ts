@@ -13,7 +13,8 @@
 import { parseArgs } from "node:util";
 import { mulberry32 } from "../../producer/generator.ts";
 import { Producer } from "../../producer/producer.ts";
-import { Cli, delay, startBus } from "../fixtures/e2e_cli.ts";
+import { Cli, startBus } from "../fixtures/e2e_cli.ts";
+import { sleep } from "../../process/sleep.ts";
 import { JobLedger } from "../fixtures/e2e_ledger.ts";
 
 /** The job the schedulers run: `sleep <runtime>` (GNU sleep takes fractions). */
@@ -152,12 +153,12 @@ export async function main(args: string[]): Promise<number> {
     const killer = (async () => {
       if (config.killEveryS === 0) return;
       while (!stopKilling.signal.aborted) {
-        await delay(config.killEveryS * 1000 * (0.5 + random()), stopKilling.signal);
+        await sleep(config.killEveryS * 1000 * (0.5 + random()), stopKilling.signal);
         if (stopKilling.signal.aborted) return;
         const i = Math.floor(random() * schedulers.length);
         await schedulers[i].proc.kill();
         kills++;
-        await delay(300);
+        await sleep(300);
         startScheduler(i);
       }
     })();
@@ -175,7 +176,7 @@ export async function main(args: string[]): Promise<number> {
       const count = Math.min(perProducer, jobs - p * perProducer);
       while (producer.produced < count) {
         if (producer.unfinished >= IN_FLIGHT) {
-          await delay(5);
+          await sleep(5);
           continue;
         }
         const long = random() < 1 / LONG_EVERY;
@@ -197,7 +198,7 @@ export async function main(args: string[]): Promise<number> {
     try {
       settled = await Promise.race([
         Promise.all(feeding).then(() => true),
-        delay(limitMs, giveUp.signal).then(() => false),
+        sleep(limitMs, giveUp.signal).then(() => false),
       ]);
     } finally {
       giveUp.abort();
@@ -206,7 +207,7 @@ export async function main(args: string[]): Promise<number> {
       await killer;
     }
     // The monitor's socket may lag the producers' by a few events.
-    for (let i = 0; i < 100 && ledger.unsettled(accepted).length > 0; i++) await delay(50);
+    for (let i = 0; i < 100 && ledger.unsettled(accepted).length > 0; i++) await sleep(50);
     const elapsedS = (Date.now() - started) / 1000;
     const status = await (await fetch(new URL("/status", url.replace("ws", "http")))).json();
 
