@@ -19,5 +19,6 @@ export * from "./dispatcher.ts";
 export * from "./server.ts";
 export * from "./backoff.ts";
 export * from "./client.ts";
+export * from "./scheduler_client.ts";
 export * from "./ws_client.ts";
 export * from "./typed_event_target.ts";
