@@ -212,3 +212,28 @@ Deno.test("SchedulerClient keeps its jobs across a bus restart and reports them 
     await bus.close();
   }
 });
+
+Deno.test("SchedulerClient in suspend mode pauses the victim and resumes it when the slot frees", async () => {
+  const { bus, url } = busOn();
+  await using _bus = bus;
+  const a = node(url, "a", 1, { evict: "suspend" });
+  await using _a = a.client;
+  await using producer = await RawProducer.open(url, "p");
+  await until("registered", () => bus.health().schedulers.v2 === 1);
+  producer.submit("low", 8);
+  await until("low started", () => producer.states("low").includes("started"));
+  producer.submit("urgent", 1);
+  await until("urgent started", () => producer.states("urgent").includes("started"));
+  assert.deepEqual(producer.states("low"), ["queued", "started", "suspended"]);
+  assert.deepEqual(a.fake.last("low").calls, ["suspend"]);
+  // The suspended job frees its slot for the bus, but stays with this scheduler.
+  producer.submit("later", 9);
+  await until("later waits", () => producer.states("later").length > 0);
+  a.fake.last("urgent").succeed();
+  await until("low resumed", () => producer.states("low").includes("resumed"));
+  assert.deepEqual(a.fake.last("low").calls, ["suspend", "resume"]);
+  a.fake.last("low").succeed();
+  await until("low succeeded", () => producer.states("low").includes("succeeded"));
+  await until("later started", () => producer.states("later").includes("started"));
+  assert.equal(a.fake.launched.filter((job) => job.id === "low").length, 1);
+});
