@@ -171,6 +171,8 @@ export interface SchedulerStatus {
   slots: number | undefined;
   /** Free slots now (protocol 2). */
   free: number | undefined;
+  /** Whether it said `drain` (shutting down: it gets no more jobs). */
+  draining: boolean;
   /** Jobs it has (protocol 2). */
   running: { id: string; priority: number; state: string }[];
 }
@@ -205,6 +207,7 @@ interface Sched {
   peer: SchedulerPeer;
   jobs: Set<Job>; // v2 only: jobs given to it and not yet final or evicted
   active: number; // how many of them are not suspended
+  draining: boolean; // said `drain`: no more jobs for it, nor preemptors
 }
 
 /**
@@ -393,11 +396,24 @@ export class Dispatcher {
         `Cannot add scheduler: connection ${peer.client} is already registered`,
       );
     }
-    const sched: Sched = { peer, jobs: new Set(), active: 0 };
+    const sched: Sched = { peer, jobs: new Set(), active: 0, draining: false };
     this.#scheds.set(peer.client, sched);
     if (peer.protocol === 1) this.#seeds.push(sched);
     for (const id of peer.protocol === 2 ? running : []) this.#reclaim(sched, id);
     this.pump();
+  }
+
+  /**
+   * A v2 scheduler is shutting down: it gets no more jobs, neither into free slots nor to
+   * preempt one of its jobs. What it still has comes back when it reports or disconnects.
+   *
+   * @param client The scheduler's connection id.
+   */
+  drainScheduler(client: string): void {
+    const sched = this.#scheds.get(client);
+    if (!sched || sched.draining) return;
+    sched.draining = true;
+    this.#onNotice(`scheduler ${sched.peer.name} drains: no more jobs for it`);
   }
 
   /**
@@ -564,6 +580,7 @@ export class Dispatcher {
           protocol: peer.protocol,
           slots: v2 ? peer.slots : undefined,
           free: v2 ? this.#free(sched) : undefined,
+          draining: sched.draining,
           running: [...jobs].map((job) => ({
             id: job.id,
             priority: job.priority,
@@ -646,7 +663,7 @@ export class Dispatcher {
     let best: Sched | undefined;
     let bestFree = 0;
     for (const sched of this.#scheds.values()) {
-      if (sched.peer.protocol !== 2) continue;
+      if (sched.peer.protocol !== 2 || sched.draining) continue;
       const free = this.#free(sched);
       if (free > bestFree && this.#canSend(sched)) [best, bestFree] = [sched, free];
     }
@@ -670,7 +687,7 @@ export class Dispatcher {
     for (let p = MAX_PRIORITY; p > priority; p--) {
       let victim: Job | undefined;
       for (const job of this.#activeByPriority[p]) {
-        if (this.#marked(job) || job.cancelRequested) continue;
+        if (this.#marked(job) || job.cancelRequested || job.scheduler!.draining) continue;
         if (
           !victim || job.startedAt > victim.startedAt ||
           (job.startedAt === victim.startedAt && job.seq > victim.seq)

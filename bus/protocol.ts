@@ -118,13 +118,23 @@ export interface SchedulerEventMessage {
   requeue?: boolean;
 }
 
+/**
+ * `drain` from a v2 scheduler that is shutting down: send it no more jobs (neither into free
+ * slots nor to preempt); it ends or hands back what it has, then disconnects.
+ */
+export interface DrainMessage {
+  /** Command. */
+  cmd: "drain";
+}
+
 /** Any message a client may send to the bus. */
 export type ClientMessage =
   | RegisterMessage
   | JobRequestMessage
   | CancelMessage
   | SetPriorityMessage
-  | SchedulerEventMessage;
+  | SchedulerEventMessage
+  | DrainMessage;
 
 /** The commands a client may send. */
 export type ClientCommand = ClientMessage["cmd"];
@@ -261,6 +271,7 @@ type Check<T> = { ok: true; value: T } | { ok: false; reason: string };
 const ROLES: readonly Role[] = ["producer", "scheduler", "monitor"];
 const COMMANDS: readonly ClientCommand[] = [
   "register",
+  "drain",
   "job_request",
   "cancel",
   "set_priority",
@@ -314,6 +325,8 @@ export function parseClientMessage(text: string): ParseResult<ClientMessage> {
       });
     case "event":
       return withId(value, "event", (id) => parseEvent(value, id));
+    case "drain":
+      return { ok: true, message: { cmd: "drain" } };
   }
 }
 

@@ -69,8 +69,9 @@ const RELEASING: ReadonlySet<SchedulerJobState> = new Set([
  *   while the bus is away are kept, in order, and sent after the next registration.
  * - In the runner's `kill` eviction mode an evicted job is reported `evicted`, and the bus puts
  *   it back in its queue: cluster-wide requeue. `suspend` mode reports `suspended`/`resumed`.
- * - {@linkcode SchedulerClient.close} terminates the running jobs, then leaves the bus, which
- *   requeues every job this scheduler did not finish: nothing is lost, nothing runs twice.
+ * - {@linkcode SchedulerClient.close} says `drain` (the bus sends nothing more), terminates the
+ *   running jobs, then leaves the bus, which requeues every job this scheduler did not finish:
+ *   nothing is lost, nothing runs twice, and nothing is sent to it in between.
  *
  * @example
  * ```ts
@@ -162,8 +163,9 @@ export class SchedulerClient implements AsyncDisposable {
 
   async #shutdown(): Promise<void> {
     for (const state of JOB_STATES) this.#runner.removeEventListener(state, this.#onJobEvent);
-    // Terminate first, then leave: the bus requeues every job of a scheduler that leaves, and
-    // by then none of them runs here any more, so none runs twice.
+    // Tell the bus to send nothing more, terminate, then leave: the bus requeues every job of a
+    // scheduler that leaves, and by then none of them runs here any more, so none runs twice.
+    this.#bus.send({ cmd: "drain" });
     await this.#runner.close();
     await this.#bus.close();
   }

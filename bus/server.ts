@@ -506,6 +506,13 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
           });
         }
         return this.#dispatcher.schedulerEvent(conn.id, message);
+      case "drain":
+        if (conn.role !== "scheduler" || conn.protocol !== 2) {
+          return this.#reject(conn, "drain needs a connection registered as protocol 2 scheduler", {
+            op,
+          });
+        }
+        return this.#dispatcher.drainScheduler(conn.id);
     }
   }
 

@@ -510,3 +510,23 @@ Deno.test("Dispatcher tells the old connection to stop a job it moves to a same-
   assert.deepEqual(first.cancels, [["j", "reassigned"]]); // one of them only runs it
   assert.deepEqual(second.cancels, []);
 });
+
+Deno.test("Dispatcher sends a draining scheduler no jobs and no preemptors", () => {
+  const { bus, submit, report, states } = setup();
+  const a = new FakePeer("a", 2, 2);
+  bus.addScheduler(a);
+  submit("low", 9);
+  report(a, "low", "started");
+  bus.drainScheduler("a");
+  bus.drainScheduler("a"); // idempotent
+  submit("free-slot", 5); // a has a free slot, but drains
+  submit("urgent", 0); // would preempt "low" on a, but a drains
+  assert.deepEqual(a.jobs, ["low"]);
+  assert.equal(bus.queueLength, 2);
+  assert.equal(bus.status().schedulers[0].draining, true);
+  bus.removeScheduler("a"); // it leaves: its job comes back, and all wait for a scheduler
+  assert.deepEqual(states("low"), ["queued", "started", "requeued"]);
+  const b = new FakePeer("b", 2, 3);
+  bus.addScheduler(b);
+  assert.deepEqual(b.jobs, ["urgent", "free-slot", "low"]);
+});

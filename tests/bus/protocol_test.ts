@@ -157,3 +157,7 @@ Deno.test("validatePayload, isPriority, isJobId, isFinalBusState and encodeMessa
     '{"cmd":"ack","op":"cancel","id":"a"}',
   );
 });
+
+Deno.test("parseClientMessage accepts drain", () => {
+  assert.deepEqual(parseClientMessage('{"cmd":"drain"}'), { ok: true, message: { cmd: "drain" } });
+});

@@ -179,6 +179,10 @@ Deno.test("SchedulerClient close terminates its jobs and the bus runs them elsew
   await using _b = b.client;
   await until("both started on b", () => b.fake.live().length === 2);
   assert.equal(producer.startedOn("x"), "b");
+  // Draining first, "a" was sent nothing while it closed: each job came back once.
+  for (const id of ["x", "y"]) {
+    assert.equal(producer.states(id).filter((state) => state === "requeued").length, 1);
+  }
   for (const job of b.fake.launched) job.succeed();
   await until(
     "x and y succeeded",
@@ -236,4 +240,22 @@ Deno.test("SchedulerClient in suspend mode pauses the victim and resumes it when
   await until("low succeeded", () => producer.states("low").includes("succeeded"));
   await until("later started", () => producer.states("later").includes("started"));
   assert.equal(a.fake.launched.filter((job) => job.id === "low").length, 1);
+});
+
+Deno.test("SchedulerClient drains first: schedulers closing together are sent nothing more", async () => {
+  const { bus, url } = busOn();
+  await using _bus = bus;
+  const a = node(url, "a", 2);
+  const b = node(url, "b", 2);
+  await using producer = await RawProducer.open(url, "p");
+  await until("both registered", () => bus.health().schedulers.v2 === 2);
+  const ids = ["j1", "j2", "j3", "j4"];
+  ids.forEach((id, i) => producer.submit(id, i + 1));
+  await until("four running", () => a.fake.live().length + b.fake.live().length === 4);
+  await Promise.all([b.client.close(), a.client.close()]);
+  await until("all requeued", () => ids.every((id) => producer.states(id).includes("requeued")));
+  for (const id of ids) {
+    assert.deepEqual(producer.states(id), ["queued", "started", "requeued"]);
+  }
+  assert.equal(a.fake.launched.length + b.fake.launched.length, 4); // nothing sent while closing
 });

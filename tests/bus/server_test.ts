@@ -54,6 +54,7 @@ Deno.test("BusServer answers every bad input with an error and keeps serving oth
     [request(1), /job_request needs a connection registered as producer/],
     [{ cmd: "cancel", id: "a" }, /needs a connection registered as protocol 2 producer/],
     [{ cmd: "event", id: "a", state: "started" }, /needs a connection registered as protocol 2/],
+    [{ cmd: "drain" }, /drain needs a connection registered as protocol 2 scheduler/],
     [{ cmd: "register", type: "producer" }, null], // good: a seed register has no answer
     [{ cmd: "job_request" }, /missing 'payload'/],
     [{ cmd: "job_request", payload: { priority: 99, runtime: 1 } }, /priority must be/],
