@@ -162,7 +162,9 @@ function describe(event: JobEvent<JobPayload>, config: Config): string {
   const job = event.job;
   let what = WHAT[event.state] ?? event.state;
   if (event.state === "started") {
-    what += ` (runtime ${job.payload.runtime} s, attempt ${job.attempts})`;
+    // Attempts here only (a job the bus requeued from elsewhere starts here as attempt 1).
+    const attempt = job.attempts > 1 ? `, attempt ${job.attempts} here` : "";
+    what += ` (runtime ${job.payload.runtime} s${attempt})`;
   }
   if (event.state === "evicted" && config.evict === "requeue") what += ", handed back to the bus";
   if (job.reason !== undefined && event.state !== "started") what += `: ${job.reason}`;

@@ -56,11 +56,11 @@ Deno.test("e2e: producer → bus → scheduler CLIs: an urgent job evicts, jobs 
   // The scheduler's lines tell the story: p-1 runs, p-2 evicts it and times out, p-1 runs
   // again and times out.
   const story = [
-    new RegExp(`job p-1 p${low} started \\(runtime 3 s, attempt 1\\)`),
+    new RegExp(`job p-1 p${low} started \\(runtime 3 s\\)`),
     new RegExp(`job p-1 p${low} evicted, handed back to the bus: evicted by p-2`),
     new RegExp(`job p-2 p${urgent} started`),
     new RegExp(`job p-2 p${urgent} timed out.* after 1\\.\\d s`),
-    new RegExp(`job p-1 p${low} started \\(runtime 3 s, attempt 1\\)`),
+    new RegExp(`job p-1 p${low} started \\(runtime 3 s\\)`),
     new RegExp(`job p-1 p${low} timed out`),
   ];
   let at = 0;
