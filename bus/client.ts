@@ -9,7 +9,7 @@
 import { type Clock, systemClock, type TimerId } from "../process/clock.ts";
 import { backoffDelay, type BackoffOptions, resolveBackoff } from "./backoff.ts";
 import { TypedEventTarget } from "./typed_event_target.ts";
-import { WsClient } from "./ws_client.ts";
+import { parseWsUrl, WsClient } from "./ws_client.ts";
 
 /** A message from the bus: a parsed JSON object (its `cmd` says what it is). */
 export type BusMessage = { cmd?: unknown; [key: string]: unknown };
@@ -201,11 +201,7 @@ export class BusClient extends TypedEventTarget<BusClientEventMap> implements As
    */
   constructor(url: string, options: BusClientOptions) {
     super();
-    let parsed: URL | undefined;
-    try {
-      parsed = new URL(url);
-    } catch { /* reported below */ }
-    if (parsed?.protocol !== "ws:" && parsed?.protocol !== "wss:") {
+    if (parseWsUrl(url) === undefined) {
       throw new TypeError(
         `Cannot create BusClient: 'url' must be a ws:// or wss:// URL, got ${url}`,
       );

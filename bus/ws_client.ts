@@ -103,11 +103,8 @@ export class WsClient extends EventTarget {
    */
   constructor(url: string | URL, options: WsClientOptions = {}) {
     super();
-    let parsed: URL | undefined;
-    try {
-      parsed = new URL(url);
-    } catch { /* reported below */ }
-    if (parsed?.protocol !== "ws:" && parsed?.protocol !== "wss:") {
+    const parsed = parseWsUrl(url);
+    if (parsed === undefined) {
       throw new DOMException(
         `Cannot create WsClient: not a ws:// or wss:// URL: ${url}`,
         "SyntaxError",
@@ -543,6 +540,28 @@ function decodeText(decoder: TextDecoder, bytes: Uint8Array): string {
   } catch {
     throw new WsProtocolError(1007, "text that is not valid UTF-8");
   }
+}
+
+/**
+ * Parses a WebSocket URL.
+ *
+ * @param url The URL.
+ * @returns The parsed URL if it is a `ws:` or `wss:` URL, else `undefined`.
+ *
+ * @example
+ * ```ts
+ * import { parseWsUrl } from "./ws_client.ts";
+ * console.log(parseWsUrl("ws://127.0.0.1:8101")?.port, parseWsUrl("http://x")); // "8101" undefined
+ * ```
+ */
+export function parseWsUrl(url: string | URL): URL | undefined {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return undefined;
+  }
+  return parsed.protocol === "ws:" || parsed.protocol === "wss:" ? parsed : undefined;
 }
 
 function errorMessage(error: unknown, url: URL): string {

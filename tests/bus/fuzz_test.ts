@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { isJobId, isPriority, parseClientMessage } from "../../bus/protocol.ts";
+import {
+  isJobId,
+  isPriority,
+  parseClientMessage,
+  SCHEDULER_JOB_STATES,
+} from "../../bus/protocol.ts";
 import { BusServer } from "../../bus/server.ts";
 import { mulberry32 } from "../../producer/generator.ts";
 import { type Message, WsPeer } from "../fixtures/raw_ws.ts";
@@ -96,18 +101,7 @@ class Fuzz {
       case "event":
         m.id = this.id();
         m.state = this.chance(0.9)
-          ? this.pick([
-            "queued",
-            "started",
-            "suspended",
-            "resumed",
-            "evicted",
-            "succeeded",
-            "failed",
-            "timed_out",
-            "cancelled",
-            "requeued",
-          ])
+          ? this.pick([...SCHEDULER_JOB_STATES, "requeued"])
           : this.value(1);
         if (this.chance(0.5)) {
           m.at = this.chance(0.8) ? 1_700_000_000_000 + this.int(1000) : this.value(1);
