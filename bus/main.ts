@@ -9,7 +9,7 @@ import { parseArgs } from "node:util";
 import { BusServer } from "./server.ts";
 import { ShutdownSignal } from "../process/shutdown_signal.ts";
 
-const USAGE = `Usage: deno task bus [options]
+const USAGE = `Usage: deno task bus [-- options]
 
 The job bus: a WebSocket server between producers, schedulers and monitors
 (protocol: docs/protocol.md). Jobs wait in the bus's priority queue until a
@@ -111,12 +111,19 @@ export async function main(args: string[]): Promise<number> {
     try {
       addr = bus.listen();
     } catch (error) {
+      const inUse = error instanceof Deno.errors.AddrInUse
+        ? " (another bus there? stop it, or choose another --port, 0 for any free one)"
+        : "";
       console.error(
-        `bus: cannot listen on ${options.host}:${options.port}: ${(error as Error).message}`,
+        `bus: cannot listen on ${options.host}:${options.port}: ${
+          (error as Error).message
+        }${inUse}`,
       );
       return 1;
     }
-    const mode = options.broadcast ? "broadcast" : "exactly-once";
+    const mode = options.broadcast
+      ? "broadcast: every job to every scheduler"
+      : "each job to one scheduler";
     log("info", `bus listening on ws://${addr.hostname}:${addr.port}/ (${mode})`);
     await shutdown.wait();
     log("info", `${shutdown.received}: closing every connection`);
