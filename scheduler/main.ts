@@ -15,6 +15,7 @@ import { type EvictMode, Runner } from "./runner.ts";
 import { JOB_STATES, type JobEvent, type Launcher } from "./job.ts";
 import { sleeperLauncher } from "./sleeper_launcher.ts";
 import { createProcLauncher } from "./proc_launcher.ts";
+import { DEFAULT_BACKOFF } from "../bus/backoff.ts";
 
 /** The usage text printed by `--help` and after a bad flag. */
 export const USAGE: string = `Usage: deno task scheduler -- [options]
@@ -158,19 +159,26 @@ function stamp(d = new Date()): string {
   return `${d.toTimeString().slice(0, 8)}.${String(d.getMilliseconds()).padStart(3, "0")}`;
 }
 
-function describe(event: JobEvent<JobPayload>, config: Config): string {
+function describe(event: JobEvent<JobPayload>, config: Config, stopping: boolean): string {
   const job = event.job;
   let what = WHAT[event.state] ?? event.state;
+  // Jobs terminated by our own shutdown: the runner calls them cancelled ("runner closed"), but
+  // the bus runs them again elsewhere.
+  const shutdown = stopping && event.state === "cancelled";
+  if (shutdown) what = "terminated (scheduler stopping)";
   if (event.state === "started") {
     // Attempts here only (a job the bus requeued from elsewhere starts here as attempt 1).
     const attempt = job.attempts > 1 ? `, attempt ${job.attempts} here` : "";
     what += ` (runtime ${job.payload.runtime} s${attempt})`;
   }
   if (event.state === "evicted" && config.evict === "requeue") what += ", handed back to the bus";
-  if (job.reason !== undefined && event.state !== "started") what += `: ${job.reason}`;
+  // A timeout's reason speaks ms: said below in -t's seconds.
+  const quiet = shutdown || event.state === "started" || event.state === "timed_out";
+  if (job.reason !== undefined && !quiet) what += `: ${job.reason}`;
   if (["succeeded", "failed", "timed_out"].includes(event.state)) {
     what += ` after ${(job.runMs / 1000).toFixed(1)} s`;
   }
+  if (event.state === "timed_out") what += ` (timeout ${job.timeoutMs / 1000} s)`;
   return `${stamp()} job ${job.id} p${job.priority} ${what} ` +
     `[slots ${event.running}/${config.slots}, waiting ${event.waiting}]`;
 }
@@ -223,12 +231,13 @@ export async function main(args: string[], options: MainOptions = {}): Promise<n
     requeueEvicted: config.evict !== "kill",
   });
   const log = (text: string): void => out(`${stamp()} ${text}`);
+  let stopping = false;
   for (const state of JOB_STATES) {
     runner.addEventListener(state, (e) => {
       const event = e as JobEvent<JobPayload>;
       // A job queued while a slot is free starts in the same step: say only "started".
       if (event.state === "queued" && event.running < config.slots && !config.debug) return;
-      out(describe(event, config));
+      out(describe(event, config, stopping));
     });
   }
   const bus = scheduler.bus;
@@ -242,8 +251,11 @@ export async function main(args: string[], options: MainOptions = {}): Promise<n
     log(`lost the bus (code ${event.code}); running jobs keep running; reconnecting`);
   });
   bus.addEventListener("reconnecting", (event) => {
-    if (config.debug || event.attempt === 1) {
+    if (config.debug) {
       log(`bus not reachable; retry ${event.attempt} in ${Math.round(event.delayMs)} ms`);
+    } else if (event.attempt === 1) {
+      const everyS = DEFAULT_BACKOFF.maxMs / 1000;
+      log(`bus not reachable at ${config.url}; retrying every ≤ ${everyS} s until it is`);
     }
   });
   bus.addEventListener("error", (event) => {
@@ -262,7 +274,8 @@ export async function main(args: string[], options: MainOptions = {}): Promise<n
   scheduler.start();
   await shutdown.wait();
   const busy = runner.running + runner.waiting;
-  log(`stopping: terminating ${busy} job(s); the bus requeues them`);
+  stopping = true;
+  log(busy ? `stopping: terminating ${busy} job(s); the bus requeues them` : "stopping");
   await scheduler.close();
   const counts = Object.entries(runner.counts).filter(([, n]) => n > 0)
     .map(([state, n]) => `${state} ${n}`).join(", ");
