@@ -19,7 +19,7 @@ export const USAGE: string = `Usage: deno task producer -- [options]
 Submits a random job (priority 0..10, runtime 3..15 s) to the bus, then waits and repeats.
 
 Options (as the seed's producer):
-  -p, --period SECONDS   seconds between jobs; with -g, the mean (default 5)
+  -p, --period SECONDS   seconds between jobs; with -g, the mean (default 5; 0 needs --count)
   -g, --gauss            wait a gaussian time, mean -p, standard deviation -s (at least 5 ms)
   -s, --sigma SECONDS    standard deviation for -g (default 2)
   -h, --help             show this help and exit
@@ -143,7 +143,7 @@ async function run(
       const job = producer.submit(generator.nextJob());
       const last = producer.produced === config.count;
       const delayMs = last ? 0 : generator.nextDelayMs();
-      const held = job.sends === 0 ? " (held until the bus is reachable)" : "";
+      const held = job.sends === 0 ? " (held until connected to the bus)" : "";
       const next = last ? "; that was the last one" : `; next in ${seconds(delayMs)}`;
       log(`${describe(job, config.protocol)} submitted${held}${next}`);
       if (!last) await sleep(delayMs, stop, clock);
@@ -301,8 +301,12 @@ function parseFlags(args: string[]): Config | "help" {
       `--name must be 1..100 letters, digits or . _ - : @, got '${values.name}'`,
     );
   }
+  const periodS = secondsFlag("-p/--period", values.period);
+  if (periodS === 0 && !values.gauss && count === undefined) {
+    throw new UsageError("-p 0 submits jobs without a pause, forever: add --count N, or a -p > 0");
+  }
   return {
-    periodS: secondsFlag("-p/--period", values.period),
+    periodS,
     gauss: values.gauss,
     sigmaS: secondsFlag("-s/--sigma", values.sigma),
     url: values.url,
@@ -339,7 +343,9 @@ function range(flag: string, text: string, min: number, max: number): IntRange {
   const high = Number(match?.[2] ?? match?.[1]);
   if (!match || low < min || high > max || low > high) {
     const bounds = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `within ${min}..${max}`;
-    throw new UsageError(`${flag} must be LO-HI (or N), integers ${bounds}, got '${text}'`);
+    throw new UsageError(
+      `${flag} must be LO-HI with LO <= HI (or N), integers ${bounds}, got '${text}'`,
+    );
   }
   return [low, high];
 }

@@ -125,6 +125,7 @@ Deno.test("producer main rejects every bad flag: one line, the usage, exit 2", a
     [["-p", "-g"], /^producer: option '-p' needs a value$/],
     [["--period=-1"], /-p\/--period must be a number of seconds >= 0, got '-1'/],
     [["-p", "soon"], /--period must be/],
+    [["-p", "0"], /^producer: -p 0 submits jobs without a pause, forever: add --count N/],
     [["-s", "-2"], /-s\/--sigma must be a number of seconds >= 0, got '-2'/],
     [["--count", "-3"], /--count must be an integer 1\.\.\d+, got '-3'/],
     [["--seed", "-.5"], /--seed must be an integer/],
