@@ -1,17 +1,11 @@
 import assert from "node:assert/strict";
-import { type CliRun, runMain } from "../fixtures/cli_run.ts";
+import { cliRunner } from "../fixtures/cli_run.ts";
 import { JobGenerator } from "../../producer/generator.ts";
 import { main, USAGE } from "../../producer/main.ts";
 import { answerRegister, FakeBus, type Message } from "../fixtures/fake_bus.ts";
 
 /** Runs the CLI's `main` with captured output. */
-function run(
-  args: string[],
-  signal?: AbortSignal,
-  onLine?: (line: string) => void,
-): Promise<CliRun> {
-  return runMain(main, args, signal, onLine);
-}
+const run = cliRunner(main);
 
 /** A bus that accepts every job and runs it at once: started, then succeeded. */
 function runningAtOnce(message: Message, reply: (message: object) => void): void {

@@ -1,17 +1,11 @@
 import assert from "node:assert/strict";
-import { type CliRun, runMain } from "../fixtures/cli_run.ts";
+import { cliRunner } from "../fixtures/cli_run.ts";
 import { BusServer } from "../../bus/server.ts";
 import { main, USAGE } from "../../scheduler/main.ts";
 import { type Message, WsPeer } from "../fixtures/raw_ws.ts";
 
 /** Runs the CLI's `main` with captured output. */
-function run(
-  args: string[],
-  signal?: AbortSignal,
-  onLine?: (line: string) => void,
-): Promise<CliRun> {
-  return runMain(main, args, signal, onLine);
-}
+const run = cliRunner(main);
 
 /** A bus on a free port, a v2 producer on it, and a monitor. */
 async function busWithPeers(): Promise<
