@@ -9,7 +9,8 @@
  */
 
 import { parseArgs } from "node:util";
-import { Proc, type ProcOutcome, ShutdownSignal, sleep } from "./process/mod.ts";
+import { sleep } from "./core/mod.ts";
+import { Proc, type ProcOutcome, ShutdownSignal } from "./process/mod.ts";
 
 const HERE = new URL("./", import.meta.url);
 const BUS = new URL("bus/main.ts", HERE);

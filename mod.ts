@@ -4,7 +4,7 @@
  * and schedulers through a WebSocket bus. A Deno port and extension of the Python
  * `sched_utils`.
  *
- * This module re-exports the libraries (`process/`, `scheduler/`, `bus/`, `producer/`); the
+ * This module re-exports the libraries (`core/`, `process/`, `scheduler/`, `bus/`, `producer/`); the
  * command-line programs are run through `deno task`.
  *
  * @example
@@ -16,6 +16,7 @@
  * @module
  */
 
+export * from "./core/mod.ts";
 export * from "./process/mod.ts";
 export * from "./scheduler/mod.ts";
 export * from "./bus/mod.ts";

@@ -12,7 +12,7 @@
  */
 
 import { mulberry32 } from "../producer/generator.ts";
-import { BinaryHeap } from "../scheduler/binary_heap.ts";
+import { BinaryHeap } from "../core/binary_heap.ts";
 
 interface Entry {
   priority: number;

@@ -6,7 +6,7 @@
  */
 
 import { Dispatcher, type SchedulerPeer } from "../bus/dispatcher.ts";
-import { BinaryHeap } from "../scheduler/binary_heap.ts";
+import { BinaryHeap } from "../core/binary_heap.ts";
 import { mulberry32 } from "../producer/generator.ts";
 
 const N = 10_000;

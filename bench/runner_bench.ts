@@ -11,7 +11,7 @@
  */
 
 import { mulberry32 } from "../producer/generator.ts";
-import { BinaryHeap } from "../scheduler/binary_heap.ts";
+import { BinaryHeap } from "../core/binary_heap.ts";
 import { Runner } from "../scheduler/runner.ts";
 import type { JobInfo, LaunchedJob, LaunchOutcome } from "../scheduler/job.ts";
 

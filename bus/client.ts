@@ -6,9 +6,9 @@
  * @module
  */
 
-import { type Clock, systemClock, type TimerId } from "../process/clock.ts";
+import { type Clock, systemClock, type TimerId } from "../core/clock.ts";
 import { backoffDelay, type BackoffOptions, resolveBackoff } from "./backoff.ts";
-import { TypedEventTarget } from "./typed_event_target.ts";
+import { TypedEventTarget } from "../core/typed_event_target.ts";
 import { parseWsUrl, WsClient } from "./ws_client.ts";
 
 /** A message from the bus: a parsed JSON object (its `cmd` says what it is). */

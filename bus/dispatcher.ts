@@ -6,7 +6,7 @@
  * @module
  */
 
-import { type Clock, systemClock } from "../process/clock.ts";
+import { type Clock, systemClock } from "../core/clock.ts";
 import { BusStateError } from "./errors.ts";
 import { JobQueue } from "./job_queue.ts";
 import {

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { BinaryHeap } from "../scheduler/binary_heap.ts";
+import { BinaryHeap } from "../core/binary_heap.ts";
 
 /** Where a job carries its place in any JobQueue (see `BinaryHeapOptions.indexKey`). */
 const QUEUE_PLACE = Symbol("JobQueue place");

@@ -21,4 +21,3 @@ export * from "./backoff.ts";
 export * from "./client.ts";
 export * from "./scheduler_client.ts";
 export * from "./ws_client.ts";
-export * from "./typed_event_target.ts";

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type Clock, systemClock, type TimerId } from "../process/clock.ts";
+import { type Clock, systemClock, type TimerId } from "../core/clock.ts";
 import {
   Dispatcher,
   type DispatcherJobEvent,
@@ -13,7 +13,7 @@ import {
   type DispatchInfo,
 } from "./dispatcher.ts";
 import { BusStateError } from "./errors.ts";
-import { TypedEventTarget } from "./typed_event_target.ts";
+import { TypedEventTarget } from "../core/typed_event_target.ts";
 import {
   type BusJobState,
   type ClientMessage,

@@ -12,7 +12,8 @@
  */
 
 import { parseArgs } from "node:util";
-import { Proc, type ProcOutcome, ShutdownSignal, sleep } from "./mod.ts";
+import { sleep } from "../core/sleep.ts";
+import { Proc, type ProcOutcome, ShutdownSignal } from "./mod.ts";
 
 const CHILD = new URL("./demo_child.ts", import.meta.url);
 

@@ -5,8 +5,8 @@
  * @module
  */
 
-import { type Clock, systemClock, type TimerId } from "./clock.ts";
-import { Deadline } from "./deadline.ts";
+import { type Clock, systemClock, type TimerId } from "../core/clock.ts";
+import { Deadline } from "../core/deadline.ts";
 import { CantStartError, NotRunningError, ProcSpawnError } from "./errors.ts";
 import { trackProc, untrackProc } from "./exit_guard.ts";
 

@@ -7,7 +7,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { type Clock, systemClock, type TimerId } from "../process/clock.ts";
+import { type Clock, systemClock, type TimerId } from "../core/clock.ts";
 import { DEFAULT_BACKOFF } from "../bus/backoff.ts";
 import { ShutdownSignal } from "../process/shutdown_signal.ts";
 import { type IntRange, JobGenerator } from "./generator.ts";

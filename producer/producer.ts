@@ -6,10 +6,10 @@
  * @module
  */
 
-import { type Clock, systemClock } from "../process/clock.ts";
+import { type Clock, systemClock } from "../core/clock.ts";
 import type { BackoffOptions } from "../bus/backoff.ts";
 import { BusClient, type BusMessage, type BusMessageEvent } from "../bus/client.ts";
-import { TypedEventTarget } from "../bus/typed_event_target.ts";
+import { TypedEventTarget } from "../core/typed_event_target.ts";
 import { type JobPayload, MAX_PRIORITY, MIN_PRIORITY } from "../bus/protocol.ts";
 import { JobOpError } from "./errors.ts";
 

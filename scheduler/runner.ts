@@ -5,9 +5,9 @@
  * @module
  */
 
-import { type Clock, systemClock, type TimerId } from "../process/clock.ts";
-import { Deadline } from "../process/deadline.ts";
-import { BinaryHeap } from "./binary_heap.ts";
+import { type Clock, systemClock, type TimerId } from "../core/clock.ts";
+import { Deadline } from "../core/deadline.ts";
+import { BinaryHeap } from "../core/binary_heap.ts";
 import { DuplicateJobIdError, RunnerClosedError } from "./errors.ts";
 import {
   JOB_STATES,

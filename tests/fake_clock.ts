@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { Clock, TimerId } from "../process/clock.ts";
+import type { Clock, TimerId } from "../core/clock.ts";
 
 interface FakeTimer {
   at: number;

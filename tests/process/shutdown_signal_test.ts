@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { ShutdownSignal, sleep } from "../../process/mod.ts";
+import { sleep } from "../../core/sleep.ts";
+import { ShutdownSignal } from "../../process/mod.ts";
 
 Deno.test("ShutdownSignal aborts on SIGTERM and says which signal came", async () => {
   using shutdown = new ShutdownSignal();

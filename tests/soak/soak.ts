@@ -14,7 +14,7 @@ import { parseArgs } from "node:util";
 import { mulberry32 } from "../../producer/generator.ts";
 import { Producer } from "../../producer/producer.ts";
 import { Cli, startBus } from "../fixtures/e2e_cli.ts";
-import { sleep } from "../../process/sleep.ts";
+import { sleep } from "../../core/sleep.ts";
 import { JobLedger } from "../fixtures/e2e_ledger.ts";
 
 /** The job the schedulers run: `sleep <runtime>` (GNU sleep takes fractions). */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Deadline } from "../../process/deadline.ts";
+import { Deadline } from "../../core/deadline.ts";
 import { FakeClock } from "../fake_clock.ts";
 
 Deno.test("Deadline expires once after its running time", async () => {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { mulberry32 } from "../../producer/generator.ts";
-import { BinaryHeap, type BinaryHeapOptions } from "../../scheduler/binary_heap.ts";
+import { BinaryHeap, type BinaryHeapOptions } from "../../core/binary_heap.ts";
 
 interface Item {
   key: number;

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { TypedEventTarget } from "../../bus/typed_event_target.ts";
+import { TypedEventTarget } from "../../core/typed_event_target.ts";
 
 class Ping extends Event {
   constructor() {
