@@ -8,10 +8,9 @@
 /** The newest protocol version the bus speaks. */
 export const PROTOCOL_VERSION = 2;
 
-/** Most urgent priority. */
-export const MIN_PRIORITY = 0;
-/** Least urgent priority. */
-export const MAX_PRIORITY = 10;
+import { isPriority } from "../scheduler/job.ts";
+
+export { isPriority, MAX_PRIORITY, MIN_PRIORITY } from "../scheduler/job.ts";
 /** Longest job id, in characters. */
 export const MAX_ID_LENGTH = 128;
 
@@ -358,22 +357,6 @@ export function validatePayload(value: unknown): ParseResult<JobPayload> {
     };
   }
   return { ok: true, message: value as JobPayload };
-}
-
-/**
- * Whether a value is a valid priority: an integer in 0..10.
- *
- * @param value The candidate.
- * @returns True for 0, 1, ..., 10.
- * @example
- * ```ts
- * import { isPriority } from "./protocol.ts";
- * console.log(isPriority(10), isPriority(11), isPriority(2.5)); // true false false
- * ```
- */
-export function isPriority(value: unknown): value is number {
-  return Number.isInteger(value) && (value as number) >= MIN_PRIORITY &&
-    (value as number) <= MAX_PRIORITY;
 }
 
 /**

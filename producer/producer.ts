@@ -10,7 +10,8 @@ import { type Clock, systemClock } from "../core/clock.ts";
 import type { BackoffOptions } from "../bus/backoff.ts";
 import { BusClient, type BusMessage, type BusMessageEvent } from "../bus/client.ts";
 import { TypedEventTarget } from "../core/typed_event_target.ts";
-import { type JobPayload, MAX_PRIORITY, MIN_PRIORITY } from "../bus/protocol.ts";
+import type { JobPayload } from "../bus/protocol.ts";
+import { isPriority, MAX_PRIORITY, MIN_PRIORITY } from "../scheduler/job.ts";
 import { JobOpError } from "./errors.ts";
 
 /** How a job ended, from the producer's side. */
@@ -422,7 +423,7 @@ export class Producer extends TypedEventTarget<ProducerEventMap> implements Asyn
    * ```
    */
   setPriority(id: string, priority: number): Promise<void> {
-    if (!Number.isInteger(priority) || priority < MIN_PRIORITY || priority > MAX_PRIORITY) {
+    if (!isPriority(priority)) {
       throw new RangeError(
         `Cannot set priority: 'priority' must be an integer ${MIN_PRIORITY}..${MAX_PRIORITY}, ` +
           `got ${priority}`,

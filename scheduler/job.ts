@@ -5,6 +5,28 @@
  * @module
  */
 
+/** The most urgent priority. */
+export const MIN_PRIORITY = 0;
+/** The least urgent priority. */
+export const MAX_PRIORITY = 10;
+
+/**
+ * Whether a value is a valid priority: an integer from {@linkcode MIN_PRIORITY} (most urgent) to
+ * {@linkcode MAX_PRIORITY}.
+ *
+ * @param value The candidate.
+ * @returns True for 0, 1, ..., 10.
+ * @example
+ * ```ts
+ * import { isPriority } from "./job.ts";
+ * console.log(isPriority(10), isPriority(11), isPriority(2.5)); // true false false
+ * ```
+ */
+export function isPriority(value: unknown): value is number {
+  return Number.isInteger(value) && (value as number) >= MIN_PRIORITY &&
+    (value as number) <= MAX_PRIORITY;
+}
+
 /**
  * Every state a job can be in, in the order they usually happen. One {@linkcode JobEvent} of
  * that `type` is dispatched per change.

@@ -10,6 +10,7 @@ import { Deadline } from "../core/deadline.ts";
 import { BinaryHeap } from "../core/binary_heap.ts";
 import { DuplicateJobIdError, RunnerClosedError } from "./errors.ts";
 import {
+  isPriority,
   JOB_STATES,
   JobEvent,
   type JobOutcome,
@@ -18,6 +19,8 @@ import {
   type LaunchedJob,
   type Launcher,
   type LaunchOutcome,
+  MAX_PRIORITY,
+  MIN_PRIORITY,
 } from "./job.ts";
 
 /**
@@ -305,8 +308,12 @@ function message(error: unknown): string {
 }
 
 function checkPriority(what: string, priority: unknown): number {
-  if (!Number.isInteger(priority) || (priority as number) < 0 || (priority as number) > 10) {
-    throw new RangeError(`${what}: 'priority' must be an integer 0..10, got ${String(priority)}`);
+  if (!isPriority(priority)) {
+    throw new RangeError(
+      `${what}: 'priority' must be an integer ${MIN_PRIORITY}..${MAX_PRIORITY}, got ${
+        String(priority)
+      }`,
+    );
   }
   return priority as number;
 }
