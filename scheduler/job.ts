@@ -67,16 +67,21 @@ export type JobState = typeof JOB_STATES[number];
  * @example
  * ```ts
  * import { FINAL_STATES } from "./job.ts";
- * console.log(FINAL_STATES.includes("requeued")); // false
+ * console.log(FINAL_STATES.length, FINAL_STATES.at(-1)); // 5 "evicted"
  * ```
  */
-export const FINAL_STATES: readonly JobState[] = [
+export const FINAL_STATES = [
   "succeeded",
   "failed",
   "timed_out",
   "cancelled",
   "evicted",
-];
+] as const satisfies readonly JobState[];
+
+/** A final job state: one of {@linkcode FINAL_STATES}. */
+export type FinalState = typeof FINAL_STATES[number];
+
+const FINAL: ReadonlySet<JobState> = new Set(FINAL_STATES);
 
 /**
  * Whether `state` is one of {@linkcode FINAL_STATES}.
@@ -86,11 +91,11 @@ export const FINAL_STATES: readonly JobState[] = [
  * @example
  * ```ts
  * import { isFinalState } from "./job.ts";
- * console.log(isFinalState("evicted")); // true
+ * console.log(isFinalState("evicted"), isFinalState("requeued")); // true false
  * ```
  */
-export function isFinalState(state: JobState): boolean {
-  return FINAL_STATES.includes(state);
+export function isFinalState(state: JobState): state is FinalState {
+  return FINAL.has(state);
 }
 
 /** What a launched job reports when it ends (a `Proc`'s `ProcOutcome` has these fields). */
@@ -131,7 +136,7 @@ export interface LaunchedJob {
 export interface JobInfo<P> {
   /** The job's id. */
   readonly id: string;
-  /** The job's priority, 0 (most urgent) to 10. */
+  /** The job's priority, {@linkcode MIN_PRIORITY} (most urgent) to {@linkcode MAX_PRIORITY}. */
   readonly priority: number;
   /** The caller's description of the work. */
   readonly payload: P;
@@ -228,6 +233,11 @@ export interface JobEventInit<P> {
   running: number;
   /** Jobs waiting (suspended ones included) right after the change. */
   waiting: number;
+  /**
+   * For a `queued` event: whether a slot was free, so the job starts in the same step.
+   * @default {false}
+   */
+  startsAtOnce?: boolean;
 }
 
 /**
@@ -238,7 +248,7 @@ export interface JobEventInit<P> {
  * import { JobEvent, type JobView } from "./job.ts";
  * const job = { id: "a", priority: 3 } as JobView<string>;
  * const event = new JobEvent("queued", { job, previous: undefined, time: 0, running: 0, waiting: 1 });
- * console.log(event.type, event.job.id); // "queued" "a"
+ * console.log(event.type, event.job.id, event.startsAtOnce); // "queued" "a" false
  * ```
  */
 export class JobEvent<P = unknown> extends Event {
@@ -252,6 +262,13 @@ export class JobEvent<P = unknown> extends Event {
   readonly running: number;
   /** Jobs waiting right after the change. */
   readonly waiting: number;
+  /**
+   * True for the `queued` event of a job submitted while a slot was free: its `started` event
+   * follows in the same step, so it never really waited and displays of waiting jobs skip it.
+   * False for every other event (a job that must evict another to start was queued while every
+   * slot was busy: `false`).
+   */
+  readonly startsAtOnce: boolean;
 
   /**
    * Creates the event of one state change.
@@ -266,6 +283,7 @@ export class JobEvent<P = unknown> extends Event {
     this.time = init.time;
     this.running = init.running;
     this.waiting = init.waiting;
+    this.startsAtOnce = init.startsAtOnce ?? false;
   }
 
   /** The job's new state (same as `type`, typed). */
