@@ -5,356 +5,34 @@
  * @module
  */
 
-import { type Clock, systemClock, type TimerId } from "../core/clock.ts";
-import { Deadline } from "../core/deadline.ts";
-import { BinaryHeap } from "../core/binary_heap.ts";
+import type { Clock, TimerId } from "../core/clock.ts";
+import { TypedEventTarget } from "../core/typed_event_target.ts";
 import { DuplicateJobIdError, RunnerClosedError } from "./errors.ts";
 import {
-  isPriority,
   JOB_STATES,
   JobEvent,
-  type JobOutcome,
   type JobState,
   type JobView,
-  type LaunchedJob,
   type Launcher,
   type LaunchOutcome,
-  MAX_PRIORITY,
-  MIN_PRIORITY,
 } from "./job.ts";
+import {
+  checkPriority,
+  type EvictMode,
+  jobSettings,
+  type RunnerOptions,
+  runnerSettings,
+  type RunnerSnapshot,
+  type SubmitOptions,
+} from "./runner_options.ts";
+import { Attempt, finalStateOf, LAUNCH_ERROR, message } from "./attempt.ts";
+import { JobRecord } from "./job_record.ts";
+import { WaitingLine } from "./waiting_line.ts";
 
-/**
- * What happens to a running job evicted by a more urgent one:
- * - `requeue`: terminated, then waits again, keeping its place among equals (event `requeued`);
- * - `kill`: terminated for good (event `evicted`, final), as the seed's scheduler does;
- * - `suspend`: paused (SIGSTOP for a `Proc`), waits without a slot and is resumed when it is the
- *   most urgent waiting job and a slot frees (events `suspended`, `resumed`); its timeout clock
- *   stops meanwhile.
- */
-export type EvictMode = "requeue" | "kill" | "suspend";
+export type { EvictMode, RunnerOptions, RunnerSnapshot, SubmitOptions } from "./runner_options.ts";
 
-const EVICT_MODES: readonly EvictMode[] = ["requeue", "kill", "suspend"];
-
-/** Options for {@linkcode Runner}. */
-export interface RunnerOptions<P> {
-  /** Starts a job (e.g. `procLauncher` or `sleeperLauncher()`); required. */
-  launch: Launcher<P>;
-  /**
-   * How many jobs may run at once.
-   * @default {5}
-   */
-  slots?: number;
-  /**
-   * What eviction does to the evicted job (see {@linkcode EvictMode}).
-   * @default {"requeue"}
-   */
-  evict?: EvictMode;
-  /**
-   * Running time (ms, since its latest start or resume) before a job may be evicted. A waiting
-   * job kept out only by this is re-evaluated by a timer as soon as a victim becomes eligible.
-   * @default {0}
-   */
-  minRunMs?: number;
-  /**
-   * Aging: a waiting job's effective priority improves by one level every `agingMs` ms since it
-   * was submitted, down to 0; `0` turns aging off.
-   *
-   * Waiting jobs are ordered by `(priority * agingMs + submittedAt, seq)`, which is exactly the
-   * order of their aged levels without re-keying the heap; among jobs at the same aged level,
-   * the one that reached it first goes first. For example with `agingMs: 1000`, a priority-5 job
-   * submitted at t=0 (key 5000) goes before a priority-2 job submitted at t=3500 (key 5500): at
-   * t=3500 the first is at level 2 since t=3000.
-   *
-   * Aging decides who gets the next free slot; it never takes a slot by force. Eviction compares
-   * the waiting job's own `priority` with the level each running job started at (its
-   * `effectivePriority`), so an aged job that won a slot is protected like a job of that level,
-   * and evictions cannot ping-pong.
-   * @default {0}
-   */
-  agingMs?: number;
-  /**
-   * Default running time allowed per job attempt (ms); a job past it is terminated and reported
-   * `timed_out`. Suspended time does not count.
-   * @default {10000}
-   */
-  timeoutMs?: number;
-  /**
-   * Where time and timers come from.
-   * @default {systemClock}
-   */
-  clock?: Clock;
-}
-
-/** Options for {@linkcode Runner.submit}. */
-export interface SubmitOptions {
-  /**
-   * The job's id; must not be the id of an unfinished job of this runner.
-   * @default {"job-<n>", n the submission count}
-   */
-  id?: string;
-  /**
-   * Priority, an integer from 0 (most urgent) to 10.
-   * @default {5}
-   */
-  priority?: number;
-  /**
-   * Running time allowed per attempt, ms.
-   * @default {the runner's timeoutMs}
-   */
-  timeoutMs?: number;
-  /**
-   * Whether the job may be evicted; `false` protects it from every eviction.
-   * @default {true}
-   */
-  preemptible?: boolean;
-  /**
-   * Cancels the job when aborted (as {@linkcode Runner.cancel}).
-   * @default {undefined}
-   */
-  signal?: AbortSignal;
-}
-
-/** A runner's state for status displays, from {@linkcode Runner.snapshot}. */
-export interface RunnerSnapshot<P> {
-  /** Clock time of the snapshot, ms. */
-  time: number;
-  /** Number of slots. */
-  slots: number;
-  /** Jobs holding a slot, in the order they (last) started. */
-  running: JobView<P>[];
-  /** Waiting jobs (suspended ones included), in the order they would get a slot. */
-  waiting: JobView<P>[];
-}
-
-/** One launch of a job. */
-interface Attempt {
-  launched: LaunchedJob | undefined;
-  deadline: Deadline | undefined;
-  /** Set when the runner terminated this attempt: then its end changes nothing else. */
-  stopped: boolean;
-  ended: boolean;
-  /** Settles when a stopped attempt has ended (made by `#stop`: only those are awaited). */
-  stopping: PromiseWithResolvers<void> | undefined;
-}
-
-/** Where a job record carries its place in the waiting heaps (`BinaryHeapOptions.indexKey`). */
-const WAITING_PLACE = Symbol("Runner waiting place");
-const CLAIMS_PLACE = Symbol("Runner claims place");
-
-/** The runner's record of a job. */
-class Job<P> {
-  readonly view: JobView<P>;
-  state: JobState = "queued";
-  previous: JobState | undefined;
-  reason: string | undefined;
-  /** Waiting order key (see `RunnerOptions.agingMs`). */
-  rank = 0;
-  /** The level it started at: its rank among running jobs for eviction. */
-  level = 0;
-  /** Order of the latest start or resume (larger: more recent). */
-  startSeq = 0;
-  /** Clock time of the latest start or resume. */
-  segmentStart = 0;
-  runMs = 0;
-  attempts = 0;
-  code: number | null = null;
-  startedAt: number | undefined;
-  endedAt: number | undefined;
-  attempt: Attempt | undefined;
-  /** Settles when the latest attempt the runner terminated has ended. */
-  stopping: Promise<void> | undefined;
-  suspended = false;
-  unlisten: (() => void) | undefined;
-  /** Whether the job is final and its process has ended. */
-  settled = false;
-  /** `done`, made when first asked for (most callers never ask). */
-  #done: PromiseWithResolvers<JobOutcome> | undefined;
-
-  constructor(
-    readonly id: string,
-    public priority: number,
-    readonly payload: P,
-    readonly preemptible: boolean,
-    readonly timeoutMs: number,
-    readonly seq: number,
-    readonly submittedAt: number,
-    levelOf: (job: Job<P>) => number,
-    now: () => number,
-  ) {
-    this.view = new LiveJobView(this, levelOf, now);
-  }
-
-  /** Settles with the outcome once the job is final and its process has ended. */
-  get done(): Promise<JobOutcome> {
-    if (this.settled) return Promise.resolve(outcomeOf(this));
-    this.#done ??= Promise.withResolvers<JobOutcome>();
-    return this.#done.promise;
-  }
-
-  /** Marks the job settled and settles `done` if anyone asked for it. */
-  settle(): void {
-    this.settled = true;
-    this.#done?.resolve(outcomeOf(this));
-  }
-
-  /** Time not spent running, until `at`. */
-  waitMsAt(at: number): number {
-    return at - this.submittedAt - this.runMs;
-  }
-}
-
-/** The read-only view of a {@linkcode Job} handed to callers and listeners. */
-class LiveJobView<P> implements JobView<P> {
-  #job: Job<P>;
-  #levelOf: (job: Job<P>) => number;
-  #now: () => number;
-
-  constructor(job: Job<P>, levelOf: (job: Job<P>) => number, now: () => number) {
-    this.#job = job;
-    this.#levelOf = levelOf;
-    this.#now = now;
-  }
-  get id(): string {
-    return this.#job.id;
-  }
-  get priority(): number {
-    return this.#job.priority;
-  }
-  get payload(): P {
-    return this.#job.payload;
-  }
-  get attempts(): number {
-    return this.#job.attempts;
-  }
-  get state(): JobState {
-    return this.#job.state;
-  }
-  get previous(): JobState | undefined {
-    return this.#job.previous;
-  }
-  get reason(): string | undefined {
-    return this.#job.reason;
-  }
-  get effectivePriority(): number {
-    return this.#levelOf(this.#job);
-  }
-  get preemptible(): boolean {
-    return this.#job.preemptible;
-  }
-  get timeoutMs(): number {
-    return this.#job.timeoutMs;
-  }
-  get seq(): number {
-    return this.#job.seq;
-  }
-  get submittedAt(): number {
-    return this.#job.submittedAt;
-  }
-  get startedAt(): number | undefined {
-    return this.#job.startedAt;
-  }
-  get endedAt(): number | undefined {
-    return this.#job.endedAt;
-  }
-  get runMs(): number {
-    const job = this.#job;
-    return job.runMs + (isRunning(job) ? this.#now() - job.segmentStart : 0);
-  }
-  get waitMs(): number {
-    const job = this.#job;
-    const at = job.endedAt ?? this.#now();
-    return at - job.submittedAt - this.runMs;
-  }
-  get code(): number | null {
-    return this.#job.code;
-  }
-  get done(): Promise<JobOutcome> {
-    return this.#job.done;
-  }
-}
-
-function isRunning(job: Job<unknown>): boolean {
-  return job.state === "started" || job.state === "resumed";
-}
-
-function outcomeOf(job: Job<unknown>): JobOutcome {
-  const endedAt = job.endedAt!;
-  return {
-    id: job.id,
-    state: job.state,
-    reason: job.reason,
-    code: job.code,
-    submittedAt: job.submittedAt,
-    startedAt: job.startedAt,
-    endedAt,
-    waitMs: job.waitMsAt(endedAt),
-    runMs: job.runMs,
-    attempts: job.attempts,
-  };
-}
-
-function newAttempt(): Attempt {
-  return {
-    launched: undefined,
-    deadline: undefined,
-    stopped: false,
-    ended: false,
-    stopping: undefined,
-  };
-}
-
-function message(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-function checkPriority(what: string, priority: unknown): number {
-  if (!isPriority(priority)) {
-    throw new RangeError(
-      `${what}: 'priority' must be an integer ${MIN_PRIORITY}..${MAX_PRIORITY}, got ${
-        String(priority)
-      }`,
-    );
-  }
-  return priority as number;
-}
-
-function checkMs(what: string, name: string, value: unknown, positive: boolean): number {
-  if (
-    typeof value !== "number" || !Number.isFinite(value) || value < 0 || (positive && value === 0)
-  ) {
-    const want = positive ? "a finite number > 0" : "a finite number >= 0";
-    throw new RangeError(`${what}: '${name}' must be ${want}, got ${String(value)}`);
-  }
-  return value;
-}
-
-/** The typed listener overloads of {@linkcode Runner}: a state's listener gets a `JobEvent`. */
-export interface Runner<P> {
-  /** Listens to one job state (see `JOB_STATES`). */
-  addEventListener(
-    type: JobState,
-    listener: (event: JobEvent<P>) => void,
-    options?: boolean | AddEventListenerOptions,
-  ): void;
-  /** Any other listener, as on every `EventTarget`. */
-  addEventListener(
-    type: string,
-    listener: EventListenerOrEventListenerObject | null,
-    options?: boolean | AddEventListenerOptions,
-  ): void;
-  /** Removes a listener added for a job state. */
-  removeEventListener(
-    type: JobState,
-    listener: (event: JobEvent<P>) => void,
-    options?: boolean | EventListenerOptions,
-  ): void;
-  /** Any other listener, as on every `EventTarget`. */
-  removeEventListener(
-    type: string,
-    listener: EventListenerOrEventListenerObject | null,
-    options?: boolean | EventListenerOptions,
-  ): void;
-}
+/** The runner's events: one per job state, each a {@linkcode JobEvent} of that `type`. */
+export type RunnerEventMap<P> = { [S in JobState]: JobEvent<P> };
 
 /**
  * Runs jobs by priority (0 most urgent … 10) on a fixed number of slots.
@@ -399,23 +77,20 @@ export interface Runner<P> {
  * console.log(runner.counts.succeeded); // 3
  * ```
  */
-export class Runner<P> extends EventTarget implements AsyncDisposable {
+export class Runner<P> extends TypedEventTarget<RunnerEventMap<P>> implements AsyncDisposable {
   #launch: Launcher<P>;
   #slots: number;
   #evict: EvictMode;
   #minRunMs: number;
-  #agingMs: number;
   #timeoutMs: number;
   #clock: Clock;
 
   /** Unfinished jobs by id. */
-  #jobs = new Map<string, Job<P>>();
+  #jobs = new Map<string, JobRecord<P>>();
   /** Jobs holding a slot. */
-  #running = new Set<Job<P>>();
-  /** Waiting jobs in the order they get a free slot. */
-  #waiting: BinaryHeap<Job<P>>;
-  /** Waiting jobs by their own priority (the order of eviction claims); `#waiting` without aging. */
-  #claims: BinaryHeap<Job<P>>;
+  #running = new Set<JobRecord<P>>();
+  /** Waiting jobs (suspended ones included). */
+  #waiting: WaitingLine<JobRecord<P>>;
   /** Attempts the runner terminated that have not ended yet. */
   #stopping = new Set<Attempt>();
   #seq = 0;
@@ -426,7 +101,7 @@ export class Runner<P> extends EventTarget implements AsyncDisposable {
   #idle: Array<() => void> = [];
   #timer: TimerId | undefined;
   #closing: Promise<JobView<P>[]> | undefined;
-  #levelOf = (job: Job<P>): number => this.#level(job);
+  #levelOf = (job: JobRecord<P>): number => this.#level(job);
   #now = (): number => this.#clock.now();
 
   /**
@@ -438,43 +113,14 @@ export class Runner<P> extends EventTarget implements AsyncDisposable {
    */
   constructor(options: RunnerOptions<P>) {
     super();
-    const what = "Cannot create Runner";
-    const o = options ?? ({} as RunnerOptions<P>);
-    if (typeof o.launch !== "function") {
-      throw new TypeError(`${what}: 'launch' must be a function, got ${typeof o.launch}`);
-    }
-    const slots = o.slots ?? 5;
-    if (!Number.isInteger(slots) || slots < 1) {
-      throw new RangeError(`${what}: 'slots' must be a positive integer, got ${String(slots)}`);
-    }
-    const evict = o.evict ?? "requeue";
-    if (!EVICT_MODES.includes(evict)) {
-      throw new RangeError(
-        `${what}: 'evict' must be one of ${EVICT_MODES.join(", ")}, got ${String(evict)}`,
-      );
-    }
-    const clock = o.clock ?? systemClock;
-    if (
-      typeof clock?.now !== "function" || typeof clock.setTimeout !== "function" ||
-      typeof clock.clearTimeout !== "function"
-    ) {
-      throw new TypeError(`${what}: 'clock' must have now, setTimeout and clearTimeout`);
-    }
-    this.#launch = o.launch;
-    this.#slots = slots;
-    this.#evict = evict;
-    this.#minRunMs = checkMs(what, "minRunMs", o.minRunMs ?? 0, false);
-    this.#agingMs = checkMs(what, "agingMs", o.agingMs ?? 0, false);
-    this.#timeoutMs = checkMs(what, "timeoutMs", o.timeoutMs ?? 10_000, true);
-    this.#clock = clock;
-    this.#waiting = new BinaryHeap<Job<P>>((a, b) => a.rank - b.rank || a.seq - b.seq, {
-      indexKey: WAITING_PLACE,
-    });
-    this.#claims = this.#agingMs > 0
-      ? new BinaryHeap<Job<P>>((a, b) => a.priority - b.priority || a.seq - b.seq, {
-        indexKey: CLAIMS_PLACE,
-      })
-      : this.#waiting;
+    const settings = runnerSettings(options);
+    this.#launch = settings.launch;
+    this.#slots = settings.slots;
+    this.#evict = settings.evict;
+    this.#minRunMs = settings.minRunMs;
+    this.#timeoutMs = settings.timeoutMs;
+    this.#clock = settings.clock;
+    this.#waiting = new WaitingLine<JobRecord<P>>(settings.agingMs);
   }
 
   /** Number of slots. */
@@ -530,17 +176,9 @@ export class Runner<P> extends EventTarget implements AsyncDisposable {
    * ```
    */
   submit(payload: P, options: SubmitOptions = {}): JobView<P> {
-    const what = "Cannot submit job";
-    const priority = checkPriority(what, options.priority ?? 5);
-    const timeoutMs = checkMs(what, "timeoutMs", options.timeoutMs ?? this.#timeoutMs, true);
-    const preemptible = options.preemptible ?? true;
-    if (typeof preemptible !== "boolean") {
-      throw new TypeError(`${what}: 'preemptible' must be a boolean, got ${typeof preemptible}`);
-    }
-    let id = options.id;
-    if (id !== undefined && (typeof id !== "string" || id === "")) {
-      throw new TypeError(`${what}: 'id' must be a non-empty string, got ${JSON.stringify(id)}`);
-    }
+    const settings = jobSettings(options, this.#timeoutMs);
+    const { priority, timeoutMs, preemptible } = settings;
+    let id = settings.id;
     if (this.#closing) throw new RunnerClosedError(id);
     if (id !== undefined && this.#jobs.has(id)) throw new DuplicateJobIdError(id);
     const seq = this.#seq++;
@@ -548,20 +186,19 @@ export class Runner<P> extends EventTarget implements AsyncDisposable {
       id = `job-${seq}`;
       for (let n = 1; this.#jobs.has(id); n++) id = `job-${seq}-${n}`;
     }
-    const now = this.#clock.now();
-    const job = new Job<P>(
+    const job = new JobRecord<P>({
       id,
       priority,
       payload,
       preemptible,
       timeoutMs,
       seq,
-      now,
-      this.#levelOf,
-      this.#now,
-    );
+      submittedAt: this.#clock.now(),
+      levelOf: this.#levelOf,
+      now: this.#now,
+    });
     this.#jobs.set(id, job);
-    this.#enqueue(job);
+    this.#waiting.push(job);
     this.#to(job, "queued");
     const signal = options.signal;
     if (signal?.aborted) {
@@ -586,18 +223,10 @@ export class Runner<P> extends EventTarget implements AsyncDisposable {
    * @example
    * ```ts
    * import { Runner } from "./runner.ts";
-   * import type { LaunchOutcome } from "./job.ts";
-   * const launch = () => { // jobs that run until terminated
-   *   const end = Promise.withResolvers<LaunchOutcome>();
-   *   const terminate = () => (end.resolve({ result: "terminated", code: null }), end.promise);
-   *   return { wait: () => end.promise, terminate, suspend() {}, resume() {} };
-   * };
-   * await using runner = new Runner<string>({
-   *   slots: 1,
-   *   launch,
-   * });
-   * runner.submit("x", { id: "a" });
-   * runner.submit("y", { id: "b" });
+   * import { sleeperLauncher } from "./sleeper_launcher.ts";
+   * await using runner = new Runner({ slots: 1, launch: sleeperLauncher({ output: "null" }) });
+   * runner.submit({ runtime: 60 }, { id: "a" });
+   * runner.submit({ runtime: 60 }, { id: "b" }); // waits
    * console.log(runner.cancel("b"), runner.cancel("b")); // true false
    * ```
    */
@@ -622,18 +251,10 @@ export class Runner<P> extends EventTarget implements AsyncDisposable {
    * @example
    * ```ts
    * import { Runner } from "./runner.ts";
-   * import type { LaunchOutcome } from "./job.ts";
-   * const launch = () => { // jobs that run until terminated
-   *   const end = Promise.withResolvers<LaunchOutcome>();
-   *   const terminate = () => (end.resolve({ result: "terminated", code: null }), end.promise);
-   *   return { wait: () => end.promise, terminate, suspend() {}, resume() {} };
-   * };
-   * await using runner = new Runner<string>({
-   *   slots: 1,
-   *   launch,
-   * });
-   * runner.submit("x", { priority: 5 });
-   * const late = runner.submit("y", { priority: 9 });
+   * import { sleeperLauncher } from "./sleeper_launcher.ts";
+   * await using runner = new Runner({ slots: 1, launch: sleeperLauncher({ output: "null" }) });
+   * runner.submit({ runtime: 60 }, { priority: 5 });
+   * const late = runner.submit({ runtime: 60 }, { priority: 9 });
    * runner.setPriority(late.id, 1); // more urgent than the running job: evicts it
    * console.log(late.state); // "started"
    * ```
@@ -644,9 +265,7 @@ export class Runner<P> extends EventTarget implements AsyncDisposable {
     if (job === undefined) return false;
     job.priority = priority;
     if (this.#waiting.has(job)) {
-      job.rank = this.#rankOf(job);
-      this.#waiting.update(job);
-      if (this.#claims !== this.#waiting) this.#claims.update(job);
+      this.#waiting.reorder(job);
     } else {
       job.level = priority;
     }
@@ -663,16 +282,9 @@ export class Runner<P> extends EventTarget implements AsyncDisposable {
    * @example
    * ```ts
    * import { Runner } from "./runner.ts";
-   * import type { LaunchOutcome } from "./job.ts";
-   * const launch = () => { // jobs that run until terminated
-   *   const end = Promise.withResolvers<LaunchOutcome>();
-   *   const terminate = () => (end.resolve({ result: "terminated", code: null }), end.promise);
-   *   return { wait: () => end.promise, terminate, suspend() {}, resume() {} };
-   * };
-   * await using runner = new Runner<string>({
-   *   launch,
-   * });
-   * runner.submit("x", { id: "a" });
+   * import { sleeperLauncher } from "./sleeper_launcher.ts";
+   * await using runner = new Runner({ launch: sleeperLauncher({ output: "null" }) });
+   * runner.submit({ runtime: 60 }, { id: "a" });
    * console.log(runner.get("a")?.state); // "started"
    * ```
    */
@@ -688,18 +300,10 @@ export class Runner<P> extends EventTarget implements AsyncDisposable {
    * @example
    * ```ts
    * import { Runner } from "./runner.ts";
-   * import type { LaunchOutcome } from "./job.ts";
-   * const launch = () => { // jobs that run until terminated
-   *   const end = Promise.withResolvers<LaunchOutcome>();
-   *   const terminate = () => (end.resolve({ result: "terminated", code: null }), end.promise);
-   *   return { wait: () => end.promise, terminate, suspend() {}, resume() {} };
-   * };
-   * await using runner = new Runner<string>({
-   *   slots: 1,
-   *   launch,
-   * });
-   * runner.submit("x", { priority: 5 });
-   * runner.submit("y", { priority: 7 });
+   * import { sleeperLauncher } from "./sleeper_launcher.ts";
+   * await using runner = new Runner({ slots: 1, launch: sleeperLauncher({ output: "null" }) });
+   * runner.submit({ runtime: 60 }, { priority: 5 });
+   * runner.submit({ runtime: 60 }, { priority: 7 });
    * const { running, waiting } = runner.snapshot();
    * console.log(running.length, waiting[0].priority); // 1 7
    * ```
@@ -753,20 +357,12 @@ export class Runner<P> extends EventTarget implements AsyncDisposable {
    * @example
    * ```ts
    * import { Runner } from "./runner.ts";
-   * import type { LaunchOutcome } from "./job.ts";
-   * const launch = () => { // jobs that run until terminated
-   *   const end = Promise.withResolvers<LaunchOutcome>();
-   *   const terminate = () => (end.resolve({ result: "terminated", code: null }), end.promise);
-   *   return { wait: () => end.promise, terminate, suspend() {}, resume() {} };
-   * };
-   * const runner = new Runner<string>({
-   *   slots: 1,
-   *   launch,
-   * });
-   * runner.submit("x", { id: "a" });
-   * runner.submit("y", { id: "b" });
+   * import { sleeperLauncher } from "./sleeper_launcher.ts";
+   * const runner = new Runner({ slots: 1, launch: sleeperLauncher({ output: "null" }) });
+   * runner.submit({ runtime: 60 }, { id: "a" });
+   * runner.submit({ runtime: 60 }, { id: "b" });
    * const left = await runner.close();
-   * console.log(left.map((job) => job.payload)); // ["x", "y"]
+   * console.log(left.map((job) => job.id)); // ["a", "b"]
    * ```
    */
   close(): Promise<JobView<P>[]> {
@@ -787,7 +383,10 @@ export class Runner<P> extends EventTarget implements AsyncDisposable {
     ];
     for (const job of left) this.#cancel(job, "runner closed");
     this.#flush();
-    await Promise.all([...left.map((job) => job.done), ...[...this.#stopping].map(endedOf)]);
+    await Promise.all([
+      ...left.map((job) => job.done),
+      ...[...this.#stopping].map((attempt) => attempt.ending),
+    ]);
     this.#checkIdle();
     return left.map((job) => job.view);
   }
@@ -806,24 +405,22 @@ export class Runner<P> extends EventTarget implements AsyncDisposable {
     this.#clearTimer();
     for (;;) {
       while (this.#running.size < this.#slots && this.#waiting.length > 0) {
-        const job = this.#waiting.pop()!;
-        if (this.#claims !== this.#waiting) this.#claims.remove(job);
-        this.#start(job);
+        this.#start(this.#waiting.pop()!);
       }
-      if (this.#waiting.length === 0) return;
-      const claimant = this.#claims.peek()!;
+      const claimant = this.#waiting.claimant();
+      if (claimant === undefined) return;
       const victim = this.#victimFor(claimant.priority);
       if (victim === undefined) return this.#armTimer(claimant.priority);
-      this.#dequeue(claimant);
+      this.#waiting.remove(claimant);
       this.#displace(victim, claimant);
       this.#start(claimant);
     }
   }
 
   /** The least urgent, most recently started running job that `priority` may evict. */
-  #victimFor(priority: number): Job<P> | undefined {
+  #victimFor(priority: number): JobRecord<P> | undefined {
     const now = this.#clock.now();
-    let best: Job<P> | undefined;
+    let best: JobRecord<P> | undefined;
     for (const job of this.#running) {
       if (!job.preemptible || job.level <= priority) continue;
       if (now - job.segmentStart < this.#minRunMs) continue;
@@ -856,23 +453,17 @@ export class Runner<P> extends EventTarget implements AsyncDisposable {
     this.#timer = undefined;
   }
 
-  #displace(victim: Job<P>, by: Job<P>): void {
+  #displace(victim: JobRecord<P>, by: JobRecord<P>): void {
     const reason = `evicted by ${by.id}`;
     if (this.#evict === "suspend") {
-      const attempt = victim.attempt!;
       this.#leaveSlot(victim);
-      attempt.deadline?.pause();
-      try {
-        attempt.launched?.suspend();
-      } catch {
-        // a job that cannot be paused keeps running until it is resumed or ends
-      }
+      victim.attempt?.suspend();
       victim.suspended = true;
-      this.#enqueue(victim);
+      this.#waiting.push(victim);
       this.#to(victim, "suspended", reason);
     } else if (this.#evict === "requeue") {
       this.#stop(victim);
-      this.#enqueue(victim);
+      this.#waiting.push(victim);
       this.#to(victim, "requeued", reason);
     } else {
       this.#stop(victim);
@@ -880,7 +471,7 @@ export class Runner<P> extends EventTarget implements AsyncDisposable {
     }
   }
 
-  #start(job: Job<P>): void {
+  #start(job: JobRecord<P>): void {
     const now = this.#clock.now();
     job.level = this.#level(job);
     job.startSeq = ++this.#startSeq;
@@ -888,18 +479,12 @@ export class Runner<P> extends EventTarget implements AsyncDisposable {
     this.#running.add(job);
     if (job.suspended) {
       job.suspended = false;
-      const attempt = job.attempt!;
-      attempt.deadline?.resume();
-      try {
-        attempt.launched?.resume();
-      } catch {
-        // it ends by itself, or by its timeout
-      }
+      job.attempt?.resume();
       this.#to(job, "resumed");
       return;
     }
     job.startedAt ??= now;
-    const attempt = newAttempt();
+    const attempt = new Attempt();
     job.attempt = attempt;
     this.#to(job, "started");
     if (job.stopping === undefined) return this.#launchAttempt(job, attempt);
@@ -911,101 +496,69 @@ export class Runner<P> extends EventTarget implements AsyncDisposable {
     });
   }
 
-  #launchAttempt(job: Job<P>, attempt: Attempt): void {
+  #launchAttempt(job: JobRecord<P>, attempt: Attempt): void {
     job.attempts++;
-    let launched: LaunchedJob;
     try {
-      launched = this.#launch(job.view);
+      attempt.run(this.#launch(job.view), job.timeoutMs, this.#clock, {
+        onTimeout: () => {
+          this.#stop(job);
+          this.#finish(job, "timed_out", `ran past its timeout of ${job.timeoutMs} ms`);
+          this.#settle();
+        },
+        onEnd: (outcome, error) => {
+          this.#ended(job, attempt, outcome, error);
+          this.#settle();
+        },
+      });
     } catch (error) {
-      return this.#ended(job, attempt, { result: "error", code: null }, message(error));
-    }
-    attempt.launched = launched;
-    attempt.deadline = new Deadline(job.timeoutMs, () => {
-      this.#stop(job);
-      this.#finish(job, "timed_out", `ran past its timeout of ${job.timeoutMs} ms`);
-      this.#settle();
-    }, { clock: this.#clock });
-    const onError = (error: unknown): void => {
-      this.#ended(job, attempt, { result: "error", code: null }, message(error));
-      this.#settle();
-    };
-    try {
-      launched.wait().then((outcome) => {
-        this.#ended(job, attempt, outcome);
-        this.#settle();
-      }, onError);
-    } catch (error) {
-      queueMicrotask(() => onError(error));
+      this.#ended(job, attempt, LAUNCH_ERROR, message(error));
     }
   }
 
   /** An attempt ended: by itself, or after the runner terminated it. */
-  #ended(job: Job<P>, attempt: Attempt, outcome: LaunchOutcome, error?: string): void {
-    if (attempt.ended) return;
-    attempt.ended = true;
-    attempt.deadline?.cancel();
+  #ended(job: JobRecord<P>, attempt: Attempt, outcome: LaunchOutcome, error?: string): void {
+    if (!attempt.end()) return;
     this.#stopping.delete(attempt);
     job.code = outcome.code ?? null;
-    if (!attempt.stopped) {
-      this.#leave(job);
-      job.attempt = undefined;
-      const [state, reason] = error !== undefined
-        ? ["failed" as const, error]
-        : outcome.result === "success"
-        ? ["succeeded" as const, undefined]
-        : outcome.result === "timeout"
-        ? ["timed_out" as const, "the launcher timed out"]
-        : outcome.result === "error"
-        ? ["failed" as const, `exit code ${outcome.code}`]
-        : ["failed" as const, "terminated"];
-      this.#finish(job, state, reason);
-    }
-    const stopping = attempt.stopping;
-    if (stopping === undefined) return;
-    if (job.stopping === stopping.promise) job.stopping = undefined;
-    stopping.resolve();
+    if (attempt.ending !== undefined && job.stopping === attempt.ending) job.stopping = undefined;
+    if (attempt.stopped) return;
+    this.#leave(job);
+    job.attempt = undefined;
+    const [state, reason] = finalStateOf(outcome, error);
+    this.#finish(job, state, reason);
   }
 
   /** Terminates the job's current attempt (if any); the caller sets the new state. */
-  #stop(job: Job<P>): void {
+  #stop(job: JobRecord<P>): void {
     const attempt = job.attempt;
-    if (attempt === undefined) return this.#dequeue(job);
+    if (attempt === undefined) return this.#waiting.remove(job);
     job.attempt = undefined;
-    attempt.stopped = true;
-    attempt.deadline?.cancel();
     const wasSuspended = job.suspended;
     this.#leave(job);
-    const launched = attempt.launched;
-    if (launched === undefined || attempt.ended) return;
-    attempt.stopping = Promise.withResolvers<void>();
+    const ending = attempt.stop(wasSuspended);
+    if (ending === undefined) return;
     this.#stopping.add(attempt);
-    job.stopping = attempt.stopping.promise;
-    try {
-      if (wasSuspended) launched.resume();
-      launched.terminate().catch(() => {});
-    } catch {
-      // its wait() still tells when it ends
-    }
+    job.stopping = ending;
   }
 
-  #cancel(job: Job<P>, reason: string | undefined): void {
+  #cancel(job: JobRecord<P>, reason: string | undefined): void {
     this.#stop(job);
     this.#finish(job, "cancelled", reason);
   }
 
   /** Takes the job out of its slot or out of the queue (a suspended job). */
-  #leave(job: Job<P>): void {
+  #leave(job: JobRecord<P>): void {
     if (this.#running.has(job)) this.#leaveSlot(job);
-    else this.#dequeue(job);
+    else this.#waiting.remove(job);
     job.suspended = false;
   }
 
-  #leaveSlot(job: Job<P>): void {
+  #leaveSlot(job: JobRecord<P>): void {
     this.#running.delete(job);
     job.runMs += this.#clock.now() - job.segmentStart;
   }
 
-  #finish(job: Job<P>, state: JobState, reason?: string): void {
+  #finish(job: JobRecord<P>, state: JobState, reason?: string): void {
     job.endedAt = this.#clock.now();
     this.#jobs.delete(job.id);
     job.unlisten?.();
@@ -1015,34 +568,18 @@ export class Runner<P> extends EventTarget implements AsyncDisposable {
     else job.stopping.then(() => job.settle());
   }
 
-  // ---- queue ----
-
-  #rankOf(job: Job<P>): number {
-    return this.#agingMs > 0 ? job.priority * this.#agingMs + job.submittedAt : job.priority;
-  }
+  // ---- levels ----
 
   /** A job's level now: aged while waiting, its start level while running, else its priority. */
-  #level(job: Job<P>): number {
-    if (isRunning(job)) return job.level;
-    if (this.#agingMs === 0 || job.endedAt !== undefined) return job.priority;
-    const aged = Math.floor((this.#clock.now() - job.submittedAt) / this.#agingMs);
-    return Math.max(0, job.priority - aged);
-  }
-
-  #enqueue(job: Job<P>): void {
-    job.rank = this.#rankOf(job);
-    this.#waiting.push(job);
-    if (this.#claims !== this.#waiting) this.#claims.push(job);
-  }
-
-  #dequeue(job: Job<P>): void {
-    this.#waiting.remove(job);
-    if (this.#claims !== this.#waiting) this.#claims.remove(job);
+  #level(job: JobRecord<P>): number {
+    if (job.running) return job.level;
+    if (job.endedAt !== undefined) return job.priority;
+    return this.#waiting.agedLevel(job, this.#clock.now());
   }
 
   // ---- events ----
 
-  #to(job: Job<P>, state: JobState, reason?: string): void {
+  #to(job: JobRecord<P>, state: JobState, reason?: string): void {
     // the only move to "queued" is the first one
     job.previous = state === "queued" ? undefined : job.state;
     job.state = state;
@@ -1055,6 +592,7 @@ export class Runner<P> extends EventTarget implements AsyncDisposable {
         time: this.#clock.now(),
         running: this.#running.size,
         waiting: this.#waiting.length,
+        startsAtOnce: state === "queued" && this.#running.size < this.#slots,
       }),
     );
   }
@@ -1063,7 +601,8 @@ export class Runner<P> extends EventTarget implements AsyncDisposable {
     if (this.#flushing) return;
     this.#flushing = true;
     try {
-      for (let i = 0; i < this.#pending.length; i++) this.dispatchEvent(this.#pending[i]);
+      // a listener's submit or cancel appends to #pending: the loop reaches those events too
+      for (const event of this.#pending) this.dispatchEvent(event);
     } finally {
       this.#pending = [];
       this.#flushing = false;
@@ -1080,8 +619,4 @@ export class Runner<P> extends EventTarget implements AsyncDisposable {
     this.#idle = [];
     for (const resolve of idle) resolve();
   }
-}
-
-function endedOf(attempt: Attempt): Promise<void> {
-  return attempt.stopping!.promise;
 }
