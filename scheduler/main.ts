@@ -14,7 +14,7 @@ import { SchedulerClient } from "../bus/scheduler_client.ts";
 import { type EvictMode, Runner } from "./runner.ts";
 import { JOB_STATES, type JobEvent, type Launcher } from "./job.ts";
 import { sleeperLauncher } from "./sleeper_launcher.ts";
-import { createProcLauncher } from "./proc_launcher.ts";
+import { procLauncher } from "./proc_launcher.ts";
 import { DEFAULT_BACKOFF } from "../bus/backoff.ts";
 
 /** The usage text printed by `--help` and after a bad flag. */
@@ -135,7 +135,7 @@ function parseFlags(args: string[]): Config | "help" {
 
 /** A launcher that runs `path <runtime>` for each job (`--exec`). */
 function execLauncher(path: string): Launcher<JobPayload> {
-  const launch = createProcLauncher({ output: "inherit" });
+  const launch = procLauncher({ output: "inherit" });
   return ({ id, priority, attempts, payload }) =>
     launch({ id, priority, attempts, payload: { command: path, args: [String(payload.runtime)] } });
 }

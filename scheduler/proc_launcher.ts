@@ -5,7 +5,7 @@
  */
 
 import { Proc, type ProcOptions } from "../process/proc.ts";
-import type { JobInfo, LaunchedJob, Launcher } from "./job.ts";
+import type { Launcher } from "./job.ts";
 
 /** The payload {@linkcode procLauncher} expects: a command and how to run it. */
 export interface ProcPayload {
@@ -19,29 +19,7 @@ export interface ProcPayload {
   cwd?: string;
 }
 
-/**
- * Launches a job as a {@linkcode Proc} (its own process group, output inherited), without a
- * timeout: the runner owns timeouts. Throws (and the job fails) if the command cannot start.
- *
- * @param job The job to launch; its payload is a {@linkcode ProcPayload}.
- * @returns The started Proc.
- * @throws {TypeError} If the payload's `command` is not a non-empty string.
- * @throws {ProcSpawnError} If the executable could not be started.
- *
- * @example
- * ```ts
- * import { Runner } from "./runner.ts";
- * import { procLauncher, type ProcPayload } from "./proc_launcher.ts";
- * await using runner = new Runner<ProcPayload>({ launch: procLauncher, slots: 2 });
- * const job = runner.submit({ command: "true" }, { priority: 0 });
- * console.log((await job.done).state); // "succeeded"
- * ```
- */
-export function procLauncher(job: JobInfo<ProcPayload>): LaunchedJob {
-  return startProc(job.payload, {});
-}
-
-/** Options for {@linkcode createProcLauncher}. */
+/** Options for {@linkcode procLauncher}. */
 export interface ProcLauncherOptions {
   /**
    * Where the jobs' stdout and stderr go.
@@ -56,23 +34,28 @@ export interface ProcLauncherOptions {
 }
 
 /**
- * A {@linkcode procLauncher} with other output or grace period.
+ * A launcher that runs each job as a {@linkcode Proc} (its own process group), without a
+ * timeout: the runner owns timeouts.
  *
  * @param options See {@linkcode ProcLauncherOptions}.
- * @returns A launcher for {@linkcode ProcPayload} jobs.
+ * @returns A launcher for {@linkcode ProcPayload} jobs; it throws (the job fails) with a
+ *   `TypeError` if the payload's `command` is not a non-empty string, or a `ProcSpawnError` if
+ *   the executable could not be started.
  *
  * @example
  * ```ts
  * import { Runner } from "./runner.ts";
- * import { createProcLauncher, type ProcPayload } from "./proc_launcher.ts";
+ * import { procLauncher, type ProcPayload } from "./proc_launcher.ts";
  * await using runner = new Runner<ProcPayload>({
- *   launch: createProcLauncher({ output: "null", graceMs: 500 }),
+ *   launch: procLauncher({ output: "null", graceMs: 500 }),
+ *   slots: 2,
  * });
- * const job = runner.submit({ command: "sh", args: ["-c", "exit 3"] });
- * console.log((await job.done).reason); // "exit code 3"
+ * const ok = runner.submit({ command: "true" }, { priority: 0 });
+ * const bad = runner.submit({ command: "sh", args: ["-c", "exit 3"] });
+ * console.log((await ok.done).state, (await bad.done).reason); // "succeeded" "exit code 3"
  * ```
  */
-export function createProcLauncher(options: ProcLauncherOptions = {}): Launcher<ProcPayload> {
+export function procLauncher(options: ProcLauncherOptions = {}): Launcher<ProcPayload> {
   const procOptions: ProcOptions = { output: options.output, graceMs: options.graceMs };
   return (job) => startProc(job.payload, procOptions);
 }

@@ -1,14 +1,14 @@
 // End-to-end: the runner with real child processes (Deno children, sub-second, wide bounds).
 import assert from "node:assert/strict";
 import { Runner } from "../../scheduler/runner.ts";
-import { createProcLauncher, type ProcPayload } from "../../scheduler/proc_launcher.ts";
+import { procLauncher, type ProcPayload } from "../../scheduler/proc_launcher.ts";
 
 /** A Deno child running `code`. */
 function deno(code: string): ProcPayload {
   return { command: Deno.execPath(), args: ["eval", code] };
 }
 
-const launch = createProcLauncher({ output: "null", graceMs: 2000 });
+const launch = procLauncher({ output: "null", graceMs: 2000 });
 
 Deno.test({
   name: "Runner with procLauncher reports success, exit codes and spawn errors",
