@@ -10,13 +10,41 @@ import type { BackoffOptions } from "./backoff.ts";
 import { BusClient, type BusMessage } from "./client.ts";
 import type { JobPayload, SchedulerEventMessage, SchedulerJobState } from "./protocol.ts";
 import { isJobId, validatePayload } from "./protocol.ts";
-import type { Runner } from "../scheduler/runner.ts";
+import { type Clock, systemClock } from "../core/clock.ts";
+import { type EvictMode, Runner, type RunnerOptions } from "../scheduler/runner.ts";
 import { isFinalState, JOB_STATES, type JobEvent, type JobState } from "../scheduler/job.ts";
 
-/** Options for {@linkcode SchedulerClient}. */
-export interface SchedulerClientOptions {
-  /** The runner that runs the jobs (its slot count is the credit announced to the bus). */
-  runner: Runner<JobPayload>;
+/**
+ * What happens to a running job this scheduler evicts for a more urgent one:
+ * - `requeue`: terminated, reported `evicted`, and the bus puts it back in its queue to run
+ *   again, here or on another scheduler;
+ * - `kill`: terminated and reported `evicted` with `"requeue": false`: the bus ends it there
+ *   (the seed's behavior);
+ * - `suspend`: paused here (SIGSTOP), reported `suspended`, and resumed here (`resumed`) when a
+ *   slot frees.
+ */
+export type SchedulerEvictMode = "requeue" | "kill" | "suspend";
+
+/**
+ * The runner's mode for each scheduler mode: the runner never requeues a job itself (the bus
+ * does, so a requeued job may run on any scheduler and the bus always knows where it is).
+ */
+const RUNNER_EVICT: Readonly<Record<SchedulerEvictMode, EvictMode>> = {
+  requeue: "kill",
+  kill: "kill",
+  suspend: "suspend",
+};
+
+/**
+ * Options for {@linkcode SchedulerClient}: those of the {@linkcode Runner} it runs the jobs with
+ * (its `slots` are the credit announced to the bus), but the eviction mode is the scheduler's.
+ */
+export interface SchedulerClientOptions extends Omit<RunnerOptions<JobPayload>, "evict"> {
+  /**
+   * What eviction does to the evicted job (see {@linkcode SchedulerEvictMode}).
+   * @default {"requeue"}
+   */
+  evict?: SchedulerEvictMode;
   /**
    * The scheduler's name on the bus (shown in events and `/status`; keep it stable across
    * restarts so the bus recognizes a reconnecting scheduler).
@@ -28,35 +56,19 @@ export interface SchedulerClientOptions {
    * @default {{ initialMs: 100, maxMs: 5000, factor: 2, jitter: "full" }}
    */
   backoff?: BackoffOptions;
-  /**
-   * Whether a job this scheduler evicts goes back to the bus's queue to run again (`true`), or
-   * ends there as `evicted` (`false`: the seed's kill semantics; sent as `"requeue": false`).
-   * @default {true}
-   */
-  requeueEvicted?: boolean;
 }
 
-/** The runner's states that are reported to the bus, and the state reported. */
-const REPORTED: Partial<Record<JobState, SchedulerJobState>> = {
-  queued: "queued",
-  started: "started",
-  suspended: "suspended",
-  resumed: "resumed",
-  evicted: "evicted",
-  succeeded: "succeeded",
-  failed: "failed",
-  timed_out: "timed_out",
-  cancelled: "cancelled",
-};
+/**
+ * Whether the bus hears of a runner state: all but `requeued`, which a runner in `kill` or
+ * `suspend` mode (the only ones {@linkcode RUNNER_EVICT} gives) never enters. After a final one
+ * (see `FINAL_STATES`; `evicted` too: the bus requeues it) the job is no longer this scheduler's.
+ */
+function isReported(state: JobState): state is SchedulerJobState {
+  return state !== "requeued";
+}
 
-/** States after which the job is no longer this scheduler's (evicted: the bus requeues it). */
-const RELEASING: ReadonlySet<SchedulerJobState> = new Set([
-  "evicted",
-  "succeeded",
-  "failed",
-  "timed_out",
-  "cancelled",
-]);
+/** The runner's states reported to the bus, as they are. */
+const REPORTED: readonly SchedulerJobState[] = JOB_STATES.filter(isReported);
 
 /**
  * Links a {@linkcode Runner} to the bus as a protocol-2 scheduler.
@@ -67,8 +79,9 @@ const RELEASING: ReadonlySet<SchedulerJobState> = new Set([
  *   on `cancel`.
  * - Reports each of the runner's job events as an `event` message. Events that cannot be sent
  *   while the bus is away are kept, in order, and sent after the next registration.
- * - In the runner's `kill` eviction mode an evicted job is reported `evicted`, and the bus puts
- *   it back in its queue: cluster-wide requeue. `suspend` mode reports `suspended`/`resumed`.
+ * - Evicts as its `evict` option says (see {@linkcode SchedulerEvictMode}): an evicted job is
+ *   reported `evicted`, and the bus puts it back in its queue (`requeue`, cluster-wide) or ends
+ *   it (`kill`); `suspend` reports `suspended`/`resumed`.
  * - {@linkcode SchedulerClient.close} says `drain` (the bus sends nothing more), terminates the
  *   running jobs, then leaves the bus, which requeues every job this scheduler did not finish:
  *   nothing is lost, nothing runs twice, and nothing is sent to it in between.
@@ -76,12 +89,15 @@ const RELEASING: ReadonlySet<SchedulerJobState> = new Set([
  * @example
  * ```ts
  * import { SchedulerClient } from "./scheduler_client.ts";
- * import { Runner } from "../scheduler/runner.ts";
  * import { sleeperLauncher } from "../scheduler/sleeper_launcher.ts";
- * import type { JobPayload } from "./protocol.ts";
  *
- * const runner = new Runner<JobPayload>({ slots: 2, evict: "kill", launch: sleeperLauncher() });
- * const scheduler = new SchedulerClient("ws://127.0.0.1:8101", { runner, name: "node-a" });
+ * const scheduler = new SchedulerClient("ws://127.0.0.1:8101", {
+ *   name: "node-a",
+ *   slots: 2,
+ *   evict: "requeue",
+ *   launch: sleeperLauncher(),
+ * });
+ * console.log(scheduler.runner.slots); // 2
  * // scheduler.start(); ... later:
  * await scheduler.close();
  * ```
@@ -89,25 +105,36 @@ const RELEASING: ReadonlySet<SchedulerJobState> = new Set([
 export class SchedulerClient implements AsyncDisposable {
   #runner: Runner<JobPayload>;
   #name: string;
-  #requeueEvicted: boolean;
+  #evict: SchedulerEvictMode;
+  #clock: Clock;
   #bus: BusClient;
   #outbox: SchedulerEventMessage[] = [];
   /** Ids of jobs whose final event the bus has not been sent yet (they count as "running"). */
   #held = new Set<string>();
-  #onJobEvent = (event: Event): void => this.#report(event as JobEvent<JobPayload>);
+  #onJobEvent = (event: JobEvent<JobPayload>): void => this.#report(event);
   #closing: Promise<void> | undefined;
 
   /**
    * Creates the link; it connects on {@linkcode SchedulerClient.start}.
    *
    * @param url The bus's WebSocket URL.
-   * @param options See {@linkcode SchedulerClientOptions}.
-   * @throws {TypeError} If `url` is not a `ws:`/`wss:` URL.
+   * @param options See {@linkcode SchedulerClientOptions}; `launch` is required.
+   * @throws {TypeError} If `url` is not a `ws:`/`wss:` URL, or as `new Runner()` does.
+   * @throws {RangeError} If `evict` is unknown, or as `new Runner()` does.
    */
   constructor(url: string, options: SchedulerClientOptions) {
-    this.#runner = options.runner;
-    this.#name = options.name ?? `scheduler-${Deno.pid}`;
-    this.#requeueEvicted = options.requeueEvicted ?? true;
+    const { name, backoff, evict = "requeue", ...runnerOptions } = options;
+    if (!Object.hasOwn(RUNNER_EVICT, evict)) {
+      throw new RangeError(
+        `Cannot create SchedulerClient: 'evict' must be one of ${
+          Object.keys(RUNNER_EVICT).join(", ")
+        }, got ${String(evict)}`,
+      );
+    }
+    this.#evict = evict;
+    this.#runner = new Runner<JobPayload>({ ...runnerOptions, evict: RUNNER_EVICT[evict] });
+    this.#clock = options.clock ?? systemClock;
+    this.#name = name ?? `scheduler-${Deno.pid}`;
     this.#bus = new BusClient(url, {
       register: () => ({
         cmd: "register",
@@ -117,7 +144,8 @@ export class SchedulerClient implements AsyncDisposable {
         slots: this.#runner.slots,
         running: [...this.#held],
       }),
-      backoff: options.backoff,
+      backoff,
+      clock: this.#clock,
     });
     this.#bus.addEventListener("registered", () => this.#flush());
     this.#bus.addEventListener("message", (event) => this.#receive(event.message));
@@ -128,7 +156,7 @@ export class SchedulerClient implements AsyncDisposable {
     return this.#bus;
   }
 
-  /** The runner. */
+  /** The runner, for its job events, `counts` and `snapshot()` (its `evict` mode is internal). */
   get runner(): Runner<JobPayload> {
     return this.#runner;
   }
@@ -141,7 +169,7 @@ export class SchedulerClient implements AsyncDisposable {
   /** Starts listening to the runner and connecting to the bus. No effect once closed. */
   start(): void {
     if (this.#closing) return;
-    for (const state of JOB_STATES) this.#runner.addEventListener(state, this.#onJobEvent);
+    for (const state of REPORTED) this.#runner.addEventListener(state, this.#onJobEvent);
     this.#bus.start();
   }
 
@@ -162,7 +190,7 @@ export class SchedulerClient implements AsyncDisposable {
   }
 
   async #shutdown(): Promise<void> {
-    for (const state of JOB_STATES) this.#runner.removeEventListener(state, this.#onJobEvent);
+    for (const state of REPORTED) this.#runner.removeEventListener(state, this.#onJobEvent);
     // Tell the bus to send nothing more, terminate, then leave: the bus requeues every job of a
     // scheduler that leaves, and by then none of them runs here any more, so none runs twice.
     this.#bus.send({ cmd: "drain" });
@@ -177,7 +205,13 @@ export class SchedulerClient implements AsyncDisposable {
       const payload = validatePayload(message.payload);
       if (!isJobId(id)) return; // nothing to report it against
       if (!payload.ok) {
-        this.#send({ cmd: "event", id, state: "failed", at: Date.now(), reason: payload.reason });
+        this.#send({
+          cmd: "event",
+          id,
+          state: "failed",
+          at: this.#clock.now(),
+          reason: payload.reason,
+        });
         return;
       }
       try {
@@ -186,7 +220,7 @@ export class SchedulerClient implements AsyncDisposable {
       } catch (error) {
         const reason = error instanceof Error ? error.message : String(error);
         if (this.#runner.get(id)) return; // already ours (a duplicate send): keep it running
-        this.#send({ cmd: "event", id, state: "failed", at: Date.now(), reason });
+        this.#send({ cmd: "event", id, state: "failed", at: this.#clock.now(), reason });
       }
     } else if (message.cmd === "cancel" && typeof message.id === "string") {
       const reason = typeof message.reason === "string" ? message.reason : "cancelled by the bus";
@@ -195,15 +229,13 @@ export class SchedulerClient implements AsyncDisposable {
   }
 
   #report(event: JobEvent<JobPayload>): void {
-    const state = REPORTED[event.state];
-    if (state === undefined) return;
-    // A job queued while a slot is free starts in the same step: "queued" would only be noise.
-    if (state === "queued" && event.running < this.#runner.slots) return;
+    const state = event.state;
+    if (!isReported(state) || event.startsAtOnce) return; // a job that starts at once: no wait
     const job = event.job;
     const message: SchedulerEventMessage = { cmd: "event", id: job.id, state, at: event.time };
     if (job.reason !== undefined) message.reason = job.reason;
-    if (state === "evicted" && !this.#requeueEvicted) message.requeue = false;
-    if (isFinalState(event.state)) {
+    if (state === "evicted" && this.#evict === "kill") message.requeue = false;
+    if (isFinalState(state)) {
       message.result = { code: job.code, durationMs: job.runMs, attempts: job.attempts };
     }
     this.#send(message);
@@ -219,7 +251,7 @@ export class SchedulerClient implements AsyncDisposable {
   #flush(): void {
     while (this.#outbox.length > 0 && this.#bus.send(this.#outbox[0])) {
       const sent = this.#outbox.shift()!;
-      if (RELEASING.has(sent.state)) this.#held.delete(sent.id);
+      if (isFinalState(sent.state)) this.#held.delete(sent.id);
     }
   }
 }

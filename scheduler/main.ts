@@ -11,7 +11,6 @@ import { parseArgs } from "node:util";
 import { ShutdownSignal } from "../process/mod.ts";
 import type { JobPayload } from "../bus/protocol.ts";
 import { SchedulerClient } from "../bus/scheduler_client.ts";
-import { type EvictMode, Runner } from "./runner.ts";
 import { JOB_STATES, type JobEvent, type Launcher } from "./job.ts";
 import { sleeperLauncher } from "./sleeper_launcher.ts";
 import { procLauncher } from "./proc_launcher.ts";
@@ -213,30 +212,22 @@ export async function main(args: string[], options: MainOptions = {}): Promise<n
     return 0;
   }
 
-  // Cluster mode: an evicted job leaves this scheduler ("kill" in the runner); the bus
-  // requeues it, or (with --evict kill) ends it as evicted.
-  const mode: EvictMode = config.evict === "suspend" ? "suspend" : "kill";
-  const runner = new Runner<JobPayload>({
+  const scheduler = new SchedulerClient(config.url, {
+    name: config.name,
     slots: config.slots,
-    evict: mode,
+    evict: config.evict,
     timeoutMs: config.timeoutS * 1000,
     minRunMs: config.minRunS * 1000,
     launch: config.exec === undefined
       ? sleeperLauncher({ output: "inherit" })
       : execLauncher(config.exec),
   });
-  const scheduler = new SchedulerClient(config.url, {
-    runner,
-    name: config.name,
-    requeueEvicted: config.evict !== "kill",
-  });
+  const runner = scheduler.runner;
   const log = (text: string): void => out(`${stamp()} ${text}`);
   let stopping = false;
   for (const state of JOB_STATES) {
-    runner.addEventListener(state, (e) => {
-      const event = e as JobEvent<JobPayload>;
-      // A job queued while a slot is free starts in the same step: say only "started".
-      if (event.state === "queued" && event.running < config.slots && !config.debug) return;
+    runner.addEventListener(state, (event) => {
+      if (event.startsAtOnce && !config.debug) return; // say only "started"
       out(describe(event, config, stopping));
     });
   }

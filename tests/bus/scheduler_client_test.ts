@@ -1,9 +1,6 @@
 import assert from "node:assert/strict";
 import { BusServer } from "../../bus/server.ts";
-import { SchedulerClient } from "../../bus/scheduler_client.ts";
-import type { JobPayload } from "../../bus/protocol.ts";
-import { Runner } from "../../scheduler/runner.ts";
-import type { EvictMode } from "../../scheduler/runner.ts";
+import { SchedulerClient, type SchedulerEvictMode } from "../../bus/scheduler_client.ts";
 import { FakeLauncher } from "../scheduler/fake_launcher.ts";
 
 /** Polls `check` every 5 ms until it is true; fails after `timeoutMs`. */
@@ -69,18 +66,14 @@ function node(
   url: string,
   name: string,
   slots: number,
-  options: { evict?: EvictMode; requeueEvicted?: boolean } = {},
+  options: { evict?: SchedulerEvictMode } = {},
 ): { fake: FakeLauncher; client: SchedulerClient } {
   const fake = new FakeLauncher();
-  const runner = new Runner<JobPayload>({
-    slots,
-    evict: options.evict ?? "kill",
-    launch: fake.launch,
-  });
   const client = new SchedulerClient(url, {
-    runner,
+    slots,
+    evict: options.evict ?? "requeue",
+    launch: fake.launch,
     name,
-    requeueEvicted: options.requeueEvicted,
     backoff: { initialMs: 10, maxMs: 50 },
   });
   client.start();
@@ -142,10 +135,10 @@ Deno.test("SchedulerClient evicts for a more urgent job and the bus runs the vic
   assert.equal(launches.filter((job) => !job.ended).length, 1);
 });
 
-Deno.test("SchedulerClient with requeueEvicted false ends an evicted job as evicted", async () => {
+Deno.test("SchedulerClient with evict kill ends an evicted job as evicted", async () => {
   const { bus, url } = busOn();
   await using _bus = bus;
-  const a = node(url, "a", 1, { requeueEvicted: false });
+  const a = node(url, "a", 1, { evict: "kill" });
   await using _a = a.client;
   await using producer = await RawProducer.open(url, "p");
   await until("registered", () => bus.health().schedulers.v2 === 1);

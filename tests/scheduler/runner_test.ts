@@ -447,6 +447,15 @@ Deno.test("Runner dispatches each state change once, in order, with figures and 
   assert.equal(counts.cancelled, 0);
 });
 
+Deno.test("Runner marks startsAtOnce only on the queued event of a job a free slot takes at once", async () => {
+  await using t = setup({ slots: 1 });
+  submit(t.runner, "a:5", "b:5", "c:1"); // a takes the slot; b waits; c waits, then evicts a
+  assert.deepEqual(
+    t.events.filter((e) => e.startsAtOnce).map((e) => `${e.job.id}:${e.type}`),
+    ["a:queued"],
+  );
+});
+
 Deno.test("Runner dispatches consistently when a listener submits or cancels", async () => {
   await using t = setup({ slots: 1 });
   t.runner.addEventListener("started", (event) => {
