@@ -61,7 +61,8 @@ const byPrioritySeq = (a: Entry, b: Entry): number => a.priority - b.priority ||
 function heapRun(list: number[], waiting: number): void {
   const heap = new BinaryHeap<Entry>(byPrioritySeq);
   for (let i = 0; i < waiting; i++) heap.push({ priority: 10, seq: i });
-  for (let i = 0; i < list.length; i++) heap.push({ priority: list[i], seq: waiting + i });
+  let seq = waiting;
+  for (const priority of list) heap.push({ priority, seq: seq++ });
   for (let i = 0; i < list.length; i++) heap.pop();
 }
 
@@ -87,7 +88,7 @@ Deno.bench({
   name: "Runner submit, evict, run to idle",
   fn: async () => {
     const runner = new Runner<boolean>({ launch, slots: 5 });
-    for (let i = 0; i < N; i++) runner.submit(true, { priority: JOBS[i] });
+    for (const priority of JOBS) runner.submit(true, { priority });
     await runner.onIdle();
     await runner.close();
   },
@@ -112,7 +113,7 @@ Deno.bench({
     for (let i = 0; i < N; i++) runner.submit(false, { priority: 10 }); // 5 run, the rest wait
     const done = succeeded(runner, N);
     b.start();
-    for (let i = 0; i < N; i++) runner.submit(true, { priority: URGENT[i] });
+    for (const priority of URGENT) runner.submit(true, { priority });
     await done;
     b.end();
     await runner.close();
@@ -124,7 +125,7 @@ if (gc) {
   gc();
   const before = Deno.memoryUsage().heapUsed;
   const runner = new Runner<boolean>({ launch, slots: 1 });
-  for (let i = 0; i < N; i++) runner.submit(false, { priority: JOBS[i] });
+  for (const priority of JOBS) runner.submit(false, { priority });
   gc();
   const after = Deno.memoryUsage().heapUsed;
   console.log(

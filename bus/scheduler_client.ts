@@ -144,7 +144,7 @@ export class SchedulerClient implements AsyncDisposable {
         slots: this.#runner.slots,
         running: [...this.#held],
       }),
-      backoff,
+      ...(backoff !== undefined && { backoff }),
       clock: this.#clock,
     });
     this.#bus.addEventListener("registered", () => this.#flush());

@@ -56,7 +56,11 @@ export interface ProcLauncherOptions {
  * ```
  */
 export function procLauncher(options: ProcLauncherOptions = {}): Launcher<ProcPayload> {
-  const procOptions: ProcOptions = { output: options.output, graceMs: options.graceMs };
+  const { output, graceMs } = options;
+  const procOptions: ProcOptions = {
+    ...(output !== undefined && { output }),
+    ...(graceMs !== undefined && { graceMs }),
+  };
   return (job) => startProc(job.payload, procOptions);
 }
 
@@ -69,5 +73,10 @@ function startProc(payload: ProcPayload, options: ProcOptions): Proc {
     );
   }
   const { command, args, env, cwd } = payload;
-  return new Proc(command, { ...options, args, env, cwd }).start();
+  return new Proc(command, {
+    ...options,
+    ...(args !== undefined && { args }),
+    ...(env !== undefined && { env }),
+    ...(cwd !== undefined && { cwd }),
+  }).start();
 }

@@ -102,7 +102,7 @@ export async function main(args: string[]): Promise<number> {
     positionals = parsed.positionals;
   } catch (error) {
     // parseArgs reads a negative number ("-1") as an unknown flag: take it as the RUNTIME.
-    if (argv.length !== 1 || !/^-[\d.]/.test(argv[0])) {
+    if (argv.length !== 1 || !/^-[\d.]/.test(argv[0] ?? "")) {
       return usageError(`Cannot run sleeper: ${(error as Error).message}`);
     }
     positionals = argv;

@@ -57,6 +57,10 @@ export function sleeperLauncher(options: SleeperLauncherOptions = {}): Launcher<
         `Cannot launch sleeper: 'runtime' must be a finite number >= 0, got ${String(runtime)}`,
       );
     }
-    return Proc.deno(SLEEPER_URL, { args: [String(runtime)], output, graceMs }).start();
+    return Proc.deno(SLEEPER_URL, {
+      args: [String(runtime)],
+      ...(output !== undefined && { output }),
+      ...(graceMs !== undefined && { graceMs }),
+    }).start();
   };
 }

@@ -42,7 +42,7 @@ function setup(
 /** Submits jobs "id:priority" in order. */
 function submit(runner: Runner<string>, ...specs: string[]): void {
   for (const spec of specs) {
-    const [id, priority] = spec.split(":");
+    const [id = "", priority] = spec.split(":");
     runner.submit(id, { id, priority: Number(priority) });
   }
 }
@@ -316,7 +316,7 @@ Deno.test("Runner maps launcher outcomes and launcher errors", async () => {
     ["killed", "failed", "terminated", null],
     ["broken", "failed", "no such command", null],
   ]);
-  assert.equal(outcomes[4].attempts, 1);
+  assert.equal(outcomes[4]?.attempts, 1);
 });
 
 Deno.test("Runner.close hands back running, suspended and waiting jobs", async () => {
