@@ -205,13 +205,7 @@ export class SchedulerClient implements AsyncDisposable {
       const payload = validatePayload(message.payload);
       if (!isJobId(id)) return; // nothing to report it against
       if (!payload.ok) {
-        this.#send({
-          cmd: "event",
-          id,
-          state: "failed",
-          at: this.#clock.now(),
-          reason: payload.reason,
-        });
+        this.#fail(id, payload.reason);
         return;
       }
       try {
@@ -220,12 +214,17 @@ export class SchedulerClient implements AsyncDisposable {
       } catch (error) {
         const reason = error instanceof Error ? error.message : String(error);
         if (this.#runner.get(id)) return; // already ours (a duplicate send): keep it running
-        this.#send({ cmd: "event", id, state: "failed", at: this.#clock.now(), reason });
+        this.#fail(id, reason);
       }
     } else if (message.cmd === "cancel" && typeof message.id === "string") {
       const reason = typeof message.reason === "string" ? message.reason : "cancelled by the bus";
       this.#runner.cancel(message.id, reason);
     }
+  }
+
+  /** Reports a job the bus gave that could not be run here. */
+  #fail(id: string, reason: string): void {
+    this.#send({ cmd: "event", id, state: "failed", at: this.#clock.now(), reason });
   }
 
   #report(event: JobEvent<JobPayload>): void {
