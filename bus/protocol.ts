@@ -5,32 +5,42 @@
  * @module
  */
 
-/** The newest protocol version the bus speaks. */
-export const PROTOCOL_VERSION = 2;
-
-import { isPriority } from "../scheduler/job.ts";
+import { isFinalState, isPriority, JOB_STATES, type JobState } from "../scheduler/job.ts";
 
 export { isPriority, MAX_PRIORITY, MIN_PRIORITY } from "../scheduler/job.ts";
+
+/** The newest protocol version the bus speaks: what our clients put in their `register`. */
+export const PROTOCOL_VERSION = 2;
 /** Longest job id, in characters. */
 export const MAX_ID_LENGTH = 128;
 
 /** A client's role on the bus. */
 export type Role = "producer" | "scheduler" | "monitor";
 
-/** Job states a v2 scheduler reports. */
-export type SchedulerJobState =
-  | "queued"
-  | "started"
-  | "suspended"
-  | "resumed"
-  | "evicted"
-  | "succeeded"
-  | "failed"
-  | "timed_out"
-  | "cancelled";
+/**
+ * Job states a v2 scheduler reports: a runner's states ({@linkcode JobState}) except
+ * `requeued`, which only the bus decides (a scheduler reports `evicted`; the bus requeues).
+ */
+export type SchedulerJobState = Exclude<JobState, "requeued">;
 
-/** Job states in events the bus sends: the schedulers' states plus the bus's own. */
-export type BusJobState = SchedulerJobState | "requeued" | "delivered";
+/**
+ * Job states in events the bus sends: a runner's states ({@linkcode JobState}: the schedulers'
+ * reports, and the bus's own `queued`, `requeued`, `cancelled`) plus the one state only the bus
+ * has, `delivered` (handed to a seed scheduler, or broadcast: final, nothing more is known).
+ * Which of them end a job: {@linkcode isFinalBusState}.
+ */
+export type BusJobState = JobState | "delivered";
+
+/**
+ * Every state of a bus event: {@linkcode JOB_STATES} plus `delivered`.
+ *
+ * @example
+ * ```ts
+ * import { BUS_JOB_STATES } from "./protocol.ts";
+ * console.log(BUS_JOB_STATES.includes("delivered")); // true
+ * ```
+ */
+export const BUS_JOB_STATES: readonly BusJobState[] = [...JOB_STATES, "delivered"];
 
 /** Every state a v2 scheduler may report, in lifecycle order. */
 export const SCHEDULER_JOB_STATES: readonly SchedulerJobState[] = [
@@ -150,6 +160,12 @@ export interface RegisteredMessage {
   client: string;
   /** The name in use (the connection id when none was given). */
   name: string;
+  /**
+   * Something the client should know about its registration: for a scheduler whose name a
+   * live scheduler connection already uses, `"scheduler name \"node-a\" is already used by
+   * connection c3"` (a second scheduler with the same name, or this one's stale connection).
+   */
+  warning?: string;
 }
 
 /** `accepted`: a job was taken (or was already known: `duplicate`). */
@@ -173,6 +189,11 @@ export interface AcceptedMessage {
   result?: Record<string, unknown>;
   /** With a final `state`: the reason given, if any. */
   reason?: string;
+  /**
+   * Why the new job waits in the bus with nothing to run it: `"no scheduler connected"` when no
+   * scheduler was connected as it was accepted.
+   */
+  waiting?: string;
 }
 
 /** `rejected`: a v2 job request was refused. */
@@ -298,15 +319,15 @@ export function parseClientMessage(text: string): ParseResult<ClientMessage> {
   try {
     value = JSON.parse(text);
   } catch {
-    return { ok: false, reason: `not JSON: ${preview(text)}` };
+    return { ok: false, reason: `not JSON: ${previewText(text)}` };
   }
-  if (!isObject(value)) {
-    return { ok: false, reason: `a message must be a JSON object, got ${describe(value)}` };
+  if (!isJsonObject(value)) {
+    return { ok: false, reason: `a message must be a JSON object, got ${describeValue(value)}` };
   }
   const cmd = value.cmd;
   if (cmd === undefined) return { ok: false, reason: "missing 'cmd'" };
   if (typeof cmd !== "string" || !(COMMANDS as readonly string[]).includes(cmd)) {
-    return { ok: false, reason: `unknown cmd ${describe(cmd)}` };
+    return { ok: false, reason: `unknown cmd ${describeValue(cmd)}` };
   }
   switch (cmd as ClientCommand) {
     case "register":
@@ -344,8 +365,8 @@ export function parseClientMessage(text: string): ParseResult<ClientMessage> {
  */
 export function validatePayload(value: unknown): ParseResult<JobPayload> {
   if (value === undefined) return { ok: false, reason: "missing 'payload'" };
-  if (!isObject(value)) {
-    return { ok: false, reason: `payload must be an object, got ${describe(value)}` };
+  if (!isJsonObject(value)) {
+    return { ok: false, reason: `payload must be an object, got ${describeValue(value)}` };
   }
   const priority = checkPriority(value.priority);
   if (!priority.ok) return priority;
@@ -353,7 +374,7 @@ export function validatePayload(value: unknown): ParseResult<JobPayload> {
   if (typeof runtime !== "number" || !Number.isFinite(runtime) || runtime <= 0) {
     return {
       ok: false,
-      reason: `runtime must be a positive finite number of seconds, got ${describe(runtime)}`,
+      reason: `runtime must be a positive finite number of seconds, got ${describeValue(runtime)}`,
     };
   }
   return { ok: true, message: value as JobPayload };
@@ -375,19 +396,26 @@ export function isJobId(value: unknown): value is string {
 }
 
 /**
- * Whether a state ends a job's life at a scheduler.
+ * Whether a state in a bus `event` (or a duplicate `accepted`) ends the job's life at the bus:
+ * the runner's final states ({@linkcode isFinalState}) and `delivered`; but `evicted` only when
+ * the message is marked `"final": true` (its scheduler said `"requeue": false`), since the bus
+ * otherwise requeues an evicted job.
  *
- * @param state A job state.
- * @returns True for `succeeded`, `failed`, `timed_out`, `cancelled` and `delivered`.
+ * @param state A bus job state.
+ * @param markedFinal The message's `final` flag.
+ * @returns True for `succeeded`, `failed`, `timed_out`, `cancelled`, `delivered`, and
+ * `evicted` marked final.
  * @example
  * ```ts
  * import { isFinalBusState } from "./protocol.ts";
  * console.log(isFinalBusState("failed"), isFinalBusState("started")); // true false
+ * console.log(isFinalBusState("evicted"), isFinalBusState("evicted", true)); // false true
  * ```
  */
-export function isFinalBusState(state: BusJobState): boolean {
-  return state === "succeeded" || state === "failed" || state === "timed_out" ||
-    state === "cancelled" || state === "delivered";
+export function isFinalBusState(state: BusJobState, markedFinal = false): boolean {
+  if (state === "delivered") return true;
+  if (state === "evicted") return markedFinal;
+  return isFinalState(state);
 }
 
 /**
@@ -414,11 +442,11 @@ function parseRegister(value: Record<string, unknown>): ParseResult<RegisterMess
   const type = value.type;
   if (type === undefined) return fail("register: missing 'type'");
   if (typeof type !== "string" || !(ROLES as readonly string[]).includes(type)) {
-    return fail(`register: unknown role ${describe(type)} (producer, scheduler or monitor)`);
+    return fail(`register: unknown role ${describeValue(type)} (producer, scheduler or monitor)`);
   }
   const protocol = value.protocol ?? 1;
   if (protocol !== 1 && protocol !== 2) {
-    return fail(`register: unsupported protocol ${describe(protocol)} (1 or 2)`);
+    return fail(`register: unsupported protocol ${describeValue(protocol)} (1 or 2)`);
   }
   const message: RegisterMessage = { cmd: "register", type: type as Role, protocol };
   if (protocol === 1) {
@@ -428,7 +456,7 @@ function parseRegister(value: Record<string, unknown>): ParseResult<RegisterMess
   if (value.name !== undefined) {
     if (!isJobId(value.name)) {
       return fail(
-        `register: name must be a string of 1..128 characters, got ${describe(value.name)}`,
+        `register: name must be a string of 1..128 characters, got ${describeValue(value.name)}`,
       );
     }
     message.name = value.name;
@@ -437,7 +465,7 @@ function parseRegister(value: Record<string, unknown>): ParseResult<RegisterMess
     const slots = value.slots;
     if (!Number.isInteger(slots) || (slots as number) < 1) {
       return fail(
-        `register: a v2 scheduler needs 'slots', an integer >= 1, got ${describe(slots)}`,
+        `register: a v2 scheduler needs 'slots', an integer >= 1, got ${describeValue(slots)}`,
       );
     }
     message.slots = slots as number;
@@ -468,30 +496,39 @@ function parseJobRequest(value: Record<string, unknown>): ParseResult<JobRequest
 function parseEvent(value: Record<string, unknown>, id: string): Check<SchedulerEventMessage> {
   const state = value.state;
   if (typeof state !== "string" || !(SCHEDULER_JOB_STATES as readonly string[]).includes(state)) {
-    return { ok: false, reason: `unknown state ${describe(state)}` };
+    return { ok: false, reason: `unknown state ${describeValue(state)}` };
   }
   const message: SchedulerEventMessage = { cmd: "event", id, state: state as SchedulerJobState };
   if (value.at !== undefined) {
     if (typeof value.at !== "number" || !Number.isFinite(value.at)) {
-      return { ok: false, reason: `'at' must be epoch milliseconds, got ${describe(value.at)}` };
+      return {
+        ok: false,
+        reason: `'at' must be epoch milliseconds, got ${describeValue(value.at)}`,
+      };
     }
     message.at = value.at;
   }
   if (value.result !== undefined) {
-    if (!isObject(value.result)) {
-      return { ok: false, reason: `'result' must be an object, got ${describe(value.result)}` };
+    if (!isJsonObject(value.result)) {
+      return {
+        ok: false,
+        reason: `'result' must be an object, got ${describeValue(value.result)}`,
+      };
     }
     message.result = value.result;
   }
   if (value.reason !== undefined) {
     if (typeof value.reason !== "string") {
-      return { ok: false, reason: `'reason' must be a string, got ${describe(value.reason)}` };
+      return { ok: false, reason: `'reason' must be a string, got ${describeValue(value.reason)}` };
     }
     message.reason = value.reason;
   }
   if (value.requeue !== undefined) {
     if (typeof value.requeue !== "boolean") {
-      return { ok: false, reason: `'requeue' must be a boolean, got ${describe(value.requeue)}` };
+      return {
+        ok: false,
+        reason: `'requeue' must be a boolean, got ${describeValue(value.requeue)}`,
+      };
     }
     if (state === "evicted") message.requeue = value.requeue;
   }
@@ -514,28 +551,61 @@ function checkPriority(value: unknown): Check<number> {
   if (value === undefined) return { ok: false, reason: "missing 'priority'" };
   return isPriority(value)
     ? { ok: true, value }
-    : { ok: false, reason: `priority must be an integer 0..10, got ${describe(value)}` };
+    : { ok: false, reason: `priority must be an integer 0..10, got ${describeValue(value)}` };
 }
 
 function badId(value: unknown): string {
   return value === undefined
     ? "missing 'id'"
-    : `id must be a string of 1..128 characters, got ${describe(value)}`;
+    : `id must be a string of 1..128 characters, got ${describeValue(value)}`;
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
+/**
+ * Whether a value is a JSON object: not `null`, not an array.
+ *
+ * @param value The candidate.
+ * @returns True for a plain object.
+ * @example
+ * ```ts
+ * import { isJsonObject } from "./protocol.ts";
+ * console.log(isJsonObject({}), isJsonObject([]), isJsonObject(null)); // true false false
+ * ```
+ */
+export function isJsonObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-/** A short description of a bad value for an error reason. */
-function describe(value: unknown): string {
+/**
+ * A short description of a bad value for an error reason: strings quoted and cut at 40
+ * characters, objects and arrays named, other values as they print.
+ *
+ * @param value The value.
+ * @returns The description.
+ * @example
+ * ```ts
+ * import { describeValue } from "./protocol.ts";
+ * console.log(describeValue("x"), describeValue([1]), describeValue(7)); // "x" an array 7
+ * ```
+ */
+export function describeValue(value: unknown): string {
   if (value === null) return "null";
   if (Array.isArray(value)) return "an array";
   if (typeof value === "object") return "an object";
-  if (typeof value === "string") return JSON.stringify(preview(value));
+  if (typeof value === "string") return JSON.stringify(previewText(value));
   return String(value);
 }
 
-function preview(text: string): string {
+/**
+ * The start of a text for an error reason: at most 40 characters, then `…`.
+ *
+ * @param text The text.
+ * @returns The text, cut.
+ * @example
+ * ```ts
+ * import { previewText } from "./protocol.ts";
+ * console.log(previewText("x".repeat(50)).length); // 41
+ * ```
+ */
+export function previewText(text: string): string {
   return text.length > 40 ? `${text.slice(0, 40)}…` : text;
 }

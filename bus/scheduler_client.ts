@@ -7,9 +7,9 @@
  */
 
 import type { BackoffOptions } from "./backoff.ts";
-import { BusClient, type BusMessage } from "./client.ts";
+import { BusClient, type BusMessageEvent } from "./client.ts";
 import type { JobPayload, SchedulerEventMessage, SchedulerJobState } from "./protocol.ts";
-import { isJobId, validatePayload } from "./protocol.ts";
+import { isJobId, PROTOCOL_VERSION, validatePayload } from "./protocol.ts";
 import type { Runner } from "../scheduler/runner.ts";
 import { isFinalState, JOB_STATES, type JobEvent, type JobState } from "../scheduler/job.ts";
 
@@ -72,6 +72,9 @@ const RELEASING: ReadonlySet<SchedulerJobState> = new Set([
  * - {@linkcode SchedulerClient.close} says `drain` (the bus sends nothing more), terminates the
  *   running jobs, then leaves the bus, which requeues every job this scheduler did not finish:
  *   nothing is lost, nothing runs twice, and nothing is sent to it in between.
+ * - Against the seed's bus (the bus client's `seedbus` event: no `registered` came, or a bare
+ *   payload did), it runs each bare payload as a job with a local id (`seed-1`, `seed-2`, ...)
+ *   and reports nothing: the seed's bus takes no reports.
  *
  * @example
  * ```ts
@@ -94,6 +97,9 @@ export class SchedulerClient implements AsyncDisposable {
   #outbox: SchedulerEventMessage[] = [];
   /** Ids of jobs whose final event the bus has not been sent yet (they count as "running"). */
   #held = new Set<string>();
+  /** Ids of the jobs a seed bus sent (given here): not reported to the bus. */
+  #seedJobs = new Set<string>();
+  #seedJobCount = 0;
   #onJobEvent = (event: Event): void => this.#report(event as JobEvent<JobPayload>);
   #closing: Promise<void> | undefined;
 
@@ -112,7 +118,7 @@ export class SchedulerClient implements AsyncDisposable {
       register: () => ({
         cmd: "register",
         type: "scheduler",
-        protocol: 2,
+        protocol: PROTOCOL_VERSION,
         name: this.#name,
         slots: this.#runner.slots,
         running: [...this.#held],
@@ -120,7 +126,7 @@ export class SchedulerClient implements AsyncDisposable {
       backoff: options.backoff,
     });
     this.#bus.addEventListener("registered", () => this.#flush());
-    this.#bus.addEventListener("message", (event) => this.#receive(event.message));
+    this.#bus.addEventListener("message", (event) => this.#receive(event));
   }
 
   /** The bus connection, for its `open`, `close`, `reconnecting` and `error` events. */
@@ -165,36 +171,55 @@ export class SchedulerClient implements AsyncDisposable {
     for (const state of JOB_STATES) this.#runner.removeEventListener(state, this.#onJobEvent);
     // Tell the bus to send nothing more, terminate, then leave: the bus requeues every job of a
     // scheduler that leaves, and by then none of them runs here any more, so none runs twice.
-    this.#bus.send({ cmd: "drain" });
+    if (!this.#bus.seedBus) this.#bus.send({ cmd: "drain" });
     await this.#runner.close();
     await this.#bus.close();
   }
 
-  #receive(message: BusMessage): void {
+  #receive({ message: raw, parsed }: BusMessageEvent): void {
     if (this.#closing) return;
-    if (message.cmd === "job") {
-      const id = message.id;
-      const payload = validatePayload(message.payload);
-      if (!isJobId(id)) return; // nothing to report it against
-      if (!payload.ok) {
-        this.#send({ cmd: "event", id, state: "failed", at: Date.now(), reason: payload.reason });
-        return;
+    if (!parsed.ok) {
+      if (raw.cmd === undefined && this.#bus.seedBus) this.#runSeedJob(raw);
+      else if (raw.cmd === "job" && isJobId(raw.id)) { // a job it cannot run: say so
+        const reason = parsed.reason;
+        this.#send({ cmd: "event", id: raw.id, state: "failed", at: Date.now(), reason });
       }
+      return;
+    }
+    const message = parsed.message;
+    if (message.cmd === "job") {
+      const { id, payload } = message;
       try {
         this.#held.add(id);
-        this.#runner.submit(payload.message, { id, priority: payload.message.priority });
+        this.#runner.submit(payload, { id, priority: payload.priority });
       } catch (error) {
         const reason = error instanceof Error ? error.message : String(error);
         if (this.#runner.get(id)) return; // already ours (a duplicate send): keep it running
         this.#send({ cmd: "event", id, state: "failed", at: Date.now(), reason });
       }
-    } else if (message.cmd === "cancel" && typeof message.id === "string") {
-      const reason = typeof message.reason === "string" ? message.reason : "cancelled by the bus";
-      this.#runner.cancel(message.id, reason);
+    } else if (message.cmd === "cancel") {
+      this.#runner.cancel(message.id, message.reason);
+    }
+  }
+
+  /** Runs a seed bus's bare payload as a job with a local id; a bad payload is dropped. */
+  #runSeedJob(raw: unknown): void {
+    const payload = validatePayload(raw);
+    if (!payload.ok) return; // nobody to tell
+    const id = `seed-${++this.#seedJobCount}`;
+    try {
+      this.#runner.submit(payload.message, { id, priority: payload.message.priority });
+      this.#seedJobs.add(id);
+    } catch {
+      // the runner is closing: the seed's bus cannot be told
     }
   }
 
   #report(event: JobEvent<JobPayload>): void {
+    if (this.#seedJobs.has(event.job.id)) {
+      if (isFinalState(event.state)) this.#seedJobs.delete(event.job.id);
+      return;
+    }
     const state = REPORTED[event.state];
     if (state === undefined) return;
     // A job queued while a slot is free starts in the same step: "queued" would only be noise.

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { Producer, type ProducerJobEvent } from "../../producer/producer.ts";
+import { ProducerStateError } from "../../producer/errors.ts";
 import { FakeClock } from "../fake_clock.ts";
 import { answerRegister, FakeBus, type Message } from "../fixtures/fake_bus.ts";
 
@@ -205,5 +206,5 @@ Deno.test("Producer.close() resolves pending waits and refuses new jobs", async 
   await producer.close();
   await settled;
   assert.equal(producer.unfinished, 1);
-  assert.throws(() => producer.submit({ priority: 1, runtime: 1 }), TypeError);
+  assert.throws(() => producer.submit({ priority: 1, runtime: 1 }), ProducerStateError);
 });
