@@ -426,11 +426,12 @@ export class BusClient extends TypedEventTarget<BusClientEventMap> implements As
   }
 
   #dispatchMessage(message: BusMessage): void {
-    if (!this.#answered) {
-      if (message.cmd === "registered") {
-        this.#answered = true;
-        this.#stopSeedTimer();
-      } else if (message.cmd === undefined) this.#foundSeedBus("a bare payload came");
+    if (message.cmd === "registered") { // a late one, too, proves a bus that is not the seed's
+      this.#answered = true;
+      this.#seedBus = false;
+      this.#stopSeedTimer();
+    } else if (!this.#answered && message.cmd === undefined) {
+      this.#foundSeedBus("a bare payload came");
     }
     const parsed = validateServerMessage(message);
     if (message.cmd === "registered") {

@@ -34,6 +34,12 @@ export interface SchedulerClientOptions {
    * @default {true}
    */
   requeueEvicted?: boolean;
+  /**
+   * How long to wait for the bus's `registered` before taking it for the seed's bus (see
+   * `BusClientOptions.seedBusAfterMs`; a bare payload tells at once); 0 never does.
+   * @default {2000}
+   */
+  seedBusAfterMs?: number;
 }
 
 /** The runner's states that are reported to the bus, and the state reported. */
@@ -124,6 +130,7 @@ export class SchedulerClient implements AsyncDisposable {
         running: [...this.#held],
       }),
       backoff: options.backoff,
+      seedBusAfterMs: options.seedBusAfterMs,
     });
     this.#bus.addEventListener("registered", () => this.#flush());
     this.#bus.addEventListener("message", (event) => this.#receive(event));
@@ -207,11 +214,11 @@ export class SchedulerClient implements AsyncDisposable {
     const payload = validatePayload(raw);
     if (!payload.ok) return; // nobody to tell
     const id = `seed-${++this.#seedJobCount}`;
+    this.#seedJobs.add(id); // before submit, which reports the job's first events at once
     try {
       this.#runner.submit(payload.message, { id, priority: payload.message.priority });
-      this.#seedJobs.add(id);
     } catch {
-      // the runner is closing: the seed's bus cannot be told
+      this.#seedJobs.delete(id); // the runner is closing: the seed's bus cannot be told
     }
   }
 

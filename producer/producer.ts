@@ -211,6 +211,12 @@ export interface ProducerOptions {
    * @default {Math.random}
    */
   random?: () => number;
+  /**
+   * How long to wait for the bus's `registered` before taking it for the seed's bus (see
+   * `BusClientOptions.seedBusAfterMs`); 0 never does.
+   * @default {2000}
+   */
+  seedBusAfterMs?: number;
 }
 
 /** The producer's own record of a job: {@linkcode ProducedJob} with a replaceable payload. */
@@ -307,6 +313,7 @@ export class Producer extends TypedEventTarget<ProducerEventMap> implements Asyn
       signal: options.signal,
       clock: this.#clock,
       random: options.random,
+      seedBusAfterMs: options.seedBusAfterMs,
     });
     this.#client.addEventListener(this.#protocol === 2 ? "registered" : "open", () => {
       this.#seedBus = false;
