@@ -9,183 +9,28 @@
 import { type Clock, systemClock } from "../core/clock.ts";
 import { BusStateError } from "./errors.ts";
 import { JobQueue } from "./job_queue.ts";
+import { FinishedIds } from "./finished_ids.ts";
 import {
   type BusJobState,
-  type JobEventMessage,
   type JobPayload,
   MAX_PRIORITY,
   type SchedulerEventMessage,
 } from "./protocol.ts";
+import type {
+  BusJobView,
+  DispatcherJobEvent,
+  DispatcherOptions,
+  DispatcherStats,
+  DispatcherStatus,
+  DispatchInfo,
+  KnownJobState,
+  OpResult,
+  SchedulerPeer,
+  SubmitRequest,
+  SubmitResult,
+} from "./dispatcher_types.ts";
 
-/** A connected scheduler as the dispatcher sees it; the server implements it over a socket. */
-export interface SchedulerPeer {
-  /** The connection id (unique). */
-  readonly client: string;
-  /** The scheduler's name (the connection id when it gave none). */
-  readonly name: string;
-  /** 1: a seed scheduler (bare payloads, no reports); 2: credits and events. */
-  readonly protocol: 1 | 2;
-  /** How many jobs it runs at once (protocol 2; ignored for seed schedulers). */
-  readonly slots: number;
-  /** Whether a job frame may be sent now (false while its send buffer is over the limit). */
-  canSend(): boolean;
-  /** Sends a job: a `job` message (protocol 2) or the bare payload (seed). */
-  sendJob(id: string, payload: JobPayload): void;
-  /** Tells a v2 scheduler to stop a job. */
-  sendCancel(id: string, reason: string): void;
-}
-
-/** Where a job is, as {@linkcode Dispatcher} tracks it (read-only view). */
-export interface BusJobView {
-  /** The job id. */
-  readonly id: string;
-  /** Its owner: a producer's name, or its connection id. */
-  readonly owner: string;
-  /** Current priority. */
-  readonly priority: number;
-  /** The last state: a bus state, or the last one its scheduler reported; `dispatched` when sent. */
-  readonly state: BusJobState | "dispatched";
-  /** The scheduler's name while a v2 scheduler has it. */
-  readonly scheduler: string | undefined;
-}
-
-/** A job event as the dispatcher emits it: the wire event plus the job's owner. */
-export interface DispatcherJobEvent extends JobEventMessage {
-  /** The job's owner (a producer's name or connection id). */
-  owner: string;
-}
-
-/** A hand-over of a job to a scheduler. */
-export interface DispatchInfo {
-  /** The job. */
-  id: string;
-  /** Its priority. */
-  priority: number;
-  /** The scheduler's name. */
-  scheduler: string;
-  /** The scheduler's connection id. */
-  client: string;
-  /** The running job this one is meant to evict, for a preemptor. */
-  preempting?: string;
-}
-
-/** Options for {@linkcode Dispatcher}. */
-export interface DispatcherOptions {
-  /**
-   * Most jobs waiting in the bus; beyond it new jobs are rejected "queue full".
-   * @default {100_000}
-   */
-  maxQueue?: number;
-  /**
-   * Every job to every scheduler (the seed's behavior) instead of exactly-once.
-   * @default {false}
-   */
-  broadcast?: boolean;
-  /**
-   * How many finished job ids are remembered for idempotency (oldest forgotten first).
-   * @default {100_000}
-   */
-  rememberFinished?: number;
-  /**
-   * Where time comes from (event timestamps, start order).
-   * @default {systemClock}
-   */
-  clock?: Clock;
-  /**
-   * Called for every job lifecycle event (bus states and forwarded scheduler reports).
-   * @default {undefined}
-   */
-  onJobEvent?: (event: DispatcherJobEvent) => void;
-  /**
-   * Called for every hand-over of a job to a scheduler.
-   * @default {undefined}
-   */
-  onDispatch?: (info: DispatchInfo) => void;
-  /**
-   * Called with a short line about something unusual but handled (ignored reports, re-attached
-   * jobs, cancels sent on reconnect).
-   * @default {undefined}
-   */
-  onNotice?: (message: string) => void;
-}
-
-/** A job submission. */
-export interface SubmitRequest {
-  /** The submitting producer's owner identity. */
-  owner: string;
-  /** The producer's id for the job; assigned when absent. */
-  id?: string;
-  /** The validated payload. */
-  payload: JobPayload;
-}
-
-/** What the bus knows of a job it already has: the answer to a duplicate submission. */
-export interface KnownJobState {
-  /**
-   * The job's current state; a job handed to a v2 scheduler that has not reported yet is
-   * `queued` (waiting at that scheduler).
-   */
-  state: BusJobState;
-  /** Whether that state is the job's final one. */
-  final: boolean;
-  /** The scheduler that has it, or that reported its final state. */
-  scheduler?: string;
-  /** The final state's result object, as the scheduler reported it. */
-  result?: Record<string, unknown>;
-  /** The final state's reason. */
-  reason?: string;
-}
-
-/** The answer to {@linkcode Dispatcher.submit}. */
-export type SubmitResult =
-  | { ok: true; id: string; duplicate: false }
-  | ({ ok: true; id: string; duplicate: true } & KnownJobState)
-  | { ok: false; reason: string };
-
-/** The answer to a cancel or set_priority. */
-export type OpResult = { ok: true } | { ok: false; reason: string };
-
-/** Counts for `/health`. */
-export interface DispatcherStats {
-  /** Distinct jobs accepted. */
-  received: number;
-  /** Hand-overs of jobs to schedulers (a broadcast counts once per scheduler). */
-  delivered: number;
-  /** Jobs waiting in the bus now. */
-  queued: number;
-  /** Seed schedulers connected. */
-  seedSchedulers: number;
-  /** Protocol 2 schedulers connected. */
-  v2Schedulers: number;
-}
-
-/** A scheduler's line in `/status`. */
-export interface SchedulerStatus {
-  /** Connection id. */
-  client: string;
-  /** Name. */
-  name: string;
-  /** Protocol version. */
-  protocol: 1 | 2;
-  /** Slots (protocol 2). */
-  slots: number | undefined;
-  /** Free slots now (protocol 2). */
-  free: number | undefined;
-  /** Whether it said `drain` (shutting down: it gets no more jobs). */
-  draining: boolean;
-  /** Jobs it has (protocol 2). */
-  running: { id: string; priority: number; state: string }[];
-}
-
-/** The `/status` snapshot of the dispatcher. */
-export interface DispatcherStatus {
-  /** The waiting queue. */
-  queue: { length: number; byPriority: Record<string, number> };
-  /** Connected schedulers. */
-  schedulers: SchedulerStatus[];
-  /** Final outcomes so far, by state. */
-  outcomes: Record<string, number>;
-}
+export type * from "./dispatcher_types.ts";
 
 interface Job {
   id: string;
@@ -239,9 +84,7 @@ interface Sched {
 export class Dispatcher {
   #queue: JobQueue<Job>;
   #jobs = new Map<string, Job>(); // unfinished jobs and the most recent finished given ids
-  #finished: string[] = []; // a ring of the given ids of final jobs
-  #finishedAt = 0; // the ring's oldest entry once full
-  #rememberFinished: number;
+  #finished: FinishedIds; // the given ids of final jobs, kept in #jobs while remembered
   #scheds = new Map<string, Sched>();
   #seeds: Sched[] = []; // seed schedulers, in round-robin order
   #seedTurn = 0;
@@ -275,7 +118,7 @@ export class Dispatcher {
         `Cannot create Dispatcher: 'rememberFinished' must be a positive integer, got ${remember}`,
       );
     }
-    this.#rememberFinished = remember;
+    this.#finished = new FinishedIds(remember);
     this.#broadcast = options.broadcast ?? false;
     this.#clock = options.clock ?? systemClock;
     this.#onJobEvent = options.onJobEvent ?? (() => {});
@@ -325,18 +168,13 @@ export class Dispatcher {
       ending: undefined,
     };
     this.#received++;
+    this.#jobs.set(id, job);
     this.#emit(job, "queued");
-    if (this.#broadcast || this.#queue.length > 0) {
-      this.#queue.enqueue(job);
-      this.pump();
-    } else { // nothing waits: place it now, or let it wait (the heap only holds waiting jobs)
-      this.#skipped = false;
-      if (!this.#place(job, false)) this.#queue.enqueue(job);
-      this.#blocked = this.#skipped && this.#queue.length > 0;
-    }
-    // A job already final (given to seed schedulers) is kept only if its id was given.
-    if (job.ending === undefined || job.givenId) this.#jobs.set(id, job);
-    return { ok: true, id, duplicate: false };
+    this.#queue.enqueue(job);
+    this.pump();
+    return this.#scheds.size > 0
+      ? { ok: true, id, duplicate: false }
+      : { ok: true, id, duplicate: false, waiting: "no scheduler connected" };
   }
 
   /**
@@ -452,7 +290,7 @@ export class Dispatcher {
     }
     const at = event.at ?? this.#clock.now();
     const extra = { at, scheduler: sched.peer.name, result: event.result, reason: event.reason };
-    if (this.#broadcast) { // jobs are already "delivered": pass reports on, change nothing
+    if (job.state === "delivered") { // broadcast: final for the bus; pass reports on
       this.#onJobEvent(this.#event(job, event.state, extra));
       return;
     }
@@ -504,17 +342,8 @@ export class Dispatcher {
    */
   pump(): void {
     this.#skipped = false;
-    if (this.#broadcast) {
-      const all = [...this.#scheds.values()];
-      while (this.#queue.length > 0 && all.length > 0 && all.every((s) => this.#canSend(s))) {
-        const job = this.#queue.pop()!;
-        for (const sched of all) this.#handOver(job, sched);
-        this.#finish(job, "delivered");
-      }
-    } else {
-      while (this.#queue.length > 0 && this.#place(this.#queue.peek()!, true)) {
-        // placed the next one
-      }
+    while (this.#queue.length > 0 && this.#deliverNext()) {
+      // handed the next one out
     }
     this.#blocked = this.#skipped && this.#queue.length > 0;
   }
@@ -635,18 +464,26 @@ export class Dispatcher {
   }
 
   /**
-   * Hands a job to the scheduler the policy picks (see the class doc), if any can take it now.
+   * The delivery policy, the one place where the modes differ: hands the queue's next job to
+   * every scheduler (broadcast) or to the one the exactly-once policy picks (see the class doc).
    *
-   * @param job The job: the queue's next one, or a new one that nothing waits before.
-   * @param queued Whether it is the queue's next one (popped when placed).
-   * @returns Whether it was placed.
+   * @returns Whether the job went out; false when it must wait.
    */
-  #place(job: Job, queued: boolean): boolean {
+  #deliverNext(): boolean {
+    const job = this.#queue.peek()!;
+    if (this.#broadcast) {
+      const all = [...this.#scheds.values()];
+      if (all.length === 0 || !all.every((sched) => this.#canSend(sched))) return false;
+      this.#queue.pop();
+      for (const sched of all) this.#handOver(job, sched);
+      this.#finish(job, "delivered");
+      return true;
+    }
     const target = this.#freest() ?? this.#nextSeed();
     const victim = target ? undefined : this.#victimFor(job.priority);
     const to = target ?? victim?.scheduler;
     if (!to) return false;
-    if (queued) this.#queue.pop();
+    this.#queue.pop();
     this.#assign(job, to, victim);
     return true;
   }
@@ -782,21 +619,9 @@ export class Dispatcher {
     job.state = state;
     job.ending = extra;
     this.#outcomes.set(state, (this.#outcomes.get(state) ?? 0) + 1);
-    if (job.givenId) this.#remember(job.id);
-    else this.#jobs.delete(job.id); // nobody can ask for a bus-assigned id again
+    const forget = job.givenId ? this.#finished.remember(job.id) : job.id; // a bus-assigned id:
+    if (forget !== undefined) this.#jobs.delete(forget); // nobody can ask for it again
     this.#onJobEvent(this.#event(job, state, extra, true));
-  }
-
-  /** Keeps a final job's given id for idempotency, forgetting the oldest beyond the limit. */
-  #remember(id: string): void {
-    const ring = this.#finished;
-    if (ring.length < this.#rememberFinished) {
-      ring.push(id);
-      return;
-    }
-    this.#jobs.delete(ring[this.#finishedAt]);
-    ring[this.#finishedAt] = id;
-    this.#finishedAt = (this.#finishedAt + 1) % ring.length;
   }
 
   #emit(job: Job, state: BusJobState, extra: EventExtra = {}): void {

@@ -13,6 +13,9 @@
  * fragmented messages from the server, ping/pong, the close handshake. No extensions
  * (compression) and no subprotocols.
  *
+ * Internal to `bus/`: not exported from `bus/mod.ts` (a protocol detail of {@linkcode BusClient}'s
+ * connection, not this library's API); tests import it directly.
+ *
  * @module
  */
 

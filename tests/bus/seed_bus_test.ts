@@ -13,7 +13,11 @@ function next(target: EventTarget, type: string): Promise<Event> {
 }
 
 /** Resolves once the runner has dispatched `count` events of `type`. */
-function runnerEvents(runner: Runner<JobPayload>, type: "started" | "succeeded", count: number) {
+function runnerEvents(
+  runner: Runner<JobPayload>,
+  type: "started" | "succeeded",
+  count: number,
+): Promise<void> {
   let seen = 0;
   return new Promise<void>((resolve) => {
     const onEvent = (): void => {

@@ -208,3 +208,25 @@ Deno.test("Producer.close() resolves pending waits and refuses new jobs", async 
   assert.equal(producer.unfinished, 1);
   assert.throws(() => producer.submit({ priority: 1, runtime: 1 }), ProducerStateError);
 });
+
+Deno.test("Producer tells which accepted jobs wait because no scheduler is connected", async () => {
+  await using bus = new FakeBus({
+    answer: (message, reply) => {
+      answerRegister(message, reply);
+      if (message.cmd !== "job_request") return;
+      reply({ cmd: "accepted", id: message.id, waiting: "no scheduler connected" });
+    },
+  });
+  await using producer = new Producer(bus.url, { name: "w" });
+  const waiting: (string | undefined)[] = [];
+  producer.addEventListener("job", ({ change, job }) => {
+    if (change === "accepted" || change === "started") waiting.push(job.waiting);
+  });
+  producer.start();
+  producer.submit({ priority: 2, runtime: 1 });
+  await producer.onAnswered();
+  const started = until(producer, () => waiting.length === 2);
+  bus.broadcast({ cmd: "event", id: "w-1", state: "started", at: 0, priority: 2 });
+  await started;
+  assert.deepEqual(waiting, ["no scheduler connected", undefined]);
+});
