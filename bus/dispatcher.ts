@@ -10,12 +10,8 @@ import { type Clock, systemClock } from "../core/clock.ts";
 import { BusStateError } from "./errors.ts";
 import { JobQueue } from "./job_queue.ts";
 import { FinishedIds } from "./finished_ids.ts";
-import {
-  type BusJobState,
-  type JobPayload,
-  MAX_PRIORITY,
-  type SchedulerEventMessage,
-} from "./protocol.ts";
+import { type PooledScheduler, SchedulerPool } from "./scheduler_pool.ts";
+import { type BusJobState, type JobPayload, type SchedulerEventMessage } from "./protocol.ts";
 import type {
   BusJobView,
   DispatcherJobEvent,
@@ -48,12 +44,7 @@ interface Job {
   ending: EventExtra | undefined; // the final event's details, once final
 }
 
-interface Sched {
-  peer: SchedulerPeer;
-  jobs: Set<Job>; // v2 only: jobs given to it and not yet final or evicted
-  active: number; // how many of them are not suspended
-  draining: boolean; // said `drain`: no more jobs for it, nor preemptors
-}
+type Sched = PooledScheduler<Job>;
 
 /**
  * Decides which scheduler gets which job.
@@ -85,11 +76,7 @@ export class Dispatcher {
   #queue: JobQueue<Job>;
   #jobs = new Map<string, Job>(); // unfinished jobs and the most recent finished given ids
   #finished: FinishedIds; // the given ids of final jobs, kept in #jobs while remembered
-  #scheds = new Map<string, Sched>();
-  #seeds: Sched[] = []; // seed schedulers, in round-robin order
-  #seedTurn = 0;
-  // Attached, not suspended v2 jobs by priority: where #victimFor looks, least urgent first.
-  #activeByPriority: Set<Job>[] = Array.from({ length: MAX_PRIORITY + 1 }, () => new Set<Job>());
+  #scheds = new SchedulerPool<Job>();
   #idPrefix = `b${crypto.randomUUID().slice(0, 8)}-`; // bus-assigned ids: prefix + counter
   #nextId = 1;
   #broadcast: boolean;
@@ -229,14 +216,12 @@ export class Dispatcher {
    * @throws {BusStateError} If a scheduler with the same connection id is already there.
    */
   addScheduler(peer: SchedulerPeer, running: readonly string[] = []): void {
-    if (this.#scheds.has(peer.client)) {
+    if (this.#scheds.get(peer.client)) {
       throw new BusStateError(
         `Cannot add scheduler: connection ${peer.client} is already registered`,
       );
     }
-    const sched: Sched = { peer, jobs: new Set(), active: 0, draining: false };
-    this.#scheds.set(peer.client, sched);
-    if (peer.protocol === 1) this.#seeds.push(sched);
+    const sched = this.#scheds.add(peer);
     for (const id of peer.protocol === 2 ? running : []) this.#reclaim(sched, id);
     this.pump();
   }
@@ -261,11 +246,8 @@ export class Dispatcher {
    * @param client The scheduler's connection id; unknown ids are ignored.
    */
   removeScheduler(client: string): void {
-    const sched = this.#scheds.get(client);
+    const sched = this.#scheds.remove(client);
     if (!sched) return;
-    this.#scheds.delete(client);
-    const seed = this.#seeds.indexOf(sched);
-    if (seed >= 0) this.#seeds.splice(seed, 1);
     for (const job of [...sched.jobs].sort((a, b) => a.seq - b.seq)) {
       this.#detach(job);
       if (job.cancelRequested) this.#finish(job, "cancelled", { reason: "scheduler lost" });
@@ -305,11 +287,11 @@ export class Dispatcher {
         job.startedAt = at;
         break;
       case "suspended":
-        this.#suspend(job, true);
+        this.#scheds.suspend(job, true);
         job.preemptor = undefined;
         break;
       case "resumed":
-        this.#suspend(job, false);
+        this.#scheds.suspend(job, false);
         break;
       case "evicted":
         this.#detach(job);
@@ -381,8 +363,7 @@ export class Dispatcher {
    * @returns Received, delivered, queued jobs and connected schedulers by protocol.
    */
   stats(): DispatcherStats {
-    let seed = 0;
-    for (const sched of this.#scheds.values()) if (sched.peer.protocol === 1) seed++;
+    const seed = this.#scheds.seedCount;
     return {
       received: this.#received,
       delivered: this.#delivered,
@@ -400,7 +381,7 @@ export class Dispatcher {
   status(): DispatcherStatus {
     return {
       queue: { length: this.#queue.length, byPriority: this.#queue.countByPriority() },
-      schedulers: [...this.#scheds.values()].map((sched) => {
+      schedulers: this.#scheds.all().map((sched) => {
         const { peer, jobs } = sched;
         const v2 = peer.protocol === 2;
         return {
@@ -408,7 +389,7 @@ export class Dispatcher {
           name: peer.name,
           protocol: peer.protocol,
           slots: v2 ? peer.slots : undefined,
-          free: v2 ? this.#free(sched) : undefined,
+          free: v2 ? this.#scheds.free(sched) : undefined,
           draining: sched.draining,
           running: [...jobs].map((job) => ({
             id: job.id,
@@ -445,11 +426,11 @@ export class Dispatcher {
     if (job && (this.#queue.has(job) || (from && from.peer.name === sched.peer.name))) {
       this.#queue.remove(job);
       if (from) { // a stale connection of this scheduler, or a second live one with its name
-        this.#unattach(job);
+        this.#scheds.unattach(job);
         from.peer.sendCancel(id, "reassigned");
       }
       job.startedAt = this.#clock.now();
-      this.#attach(job, sched);
+      this.#scheds.attach(job, sched);
       this.#onNotice(`re-attached job ${id} to ${sched.peer.name}`);
       if (job.cancelRequested) sched.peer.sendCancel(id, "cancelled by producer");
       else if (!from) {
@@ -472,14 +453,15 @@ export class Dispatcher {
   #deliverNext(): boolean {
     const job = this.#queue.peek()!;
     if (this.#broadcast) {
-      const all = [...this.#scheds.values()];
+      const all = this.#scheds.all();
       if (all.length === 0 || !all.every((sched) => this.#canSend(sched))) return false;
       this.#queue.pop();
       for (const sched of all) this.#handOver(job, sched);
       this.#finish(job, "delivered");
       return true;
     }
-    const target = this.#freest() ?? this.#nextSeed();
+    const canSend = (sched: Sched): boolean => this.#canSend(sched);
+    const target = this.#scheds.freest(canSend) ?? this.#scheds.nextSeed(canSend);
     const victim = target ? undefined : this.#victimFor(job.priority);
     const to = target ?? victim?.scheduler;
     if (!to) return false;
@@ -495,44 +477,13 @@ export class Dispatcher {
     return false;
   }
 
-  /** The v2 scheduler with the most free slots that can take a frame now. */
-  #freest(): Sched | undefined {
-    let best: Sched | undefined;
-    let bestFree = 0;
-    for (const sched of this.#scheds.values()) {
-      if (sched.peer.protocol !== 2 || sched.draining) continue;
-      const free = this.#free(sched);
-      if (free > bestFree && this.#canSend(sched)) [best, bestFree] = [sched, free];
-    }
-    return best;
-  }
-
-  /** The next seed scheduler in round-robin order that can take a frame now. */
-  #nextSeed(): Sched | undefined {
-    const seeds = this.#seeds;
-    for (let i = 0; i < seeds.length; i++) {
-      const sched = seeds[(this.#seedTurn + i) % seeds.length];
-      if (!this.#canSend(sched)) continue;
-      this.#seedTurn = (this.#seedTurn + i + 1) % seeds.length;
-      return sched;
-    }
-    return undefined;
-  }
-
-  /** The least urgent running job anywhere (latest started among equals), if `priority` beats it. */
+  /** The job to evict for one of `priority` (see the class doc), if its scheduler can take it. */
   #victimFor(priority: number): Job | undefined {
-    for (let p = MAX_PRIORITY; p > priority; p--) {
-      let victim: Job | undefined;
-      for (const job of this.#activeByPriority[p]) {
-        if (this.#marked(job) || job.cancelRequested || job.scheduler!.draining) continue;
-        if (
-          !victim || job.startedAt > victim.startedAt ||
-          (job.startedAt === victim.startedAt && job.seq > victim.seq)
-        ) victim = job;
-      }
-      if (victim) return this.#canSend(victim.scheduler!) ? victim : undefined;
-    }
-    return undefined;
+    const victim = this.#scheds.victimFor(
+      priority,
+      (job) => !this.#marked(job) && !job.cancelRequested && !job.scheduler!.draining,
+    );
+    return victim && this.#canSend(victim.scheduler!) ? victim : undefined;
   }
 
   /**
@@ -546,38 +497,6 @@ export class Dispatcher {
       (by.state === "dispatched" || by.state === "queued");
   }
 
-  #free(sched: Sched): number {
-    return sched.peer.slots - sched.active;
-  }
-
-  /** Gives a job to a v2 scheduler's set (running, not suspended). */
-  #attach(job: Job, sched: Sched): void {
-    job.scheduler = sched;
-    job.suspended = false;
-    sched.jobs.add(job);
-    sched.active++;
-    this.#activeByPriority[job.priority].add(job);
-  }
-
-  /** Takes a job out of its v2 scheduler's set. */
-  #unattach(job: Job): void {
-    const sched = job.scheduler;
-    if (!sched) return;
-    this.#suspend(job, true); // out of the active counts, if it was in them
-    sched.jobs.delete(job);
-    job.suspended = false;
-    job.scheduler = undefined;
-  }
-
-  /** Marks an attached job suspended or not, keeping the active counts. */
-  #suspend(job: Job, suspended: boolean): void {
-    if (job.suspended === suspended) return;
-    job.suspended = suspended;
-    job.scheduler!.active += suspended ? -1 : 1;
-    if (suspended) this.#activeByPriority[job.priority].delete(job);
-    else this.#activeByPriority[job.priority].add(job);
-  }
-
   #assign(job: Job, sched: Sched, victim: Job | undefined): void {
     if (sched.peer.protocol === 1) {
       this.#handOver(job, sched);
@@ -587,7 +506,7 @@ export class Dispatcher {
     if (victim) victim.preemptor = job;
     job.state = "dispatched";
     job.startedAt = this.#clock.now();
-    this.#attach(job, sched);
+    this.#scheds.attach(job, sched);
     this.#handOver(job, sched, victim?.id);
   }
 
@@ -605,7 +524,7 @@ export class Dispatcher {
   }
 
   #detach(job: Job): void {
-    this.#unattach(job);
+    this.#scheds.unattach(job);
     job.preemptor = undefined;
   }
 
