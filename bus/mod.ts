@@ -19,6 +19,7 @@ export * from "./job_queue.ts";
 export * from "./dispatcher.ts";
 export * from "./server.ts";
 export * from "./server_events.ts";
+export * from "./client_message.ts";
 export * from "./server_message.ts";
 export * from "./backoff.ts";
 export * from "./client.ts";

@@ -9,6 +9,7 @@ import { type Clock, systemClock, type TimerId } from "../core/clock.ts";
 import { Dispatcher, type DispatcherJobEvent, type DispatcherStatus } from "./dispatcher.ts";
 import { BusStateError } from "./errors.ts";
 import { TypedEventTarget } from "../core/typed_event_target.ts";
+import { parseClientMessage } from "./client_message.ts";
 import {
   BusConnectionEvent,
   BusDispatchEvent,
@@ -25,7 +26,6 @@ import {
   encodeMessage,
   type JobPayload,
   type JobRequestMessage,
-  parseClientMessage,
   type RegisterMessage,
   type Role,
   type ServerMessage,
