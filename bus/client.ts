@@ -360,37 +360,10 @@ export class BusClient extends TypedEventTarget<BusClientEventMap> implements As
     ws.onopen = () => {
       if (this.#ws !== ws) return;
       opened = true;
-      this.#openedAt = this.#clock.now();
-      let register: unknown, text: string;
-      try {
-        register = this.#register();
-        text = JSON.stringify(register);
-      } catch (error) {
-        this.#fail(error, "the register callback failed");
-        ws.close(4000, "register failed");
-        return;
-      }
-      ws.send(text);
-      this.#awaitAnswer(register);
-      this.#state = "open";
-      const reconnect = this.#everOpened;
-      this.#everOpened = true;
-      this.dispatchEvent(new BusOpenEvent(reconnect));
+      this.#opened(ws);
     };
     ws.onmessage = (event: MessageEvent) => {
-      if (this.#ws !== ws) return;
-      let message: unknown;
-      try {
-        message = JSON.parse(String(event.data));
-      } catch (error) {
-        this.#fail(error, "the bus sent a frame that is not JSON");
-        return;
-      }
-      if (typeof message !== "object" || message === null || Array.isArray(message)) {
-        this.#fail(undefined, `the bus sent a frame that is not a JSON object: ${event.data}`);
-        return;
-      }
-      this.#dispatchMessage(message as BusMessage);
+      if (this.#ws === ws) this.#receive(event.data);
     };
     ws.onerror = (event: Event) => {
       if (this.#ws !== ws) return;
@@ -410,6 +383,42 @@ export class BusClient extends TypedEventTarget<BusClientEventMap> implements As
       if (this.#state === "closed") return; // a listener closed the client
       this.#scheduleReconnect();
     };
+  }
+
+  /** Registers on a connection that just opened. */
+  #opened(ws: WsClient | WebSocket): void {
+    this.#openedAt = this.#clock.now();
+    let register: unknown, text: string;
+    try {
+      register = this.#register();
+      text = JSON.stringify(register);
+    } catch (error) {
+      this.#fail(error, "the register callback failed");
+      ws.close(4000, "register failed");
+      return;
+    }
+    ws.send(text);
+    this.#awaitAnswer(register);
+    this.#state = "open";
+    const reconnect = this.#everOpened;
+    this.#everOpened = true;
+    this.dispatchEvent(new BusOpenEvent(reconnect));
+  }
+
+  /** Parses a frame; a JSON object is dispatched, anything else reported as an error. */
+  #receive(data: unknown): void {
+    let message: unknown;
+    try {
+      message = JSON.parse(String(data));
+    } catch (error) {
+      this.#fail(error, "the bus sent a frame that is not JSON");
+      return;
+    }
+    if (typeof message !== "object" || message === null || Array.isArray(message)) {
+      this.#fail(undefined, `the bus sent a frame that is not a JSON object: ${data}`);
+      return;
+    }
+    this.#dispatchMessage(message as BusMessage);
   }
 
   /** Starts the seed-bus detection for a connection that sent `register`. */
