@@ -55,15 +55,6 @@ const REPORTED: Partial<Record<JobState, SchedulerJobState>> = {
   cancelled: "cancelled",
 };
 
-/** States after which the job is no longer this scheduler's (evicted: the bus requeues it). */
-const RELEASING: ReadonlySet<SchedulerJobState> = new Set([
-  "evicted",
-  "succeeded",
-  "failed",
-  "timed_out",
-  "cancelled",
-]);
-
 /**
  * Links a {@linkcode Runner} to the bus as a protocol-2 scheduler.
  *
@@ -251,7 +242,8 @@ export class SchedulerClient implements AsyncDisposable {
   #flush(): void {
     while (this.#outbox.length > 0 && this.#bus.send(this.#outbox[0])) {
       const sent = this.#outbox.shift()!;
-      if (RELEASING.has(sent.state)) this.#held.delete(sent.id);
+      // Final for this scheduler (evicted too: the bus requeues it): no longer its job.
+      if (isFinalState(sent.state)) this.#held.delete(sent.id);
     }
   }
 }
