@@ -85,3 +85,28 @@ export function secondsFlag(flag: string, text: string, bounds: SecondsBounds = 
   }
   return value;
 }
+
+/**
+ * Reads a flag's value as the URL of a bus: `ws://` or `wss://`.
+ *
+ * @param flag The flag, for the message: `"--url"`.
+ * @param text The value as given.
+ * @returns The value, unchanged.
+ * @throws {UsageError} `--url must be a ws:// or wss:// URL, got 'http://x'`.
+ *
+ * @example
+ * ```ts
+ * import { wsUrlFlag } from "./flag_values.ts";
+ * console.log(wsUrlFlag("--url", "ws://127.0.0.1:8101")); // "ws://127.0.0.1:8101"
+ * ```
+ */
+export function wsUrlFlag(flag: string, text: string): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(text);
+  } catch { /* reported below */ }
+  if ((url?.protocol !== "ws:" && url?.protocol !== "wss:") || url.host === "") {
+    throw new UsageError(`${flag} must be a ws:// or wss:// URL, got '${text}'`);
+  }
+  return text;
+}

@@ -82,6 +82,7 @@ function joinNegativeNumbers(args: string[], options: FlagOptions): string[] {
   for (const [long, option] of Object.entries(options)) {
     if (option.type !== "string") continue;
     valued.set(`--${long}`, long);
+    if (long.length === 1) valued.set(`-${long}`, long); // parseArgs reads `-s` as `--s`
     if (option.short) valued.set(`-${option.short}`, long);
   }
   const joined: string[] = [];
@@ -102,7 +103,8 @@ function inOurWords(message: string): string {
   const ambiguous = /^Option '([^']*)' argument is ambiguous/.exec(message);
   if (ambiguous) return `option '${ambiguous[1]}' needs a value`;
   const missing = /^Option '(?:-\w, )?(-[^ ']*) <value>' argument missing/.exec(message);
-  if (missing) return `option '${missing[1]}' needs a value`;
+  // A one-letter flag (`s: { type: "string" }`) is `-s` to the user, `--s` to parseArgs.
+  if (missing) return `option '${missing[1].replace(/^--(\w)$/, "-$1")}' needs a value`;
   const extra = /^Option '([^']*)' does not take an argument/.exec(message);
   if (extra) return `option '${extra[1]}' takes no value`;
   return message.split("\n")[0];
