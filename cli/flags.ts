@@ -105,7 +105,7 @@ function inOurWords(message: string): string {
   const missing = /^Option '(?:-\w, )?(-[^ ']*) <value>' argument missing/.exec(message);
   // A one-letter flag (`s: { type: "string" }`) is `-s` to the user, `--s` to parseArgs.
   if (missing) return `option '${missing[1].replace(/^--(\w)$/, "-$1")}' needs a value`;
-  const extra = /^Option '([^']*)' does not take an argument/.exec(message);
+  const extra = /^Option '(?:-\w, )?(-[^']*)' does not take an argument/.exec(message);
   if (extra) return `option '${extra[1]}' takes no value`;
   return message.split("\n")[0];
 }

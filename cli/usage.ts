@@ -63,9 +63,14 @@ export interface UsageSpec {
  * ```
  */
 export function formatUsage(spec: UsageSpec): string {
-  const width = Math.max(0, ...spec.sections.flatMap((s) => s.rows ?? []).map(([f]) => f.length));
+  // Flag columns line up across sections; other tables (exit codes) have their own width.
+  const widest = (rows: ReadonlyArray<readonly [string, string]>): number =>
+    Math.max(0, ...rows.map(([first]) => first.length));
+  const isFlags = (s: UsageSection): boolean => (s.rows ?? []).every(([f]) => f.startsWith("-"));
+  const flagWidth = widest(spec.sections.filter(isFlags).flatMap((s) => s.rows ?? []));
   const blocks = [`Usage: ${spec.command} ${spec.args ?? "[-- options]"}`, spec.about];
   for (const section of spec.sections) {
+    const width = isFlags(section) ? flagWidth : widest(section.rows ?? []);
     const rows = (section.rows ?? []).map(([flag, meaning]) =>
       `  ${flag.padEnd(width)}  ${meaning.split("\n").join(`\n  ${" ".repeat(width)}  `)}`
     );
