@@ -17,6 +17,8 @@
  */
 export class UsageError extends Error {
   /**
+   * Creates the error.
+   *
    * @param message What is wrong, in one line: the flag, what it takes, and what it got.
    * @param options `cause`, passed on to `Error`.
    */

@@ -15,7 +15,8 @@ export type FlagOptions = NonNullable<ParseArgsConfig["options"]>;
 /** The `-h`, `--help` flag every CLI takes; {@linkcode runCli} answers it. */
 export const HELP_FLAG = { help: { type: "boolean", short: "h", default: false } } as const;
 
-type FlagsConfig<O extends FlagOptions> = {
+/** The `parseArgs` config {@linkcode parseFlags} builds: strict, positionals allowed. */
+export type FlagsConfig<O extends FlagOptions> = {
   args: string[];
   options: O;
   strict: true;
