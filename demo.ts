@@ -13,6 +13,7 @@ import {
   formatUsage,
   integerFlag,
   type MainOptions,
+  plural,
   runCli,
   secondsFlag,
 } from "./cli/mod.ts";
@@ -167,7 +168,9 @@ async function run(config: Config, io: CliIo): Promise<number> {
       return 1;
     }
     say(
-      `bus on ${url}; ${config.schedulers} schedulers with ${config.slots} slots and a ` +
+      `bus on ${url}; ${plural(config.schedulers, "scheduler")} with ${
+        plural(config.slots, "slot")
+      } and a ` +
         `${config.timeoutS} s timeout; 2 producers (priority 0 = most urgent, 10 = least)`,
     );
     say(

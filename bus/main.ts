@@ -10,6 +10,7 @@ import {
   formatUsage,
   integerFlag,
   type MainOptions,
+  plural,
   runCli,
   UsageError,
 } from "../cli/mod.ts";
@@ -173,8 +174,9 @@ function watch(bus: BusServer, config: Config, io: CliIo): void {
     }
   });
   bus.addEventListener("rejection", (e) => {
-    if (e.suppressed > 0) io.warn(`${e.client}: ${e.suppressed} more rejections not shown`);
-    else io.warn(`${e.client}: rejected: ${e.reason}`);
+    if (e.suppressed > 0) {
+      io.warn(`${e.client}: ${plural(e.suppressed, "more rejection")} not shown`);
+    } else io.warn(`${e.client}: rejected: ${e.reason}`);
   });
   bus.addEventListener("job", ({ job }) => {
     const where = job.scheduler ? ` at ${job.scheduler}` : "";

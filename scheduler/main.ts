@@ -284,7 +284,9 @@ function watchBus(scheduler: SchedulerClient, config: Config, io: CliIo): void {
   });
   bus.addEventListener("registered", () => {
     io.log(
-      `registered: ${config.slots} slots, timeout ${config.timeoutS} s, evict ${config.evict}`,
+      `registered: ${
+        plural(config.slots, "slot")
+      }, timeout ${config.timeoutS} s, evict ${config.evict}`,
     );
   });
   bus.addEventListener("close", (event) => {

@@ -35,7 +35,7 @@ Deno.test("e2e: producer → bus → scheduler CLIs: an urgent job evicts, jobs 
     "-t",
     "1.5",
   ], "scheduler");
-  await scheduler.waitFor(/registered: 1 slots, timeout 1.5 s/);
+  await scheduler.waitFor(/registered: 1 slot, timeout 1.5 s/);
   const { seed, low, urgent } = lowThenUrgentSeed(0.3);
   await using producer = Cli.run("producer/main.ts", [
     "--url",
