@@ -129,28 +129,7 @@ async function run(config: Config, io: CliIo): Promise<number> {
   ];
   const width = Math.max(...labels.map((label) => label.length));
   const parts: Part[] = [];
-  const launch = (
-    label: string,
-    module: URL,
-    args: string[],
-    permissions: string[],
-    onLine?: (line: string) => void,
-  ): Part => {
-    const prefix = prefixer(label, width, color ? COLORS[parts.length % COLORS.length] : undefined);
-    const proc = Proc.deno(module, {
-      args,
-      permissions,
-      graceMs: 5000, // a scheduler drains its own jobs (2 s grace each) before it exits
-      output: "lines",
-      onLine: (line) => {
-        io.out(`${prefix} ${line}`);
-        onLine?.(line);
-      },
-    }).start();
-    const part = { label, proc };
-    parts.push(part);
-    return part;
-  };
+  const launch = launcher(parts, width, color, io);
   const say = (text: string): void =>
     io.out(`${prefixer("demo", width, color ? 1 : undefined)} ${text}`);
 
@@ -193,6 +172,35 @@ async function run(config: Config, io: CliIo): Promise<number> {
   }
 }
 
+/** Starts one part of the demo as a child process whose lines are prefixed by its label. */
+type Launch = (
+  label: string,
+  module: URL,
+  args: string[],
+  permissions: string[],
+  onLine?: (line: string) => void,
+) => Part;
+
+/** A {@linkcode Launch} that adds each part it starts to `parts`. */
+function launcher(parts: Part[], width: number, color: boolean, io: CliIo): Launch {
+  return (label, module, args, permissions, onLine) => {
+    const prefix = prefixer(label, width, color ? COLORS[parts.length % COLORS.length] : undefined);
+    const proc = Proc.deno(module, {
+      args,
+      permissions,
+      graceMs: 5000, // a scheduler drains its own jobs (2 s grace each) before it exits
+      output: "lines",
+      onLine: (line) => {
+        io.out(`${prefix} ${line}`);
+        onLine?.(line);
+      },
+    }).start();
+    const part = { label, proc };
+    parts.push(part);
+    return part;
+  };
+}
+
 /** Aborts after `durationS` seconds (`--duration`), if given. */
 function durationSignal(durationS: number | undefined): AbortSignal | undefined {
   return durationS === undefined ? undefined : AbortSignal.timeout(durationS * 1000);
@@ -221,7 +229,7 @@ async function first(
 function launchClients(
   config: Config,
   url: string,
-  launch: (label: string, module: URL, args: string[], permissions: string[]) => Part,
+  launch: Launch,
 ): void {
   for (let i = 1; i <= config.schedulers; i++) {
     launch(`sched-${i}`, SCHEDULER, [

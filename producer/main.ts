@@ -217,12 +217,22 @@ function watch(producer: Producer, config: Config, io: CliIo): JobTimes {
 function watchJobs(producer: Producer, config: Config, io: CliIo): JobTimes {
   const times = new JobTimes();
   const accepted = new Set<string>(); // accepted, not yet said (no "queued" or "started" yet)
+  const idle = new Set<string>(); // accepted while the bus had no scheduler, not started yet
+  // The bus says why a new job waits with nothing to run it ("no scheduler connected").
+  const unserved = (job: Readonly<ProducedJob>): string => {
+    const why = (job as { waiting?: string }).waiting;
+    if (why === undefined) return "";
+    idle.add(job.id);
+    return `; ${why} (${plural(idle.size, "job")} of ours waiting for one)`;
+  };
   producer.addEventListener("job", ({ change, job }) => {
     const now = io.clock.now();
     const on = job.scheduler && change !== "requeued" ? ` on ${job.scheduler}` : "";
     const why = job.reason ? `: ${job.reason}` : "";
+    if (change === "started") idle.clear(); // a scheduler is there now
     if (job.outcome) {
       accepted.delete(job.id);
+      idle.delete(job.id);
       times.finish(job.id, job.payload.priority, job.submittedAt, now);
     } else times.change(job.id, change, job.submittedAt, now);
     switch (change) {
@@ -233,8 +243,8 @@ function watchJobs(producer: Producer, config: Config, io: CliIo): JobTimes {
         accepted.add(job.id);
         return;
       case "queued": // the bus's own (just accepted), or waiting at a scheduler
-        if (accepted.delete(job.id)) return io.log(`${job.id} accepted, queued in the bus`);
-        return io.log(`${job.id} queued${on}`);
+        if (!accepted.delete(job.id)) return io.log(`${job.id} queued${on}`);
+        return io.log(`${job.id} accepted, queued in the bus${unserved(job)}`);
       case "resent":
         return io.log(`${job.id} re-sent after reconnecting (send #${job.sends})`);
       case "duplicate":
