@@ -154,7 +154,7 @@ async function run(config: Config, io: CliIo): Promise<number> {
 /** Logs what the bus does: connections, registrations, rejections, requeues (all with -d). */
 function watch(bus: BusServer, config: Config, io: CliIo): void {
   const debug = (line: string): void => {
-    if (config.debug) io.log(line);
+    if (config.debug) io.log(`debug: ${line}`);
   };
   bus.addEventListener("connection", (e) => {
     if (e.open) return debug(`${e.client} connected from ${e.detail.remote}`);
@@ -188,9 +188,9 @@ function watch(bus: BusServer, config: Config, io: CliIo): void {
   if (config.debug) {
     bus.addEventListener("dispatch", ({ dispatch: d }) => {
       const preempt = d.preempting ? `, to evict ${d.preempting}` : "";
-      io.log(`job ${d.id} p${d.priority} -> ${d.scheduler}${preempt}`);
+      debug(`job ${d.id} p${d.priority} -> ${d.scheduler}${preempt}`);
     });
-    bus.addEventListener("notice", (e) => io.log(e.message));
+    bus.addEventListener("notice", (e) => debug(e.message));
   }
 }
 
