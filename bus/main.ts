@@ -120,6 +120,7 @@ async function run(config: Config, io: CliIo): Promise<number> {
     maxFrameBytes: config.maxFrame,
     pingTimeoutMs: config.pingTimeoutS * 1000,
     broadcast: config.broadcast,
+    clock: io.clock,
     // Without -d only requeues are logged: other job events are then never even built.
     jobEventStates: config.debug ? undefined : ["requeued"],
   });

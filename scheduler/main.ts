@@ -234,6 +234,7 @@ async function run(config: Config, io: CliIo): Promise<number> {
     evict: mode,
     timeoutMs: config.timeoutS * 1000,
     minRunMs: config.minRunS * 1000,
+    clock: io.clock,
     launch: config.exec === undefined
       ? sleeperLauncher({ output: "inherit" })
       : execLauncher(config.exec),
