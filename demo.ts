@@ -258,10 +258,9 @@ async function stopAll(parts: Part[], say: (text: string) => void): Promise<void
     const outcomes: ProcOutcome[] = await Promise.all(stage.map((part) => part.proc.terminate()));
     outcomes.forEach((outcome, i) => {
       if (outcome.code !== 0) {
+        const label = stage[i]?.label ?? "a part";
         say(
-          `${
-            stage[i].label
-          } ended: ${outcome.result} (code ${outcome.code}, signal ${outcome.signal})`,
+          `${label} ended: ${outcome.result} (code ${outcome.code}, signal ${outcome.signal})`,
         );
       }
     });

@@ -65,7 +65,7 @@ export function serveRelay(options: RelayOptions = {}): Deno.HttpServer<Deno.Net
         socket.onmessage = (event) => {
           if (subscribers.length === 0) return;
           turn = (turn + 1) % subscribers.length;
-          subscribers[turn].send(event.data);
+          subscribers[turn]?.send(event.data);
         };
       }
       return response;

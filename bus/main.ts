@@ -122,7 +122,7 @@ async function run(config: Config, io: CliIo): Promise<number> {
     broadcast: config.broadcast,
     clock: io.clock,
     // Without -d only requeues are logged: other job events are then never even built.
-    jobEventStates: config.debug ? undefined : ["requeued"],
+    ...(config.debug ? {} : { jobEventStates: ["requeued"] as const }),
   });
   watch(bus, config, io);
   using shutdown = new ShutdownSignal({ signal: io.signal });

@@ -72,7 +72,7 @@ export function parseFlags<const O extends FlagOptions>(
     throw new UsageError(inOurWords(error.message), { cause: error });
   }
   if (!parse.positionals && flags.positionals.length > 0) {
-    throw new UsageError(`unexpected argument '${flags.positionals[0]}'`);
+    throw new UsageError(`unexpected argument '${flags.positionals[0] ?? ""}'`);
   }
   return flags;
 }
@@ -88,11 +88,14 @@ function joinNegativeNumbers(args: string[], options: FlagOptions): string[] {
   }
   const joined: string[] = [];
   for (let i = 0; i < args.length; i++) {
-    const long = valued.get(args[i]);
-    if (args[i] === "--") return [...joined, ...args.slice(i)];
-    if (long !== undefined && /^-\.?\d/.test(args[i + 1] ?? "")) {
-      joined.push(`--${long}=${args[++i]}`);
-    } else joined.push(args[i]);
+    const arg = args[i] ?? "";
+    if (arg === "--") return [...joined, ...args.slice(i)];
+    const long = valued.get(arg);
+    const next = args[i + 1] ?? "";
+    if (long !== undefined && /^-\.?\d/.test(next)) {
+      joined.push(`--${long}=${next}`);
+      i++;
+    } else joined.push(arg);
   }
   return joined;
 }
@@ -105,8 +108,8 @@ function inOurWords(message: string): string {
   if (ambiguous) return `option '${ambiguous[1]}' needs a value`;
   const missing = /^Option '(?:-\w, )?(-[^ ']*) <value>' argument missing/.exec(message);
   // A one-letter flag (`s: { type: "string" }`) is `-s` to the user, `--s` to parseArgs.
-  if (missing) return `option '${missing[1].replace(/^--(\w)$/, "-$1")}' needs a value`;
+  if (missing) return `option '${(missing[1] ?? "").replace(/^--(\w)$/, "-$1")}' needs a value`;
   const extra = /^Option '(?:-\w, )?(-[^']*)' does not take an argument/.exec(message);
   if (extra) return `option '${extra[1]}' takes no value`;
-  return message.split("\n")[0];
+  return message.split("\n")[0] ?? message;
 }

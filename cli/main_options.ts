@@ -14,28 +14,29 @@ export interface MainOptions {
    * Stops the CLI when aborted, as SIGINT / SIGTERM do.
    * @default {undefined}
    */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /**
    * Where output lines go (one call per line).
    * @default {console.log}
    */
-  stdout?: (line: string) => void;
+  stdout?: ((line: string) => void) | undefined;
   /**
    * Where errors, warnings and the usage after a bad flag go.
    * @default {console.error}
    */
-  stderr?: (line: string) => void;
+  stderr?: ((line: string) => void) | undefined;
   /**
    * Where time comes from (the log stamps, and the timers of CLIs that wait).
    * @default {systemClock}
    */
-  clock?: Clock;
+  clock?: Clock | undefined;
 }
 
 /** {@linkcode MainOptions} with the defaults filled in, plus stamped log helpers. */
 export interface CliIo {
-  /** Stops the CLI when aborted (see {@linkcode MainOptions.signal}). */
-  signal: AbortSignal | undefined;
+  /** Stops the CLI when aborted (see {@linkcode MainOptions.signal}; one that never aborts if
+   * none was given). */
+  signal: AbortSignal;
   /** Prints a line on stdout as is. */
   out: (line: string) => void;
   /** Prints a line on stderr as is. */
@@ -67,7 +68,7 @@ export function cliIo(options: MainOptions = {}): CliIo {
   const err = options.stderr ?? ((line: string) => console.error(line));
   const clock = options.clock ?? systemClock;
   return {
-    signal: options.signal,
+    signal: options.signal ?? new AbortController().signal,
     out,
     err,
     clock,

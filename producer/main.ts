@@ -100,11 +100,11 @@ interface Config {
   gauss: boolean;
   sigmaS: number;
   url: string;
-  count?: number;
+  count?: number | undefined;
   wait: boolean;
   priority: IntRange;
   runtimeS: IntRange;
-  seed?: number;
+  seed?: number | undefined;
   name: string;
   protocol: 1 | 2;
   debug: boolean;
@@ -138,7 +138,8 @@ async function run(config: Config, io: CliIo): Promise<number> {
   using shutdown = new ShutdownSignal({ signal: io.signal });
   const stop = shutdown.signal;
   const { seed, priority, runtimeS, periodS, gauss, sigmaS } = config;
-  const generator = new JobGenerator({ seed, priority, runtimeS, periodS, gauss, sigmaS });
+  const shape = { priority, runtimeS, periodS, gauss, sigmaS };
+  const generator = new JobGenerator(seed === undefined ? shape : { ...shape, seed });
   const producer = new Producer(config.url, {
     name: config.name,
     protocol: config.protocol,

@@ -98,7 +98,7 @@ interface Config {
   name: string;
   evict: "requeue" | "kill" | "suspend";
   minRunS: number;
-  exec?: string;
+  exec?: string | undefined;
 }
 
 function configure({ values }: Flags<typeof OPTIONS>): Config {

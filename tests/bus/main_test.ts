@@ -14,7 +14,7 @@ function startBus(args: string[], stop: AbortSignal): {
   const { promise: url, resolve } = Promise.withResolvers<string>();
   const done = run(["--port", "0", ...args], stop, (line) => {
     const listening = /listening on (ws:\/\/\S+\/) \(/.exec(line);
-    if (listening) resolve(listening[1]);
+    if (listening?.[1]) resolve(listening[1]);
   });
   return { url, done };
 }
@@ -44,7 +44,7 @@ Deno.test("bus main: a bad flag prints one line and the usage, returns 2", async
     assert.equal(result.code, 2, args.join(" "));
     assert.deepEqual(result.out, [], args.join(" "));
     assert.equal(result.err.length, 2, args.join(" "));
-    assert.match(result.err[0], message);
+    assert.match(result.err[0]!, message);
     assert.equal(result.err[1], USAGE);
   }
 });
@@ -54,7 +54,7 @@ Deno.test("bus main: a port in use is one line on stderr and exit 1", async () =
   const { code, err } = await run(["--port", String(taken.addr.port)]);
   assert.equal(code, 1);
   assert.equal(err.length, 1);
-  assert.match(err[0], /^bus: cannot listen on 127\.0\.0\.1:\d+: .*another bus there\?/);
+  assert.match(err[0]!, /^bus: cannot listen on 127\.0\.0\.1:\d+: .*another bus there\?/);
 });
 
 Deno.test("bus main: warns when a second scheduler registers with a name already in use", async () => {
@@ -72,7 +72,7 @@ Deno.test("bus main: warns when a second scheduler registers with a name already
   assert.equal(code, 0);
   assert.equal(err.length, 1, err.join("\n"));
   assert.match(
-    err[0],
+    err[0]!,
     /^\d\d:\d\d:\d\d\.\d{3} warning: c\d+: scheduler name "same" is already used by c\d+; /,
   );
   assert.match(out.join("\n"), /registered as scheduler "same"[\s\S]*bus stopped$/);
@@ -99,7 +99,7 @@ Deno.test("bus main: serves, logs, and exits 0 on SIGTERM after closing sockets 
       if (done) break;
       out += value;
     }
-    const url = out.match(/listening on (ws:\/\/\S+\/) \(/)![1];
+    const url = out.match(/listening on (ws:\/\/\S+\/) \(/)![1]!;
     assert.match(out, /^\d\d:\d\d:\d\d\.\d{3} bus listening/m);
     const peer = await WsPeer.open(url);
     await peer.register({ type: "monitor", protocol: 2 });

@@ -32,7 +32,7 @@ Deno.test("producer main runs the design-card command (with the literal --) unti
   assert.equal(code, 0);
   assert.deepEqual(err, []);
   const text = out.join("\n");
-  assert.match(out[0], /^\d\d:\d\d:\d\d\.\d{3} producer card → /);
+  assert.match(out[0]!, /^\d\d:\d\d:\d\d\.\d{3} producer card → /);
   assert.match(text, /a gaussian wait of 5 ± 2 s/);
   assert.match(text, /card-1 \(priority \d+, runtime \d+ s\) submitted.*; next in \d+\.\d\d s/);
   assert.match(text, /connected to the bus/);
@@ -147,9 +147,9 @@ Deno.test("producer main rejects every bad flag: one line, the usage, exit 2", a
     assert.equal(code, 2, args.join(" "));
     assert.deepEqual(out, [], args.join(" "));
     assert.equal(err.length, 2, args.join(" "));
-    assert.match(err[0], /^producer: /);
-    assert.match(err[0], message, args.join(" "));
-    assert.ok(!err[0].includes("\n"), "one line");
+    assert.match(err[0]!, /^producer: /);
+    assert.match(err[0]!, message, args.join(" "));
+    assert.ok(!err[0]!.includes("\n"), "one line");
     assert.equal(err[1], USAGE);
   }
 });

@@ -80,7 +80,7 @@ Deno.test("scheduler main: a bad flag prints one line and the usage, returns 2",
     assert.equal(code, 2, args.join(" "));
     assert.deepEqual(out, []);
     assert.equal(err.length, 2, args.join(" "));
-    assert.match(err[0], message);
+    assert.match(err[0]!, message);
     assert.equal(err[1], USAGE);
   }
 });
@@ -96,8 +96,8 @@ Deno.test("scheduler main: the design-card flags after the task's --, a job, sto
     assert.ok(i < 250, "the scheduler never registered");
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
-  assert.equal(bus.status().schedulers[0].slots, 5);
-  assert.equal(bus.status().schedulers[0].name, "n1");
+  assert.equal(bus.status().schedulers[0]?.slots, 5);
+  assert.equal(bus.status().schedulers[0]?.name, "n1");
   producer.send(job("quick", 3, 0.1));
   const done = await monitor.next(final("quick"), 10_000);
   assert.equal(done.state, "succeeded");
