@@ -164,15 +164,6 @@ function watch(bus: BusServer, config: Config, io: CliIo): void {
   bus.addEventListener("registration", (e) => {
     const name = e.name === e.client ? "" : ` "${e.name}"`;
     io.log(`${e.client} registered as ${e.role}${name} (protocol ${e.protocol})`);
-    if (e.role !== "scheduler" || e.name === e.client) return;
-    const others = bus.status().schedulers
-      .filter((s) => s.name === e.name && s.client !== e.client).map((s) => s.client);
-    if (others.length > 0) {
-      io.warn(
-        `${e.client}: scheduler name "${e.name}" is already used by ${others.join(", ")}; ` +
-          `the bus takes them for one scheduler (give each its own --name)`,
-      );
-    }
   });
   bus.addEventListener("rejection", (e) => {
     if (e.suppressed > 0) {
@@ -191,8 +182,11 @@ function watch(bus: BusServer, config: Config, io: CliIo): void {
       const preempt = d.preempting ? `, to evict ${d.preempting}` : "";
       debug(`job ${d.id} p${d.priority} -> ${d.scheduler}${preempt}`);
     });
-    bus.addEventListener("notice", (e) => debug(e.message));
   }
+  bus.addEventListener("notice", (e) => {
+    if (e.level === "warning") io.warn(e.message);
+    else debug(e.message);
+  });
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

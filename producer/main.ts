@@ -207,6 +207,12 @@ function watch(producer: Producer, config: Config, io: CliIo): JobTimes {
   client.addEventListener("error", (event) => {
     if (config.debug) io.log(`debug: ${event.error.message}`);
   });
+  client.addEventListener("seedbus", (event) => {
+    io.log(
+      `the bus speaks only the seed's protocol (${event.reason}): sending its job requests; ` +
+        `no answers or outcomes will come`,
+    );
+  });
   producer.addEventListener("buserror", ({ message }) => {
     const about = [message.op, message.id].filter((x) => typeof x === "string").join(" ");
     io.log(`bus error${about ? ` (${about})` : ""}: ${message.reason}`);
@@ -221,7 +227,7 @@ function watchJobs(producer: Producer, config: Config, io: CliIo): JobTimes {
   const idle = new Set<string>(); // accepted while the bus had no scheduler, not started yet
   // The bus says why a new job waits with nothing to run it ("no scheduler connected").
   const unserved = (job: Readonly<ProducedJob>): string => {
-    const why = (job as { waiting?: string }).waiting;
+    const why = job.waiting;
     if (why === undefined) return "";
     idle.add(job.id);
     return `; ${why} (${plural(idle.size, "job")} of ours waiting for one)`;

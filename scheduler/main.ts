@@ -283,11 +283,21 @@ function watchBus(scheduler: SchedulerClient, config: Config, io: CliIo): void {
   bus.addEventListener("open", (event) => {
     io.log(`${event.reconnect ? "reconnected" : "connected"} to ${config.url} as ${config.name}`);
   });
-  bus.addEventListener("registered", () => {
+  bus.addEventListener("registered", (event) => {
     io.log(
       `registered: ${
         plural(config.slots, "slot")
       }, timeout ${config.timeoutS} s, evict ${config.evict}`,
+    );
+    const { parsed } = event;
+    if (parsed.ok && parsed.message.cmd === "registered" && parsed.message.warning) {
+      io.warn(parsed.message.warning);
+    }
+  });
+  bus.addEventListener("seedbus", (event) => {
+    io.log(
+      `the bus speaks only the seed's protocol (${event.reason}): running its jobs as they ` +
+        `come; it hears nothing back`,
     );
   });
   bus.addEventListener("close", (event) => {

@@ -73,7 +73,7 @@ Deno.test("bus main: warns when a second scheduler registers with a name already
   assert.equal(err.length, 1, err.join("\n"));
   assert.match(
     err[0]!,
-    /^\d\d:\d\d:\d\d\.\d{3} warning: c\d+: scheduler name "same" is already used by c\d+; /,
+    /^\d\d:\d\d:\d\d\.\d{3} warning: c\d+: scheduler name "same" is already used by connection c\d+ /,
   );
   assert.match(out.join("\n"), /registered as scheduler "same"[\s\S]*bus stopped$/);
 });

@@ -264,3 +264,30 @@ Deno.test("producer CLI says how many it produced and exits 0 on SIGTERM", async
   assert.equal(status.code, 0, text);
   assert.match(text, /produced 1 job \(stopped\)/);
 });
+
+Deno.test("producer main says when its jobs wait in the bus with no scheduler connected", async () => {
+  await using bus = new FakeBus({
+    answer: (message, reply) => {
+      answerRegister(message, reply);
+      if (message.cmd !== "job_request") return;
+      const { id } = message;
+      reply({ cmd: "accepted", id, waiting: "no scheduler connected" });
+      reply({ cmd: "event", id, state: "queued", at: Date.now(), priority: 1 });
+      if (message.id !== "idle-2") return;
+      for (const id of ["idle-1", "idle-2"]) { // then a scheduler comes and runs both
+        for (const state of ["started", "succeeded"]) {
+          reply({ cmd: "event", id, state, at: Date.now(), priority: 1, scheduler: "late" });
+        }
+      }
+    },
+  });
+  const args = ["--url", bus.url, "--count", "2", "-p", "0", "--name", "idle", "--wait"];
+  const { code, out } = await run(args);
+  assert.equal(code, 0);
+  const text = out.join("\n");
+  assert.match(text, /idle-1 accepted.*; no scheduler connected \(1 job of ours waiting for one\)/);
+  assert.match(
+    text,
+    /idle-2 accepted.*; no scheduler connected \(2 jobs of ours waiting for one\)/,
+  );
+});
