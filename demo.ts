@@ -1,4 +1,3 @@
-// deno-lint-ignore-file no-console
 /**
  * `deno task demo`: the whole system in one command. Starts a bus on a free loopback port, two
  * schedulers and two producers (one periodic, one gaussian), prefixes every line with its
@@ -8,8 +7,16 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
-import { sleep } from "./core/mod.ts";
+import {
+  type CliIo,
+  type Flags,
+  formatUsage,
+  integerFlag,
+  type MainOptions,
+  plural,
+  runCli,
+  secondsFlag,
+} from "./cli/mod.ts";
 import { Proc, type ProcOutcome, ShutdownSignal } from "./process/mod.ts";
 
 const HERE = new URL("./", import.meta.url);
@@ -17,24 +24,63 @@ const BUS = new URL("bus/main.ts", HERE);
 const SCHEDULER = new URL("scheduler/main.ts", HERE);
 const PRODUCER = new URL("producer/main.ts", HERE);
 
-const USAGE = `Usage: deno task demo [-- options]
-
-Starts a bus, schedulers and two producers (one periodic, one gaussian) on a free loopback
+/** The usage text printed by `--help` and after a bad flag. */
+export const USAGE: string = formatUsage({
+  command: "deno task demo",
+  about: `Starts a bus, schedulers and two producers (one periodic, one gaussian) on a free loopback
 port, and shows their lines, each prefixed by its source. Within a minute you see jobs flowing,
 evictions (an urgent job taking the slot of a less urgent one) and timeouts (jobs running past
-the schedulers' -t). Ctrl-C stops everything.
+the schedulers' -t). Ctrl-C stops everything.`,
+  sections: [{
+    title: "Options",
+    rows: [
+      ["--duration S", "stop by itself after S seconds (default: run until Ctrl-C)"],
+      ["--schedulers N", "how many schedulers (default 2)"],
+      ["--slots N", "slots per scheduler (default 2)"],
+      ["--timeout S", "job timeout of the schedulers, seconds (default 10)"],
+      ["--period S", "mean seconds between jobs of each producer (default 1.5)"],
+      ["-h, --help", "show this help"],
+    ],
+  }, {
+    title: "Exit codes",
+    rows: [
+      ["0", "stopped by Ctrl-C, SIGTERM or --duration"],
+      ["1", "a part did not start, or exited by itself"],
+      ["2", "bad command line"],
+    ],
+  }],
+  examples: ["deno task demo", "deno task demo -- --duration 60 --schedulers 3"],
+});
 
-Options:
-  --duration S    stop by itself after S seconds (default: run until Ctrl-C)
-  --schedulers N  how many schedulers (default 2)
-  --slots N       slots per scheduler (default 2)
-  --timeout S     job timeout of the schedulers, seconds (default 10)
-  --period S      mean seconds between jobs of each producer (default 1.5)
-  -h, --help      show this help
+const OPTIONS = {
+  duration: { type: "string" },
+  schedulers: { type: "string", default: "2" },
+  slots: { type: "string", default: "2" },
+  timeout: { type: "string", default: "10" },
+  period: { type: "string", default: "1.5" },
+} as const;
 
-Examples:
-  deno task demo
-  deno task demo -- --duration 60 --schedulers 3`;
+/** The parsed command line. */
+interface Config {
+  durationS: number | undefined;
+  schedulers: number;
+  slots: number;
+  timeoutS: number;
+  periodS: number;
+}
+
+function configure({ values }: Flags<typeof OPTIONS>): Config {
+  const positive = { exclusive: true } as const;
+  return {
+    durationS: values.duration === undefined
+      ? undefined
+      : secondsFlag("--duration", values.duration, positive),
+    schedulers: integerFlag("--schedulers", values.schedulers, { min: 1 }),
+    slots: integerFlag("--slots", values.slots, { min: 1 }),
+    timeoutS: secondsFlag("--timeout", values.timeout, positive),
+    periodS: secondsFlag("--period", values.period, positive),
+  };
+}
 
 /** One component of the demo, run as a child process with prefixed output. */
 interface Part {
@@ -49,184 +95,156 @@ function prefixer(label: string, width: number, color: number | undefined): stri
   return color === undefined ? padded : `\x1b[${color}m${padded}\x1b[0m`;
 }
 
-/** Finds a free TCP port on 127.0.0.1 (bound, then released for the bus to take). */
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
-
-/** Waits until the bus answers `GET /health`, or `timeoutMs` passes. */
-async function waitForBus(port: number, timeoutMs: number, signal: AbortSignal): Promise<boolean> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end && !signal.aborted) {
-    try {
-      const response = await fetch(`http://127.0.0.1:${port}/health`, { signal });
-      await response.body?.cancel();
-      if (response.ok) return true;
-    } catch {
-      // not up yet
-    }
-    await sleep(100, signal);
-  }
-  return false;
-}
-
-function positive(name: string, text: string | undefined, fallback: number): number {
-  if (text === undefined) return fallback;
-  const value = Number(text);
-  if (!Number.isFinite(value) || value <= 0) {
-    throw new RangeError(`--${name} must be a positive number, got '${text}'`);
-  }
-  return value;
-}
-
-function positiveInteger(name: string, text: string | undefined, fallback: number): number {
-  const value = positive(name, text, fallback);
-  if (!Number.isInteger(value)) {
-    throw new RangeError(`--${name} must be a positive integer, got '${text}'`);
-  }
-  return value;
-}
+/** How long the bus may take to say where it listens. */
+const BUS_START_MS = 15_000;
 
 /**
  * Runs the demo.
  *
  * @param args Command-line arguments (a leading `--` is dropped).
+ * @param options Injection points: output, a stop signal.
  * @returns The exit code: 0 when stopped by Ctrl-C, SIGTERM or `--duration`; 1 if a part
- *   failed to start; 2 for a bad flag.
+ *   did not start or exited by itself; 2 for a bad flag.
  *
  * @example
  * ```ts
  * import { main } from "./demo.ts";
- * console.log(await main(["--help"])); // 0
+ * console.log(await main(["--help"], { stdout: () => {} })); // 0
  * ```
  */
-export async function main(args: string[]): Promise<number> {
-  if (args[0] === "--") args = args.slice(1);
-  let options;
-  try {
-    const { values } = parseArgs({
-      args,
-      options: {
-        duration: { type: "string" },
-        schedulers: { type: "string" },
-        slots: { type: "string" },
-        timeout: { type: "string" },
-        period: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-    });
-    if (values.help) {
-      console.log(USAGE);
-      return 0;
-    }
-    options = {
-      durationS: values.duration === undefined
-        ? undefined
-        : positive("duration", values.duration, 0),
-      schedulers: positiveInteger("schedulers", values.schedulers, 2),
-      slots: positiveInteger("slots", values.slots, 2),
-      timeoutS: positive("timeout", values.timeout, 10),
-      periodS: positive("period", values.period, 1.5),
-    };
-  } catch (error) {
-    console.error(`demo: ${error instanceof Error ? error.message : error}`);
-    console.error(USAGE);
-    return 2;
-  }
+export function main(args: string[], options: MainOptions = {}): Promise<number> {
+  return runCli({ name: "demo", usage: USAGE, options: OPTIONS, configure, run }, args, options);
+}
 
+async function run(config: Config, io: CliIo): Promise<number> {
   // Ctrl-C, SIGTERM or --duration: we stop our parts ourselves, in order.
-  using shutdown = new ShutdownSignal({
-    signal: options.durationS === undefined
-      ? undefined
-      : AbortSignal.timeout(options.durationS * 1000),
-  });
-  const stopping = shutdown.signal;
-
-  const port = freePort();
-  const url = `ws://127.0.0.1:${port}`;
+  const signals = [io.signal, durationSignal(config.durationS)].filter((s) => s !== undefined);
+  using shutdown = new ShutdownSignal({ signal: AbortSignal.any(signals) });
   const color = Deno.stdout.isTerminal() && !Deno.noColor;
   const labels = [
     "bus",
-    ...Array.from({ length: options.schedulers }, (_, i) => `sched-${i + 1}`),
+    ...Array.from({ length: config.schedulers }, (_, i) => `sched-${i + 1}`),
     "periodic",
     "gauss",
   ];
   const width = Math.max(...labels.map((label) => label.length));
   const parts: Part[] = [];
-  const launch = (label: string, module: URL, args: string[], permissions: string[]): Part => {
+  const launch = launcher(parts, width, color, io);
+  const say = (text: string): void =>
+    io.out(`${prefixer("demo", width, color ? 1 : undefined)} ${text}`);
+
+  try {
+    // The bus takes any free port and says which: no port to find (and lose) beforehand.
+    const { promise: listening, resolve } = Promise.withResolvers<string | undefined>();
+    const bus = launch("bus", BUS, ["--port", "0"], ["--allow-net"], (line) => {
+      const url = /listening on (ws:\/\/[^/\s]+)\//.exec(line)?.[1];
+      if (url) resolve(url);
+    });
+    const url = await first(listening, bus.proc.wait().then(() => undefined), shutdown.signal);
+    if (url === undefined) {
+      if (shutdown.signal.aborted) return 0;
+      say("the bus did not come up; stopping");
+      return 1;
+    }
+    say(
+      `bus on ${url}; ${plural(config.schedulers, "scheduler")} with ${
+        plural(config.slots, "slot")
+      } and a ` +
+        `${config.timeoutS} s timeout; 2 producers (priority 0 = most urgent, 10 = least)`,
+    );
+    say(
+      config.durationS === undefined
+        ? "Ctrl-C stops everything"
+        : `stopping in ${config.durationS} s (or Ctrl-C)`,
+    );
+    launchClients(config, url, launch);
+
+    // Run until stopped, or until a part dies on its own (then stop the rest).
+    const died = Promise.race(parts.map((part) => part.proc.wait().then(() => part)));
+    const ended = await Promise.race([died, shutdown.wait()]);
+    if (ended) say(`${ended.label} exited unexpectedly; stopping the others`);
+    else {
+      say("stopping: producers first, then schedulers (their jobs are terminated), then the bus");
+    }
+    return ended ? 1 : 0;
+  } finally {
+    await stopAll(parts, say);
+  }
+}
+
+/** Starts one part of the demo as a child process whose lines are prefixed by its label. */
+type Launch = (
+  label: string,
+  module: URL,
+  args: string[],
+  permissions: string[],
+  onLine?: (line: string) => void,
+) => Part;
+
+/** A {@linkcode Launch} that adds each part it starts to `parts`. */
+function launcher(parts: Part[], width: number, color: boolean, io: CliIo): Launch {
+  return (label, module, args, permissions, onLine) => {
     const prefix = prefixer(label, width, color ? COLORS[parts.length % COLORS.length] : undefined);
     const proc = Proc.deno(module, {
       args,
       permissions,
       graceMs: 5000, // a scheduler drains its own jobs (2 s grace each) before it exits
       output: "lines",
-      onLine: (line) => console.log(`${prefix} ${line}`),
+      onLine: (line) => {
+        io.out(`${prefix} ${line}`);
+        onLine?.(line);
+      },
     }).start();
     const part = { label, proc };
     parts.push(part);
     return part;
   };
-  const say = (text: string): void =>
-    console.log(`${prefixer("demo", width, color ? 1 : undefined)} ${text}`);
+}
 
+/** Aborts after `durationS` seconds (`--duration`), if given. */
+function durationSignal(durationS: number | undefined): AbortSignal | undefined {
+  return durationS === undefined ? undefined : AbortSignal.timeout(durationS * 1000);
+}
+
+/** The bus's URL once it listens; undefined if it exits, the demo stops, or it takes too long. */
+async function first(
+  listening: Promise<string | undefined>,
+  exited: Promise<undefined>,
+  stop: AbortSignal,
+): Promise<string | undefined> {
+  const { promise: given, resolve } = Promise.withResolvers<undefined>();
+  const giveUp = (): void => resolve(undefined);
+  const timer = setTimeout(giveUp, BUS_START_MS);
+  stop.addEventListener("abort", giveUp);
+  if (stop.aborted) giveUp();
   try {
-    say(
-      `bus on ${url}; ${options.schedulers} schedulers with ${options.slots} slots and a ` +
-        `${options.timeoutS} s timeout; 2 producers (priority 0 = most urgent, 10 = least)`,
-    );
-    say(
-      options.durationS === undefined
-        ? "Ctrl-C stops everything"
-        : `stopping in ${options.durationS} s (or Ctrl-C)`,
-    );
-    launch("bus", BUS, ["--port", String(port)], ["--allow-net"]);
-    if (!await waitForBus(port, 15_000, stopping)) {
-      if (stopping.aborted) return 0;
-      say("the bus did not come up; stopping");
-      return 1;
-    }
-    for (let i = 1; i <= options.schedulers; i++) {
-      launch(`sched-${i}`, SCHEDULER, [
-        "--url",
-        url,
-        "--name",
-        `sched-${i}`,
-        "-s",
-        String(options.slots),
-        "-t",
-        String(options.timeoutS),
-      ], ["--allow-net", "--allow-run", "--allow-read"]);
-    }
-    const period = String(options.periodS);
-    launch("periodic", PRODUCER, ["--url", url, "--name", "periodic", "-p", period], [
-      "--allow-net",
-    ]);
-    launch("gauss", PRODUCER, [
-      "--url",
-      url,
-      "--name",
-      "gauss",
-      "-g",
-      "-p",
-      period,
-      "-s",
-      String(options.periodS / 2),
-    ], ["--allow-net"]);
-
-    // Run until stopped, or until a part dies on its own (then stop the rest).
-    const died = Promise.race(parts.map((part) => part.proc.wait().then(() => part)));
-    const first = await Promise.race([died, shutdown.wait()]);
-    if (first) say(`${first.label} exited unexpectedly; stopping the others`);
-    else {say(
-        "stopping: producers first, then schedulers (their jobs are terminated), then the bus",
-      );}
-    return first ? 1 : 0;
+    return await Promise.race([listening, exited, given]);
   } finally {
-    await stopAll(parts, say);
+    clearTimeout(timer);
+    stop.removeEventListener("abort", giveUp);
   }
+}
+
+/** Starts the schedulers and the two producers on the bus at `url`. */
+function launchClients(
+  config: Config,
+  url: string,
+  launch: Launch,
+): void {
+  for (let i = 1; i <= config.schedulers; i++) {
+    launch(`sched-${i}`, SCHEDULER, [
+      ...["--url", url, "--name", `sched-${i}`],
+      ...["-s", String(config.slots), "-t", String(config.timeoutS)],
+    ], ["--allow-net", "--allow-run", "--allow-read"]);
+  }
+  const period = String(config.periodS);
+  launch("periodic", PRODUCER, ["--url", url, "--name", "periodic", "-p", period], [
+    "--allow-net",
+  ]);
+  launch("gauss", PRODUCER, [
+    ...["--url", url, "--name", "gauss", "-g"],
+    ...["-p", period, "-s", String(config.periodS / 2)],
+  ], ["--allow-net"]);
 }
 
 /** Stops the parts in order: producers, schedulers, then the bus; each drains on SIGTERM. */
@@ -240,10 +258,9 @@ async function stopAll(parts: Part[], say: (text: string) => void): Promise<void
     const outcomes: ProcOutcome[] = await Promise.all(stage.map((part) => part.proc.terminate()));
     outcomes.forEach((outcome, i) => {
       if (outcome.code !== 0) {
+        const label = stage[i]?.label ?? "a part";
         say(
-          `${
-            stage[i].label
-          } ended: ${outcome.result} (code ${outcome.code}, signal ${outcome.signal})`,
+          `${label} ended: ${outcome.result} (code ${outcome.code}, signal ${outcome.signal})`,
         );
       }
     });

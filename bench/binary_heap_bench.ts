@@ -51,8 +51,8 @@ class PlainHeap<T> {
     data.push(value);
     while (hole > 0) {
       const parent = (hole - 1) >> 1;
-      if (this.#compare(value, data[parent]) >= 0) break;
-      data[hole] = data[parent];
+      if (this.#compare(value, data[parent]!) >= 0) break;
+      data[hole] = data[parent]!;
       hole = parent;
     }
     data[hole] = value;
@@ -70,9 +70,9 @@ class PlainHeap<T> {
       while (true) {
         let child = 2 * hole + 1;
         if (child >= length) break;
-        if (child + 1 < length && this.#compare(data[child + 1], data[child]) < 0) child++;
-        if (this.#compare(data[child], last) >= 0) break;
-        data[hole] = data[child];
+        if (child + 1 < length && this.#compare(data[child + 1]!, data[child]!) < 0) child++;
+        if (this.#compare(data[child]!, last) >= 0) break;
+        data[hole] = data[child]!;
         hole = child;
       }
       data[hole] = last;
@@ -103,8 +103,8 @@ class PlainStableHeap<T> {
     data.push(value);
     while (hole > 0) {
       const parent = (hole - 1) >> 1;
-      if (this.#compare(value, data[parent]) >= 0) break;
-      data[hole] = data[parent];
+      if (this.#compare(value, data[parent]!) >= 0) break;
+      data[hole] = data[parent]!;
       hole = parent;
     }
     data[hole] = value;
@@ -122,9 +122,9 @@ class PlainStableHeap<T> {
       while (true) {
         let child = 2 * hole + 1;
         if (child >= length) break;
-        if (child + 1 < length && this.#compare(data[child + 1], data[child]) < 0) child++;
-        if (this.#compare(data[child], last) >= 0) break;
-        data[hole] = data[child];
+        if (child + 1 < length && this.#compare(data[child + 1]!, data[child]!) < 0) child++;
+        if (this.#compare(data[child]!, last) >= 0) break;
+        data[hole] = data[child]!;
         hole = child;
       }
       data[hole] = last;
@@ -145,22 +145,22 @@ for (
 ) {
   Deno.bench({ group, name: "plain array heap", baseline: true, n: 5, warmup: 1 }, () => {
     const heap = new PlainHeap(byPriority);
-    for (let i = 0; i < entries.length; i++) heap.push(entries[i]);
+    for (let i = 0; i < entries.length; i++) heap.push(entries[i]!);
     while (heap.length > 0) heap.pop();
   });
   Deno.bench({ group, name: "plain array heap, stable compare", n: 5, warmup: 1 }, () => {
     const heap = new PlainStableHeap(bySeqToo);
-    for (let i = 0; i < entries.length; i++) heap.push(entries[i]);
+    for (let i = 0; i < entries.length; i++) heap.push(entries[i]!);
     while (heap.length > 0) heap.pop();
   });
   Deno.bench({ group, name: "BinaryHeap (Map)", n: 5, warmup: 1 }, () => {
     const heap = new BinaryHeap(byPriority);
-    for (let i = 0; i < entries.length; i++) heap.push(entries[i]);
+    for (let i = 0; i < entries.length; i++) heap.push(entries[i]!);
     while (heap.length > 0) heap.pop();
   });
   Deno.bench({ group, name: "BinaryHeap (indexKey)", n: 5, warmup: 1 }, () => {
     const heap = new BinaryHeap(byPriority, { indexKey: INDEX });
-    for (let i = 0; i < entries.length; i++) heap.push(entries[i]);
+    for (let i = 0; i < entries.length; i++) heap.push(entries[i]!);
     while (heap.length > 0) heap.pop();
   });
 }
@@ -176,7 +176,7 @@ function smallBench(makeHeap: () => AnyHeap): () => void {
   return (): void => {
     for (let round = 0; round < 1_000; round++) {
       const heap = makeHeap();
-      for (let i = 0; i < small.length; i++) heap.push(small[i]);
+      for (let i = 0; i < small.length; i++) heap.push(small[i]!);
       while (heap.pop() !== undefined);
     }
   };
@@ -203,15 +203,15 @@ const waiting = tiers.slice(0, THOUSANDS);
 const memoryGroup = "memory: build a heap of 100,000 waiting entries";
 Deno.bench({ group: memoryGroup, name: "plain array heap", baseline: true }, () => {
   const heap = new PlainHeap(byPriority);
-  for (let i = 0; i < waiting.length; i++) heap.push(waiting[i]);
+  for (let i = 0; i < waiting.length; i++) heap.push(waiting[i]!);
 });
 Deno.bench({ group: memoryGroup, name: "BinaryHeap (Map)" }, () => {
   const heap = new BinaryHeap(byPriority);
-  for (let i = 0; i < waiting.length; i++) heap.push(waiting[i]);
+  for (let i = 0; i < waiting.length; i++) heap.push(waiting[i]!);
 });
 Deno.bench({ group: memoryGroup, name: "BinaryHeap (indexKey)" }, () => {
   const heap = new BinaryHeap(byPriority, { indexKey: INDEX });
-  for (let i = 0; i < waiting.length; i++) heap.push(waiting[i]);
+  for (let i = 0; i < waiting.length; i++) heap.push(waiting[i]!);
 });
 
 /**

@@ -35,7 +35,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { type Flags, integerFlag, type MainOptions, runCli, UsageError } from "../cli/mod.ts";
 import { BusClient, type BusMessage } from "../bus/client.ts";
 import { mulberry32 } from "../producer/generator.ts";
 
@@ -123,6 +123,8 @@ const now = (): number => performance.now();
  * Runs the benchmark.
  *
  * @param args Command-line arguments (a leading `--` is dropped).
+ * @param options Injection points for the harness's own lines (usage, errors); the
+ *   benchmark's figures go to the console.
  * @returns 0 when done, 2 on a bad flag.
  * @example
  * ```ts
@@ -130,19 +132,15 @@ const now = (): number => performance.now();
  * console.log(await main(["--help"])); // 0
  * ```
  */
-export async function main(args: string[]): Promise<number> {
-  let config: Config, jsonPath: string | undefined, help: boolean;
-  try {
-    ({ config, jsonPath, help } = parseOptions(args[0] === "--" ? args.slice(1) : args));
-  } catch (error) {
-    console.error(`bench-bus: ${(error as Error).message}`);
-    console.error(USAGE);
-    return 2;
-  }
-  if (help) {
-    console.log(USAGE);
-    return 0;
-  }
+export function main(args: string[], options: MainOptions = {}): Promise<number> {
+  return runCli(
+    { name: "bench-bus", usage: USAGE, options: OPTIONS, configure, run },
+    args,
+    options,
+  );
+}
+
+async function run({ config, jsonPath }: Parsed): Promise<number> {
   const version = new Deno.Command(Deno.execPath(), { args: ["--version"] }).outputSync();
   console.log(
     `${new Date().toISOString()}, nproc ${navigator.hardwareConcurrency}, ` +
@@ -556,54 +554,43 @@ function printProbe(r: ProbeResult): void {
   console.log(`  send->succeeded     ${fmtStats(r.sendToSucceeded)}`);
 }
 
-function parseOptions(
-  args: string[],
-): { config: Config; jsonPath: string | undefined; help: boolean } {
-  const { values } = parseArgs({
-    args,
-    strict: true,
-    allowPositionals: false,
-    options: {
-      jobs: { type: "string", default: "100000" },
-      window: { type: "string", default: "1000" },
-      slots: { type: "string", default: "1000" },
-      rounds: { type: "string", default: "1" },
-      warmup: { type: "string", default: "5000" },
-      probe: { type: "string", default: "300" },
-      only: { type: "string", default: TARGETS.join(",") },
-      timeout: { type: "string", default: "120" },
-      json: { type: "string" },
-      help: { type: "boolean", short: "h", default: false },
-    },
-  });
+const OPTIONS = {
+  jobs: { type: "string", default: "100000" },
+  window: { type: "string", default: "1000" },
+  slots: { type: "string", default: "1000" },
+  rounds: { type: "string", default: "1" },
+  warmup: { type: "string", default: "5000" },
+  probe: { type: "string", default: "300" },
+  only: { type: "string", default: TARGETS.join(",") },
+  timeout: { type: "string", default: "120" },
+  json: { type: "string" },
+} as const;
+
+interface Parsed {
+  config: Config;
+  jsonPath: string | undefined;
+}
+
+function configure({ values }: Flags<typeof OPTIONS>): Parsed {
   const only = values.only.split(",").map((s) => s.trim());
   for (const target of only) {
     if (!TARGETS.includes(target as Target)) {
-      throw new RangeError(`--only takes ${TARGETS.join(", ")}; got "${target}"`);
+      throw new UsageError(`--only takes ${TARGETS.join(", ")}; got '${target}'`);
     }
   }
   return {
     config: {
-      jobs: integer("--jobs", values.jobs, 1),
-      window: integer("--window", values.window, 1),
-      slots: integer("--slots", values.slots, 1),
-      rounds: integer("--rounds", values.rounds, 1),
-      warmup: integer("--warmup", values.warmup, 0),
-      probe: integer("--probe", values.probe, 0),
+      jobs: integerFlag("--jobs", values.jobs, { min: 1 }),
+      window: integerFlag("--window", values.window, { min: 1 }),
+      slots: integerFlag("--slots", values.slots, { min: 1 }),
+      rounds: integerFlag("--rounds", values.rounds, { min: 1 }),
+      warmup: integerFlag("--warmup", values.warmup),
+      probe: integerFlag("--probe", values.probe),
       only: only as Target[],
-      timeoutMs: integer("--timeout", values.timeout, 1) * 1000,
+      timeoutMs: integerFlag("--timeout", values.timeout, { min: 1 }) * 1000,
     },
     jsonPath: values.json,
-    help: values.help,
   };
-}
-
-function integer(flag: string, text: string, min: number): number {
-  const value = Number(text);
-  if (!/^\d+$/.test(text) || value < min) {
-    throw new RangeError(`${flag} must be an integer >= ${min}, got "${text}"`);
-  }
-  return value;
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -1,4 +1,3 @@
-// deno-lint-ignore-file no-console
 /**
  * A bare `Deno.serve` WebSocket relay: the ceiling the bus is measured against by
  * `bench/bus_throughput.ts`. A connection to `/sub` subscribes; every frame from any other
@@ -12,7 +11,14 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import {
+  type CliIo,
+  type Flags,
+  formatUsage,
+  integerFlag,
+  type MainOptions,
+  runCli,
+} from "../cli/mod.ts";
 import { ShutdownSignal } from "../process/shutdown_signal.ts";
 
 /** Options for {@linkcode serveRelay}. */
@@ -59,7 +65,7 @@ export function serveRelay(options: RelayOptions = {}): Deno.HttpServer<Deno.Net
         socket.onmessage = (event) => {
           if (subscribers.length === 0) return;
           turn = (turn + 1) % subscribers.length;
-          subscribers[turn].send(event.data);
+          subscribers[turn]?.send(event.data);
         };
       }
       return response;
@@ -67,56 +73,51 @@ export function serveRelay(options: RelayOptions = {}): Deno.HttpServer<Deno.Net
   );
 }
 
-const USAGE = `Usage: deno run -A bench/relay.ts [--host HOST] [--port PORT]
+const USAGE = formatUsage({
+  command: "deno run -A bench/relay.ts",
+  args: "[options]",
+  about: `A bare WebSocket relay (the bus bench's ceiling): connections to /sub subscribe;
+every frame from another connection goes to one subscriber, round-robin.`,
+  sections: [{
+    title: "Options",
+    rows: [
+      ["--host HOST", "interface to listen on (default 127.0.0.1)"],
+      ["--port PORT", "port, 0 for any free one (default 0)"],
+      ["-h, --help", "show this help"],
+    ],
+  }],
+  examples: ["deno run -A bench/relay.ts --port 0"],
+});
 
-A bare WebSocket relay (the bus bench's ceiling): connections to /sub subscribe;
-every frame from another connection goes to one subscriber, round-robin.
-
-Options:
-  --host HOST   interface to listen on (default 127.0.0.1)
-  --port PORT   port, 0 for any free one (default 0)
-  -h, --help    show this help`;
+const OPTIONS = {
+  host: { type: "string", default: "127.0.0.1" },
+  port: { type: "string", default: "0" },
+} as const;
 
 /**
  * Runs the relay until SIGINT or SIGTERM.
  *
  * @param args Command-line arguments (a leading `--` is dropped).
+ * @param options Injection points: output, a stop signal.
  * @returns The exit code: 0 after a signal or `--help`, 2 on a bad flag.
  * @example
  * ```ts
  * import { main } from "./relay.ts";
- * console.log(await main(["--help"])); // 0
+ * console.log(await main(["--help"], { stdout: () => {} })); // 0
  * ```
  */
-export async function main(args: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: args[0] === "--" ? args.slice(1) : args,
-      options: {
-        host: { type: "string", default: "127.0.0.1" },
-        port: { type: "string", default: "0" },
-        help: { type: "boolean", short: "h", default: false },
-      },
-    }));
-  } catch (error) {
-    console.error(`relay: ${(error as Error).message}`);
-    console.error(USAGE);
-    return 2;
-  }
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  const port = Number(values.port);
-  if (!/^\d+$/.test(values.port) || port > 65535) {
-    console.error(`relay: --port must be an integer 0..65535, got "${values.port}"`);
-    console.error(USAGE);
-    return 2;
-  }
-  const relay = serveRelay({ hostname: values.host, port });
-  console.log(`relay listening on ws://${relay.addr.hostname}:${relay.addr.port}/`);
-  using shutdown = new ShutdownSignal();
+export function main(args: string[], options: MainOptions = {}): Promise<number> {
+  return runCli({ name: "relay", usage: USAGE, options: OPTIONS, configure, run }, args, options);
+}
+
+function configure({ values }: Flags<typeof OPTIONS>): RelayOptions {
+  return { hostname: values.host, port: integerFlag("--port", values.port, { max: 65535 }) };
+}
+
+async function run(options: RelayOptions, io: CliIo): Promise<number> {
+  const relay = serveRelay(options);
+  io.out(`relay listening on ws://${relay.addr.hostname}:${relay.addr.port}/`);
+  using shutdown = new ShutdownSignal({ signal: io.signal });
   await shutdown.wait();
   await relay.shutdown();
   return 0;

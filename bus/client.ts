@@ -10,8 +10,14 @@ import { type Clock, systemClock, type TimerId } from "../core/clock.ts";
 import { backoffDelay, type BackoffOptions, resolveBackoff } from "./backoff.ts";
 import { TypedEventTarget } from "../core/typed_event_target.ts";
 import { parseWsUrl, WsClient } from "./ws_client.ts";
+import type { ParseResult, ServerMessage } from "./protocol.ts";
+import { validateServerMessage } from "./server_message.ts";
 
-/** A message from the bus: a parsed JSON object (its `cmd` says what it is). */
+/**
+ * A message from the bus as it came: a parsed JSON object (its `cmd` says what it is; a seed
+ * bus's bare payload for a scheduler has none). {@linkcode BusMessageEvent.parsed} is the same
+ * message validated and typed.
+ */
 export type BusMessage = { cmd?: unknown; [key: string]: unknown };
 
 /** Options for {@linkcode BusClient}. */
@@ -48,6 +54,14 @@ export interface BusClientOptions {
    * @default {true}
    */
   noDelay?: boolean;
+  /**
+   * After a protocol 2 `register` (one whose `protocol` is 2), how long to wait for the bus's
+   * `registered` before concluding that the bus is the seed's (which never answers) and
+   * dispatching `seedbus`; 0 turns the detection off. A frame without `cmd` before `registered`
+   * (a seed bus's bare payload) concludes it at once.
+   * @default {2000}
+   */
+  seedBusAfterMs?: number;
 }
 
 /** Dispatched when a connection opens and its register message has been sent. */
@@ -70,17 +84,50 @@ export class BusOpenEvent extends Event {
  * (dispatched first) for the bus's `{"cmd":"registered"}` answer.
  */
 export class BusMessageEvent extends Event {
-  /** The parsed message. */
+  /** The message as it came (a JSON object). */
   readonly message: BusMessage;
+  /**
+   * The message validated: a typed {@linkcode ServerMessage}, or why it is not one (a seed
+   * bus's bare payload is not).
+   */
+  readonly parsed: ParseResult<ServerMessage>;
   /**
    * Creates the event.
    *
    * @param type `"message"` or `"registered"`.
-   * @param message The parsed message.
+   * @param message The message as it came.
+   * @param parsed The message validated (computed from `message` when not given).
    */
-  constructor(type: "message" | "registered", message: BusMessage) {
+  constructor(
+    type: "message" | "registered",
+    message: BusMessage,
+    parsed: ParseResult<ServerMessage> = validateServerMessage(message),
+  ) {
     super(type);
     this.message = message;
+    this.parsed = parsed;
+  }
+}
+
+/**
+ * Dispatched (type `"seedbus"`) at most once per connection when the bus turns out to be the
+ * seed's Python bus: no `registered` came within `seedBusAfterMs` of a protocol 2 `register`,
+ * or a frame without `cmd` (a bare payload) came first. A seed bus ignores `protocol`: it takes
+ * `{"cmd":"job_request","payload":...}` from producers without answering, and sends schedulers
+ * bare payloads (`docs/protocol.md`, "Protocol 1"). The connection stays open; its users switch
+ * to the seed's protocol.
+ */
+export class BusSeedBusEvent extends Event {
+  /** How it was recognised: `"no 'registered' within 2000 ms"` or `"a bare payload came"`. */
+  readonly reason: string;
+  /**
+   * Creates the event.
+   *
+   * @param reason See {@linkcode BusSeedBusEvent.reason}.
+   */
+  constructor(reason: string) {
+    super("seedbus");
+    this.reason = reason;
   }
 }
 
@@ -146,6 +193,8 @@ export interface BusClientEventMap {
   open: BusOpenEvent;
   /** The bus answered the register message with `{"cmd":"registered"}`. */
   registered: BusMessageEvent;
+  /** The bus is the seed's: it never answers `registered` (see {@linkcode BusSeedBusEvent}). */
+  seedbus: BusSeedBusEvent;
   /** Any message from the bus. */
   message: BusMessageEvent;
   /** An open connection was lost. */
@@ -180,6 +229,10 @@ export class BusClient extends TypedEventTarget<BusClientEventMap> implements As
   #clock: Clock;
   #random: () => number;
   #noDelay: boolean;
+  #seedBusAfterMs: number;
+  #seedTimer: TimerId | undefined;
+  #answered = false; // this connection got `registered`, or was found to be a seed bus
+  #seedBus = false;
   #signal: AbortSignal | undefined;
   #onAbort = (): void => void this.close();
   #state: "idle" | "connecting" | "open" | "waiting" | "closed" = "idle";
@@ -197,7 +250,7 @@ export class BusClient extends TypedEventTarget<BusClientEventMap> implements As
    * @param url The bus's WebSocket URL, e.g. `ws://127.0.0.1:8101`.
    * @param options See {@linkcode BusClientOptions}.
    * @throws {TypeError} If `url` is not a `ws:` or `wss:` URL, or `register` is not a function.
-   * @throws {RangeError} If the backoff options are invalid.
+   * @throws {RangeError} If the backoff options or `seedBusAfterMs` are invalid.
    */
   constructor(url: string, options: BusClientOptions) {
     super();
@@ -215,12 +268,23 @@ export class BusClient extends TypedEventTarget<BusClientEventMap> implements As
     this.#clock = options.clock ?? systemClock;
     this.#random = options.random ?? Math.random;
     this.#noDelay = options.noDelay ?? true;
+    this.#seedBusAfterMs = options.seedBusAfterMs ?? 2000;
+    if (!Number.isFinite(this.#seedBusAfterMs) || this.#seedBusAfterMs < 0) {
+      throw new RangeError(
+        `Cannot create BusClient: 'seedBusAfterMs' must be a finite number >= 0, got ${this.#seedBusAfterMs}`,
+      );
+    }
     this.#signal = options.signal;
   }
 
   /** Whether a connection is open (and its register message sent). */
   get connected(): boolean {
     return this.#state === "open";
+  }
+
+  /** Whether the current connection is to a seed bus (see {@linkcode BusSeedBusEvent}). */
+  get seedBus(): boolean {
+    return this.#seedBus;
   }
 
   /** The bus URL. */
@@ -272,6 +336,7 @@ export class BusClient extends TypedEventTarget<BusClientEventMap> implements As
     this.#signal?.removeEventListener("abort", this.#onAbort);
     if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#stopSeedTimer();
     const ws = this.#ws;
     this.#ws = undefined;
     if (ws && ws.readyState !== WsClient.CLOSED) ws.close(1000, "client closing");
@@ -295,39 +360,10 @@ export class BusClient extends TypedEventTarget<BusClientEventMap> implements As
     ws.onopen = () => {
       if (this.#ws !== ws) return;
       opened = true;
-      this.#openedAt = this.#clock.now();
-      let register: string;
-      try {
-        register = JSON.stringify(this.#register());
-      } catch (error) {
-        this.#fail(error, "the register callback failed");
-        ws.close(4000, "register failed");
-        return;
-      }
-      ws.send(register);
-      this.#state = "open";
-      const reconnect = this.#everOpened;
-      this.#everOpened = true;
-      this.dispatchEvent(new BusOpenEvent(reconnect));
+      this.#opened(ws);
     };
     ws.onmessage = (event: MessageEvent) => {
-      if (this.#ws !== ws) return;
-      let message: unknown;
-      try {
-        message = JSON.parse(String(event.data));
-      } catch (error) {
-        this.#fail(error, "the bus sent a frame that is not JSON");
-        return;
-      }
-      if (typeof message !== "object" || message === null || Array.isArray(message)) {
-        this.#fail(undefined, `the bus sent a frame that is not a JSON object: ${event.data}`);
-        return;
-      }
-      const busMessage = message as BusMessage;
-      if (busMessage.cmd === "registered") {
-        this.dispatchEvent(new BusMessageEvent("registered", busMessage));
-      }
-      this.dispatchEvent(new BusMessageEvent("message", busMessage));
+      if (this.#ws === ws) this.#receive(event.data);
     };
     ws.onerror = (event: Event) => {
       if (this.#ws !== ws) return;
@@ -338,6 +374,7 @@ export class BusClient extends TypedEventTarget<BusClientEventMap> implements As
       resolve();
       if (this.#ws !== ws) return;
       this.#ws = undefined;
+      this.#stopSeedTimer();
       if (opened) {
         if (this.#clock.now() - this.#openedAt >= this.#backoff.maxMs) this.#attempt = 0;
         this.#state = "waiting";
@@ -346,6 +383,82 @@ export class BusClient extends TypedEventTarget<BusClientEventMap> implements As
       if (this.#state === "closed") return; // a listener closed the client
       this.#scheduleReconnect();
     };
+  }
+
+  /** Registers on a connection that just opened. */
+  #opened(ws: WsClient | WebSocket): void {
+    this.#openedAt = this.#clock.now();
+    let register: unknown, text: string;
+    try {
+      register = this.#register();
+      text = JSON.stringify(register);
+    } catch (error) {
+      this.#fail(error, "the register callback failed");
+      ws.close(4000, "register failed");
+      return;
+    }
+    ws.send(text);
+    this.#awaitAnswer(register);
+    this.#state = "open";
+    const reconnect = this.#everOpened;
+    this.#everOpened = true;
+    this.dispatchEvent(new BusOpenEvent(reconnect));
+  }
+
+  /** Parses a frame; a JSON object is dispatched, anything else reported as an error. */
+  #receive(data: unknown): void {
+    let message: unknown;
+    try {
+      message = JSON.parse(String(data));
+    } catch (error) {
+      this.#fail(error, "the bus sent a frame that is not JSON");
+      return;
+    }
+    if (typeof message !== "object" || message === null || Array.isArray(message)) {
+      this.#fail(undefined, `the bus sent a frame that is not a JSON object: ${data}`);
+      return;
+    }
+    this.#dispatchMessage(message as BusMessage);
+  }
+
+  /** Starts the seed-bus detection for a connection that sent `register`. */
+  #awaitAnswer(register: unknown): void {
+    this.#seedBus = false;
+    const v2 = (register as { protocol?: unknown } | null)?.protocol === 2;
+    this.#answered = !v2 || this.#seedBusAfterMs === 0;
+    if (this.#answered) return;
+    const ms = this.#seedBusAfterMs;
+    this.#seedTimer = this.#clock.setTimeout(() => {
+      this.#seedTimer = undefined;
+      this.#foundSeedBus(`no 'registered' within ${ms} ms`);
+    }, ms);
+  }
+
+  #dispatchMessage(message: BusMessage): void {
+    if (message.cmd === "registered") { // a late one, too, proves a bus that is not the seed's
+      this.#answered = true;
+      this.#seedBus = false;
+      this.#stopSeedTimer();
+    } else if (!this.#answered && message.cmd === undefined) {
+      this.#foundSeedBus("a bare payload came");
+    }
+    const parsed = validateServerMessage(message);
+    if (message.cmd === "registered") {
+      this.dispatchEvent(new BusMessageEvent("registered", message, parsed));
+    }
+    this.dispatchEvent(new BusMessageEvent("message", message, parsed));
+  }
+
+  #foundSeedBus(reason: string): void {
+    this.#answered = true;
+    this.#stopSeedTimer();
+    this.#seedBus = true;
+    this.dispatchEvent(new BusSeedBusEvent(reason));
+  }
+
+  #stopSeedTimer(): void {
+    if (this.#seedTimer !== undefined) this.#clock.clearTimeout(this.#seedTimer);
+    this.#seedTimer = undefined;
   }
 
   #scheduleReconnect(): void {

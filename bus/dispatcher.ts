@@ -9,183 +9,24 @@
 import { type Clock, systemClock } from "../core/clock.ts";
 import { BusStateError } from "./errors.ts";
 import { JobQueue } from "./job_queue.ts";
-import {
-  type BusJobState,
-  type JobEventMessage,
-  type JobPayload,
-  MAX_PRIORITY,
-  type SchedulerEventMessage,
-} from "./protocol.ts";
+import { FinishedIds } from "./finished_ids.ts";
+import { type PooledScheduler, SchedulerPool } from "./scheduler_pool.ts";
+import { type BusJobState, type JobPayload, type SchedulerEventMessage } from "./protocol.ts";
+import type {
+  BusJobView,
+  DispatcherJobEvent,
+  DispatcherOptions,
+  DispatcherStats,
+  DispatcherStatus,
+  DispatchInfo,
+  KnownJobState,
+  OpResult,
+  SchedulerPeer,
+  SubmitRequest,
+  SubmitResult,
+} from "./dispatcher_types.ts";
 
-/** A connected scheduler as the dispatcher sees it; the server implements it over a socket. */
-export interface SchedulerPeer {
-  /** The connection id (unique). */
-  readonly client: string;
-  /** The scheduler's name (the connection id when it gave none). */
-  readonly name: string;
-  /** 1: a seed scheduler (bare payloads, no reports); 2: credits and events. */
-  readonly protocol: 1 | 2;
-  /** How many jobs it runs at once (protocol 2; ignored for seed schedulers). */
-  readonly slots: number;
-  /** Whether a job frame may be sent now (false while its send buffer is over the limit). */
-  canSend(): boolean;
-  /** Sends a job: a `job` message (protocol 2) or the bare payload (seed). */
-  sendJob(id: string, payload: JobPayload): void;
-  /** Tells a v2 scheduler to stop a job. */
-  sendCancel(id: string, reason: string): void;
-}
-
-/** Where a job is, as {@linkcode Dispatcher} tracks it (read-only view). */
-export interface BusJobView {
-  /** The job id. */
-  readonly id: string;
-  /** Its owner: a producer's name, or its connection id. */
-  readonly owner: string;
-  /** Current priority. */
-  readonly priority: number;
-  /** The last state: a bus state, or the last one its scheduler reported; `dispatched` when sent. */
-  readonly state: BusJobState | "dispatched";
-  /** The scheduler's name while a v2 scheduler has it. */
-  readonly scheduler: string | undefined;
-}
-
-/** A job event as the dispatcher emits it: the wire event plus the job's owner. */
-export interface DispatcherJobEvent extends JobEventMessage {
-  /** The job's owner (a producer's name or connection id). */
-  owner: string;
-}
-
-/** A hand-over of a job to a scheduler. */
-export interface DispatchInfo {
-  /** The job. */
-  id: string;
-  /** Its priority. */
-  priority: number;
-  /** The scheduler's name. */
-  scheduler: string;
-  /** The scheduler's connection id. */
-  client: string;
-  /** The running job this one is meant to evict, for a preemptor. */
-  preempting?: string;
-}
-
-/** Options for {@linkcode Dispatcher}. */
-export interface DispatcherOptions {
-  /**
-   * Most jobs waiting in the bus; beyond it new jobs are rejected "queue full".
-   * @default {100_000}
-   */
-  maxQueue?: number;
-  /**
-   * Every job to every scheduler (the seed's behavior) instead of exactly-once.
-   * @default {false}
-   */
-  broadcast?: boolean;
-  /**
-   * How many finished job ids are remembered for idempotency (oldest forgotten first).
-   * @default {100_000}
-   */
-  rememberFinished?: number;
-  /**
-   * Where time comes from (event timestamps, start order).
-   * @default {systemClock}
-   */
-  clock?: Clock;
-  /**
-   * Called for every job lifecycle event (bus states and forwarded scheduler reports).
-   * @default {undefined}
-   */
-  onJobEvent?: (event: DispatcherJobEvent) => void;
-  /**
-   * Called for every hand-over of a job to a scheduler.
-   * @default {undefined}
-   */
-  onDispatch?: (info: DispatchInfo) => void;
-  /**
-   * Called with a short line about something unusual but handled (ignored reports, re-attached
-   * jobs, cancels sent on reconnect).
-   * @default {undefined}
-   */
-  onNotice?: (message: string) => void;
-}
-
-/** A job submission. */
-export interface SubmitRequest {
-  /** The submitting producer's owner identity. */
-  owner: string;
-  /** The producer's id for the job; assigned when absent. */
-  id?: string;
-  /** The validated payload. */
-  payload: JobPayload;
-}
-
-/** What the bus knows of a job it already has: the answer to a duplicate submission. */
-export interface KnownJobState {
-  /**
-   * The job's current state; a job handed to a v2 scheduler that has not reported yet is
-   * `queued` (waiting at that scheduler).
-   */
-  state: BusJobState;
-  /** Whether that state is the job's final one. */
-  final: boolean;
-  /** The scheduler that has it, or that reported its final state. */
-  scheduler?: string;
-  /** The final state's result object, as the scheduler reported it. */
-  result?: Record<string, unknown>;
-  /** The final state's reason. */
-  reason?: string;
-}
-
-/** The answer to {@linkcode Dispatcher.submit}. */
-export type SubmitResult =
-  | { ok: true; id: string; duplicate: false }
-  | ({ ok: true; id: string; duplicate: true } & KnownJobState)
-  | { ok: false; reason: string };
-
-/** The answer to a cancel or set_priority. */
-export type OpResult = { ok: true } | { ok: false; reason: string };
-
-/** Counts for `/health`. */
-export interface DispatcherStats {
-  /** Distinct jobs accepted. */
-  received: number;
-  /** Hand-overs of jobs to schedulers (a broadcast counts once per scheduler). */
-  delivered: number;
-  /** Jobs waiting in the bus now. */
-  queued: number;
-  /** Seed schedulers connected. */
-  seedSchedulers: number;
-  /** Protocol 2 schedulers connected. */
-  v2Schedulers: number;
-}
-
-/** A scheduler's line in `/status`. */
-export interface SchedulerStatus {
-  /** Connection id. */
-  client: string;
-  /** Name. */
-  name: string;
-  /** Protocol version. */
-  protocol: 1 | 2;
-  /** Slots (protocol 2). */
-  slots: number | undefined;
-  /** Free slots now (protocol 2). */
-  free: number | undefined;
-  /** Whether it said `drain` (shutting down: it gets no more jobs). */
-  draining: boolean;
-  /** Jobs it has (protocol 2). */
-  running: { id: string; priority: number; state: string }[];
-}
-
-/** The `/status` snapshot of the dispatcher. */
-export interface DispatcherStatus {
-  /** The waiting queue. */
-  queue: { length: number; byPriority: Record<string, number> };
-  /** Connected schedulers. */
-  schedulers: SchedulerStatus[];
-  /** Final outcomes so far, by state. */
-  outcomes: Record<string, number>;
-}
+export type * from "./dispatcher_types.ts";
 
 interface Job {
   id: string;
@@ -203,12 +44,7 @@ interface Job {
   ending: EventExtra | undefined; // the final event's details, once final
 }
 
-interface Sched {
-  peer: SchedulerPeer;
-  jobs: Set<Job>; // v2 only: jobs given to it and not yet final or evicted
-  active: number; // how many of them are not suspended
-  draining: boolean; // said `drain`: no more jobs for it, nor preemptors
-}
+type Sched = PooledScheduler<Job>;
 
 /**
  * Decides which scheduler gets which job.
@@ -239,14 +75,8 @@ interface Sched {
 export class Dispatcher {
   #queue: JobQueue<Job>;
   #jobs = new Map<string, Job>(); // unfinished jobs and the most recent finished given ids
-  #finished: string[] = []; // a ring of the given ids of final jobs
-  #finishedAt = 0; // the ring's oldest entry once full
-  #rememberFinished: number;
-  #scheds = new Map<string, Sched>();
-  #seeds: Sched[] = []; // seed schedulers, in round-robin order
-  #seedTurn = 0;
-  // Attached, not suspended v2 jobs by priority: where #victimFor looks, least urgent first.
-  #activeByPriority: Set<Job>[] = Array.from({ length: MAX_PRIORITY + 1 }, () => new Set<Job>());
+  #finished: FinishedIds; // the given ids of final jobs, kept in #jobs while remembered
+  #scheds = new SchedulerPool<Job>();
   #idPrefix = `b${crypto.randomUUID().slice(0, 8)}-`; // bus-assigned ids: prefix + counter
   #nextId = 1;
   #broadcast: boolean;
@@ -275,7 +105,7 @@ export class Dispatcher {
         `Cannot create Dispatcher: 'rememberFinished' must be a positive integer, got ${remember}`,
       );
     }
-    this.#rememberFinished = remember;
+    this.#finished = new FinishedIds(remember);
     this.#broadcast = options.broadcast ?? false;
     this.#clock = options.clock ?? systemClock;
     this.#onJobEvent = options.onJobEvent ?? (() => {});
@@ -325,18 +155,13 @@ export class Dispatcher {
       ending: undefined,
     };
     this.#received++;
+    this.#jobs.set(id, job);
     this.#emit(job, "queued");
-    if (this.#broadcast || this.#queue.length > 0) {
-      this.#queue.enqueue(job);
-      this.pump();
-    } else { // nothing waits: place it now, or let it wait (the heap only holds waiting jobs)
-      this.#skipped = false;
-      if (!this.#place(job, false)) this.#queue.enqueue(job);
-      this.#blocked = this.#skipped && this.#queue.length > 0;
-    }
-    // A job already final (given to seed schedulers) is kept only if its id was given.
-    if (job.ending === undefined || job.givenId) this.#jobs.set(id, job);
-    return { ok: true, id, duplicate: false };
+    this.#queue.enqueue(job);
+    this.pump();
+    return this.#scheds.size > 0
+      ? { ok: true, id, duplicate: false }
+      : { ok: true, id, duplicate: false, waiting: "no scheduler connected" };
   }
 
   /**
@@ -391,14 +216,12 @@ export class Dispatcher {
    * @throws {BusStateError} If a scheduler with the same connection id is already there.
    */
   addScheduler(peer: SchedulerPeer, running: readonly string[] = []): void {
-    if (this.#scheds.has(peer.client)) {
+    if (this.#scheds.get(peer.client)) {
       throw new BusStateError(
         `Cannot add scheduler: connection ${peer.client} is already registered`,
       );
     }
-    const sched: Sched = { peer, jobs: new Set(), active: 0, draining: false };
-    this.#scheds.set(peer.client, sched);
-    if (peer.protocol === 1) this.#seeds.push(sched);
+    const sched = this.#scheds.add(peer);
     for (const id of peer.protocol === 2 ? running : []) this.#reclaim(sched, id);
     this.pump();
   }
@@ -423,11 +246,8 @@ export class Dispatcher {
    * @param client The scheduler's connection id; unknown ids are ignored.
    */
   removeScheduler(client: string): void {
-    const sched = this.#scheds.get(client);
+    const sched = this.#scheds.remove(client);
     if (!sched) return;
-    this.#scheds.delete(client);
-    const seed = this.#seeds.indexOf(sched);
-    if (seed >= 0) this.#seeds.splice(seed, 1);
     for (const job of [...sched.jobs].sort((a, b) => a.seq - b.seq)) {
       this.#detach(job);
       if (job.cancelRequested) this.#finish(job, "cancelled", { reason: "scheduler lost" });
@@ -452,7 +272,7 @@ export class Dispatcher {
     }
     const at = event.at ?? this.#clock.now();
     const extra = { at, scheduler: sched.peer.name, result: event.result, reason: event.reason };
-    if (this.#broadcast) { // jobs are already "delivered": pass reports on, change nothing
+    if (job.state === "delivered") { // broadcast: final for the bus; pass reports on
       this.#onJobEvent(this.#event(job, event.state, extra));
       return;
     }
@@ -467,11 +287,11 @@ export class Dispatcher {
         job.startedAt = at;
         break;
       case "suspended":
-        this.#suspend(job, true);
+        this.#scheds.suspend(job, true);
         job.preemptor = undefined;
         break;
       case "resumed":
-        this.#suspend(job, false);
+        this.#scheds.suspend(job, false);
         break;
       case "evicted":
         this.#detach(job);
@@ -504,17 +324,8 @@ export class Dispatcher {
    */
   pump(): void {
     this.#skipped = false;
-    if (this.#broadcast) {
-      const all = [...this.#scheds.values()];
-      while (this.#queue.length > 0 && all.length > 0 && all.every((s) => this.#canSend(s))) {
-        const job = this.#queue.pop()!;
-        for (const sched of all) this.#handOver(job, sched);
-        this.#finish(job, "delivered");
-      }
-    } else {
-      while (this.#queue.length > 0 && this.#place(this.#queue.peek()!, true)) {
-        // placed the next one
-      }
+    while (this.#queue.length > 0 && this.#deliverNext()) {
+      // handed the next one out
     }
     this.#blocked = this.#skipped && this.#queue.length > 0;
   }
@@ -552,8 +363,7 @@ export class Dispatcher {
    * @returns Received, delivered, queued jobs and connected schedulers by protocol.
    */
   stats(): DispatcherStats {
-    let seed = 0;
-    for (const sched of this.#scheds.values()) if (sched.peer.protocol === 1) seed++;
+    const seed = this.#scheds.seedCount;
     return {
       received: this.#received,
       delivered: this.#delivered,
@@ -571,7 +381,7 @@ export class Dispatcher {
   status(): DispatcherStatus {
     return {
       queue: { length: this.#queue.length, byPriority: this.#queue.countByPriority() },
-      schedulers: [...this.#scheds.values()].map((sched) => {
+      schedulers: this.#scheds.all().map((sched) => {
         const { peer, jobs } = sched;
         const v2 = peer.protocol === 2;
         return {
@@ -579,7 +389,7 @@ export class Dispatcher {
           name: peer.name,
           protocol: peer.protocol,
           slots: v2 ? peer.slots : undefined,
-          free: v2 ? this.#free(sched) : undefined,
+          free: v2 ? this.#scheds.free(sched) : undefined,
           draining: sched.draining,
           running: [...jobs].map((job) => ({
             id: job.id,
@@ -616,11 +426,11 @@ export class Dispatcher {
     if (job && (this.#queue.has(job) || (from && from.peer.name === sched.peer.name))) {
       this.#queue.remove(job);
       if (from) { // a stale connection of this scheduler, or a second live one with its name
-        this.#unattach(job);
+        this.#scheds.unattach(job);
         from.peer.sendCancel(id, "reassigned");
       }
       job.startedAt = this.#clock.now();
-      this.#attach(job, sched);
+      this.#scheds.attach(job, sched);
       this.#onNotice(`re-attached job ${id} to ${sched.peer.name}`);
       if (job.cancelRequested) sched.peer.sendCancel(id, "cancelled by producer");
       else if (!from) {
@@ -635,18 +445,27 @@ export class Dispatcher {
   }
 
   /**
-   * Hands a job to the scheduler the policy picks (see the class doc), if any can take it now.
+   * The delivery policy, the one place where the modes differ: hands the queue's next job to
+   * every scheduler (broadcast) or to the one the exactly-once policy picks (see the class doc).
    *
-   * @param job The job: the queue's next one, or a new one that nothing waits before.
-   * @param queued Whether it is the queue's next one (popped when placed).
-   * @returns Whether it was placed.
+   * @returns Whether the job went out; false when it must wait.
    */
-  #place(job: Job, queued: boolean): boolean {
-    const target = this.#freest() ?? this.#nextSeed();
+  #deliverNext(): boolean {
+    const job = this.#queue.peek()!;
+    if (this.#broadcast) {
+      const all = this.#scheds.all();
+      if (all.length === 0 || !all.every((sched) => this.#canSend(sched))) return false;
+      this.#queue.pop();
+      for (const sched of all) this.#handOver(job, sched);
+      this.#finish(job, "delivered");
+      return true;
+    }
+    const canSend = (sched: Sched): boolean => this.#canSend(sched);
+    const target = this.#scheds.freest(canSend) ?? this.#scheds.nextSeed(canSend);
     const victim = target ? undefined : this.#victimFor(job.priority);
     const to = target ?? victim?.scheduler;
     if (!to) return false;
-    if (queued) this.#queue.pop();
+    this.#queue.pop();
     this.#assign(job, to, victim);
     return true;
   }
@@ -658,44 +477,13 @@ export class Dispatcher {
     return false;
   }
 
-  /** The v2 scheduler with the most free slots that can take a frame now. */
-  #freest(): Sched | undefined {
-    let best: Sched | undefined;
-    let bestFree = 0;
-    for (const sched of this.#scheds.values()) {
-      if (sched.peer.protocol !== 2 || sched.draining) continue;
-      const free = this.#free(sched);
-      if (free > bestFree && this.#canSend(sched)) [best, bestFree] = [sched, free];
-    }
-    return best;
-  }
-
-  /** The next seed scheduler in round-robin order that can take a frame now. */
-  #nextSeed(): Sched | undefined {
-    const seeds = this.#seeds;
-    for (let i = 0; i < seeds.length; i++) {
-      const sched = seeds[(this.#seedTurn + i) % seeds.length];
-      if (!this.#canSend(sched)) continue;
-      this.#seedTurn = (this.#seedTurn + i + 1) % seeds.length;
-      return sched;
-    }
-    return undefined;
-  }
-
-  /** The least urgent running job anywhere (latest started among equals), if `priority` beats it. */
+  /** The job to evict for one of `priority` (see the class doc), if its scheduler can take it. */
   #victimFor(priority: number): Job | undefined {
-    for (let p = MAX_PRIORITY; p > priority; p--) {
-      let victim: Job | undefined;
-      for (const job of this.#activeByPriority[p]) {
-        if (this.#marked(job) || job.cancelRequested || job.scheduler!.draining) continue;
-        if (
-          !victim || job.startedAt > victim.startedAt ||
-          (job.startedAt === victim.startedAt && job.seq > victim.seq)
-        ) victim = job;
-      }
-      if (victim) return this.#canSend(victim.scheduler!) ? victim : undefined;
-    }
-    return undefined;
+    const victim = this.#scheds.victimFor(
+      priority,
+      (job) => !this.#marked(job) && !job.cancelRequested && !job.scheduler!.draining,
+    );
+    return victim && this.#canSend(victim.scheduler!) ? victim : undefined;
   }
 
   /**
@@ -709,38 +497,6 @@ export class Dispatcher {
       (by.state === "dispatched" || by.state === "queued");
   }
 
-  #free(sched: Sched): number {
-    return sched.peer.slots - sched.active;
-  }
-
-  /** Gives a job to a v2 scheduler's set (running, not suspended). */
-  #attach(job: Job, sched: Sched): void {
-    job.scheduler = sched;
-    job.suspended = false;
-    sched.jobs.add(job);
-    sched.active++;
-    this.#activeByPriority[job.priority].add(job);
-  }
-
-  /** Takes a job out of its v2 scheduler's set. */
-  #unattach(job: Job): void {
-    const sched = job.scheduler;
-    if (!sched) return;
-    this.#suspend(job, true); // out of the active counts, if it was in them
-    sched.jobs.delete(job);
-    job.suspended = false;
-    job.scheduler = undefined;
-  }
-
-  /** Marks an attached job suspended or not, keeping the active counts. */
-  #suspend(job: Job, suspended: boolean): void {
-    if (job.suspended === suspended) return;
-    job.suspended = suspended;
-    job.scheduler!.active += suspended ? -1 : 1;
-    if (suspended) this.#activeByPriority[job.priority].delete(job);
-    else this.#activeByPriority[job.priority].add(job);
-  }
-
   #assign(job: Job, sched: Sched, victim: Job | undefined): void {
     if (sched.peer.protocol === 1) {
       this.#handOver(job, sched);
@@ -750,7 +506,7 @@ export class Dispatcher {
     if (victim) victim.preemptor = job;
     job.state = "dispatched";
     job.startedAt = this.#clock.now();
-    this.#attach(job, sched);
+    this.#scheds.attach(job, sched);
     this.#handOver(job, sched, victim?.id);
   }
 
@@ -768,7 +524,7 @@ export class Dispatcher {
   }
 
   #detach(job: Job): void {
-    this.#unattach(job);
+    this.#scheds.unattach(job);
     job.preemptor = undefined;
   }
 
@@ -782,21 +538,9 @@ export class Dispatcher {
     job.state = state;
     job.ending = extra;
     this.#outcomes.set(state, (this.#outcomes.get(state) ?? 0) + 1);
-    if (job.givenId) this.#remember(job.id);
-    else this.#jobs.delete(job.id); // nobody can ask for a bus-assigned id again
+    const forget = job.givenId ? this.#finished.remember(job.id) : job.id; // a bus-assigned id:
+    if (forget !== undefined) this.#jobs.delete(forget); // nobody can ask for it again
     this.#onJobEvent(this.#event(job, state, extra, true));
-  }
-
-  /** Keeps a final job's given id for idempotency, forgetting the oldest beyond the limit. */
-  #remember(id: string): void {
-    const ring = this.#finished;
-    if (ring.length < this.#rememberFinished) {
-      ring.push(id);
-      return;
-    }
-    this.#jobs.delete(ring[this.#finishedAt]);
-    ring[this.#finishedAt] = id;
-    this.#finishedAt = (this.#finishedAt + 1) % ring.length;
   }
 
   #emit(job: Job, state: BusJobState, extra: EventExtra = {}): void {

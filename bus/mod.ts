@@ -1,6 +1,7 @@
 /**
  * The job bus: a WebSocket server between producers, schedulers and monitors, its wire
- * protocol (`docs/protocol.md`), its bounded priority queue and its delivery policy.
+ * protocol (`docs/protocol.md`), its bounded priority queue and its delivery policy. The
+ * clients' WebSocket (`ws_client.ts`, Nagle's algorithm off) is internal: `BusClient` uses it.
  *
  * @example
  * ```ts
@@ -17,7 +18,9 @@ export * from "./errors.ts";
 export * from "./job_queue.ts";
 export * from "./dispatcher.ts";
 export * from "./server.ts";
+export * from "./server_events.ts";
+export * from "./client_message.ts";
+export * from "./server_message.ts";
 export * from "./backoff.ts";
 export * from "./client.ts";
 export * from "./scheduler_client.ts";
-export * from "./ws_client.ts";

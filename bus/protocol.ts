@@ -5,32 +5,42 @@
  * @module
  */
 
-/** The newest protocol version the bus speaks. */
-export const PROTOCOL_VERSION = 2;
-
-import { isPriority } from "../scheduler/job.ts";
+import { isFinalState, isPriority, JOB_STATES, type JobState } from "../scheduler/job.ts";
 
 export { isPriority, MAX_PRIORITY, MIN_PRIORITY } from "../scheduler/job.ts";
+
+/** The newest protocol version the bus speaks: what our clients put in their `register`. */
+export const PROTOCOL_VERSION = 2;
 /** Longest job id, in characters. */
 export const MAX_ID_LENGTH = 128;
 
 /** A client's role on the bus. */
 export type Role = "producer" | "scheduler" | "monitor";
 
-/** Job states a v2 scheduler reports. */
-export type SchedulerJobState =
-  | "queued"
-  | "started"
-  | "suspended"
-  | "resumed"
-  | "evicted"
-  | "succeeded"
-  | "failed"
-  | "timed_out"
-  | "cancelled";
+/**
+ * Job states a v2 scheduler reports: a runner's states ({@linkcode JobState}) except
+ * `requeued`, which only the bus decides (a scheduler reports `evicted`; the bus requeues).
+ */
+export type SchedulerJobState = Exclude<JobState, "requeued">;
 
-/** Job states in events the bus sends: the schedulers' states plus the bus's own. */
-export type BusJobState = SchedulerJobState | "requeued" | "delivered";
+/**
+ * Job states in events the bus sends: a runner's states ({@linkcode JobState}: the schedulers'
+ * reports, and the bus's own `queued`, `requeued`, `cancelled`) plus the one state only the bus
+ * has, `delivered` (handed to a seed scheduler, or broadcast: final, nothing more is known).
+ * Which of them end a job: {@linkcode isFinalBusState}.
+ */
+export type BusJobState = JobState | "delivered";
+
+/**
+ * Every state of a bus event: {@linkcode JOB_STATES} plus `delivered`.
+ *
+ * @example
+ * ```ts
+ * import { BUS_JOB_STATES } from "./protocol.ts";
+ * console.log(BUS_JOB_STATES.includes("delivered")); // true
+ * ```
+ */
+export const BUS_JOB_STATES: readonly BusJobState[] = [...JOB_STATES, "delivered"];
 
 /** Every state a v2 scheduler may report, in lifecycle order. */
 export const SCHEDULER_JOB_STATES: readonly SchedulerJobState[] = [
@@ -150,6 +160,12 @@ export interface RegisteredMessage {
   client: string;
   /** The name in use (the connection id when none was given). */
   name: string;
+  /**
+   * Something the client should know about its registration: for a scheduler whose name a
+   * live scheduler connection already uses, `"scheduler name \"node-a\" is already used by
+   * connection c3"` (a second scheduler with the same name, or this one's stale connection).
+   */
+  warning?: string;
 }
 
 /** `accepted`: a job was taken (or was already known: `duplicate`). */
@@ -173,6 +189,11 @@ export interface AcceptedMessage {
   result?: Record<string, unknown>;
   /** With a final `state`: the reason given, if any. */
   reason?: string;
+  /**
+   * Why the new job waits in the bus with nothing to run it: `"no scheduler connected"` when no
+   * scheduler was connected as it was accepted.
+   */
+  waiting?: string;
 }
 
 /** `rejected`: a v2 job request was refused. */
@@ -265,70 +286,6 @@ export type ParseResult<T> =
   | { ok: true; message: T }
   | { ok: false; reason: string; op?: string; id?: string };
 
-type Check<T> = { ok: true; value: T } | { ok: false; reason: string };
-
-const ROLES: readonly Role[] = ["producer", "scheduler", "monitor"];
-const COMMANDS: readonly ClientCommand[] = [
-  "register",
-  "drain",
-  "job_request",
-  "cancel",
-  "set_priority",
-  "event",
-];
-
-/**
- * Parses and validates one text frame from a client.
- *
- * Pure: it checks the message's own shape only, not whether the sender may send it.
- *
- * @param text The frame's text.
- * @returns `{ ok: true, message }` or `{ ok: false, reason, op?, id? }`.
- * @example
- * ```ts
- * import { parseClientMessage } from "./protocol.ts";
- * const good = parseClientMessage('{"cmd":"job_request","payload":{"priority":3,"runtime":5}}');
- * console.log(good.ok); // true
- * const bad = parseClientMessage('{"cmd":"job_request","payload":{"priority":99,"runtime":5}}');
- * console.log(bad.ok ? "" : bad.reason); // priority must be an integer 0..10, got 99
- * ```
- */
-export function parseClientMessage(text: string): ParseResult<ClientMessage> {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return { ok: false, reason: `not JSON: ${preview(text)}` };
-  }
-  if (!isObject(value)) {
-    return { ok: false, reason: `a message must be a JSON object, got ${describe(value)}` };
-  }
-  const cmd = value.cmd;
-  if (cmd === undefined) return { ok: false, reason: "missing 'cmd'" };
-  if (typeof cmd !== "string" || !(COMMANDS as readonly string[]).includes(cmd)) {
-    return { ok: false, reason: `unknown cmd ${describe(cmd)}` };
-  }
-  switch (cmd as ClientCommand) {
-    case "register":
-      return parseRegister(value);
-    case "job_request":
-      return parseJobRequest(value);
-    case "cancel":
-      return withId(value, "cancel", (id) => ({ ok: true, value: { cmd: "cancel", id } }));
-    case "set_priority":
-      return withId(value, "set_priority", (id) => {
-        const priority = checkPriority(value.priority);
-        return priority.ok
-          ? { ok: true, value: { cmd: "set_priority", id, priority: priority.value } }
-          : priority;
-      });
-    case "event":
-      return withId(value, "event", (id) => parseEvent(value, id));
-    case "drain":
-      return { ok: true, message: { cmd: "drain" } };
-  }
-}
-
 /**
  * Validates a job payload: an object with an integer `priority` in 0..10 and a positive finite
  * `runtime`; other fields are kept.
@@ -344,19 +301,38 @@ export function parseClientMessage(text: string): ParseResult<ClientMessage> {
  */
 export function validatePayload(value: unknown): ParseResult<JobPayload> {
   if (value === undefined) return { ok: false, reason: "missing 'payload'" };
-  if (!isObject(value)) {
-    return { ok: false, reason: `payload must be an object, got ${describe(value)}` };
+  if (!isJsonObject(value)) {
+    return { ok: false, reason: `payload must be an object, got ${describeValue(value)}` };
   }
-  const priority = checkPriority(value.priority);
+  const priority = validatePriority(value.priority);
   if (!priority.ok) return priority;
   const runtime = value.runtime;
   if (typeof runtime !== "number" || !Number.isFinite(runtime) || runtime <= 0) {
     return {
       ok: false,
-      reason: `runtime must be a positive finite number of seconds, got ${describe(runtime)}`,
+      reason: `runtime must be a positive finite number of seconds, got ${describeValue(runtime)}`,
     };
   }
   return { ok: true, message: value as JobPayload };
+}
+
+/**
+ * Validates a priority: an integer from 0 (most urgent) to 10.
+ *
+ * @param value The candidate.
+ * @returns `{ ok: true, message: priority }` or `{ ok: false, reason }`.
+ * @example
+ * ```ts
+ * import { validatePriority } from "./protocol.ts";
+ * const bad = validatePriority(99);
+ * console.log(bad.ok ? "" : bad.reason); // priority must be an integer 0..10, got 99
+ * ```
+ */
+export function validatePriority(value: unknown): ParseResult<number> {
+  if (value === undefined) return { ok: false, reason: "missing 'priority'" };
+  return isPriority(value)
+    ? { ok: true, message: value }
+    : { ok: false, reason: `priority must be an integer 0..10, got ${describeValue(value)}` };
 }
 
 /**
@@ -375,19 +351,26 @@ export function isJobId(value: unknown): value is string {
 }
 
 /**
- * Whether a state ends a job's life at a scheduler.
+ * Whether a state in a bus `event` (or a duplicate `accepted`) ends the job's life at the bus:
+ * the runner's final states ({@linkcode isFinalState}) and `delivered`; but `evicted` only when
+ * the message is marked `"final": true` (its scheduler said `"requeue": false`), since the bus
+ * otherwise requeues an evicted job.
  *
- * @param state A job state.
- * @returns True for `succeeded`, `failed`, `timed_out`, `cancelled` and `delivered`.
+ * @param state A bus job state.
+ * @param markedFinal The message's `final` flag.
+ * @returns True for `succeeded`, `failed`, `timed_out`, `cancelled`, `delivered`, and
+ * `evicted` marked final.
  * @example
  * ```ts
  * import { isFinalBusState } from "./protocol.ts";
  * console.log(isFinalBusState("failed"), isFinalBusState("started")); // true false
+ * console.log(isFinalBusState("evicted"), isFinalBusState("evicted", true)); // false true
  * ```
  */
-export function isFinalBusState(state: BusJobState): boolean {
-  return state === "succeeded" || state === "failed" || state === "timed_out" ||
-    state === "cancelled" || state === "delivered";
+export function isFinalBusState(state: BusJobState, markedFinal = false): boolean {
+  if (state === "delivered") return true;
+  if (state === "evicted") return markedFinal;
+  return isFinalState(state);
 }
 
 /**
@@ -405,137 +388,52 @@ export function encodeMessage(message: ServerMessage | ClientMessage): string {
   return JSON.stringify(message);
 }
 
-function parseRegister(value: Record<string, unknown>): ParseResult<RegisterMessage> {
-  const fail = (reason: string): ParseResult<RegisterMessage> => ({
-    ok: false,
-    reason,
-    op: "register",
-  });
-  const type = value.type;
-  if (type === undefined) return fail("register: missing 'type'");
-  if (typeof type !== "string" || !(ROLES as readonly string[]).includes(type)) {
-    return fail(`register: unknown role ${describe(type)} (producer, scheduler or monitor)`);
-  }
-  const protocol = value.protocol ?? 1;
-  if (protocol !== 1 && protocol !== 2) {
-    return fail(`register: unsupported protocol ${describe(protocol)} (1 or 2)`);
-  }
-  const message: RegisterMessage = { cmd: "register", type: type as Role, protocol };
-  if (protocol === 1) {
-    if (type === "monitor") return fail("register: a monitor needs protocol 2");
-    return { ok: true, message };
-  }
-  if (value.name !== undefined) {
-    if (!isJobId(value.name)) {
-      return fail(
-        `register: name must be a string of 1..128 characters, got ${describe(value.name)}`,
-      );
-    }
-    message.name = value.name;
-  }
-  if (type === "scheduler") {
-    const slots = value.slots;
-    if (!Number.isInteger(slots) || (slots as number) < 1) {
-      return fail(
-        `register: a v2 scheduler needs 'slots', an integer >= 1, got ${describe(slots)}`,
-      );
-    }
-    message.slots = slots as number;
-    if (value.running !== undefined) {
-      if (!Array.isArray(value.running) || !value.running.every(isJobId)) {
-        return fail("register: 'running' must be an array of job ids");
-      }
-      message.running = [...new Set(value.running as string[])];
-    }
-  }
-  return { ok: true, message };
-}
-
-function parseJobRequest(value: Record<string, unknown>): ParseResult<JobRequestMessage> {
-  const op = "job_request";
-  let id: string | undefined;
-  if (value.id !== undefined) {
-    if (!isJobId(value.id)) return { ok: false, op, reason: badId(value.id) };
-    id = value.id;
-  }
-  const payload = validatePayload(value.payload);
-  if (!payload.ok) return { ...payload, op, ...(id === undefined ? {} : { id }) };
-  const message: JobRequestMessage = { cmd: "job_request", payload: payload.message };
-  if (id !== undefined) message.id = id;
-  return { ok: true, message };
-}
-
-function parseEvent(value: Record<string, unknown>, id: string): Check<SchedulerEventMessage> {
-  const state = value.state;
-  if (typeof state !== "string" || !(SCHEDULER_JOB_STATES as readonly string[]).includes(state)) {
-    return { ok: false, reason: `unknown state ${describe(state)}` };
-  }
-  const message: SchedulerEventMessage = { cmd: "event", id, state: state as SchedulerJobState };
-  if (value.at !== undefined) {
-    if (typeof value.at !== "number" || !Number.isFinite(value.at)) {
-      return { ok: false, reason: `'at' must be epoch milliseconds, got ${describe(value.at)}` };
-    }
-    message.at = value.at;
-  }
-  if (value.result !== undefined) {
-    if (!isObject(value.result)) {
-      return { ok: false, reason: `'result' must be an object, got ${describe(value.result)}` };
-    }
-    message.result = value.result;
-  }
-  if (value.reason !== undefined) {
-    if (typeof value.reason !== "string") {
-      return { ok: false, reason: `'reason' must be a string, got ${describe(value.reason)}` };
-    }
-    message.reason = value.reason;
-  }
-  if (value.requeue !== undefined) {
-    if (typeof value.requeue !== "boolean") {
-      return { ok: false, reason: `'requeue' must be a boolean, got ${describe(value.requeue)}` };
-    }
-    if (state === "evicted") message.requeue = value.requeue;
-  }
-  return { ok: true, value: message };
-}
-
-function withId<T extends ClientMessage>(
-  value: Record<string, unknown>,
-  op: string,
-  build: (id: string) => Check<T>,
-): ParseResult<T> {
-  if (!isJobId(value.id)) return { ok: false, op, reason: `${op}: ${badId(value.id)}` };
-  const result = build(value.id);
-  return result.ok
-    ? { ok: true, message: result.value }
-    : { ok: false, op, id: value.id, reason: `${op}: ${result.reason}` };
-}
-
-function checkPriority(value: unknown): Check<number> {
-  if (value === undefined) return { ok: false, reason: "missing 'priority'" };
-  return isPriority(value)
-    ? { ok: true, value }
-    : { ok: false, reason: `priority must be an integer 0..10, got ${describe(value)}` };
-}
-
-function badId(value: unknown): string {
-  return value === undefined
-    ? "missing 'id'"
-    : `id must be a string of 1..128 characters, got ${describe(value)}`;
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
+/**
+ * Whether a value is a JSON object: not `null`, not an array.
+ *
+ * @param value The candidate.
+ * @returns True for a plain object.
+ * @example
+ * ```ts
+ * import { isJsonObject } from "./protocol.ts";
+ * console.log(isJsonObject({}), isJsonObject([]), isJsonObject(null)); // true false false
+ * ```
+ */
+export function isJsonObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-/** A short description of a bad value for an error reason. */
-function describe(value: unknown): string {
+/**
+ * A short description of a bad value for an error reason: strings quoted and cut at 40
+ * characters, objects and arrays named, other values as they print.
+ *
+ * @param value The value.
+ * @returns The description.
+ * @example
+ * ```ts
+ * import { describeValue } from "./protocol.ts";
+ * console.log(describeValue("x"), describeValue([1]), describeValue(7)); // "x" an array 7
+ * ```
+ */
+export function describeValue(value: unknown): string {
   if (value === null) return "null";
   if (Array.isArray(value)) return "an array";
   if (typeof value === "object") return "an object";
-  if (typeof value === "string") return JSON.stringify(preview(value));
+  if (typeof value === "string") return JSON.stringify(previewText(value));
   return String(value);
 }
 
-function preview(text: string): string {
+/**
+ * The start of a text for an error reason: at most 40 characters, then `…`.
+ *
+ * @param text The text.
+ * @returns The text, cut.
+ * @example
+ * ```ts
+ * import { previewText } from "./protocol.ts";
+ * console.log(previewText("x".repeat(50)).length); // 41
+ * ```
+ */
+export function previewText(text: string): string {
   return text.length > 40 ? `${text.slice(0, 40)}…` : text;
 }

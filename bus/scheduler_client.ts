@@ -7,9 +7,9 @@
  */
 
 import type { BackoffOptions } from "./backoff.ts";
-import { BusClient, type BusMessage } from "./client.ts";
+import { BusClient, type BusMessageEvent } from "./client.ts";
 import type { JobPayload, SchedulerEventMessage, SchedulerJobState } from "./protocol.ts";
-import { isJobId, validatePayload } from "./protocol.ts";
+import { isJobId, PROTOCOL_VERSION, validatePayload } from "./protocol.ts";
 import { type Clock, systemClock } from "../core/clock.ts";
 import { type EvictMode, Runner, type RunnerOptions } from "../scheduler/runner.ts";
 import { isFinalState, JOB_STATES, type JobEvent, type JobState } from "../scheduler/job.ts";
@@ -56,6 +56,12 @@ export interface SchedulerClientOptions extends Omit<RunnerOptions<JobPayload>, 
    * @default {{ initialMs: 100, maxMs: 5000, factor: 2, jitter: "full" }}
    */
   backoff?: BackoffOptions;
+  /**
+   * How long to wait for the bus's `registered` before taking it for the seed's bus (see
+   * `BusClientOptions.seedBusAfterMs`; a bare payload tells at once); 0 never does.
+   * @default {2000}
+   */
+  seedBusAfterMs?: number;
 }
 
 /**
@@ -85,6 +91,9 @@ const REPORTED: readonly SchedulerJobState[] = JOB_STATES.filter(isReported);
  * - {@linkcode SchedulerClient.close} says `drain` (the bus sends nothing more), terminates the
  *   running jobs, then leaves the bus, which requeues every job this scheduler did not finish:
  *   nothing is lost, nothing runs twice, and nothing is sent to it in between.
+ * - Against the seed's bus (the bus client's `seedbus` event: no `registered` came, or a bare
+ *   payload did), it runs each bare payload as a job with a local id (`seed-1`, `seed-2`, ...)
+ *   and reports nothing: the seed's bus takes no reports.
  *
  * @example
  * ```ts
@@ -111,6 +120,9 @@ export class SchedulerClient implements AsyncDisposable {
   #outbox: SchedulerEventMessage[] = [];
   /** Ids of jobs whose final event the bus has not been sent yet (they count as "running"). */
   #held = new Set<string>();
+  /** Ids of the jobs a seed bus sent (given here): not reported to the bus. */
+  #seedJobs = new Set<string>();
+  #seedJobCount = 0;
   #onJobEvent = (event: JobEvent<JobPayload>): void => this.#report(event);
   #closing: Promise<void> | undefined;
 
@@ -123,7 +135,7 @@ export class SchedulerClient implements AsyncDisposable {
    * @throws {RangeError} If `evict` is unknown, or as `new Runner()` does.
    */
   constructor(url: string, options: SchedulerClientOptions) {
-    const { name, backoff, evict = "requeue", ...runnerOptions } = options;
+    const { name, backoff, seedBusAfterMs, evict = "requeue", ...runnerOptions } = options;
     if (!Object.hasOwn(RUNNER_EVICT, evict)) {
       throw new RangeError(
         `Cannot create SchedulerClient: 'evict' must be one of ${
@@ -139,16 +151,17 @@ export class SchedulerClient implements AsyncDisposable {
       register: () => ({
         cmd: "register",
         type: "scheduler",
-        protocol: 2,
+        protocol: PROTOCOL_VERSION,
         name: this.#name,
         slots: this.#runner.slots,
         running: [...this.#held],
       }),
       ...(backoff !== undefined && { backoff }),
+      ...(seedBusAfterMs !== undefined && { seedBusAfterMs }),
       clock: this.#clock,
     });
     this.#bus.addEventListener("registered", () => this.#flush());
-    this.#bus.addEventListener("message", (event) => this.#receive(event.message));
+    this.#bus.addEventListener("message", (event) => this.#receive(event));
   }
 
   /** The bus connection, for its `open`, `close`, `reconnecting` and `error` events. */
@@ -193,41 +206,57 @@ export class SchedulerClient implements AsyncDisposable {
     for (const state of REPORTED) this.#runner.removeEventListener(state, this.#onJobEvent);
     // Tell the bus to send nothing more, terminate, then leave: the bus requeues every job of a
     // scheduler that leaves, and by then none of them runs here any more, so none runs twice.
-    this.#bus.send({ cmd: "drain" });
+    if (!this.#bus.seedBus) this.#bus.send({ cmd: "drain" });
     await this.#runner.close();
     await this.#bus.close();
   }
 
-  #receive(message: BusMessage): void {
+  #receive({ message: raw, parsed }: BusMessageEvent): void {
     if (this.#closing) return;
+    if (!parsed.ok) {
+      if (raw.cmd === undefined && this.#bus.seedBus) this.#runSeedJob(raw);
+      else if (raw.cmd === "job" && isJobId(raw.id)) this.#fail(raw.id, parsed.reason);
+      return;
+    }
+    const message = parsed.message;
     if (message.cmd === "job") {
-      const id = message.id;
-      const payload = validatePayload(message.payload);
-      if (!isJobId(id)) return; // nothing to report it against
-      if (!payload.ok) {
-        this.#fail(id, payload.reason);
-        return;
-      }
+      const { id, payload } = message;
       try {
         this.#held.add(id);
-        this.#runner.submit(payload.message, { id, priority: payload.message.priority });
+        this.#runner.submit(payload, { id, priority: payload.priority });
       } catch (error) {
         const reason = error instanceof Error ? error.message : String(error);
         if (this.#runner.get(id)) return; // already ours (a duplicate send): keep it running
         this.#fail(id, reason);
       }
-    } else if (message.cmd === "cancel" && typeof message.id === "string") {
-      const reason = typeof message.reason === "string" ? message.reason : "cancelled by the bus";
-      this.#runner.cancel(message.id, reason);
+    } else if (message.cmd === "cancel") {
+      this.#runner.cancel(message.id, message.reason);
     }
   }
 
-  /** Reports a job the bus gave that could not be run here. */
+  /** Runs a seed bus's bare payload as a job with a local id; a bad payload is dropped. */
+  #runSeedJob(raw: unknown): void {
+    const payload = validatePayload(raw);
+    if (!payload.ok) return; // nobody to tell
+    const id = `seed-${++this.#seedJobCount}`;
+    this.#seedJobs.add(id); // before submit, which reports the job's first events at once
+    try {
+      this.#runner.submit(payload.message, { id, priority: payload.message.priority });
+    } catch {
+      this.#seedJobs.delete(id); // the runner is closing: the seed's bus cannot be told
+    }
+  }
+
+  /** Reports a job the bus gave that cannot run here (bad message, refused by the runner). */
   #fail(id: string, reason: string): void {
     this.#send({ cmd: "event", id, state: "failed", at: this.#clock.now(), reason });
   }
 
   #report(event: JobEvent<JobPayload>): void {
+    if (this.#seedJobs.has(event.job.id)) {
+      if (isFinalState(event.state)) this.#seedJobs.delete(event.job.id);
+      return;
+    }
     const state = event.state;
     if (!isReported(state) || event.startsAtOnce) return; // a job that starts at once: no wait
     const job = event.job;
@@ -250,6 +279,7 @@ export class SchedulerClient implements AsyncDisposable {
   #flush(): void {
     while (this.#outbox.length > 0 && this.#bus.send(this.#outbox[0])) {
       const sent = this.#outbox.shift()!;
+      // Final for this scheduler (evicted too: the bus requeues it): no longer its job.
       if (isFinalState(sent.state)) this.#held.delete(sent.id);
     }
   }

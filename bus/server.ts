@@ -6,20 +6,26 @@
  */
 
 import { type Clock, systemClock, type TimerId } from "../core/clock.ts";
-import {
-  Dispatcher,
-  type DispatcherJobEvent,
-  type DispatcherStatus,
-  type DispatchInfo,
-} from "./dispatcher.ts";
+import { Dispatcher, type DispatcherJobEvent, type DispatcherStatus } from "./dispatcher.ts";
 import { BusStateError } from "./errors.ts";
 import { TypedEventTarget } from "../core/typed_event_target.ts";
+import { parseClientMessage } from "./client_message.ts";
+import {
+  BusConnectionEvent,
+  BusDispatchEvent,
+  BusJobEvent,
+  BusNoticeEvent,
+  BusRegistrationEvent,
+  BusRejectionEvent,
+  type BusServerEventMap,
+} from "./server_events.ts";
 import {
   type BusJobState,
+  type ClientCommand,
   type ClientMessage,
   encodeMessage,
   type JobPayload,
-  parseClientMessage,
+  type JobRequestMessage,
   type RegisterMessage,
   type Role,
   type ServerMessage,
@@ -77,113 +83,6 @@ export interface BusServerOptions {
   clock?: Clock;
 }
 
-/** A connection opened (`open: true`) or closed. */
-export class BusConnectionEvent extends Event {
-  /**
-   * Creates the event.
-   *
-   * @param client Connection id.
-   * @param open True when it opened, false when it closed.
-   * @param detail Remote address (on open), close code and reason (on close).
-   */
-  constructor(
-    readonly client: string,
-    readonly open: boolean,
-    readonly detail: { remote?: string; code?: number; reason?: string } = {},
-  ) {
-    super("connection");
-  }
-}
-
-/** A client registered. */
-export class BusRegistrationEvent extends Event {
-  /**
-   * Creates the event.
-   *
-   * @param client Connection id.
-   * @param role Its role.
-   * @param protocol Its protocol version.
-   * @param name Its name (the connection id when none was given).
-   */
-  constructor(
-    readonly client: string,
-    readonly role: Role,
-    readonly protocol: 1 | 2,
-    readonly name: string,
-  ) {
-    super("registration");
-  }
-}
-
-/**
- * Bad input was rejected. Dispatched once per distinct reason per connection (at most 5); the
- * rest are counted and reported in one event with `suppressed` > 0 when the connection closes.
- */
-export class BusRejectionEvent extends Event {
-  /**
-   * Creates the event.
-   *
-   * @param client Connection id.
-   * @param reason What was wrong.
-   * @param suppressed How many further rejections were not reported one by one.
-   */
-  constructor(readonly client: string, readonly reason: string, readonly suppressed = 0) {
-    super("rejection");
-  }
-}
-
-/** A job changed state (accepted, requeued, reported by a scheduler, final). */
-export class BusJobEvent extends Event {
-  /**
-   * Creates the event.
-   *
-   * @param job The event, with the job's owner.
-   */
-  constructor(readonly job: DispatcherJobEvent) {
-    super("job");
-  }
-}
-
-/** A job was handed to a scheduler. */
-export class BusDispatchEvent extends Event {
-  /**
-   * Creates the event.
-   *
-   * @param dispatch Which job, to whom, and the victim for a preemptor.
-   */
-  constructor(readonly dispatch: DispatchInfo) {
-    super("dispatch");
-  }
-}
-
-/** Something unusual but handled (a debug-level line). */
-export class BusNoticeEvent extends Event {
-  /**
-   * Creates the event.
-   *
-   * @param message The line.
-   */
-  constructor(readonly message: string) {
-    super("notice");
-  }
-}
-
-/** The events {@linkcode BusServer} dispatches, by type. */
-export interface BusServerEventMap {
-  /** A connection opened or closed. */
-  connection: BusConnectionEvent;
-  /** A client registered. */
-  registration: BusRegistrationEvent;
-  /** Bad input was rejected. */
-  rejection: BusRejectionEvent;
-  /** A job changed state. */
-  job: BusJobEvent;
-  /** A job was handed to a scheduler. */
-  dispatch: BusDispatchEvent;
-  /** Something unusual but handled. */
-  notice: BusNoticeEvent;
-}
-
 /** The `/health` document. */
 export interface BusHealth {
   /** Always "ok" while serving. */
@@ -217,6 +116,20 @@ interface Conn {
   suppressed: number;
   closed: Promise<void>;
 }
+
+/**
+ * Who may send each command once registered: the role, and the protocol when it matters
+ * (`register` itself is allowed only before).
+ */
+const ALLOWED: {
+  readonly [C in Exclude<ClientCommand, "register">]: { role: Role; protocol?: 2 };
+} = {
+  job_request: { role: "producer" },
+  cancel: { role: "producer", protocol: 2 },
+  set_priority: { role: "producer", protocol: 2 },
+  event: { role: "scheduler", protocol: 2 },
+  drain: { role: "scheduler", protocol: 2 },
+};
 
 const MAX_REPORTED_REASONS = 5;
 const RETRY_MS = 20;
@@ -453,67 +366,64 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
   }
 
   #execute(conn: Conn, message: ClientMessage): void {
-    const op = message.cmd;
+    if (!this.#mayExecute(conn, message)) return;
     switch (message.cmd) {
       case "register":
-        if (conn.role) {
-          return this.#reject(conn, `already registered as ${conn.role}`, { op });
-        }
         return this.#register(conn, message);
-      case "job_request": {
-        if (!this.#isProducer(conn)) {
-          return this.#reject(conn, "job_request needs a connection registered as producer", {
-            op,
-            id: message.id,
-          });
-        }
-        const result = this.#dispatcher.submit({
-          owner: conn.owner,
-          id: message.id,
-          payload: message.payload,
-        });
-        if (!result.ok) {
-          return this.#reject(conn, result.reason, {
-            op,
-            id: message.id,
-            asRejected: conn.protocol === 2,
-          });
-        }
-        if (conn.protocol !== 2) return;
-        if (!result.duplicate) return this.#send(conn, { cmd: "accepted", id: result.id });
-        const { ok: _ok, final, ...known } = result;
-        return this.#send(conn, { cmd: "accepted", ...known, ...(final ? { final } : {}) });
-      }
+      case "job_request":
+        return this.#submit(conn, message);
       case "cancel":
       case "set_priority": {
-        if (!this.#isProducer(conn, 2)) {
-          return this.#reject(conn, `${op} needs a connection registered as protocol 2 producer`, {
-            op,
-            id: message.id,
-          });
-        }
         const result = message.cmd === "cancel"
           ? this.#dispatcher.cancel(conn.owner, message.id)
           : this.#dispatcher.setPriority(conn.owner, message.id, message.priority);
-        if (!result.ok) return this.#reject(conn, result.reason, { op, id: message.id });
+        if (!result.ok) {
+          return this.#reject(conn, result.reason, { op: message.cmd, id: message.id });
+        }
         return this.#send(conn, { cmd: "ack", op: message.cmd, id: message.id });
       }
       case "event":
-        if (conn.role !== "scheduler" || conn.protocol !== 2) {
-          return this.#reject(conn, "event needs a connection registered as protocol 2 scheduler", {
-            op,
-            id: message.id,
-          });
-        }
         return this.#dispatcher.schedulerEvent(conn.id, message);
       case "drain":
-        if (conn.role !== "scheduler" || conn.protocol !== 2) {
-          return this.#reject(conn, "drain needs a connection registered as protocol 2 scheduler", {
-            op,
-          });
-        }
         return this.#dispatcher.drainScheduler(conn.id);
     }
+  }
+
+  /** Whether the connection's role may send this message (see {@linkcode ALLOWED}); rejects it if not. */
+  #mayExecute(conn: Conn, message: ClientMessage): boolean {
+    const op = message.cmd;
+    if (op === "register") {
+      if (conn.role) this.#reject(conn, `already registered as ${conn.role}`, { op });
+      return conn.role === undefined;
+    }
+    const allowed = ALLOWED[op];
+    if (
+      conn.role === allowed.role &&
+      (allowed.protocol === undefined || conn.protocol === allowed.protocol)
+    ) return true;
+    const who = allowed.protocol ? `protocol ${allowed.protocol} ${allowed.role}` : allowed.role;
+    const id = "id" in message ? message.id : undefined;
+    this.#reject(conn, `${op} needs a connection registered as ${who}`, { op, id });
+    return false;
+  }
+
+  #submit(conn: Conn, message: JobRequestMessage): void {
+    const result = this.#dispatcher.submit({
+      owner: conn.owner,
+      id: message.id,
+      payload: message.payload,
+    });
+    if (!result.ok) {
+      const asRejected = conn.protocol === 2;
+      return this.#reject(conn, result.reason, { op: message.cmd, id: message.id, asRejected });
+    }
+    if (conn.protocol !== 2) return;
+    if (result.duplicate) {
+      const { ok: _ok, final, ...known } = result;
+      return this.#send(conn, { cmd: "accepted", ...known, ...(final ? { final } : {}) });
+    }
+    const waiting = result.waiting === undefined ? {} : { waiting: result.waiting };
+    this.#send(conn, { cmd: "accepted", id: result.id, ...waiting });
   }
 
   #register(conn: Conn, message: RegisterMessage): void {
@@ -521,6 +431,7 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
     conn.protocol = message.protocol;
     conn.name = message.name ?? conn.id;
     conn.owner = message.name ?? conn.id;
+    const warning = this.#nameInUse(conn);
     if (conn.protocol === 2) {
       this.#send(conn, {
         cmd: "registered",
@@ -528,7 +439,11 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
         protocol: 2,
         client: conn.id,
         name: conn.name,
+        ...(warning === undefined ? {} : { warning }),
       });
+    }
+    if (warning !== undefined) {
+      this.dispatchEvent(new BusNoticeEvent(`${conn.id}: ${warning}`, "warning"));
     }
     this.dispatchEvent(new BusRegistrationEvent(conn.id, conn.role, conn.protocol, conn.name));
     if (conn.role === "monitor") this.#monitors.add(conn);
@@ -553,6 +468,18 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
         sendCancel: (id: string, reason: string) => this.#send(conn, { cmd: "cancel", id, reason }),
       }, message.running);
     }
+  }
+
+  /** For a scheduler registering with a name a live scheduler connection uses: says so. */
+  #nameInUse(conn: Conn): string | undefined {
+    if (conn.role !== "scheduler" || conn.name === conn.id) return undefined;
+    for (const other of this.#conns.values()) {
+      if (other !== conn && other.role === "scheduler" && other.name === conn.name) {
+        return `scheduler name "${conn.name}" is already used by connection ${other.id} ` +
+          "(a second scheduler with this name, or this one's stale connection)";
+      }
+    }
+    return undefined;
   }
 
   #drop(conn: Conn): void {

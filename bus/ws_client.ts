@@ -13,8 +13,13 @@
  * fragmented messages from the server, ping/pong, the close handshake. No extensions
  * (compression) and no subprotocols.
  *
+ * Internal to `bus/`: not exported from `bus/mod.ts` (a protocol detail of {@linkcode BusClient}'s
+ * connection, not this library's API); tests import it directly.
+ *
  * @module
  */
+
+import { type Clock, systemClock, type TimerId } from "../core/clock.ts";
 
 const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 const MAX_HEADER_BYTES = 16_384;
@@ -41,6 +46,11 @@ export interface WsClientOptions {
    * @default {10_000}
    */
   openTimeoutMs?: number;
+  /**
+   * Where the open and close timers come from.
+   * @default {systemClock}
+   */
+  clock?: Clock;
 }
 
 /**
@@ -91,7 +101,8 @@ export class WsClient extends EventTarget {
   #buffered = 0;
   #flushing: Promise<void> | undefined;
   #closeSent = false;
-  #closeTimer: ReturnType<typeof setTimeout> | undefined;
+  #closeTimer: TimerId | undefined;
+  #clock: Clock;
 
   /**
    * Opens a connection.
@@ -114,6 +125,7 @@ export class WsClient extends EventTarget {
     this.#maxMessageBytes = options.maxMessageBytes ?? 67_108_864;
     this.#closeTimeoutMs = options.closeTimeoutMs ?? 5_000;
     this.#openTimeoutMs = options.openTimeoutMs ?? 10_000;
+    this.#clock = options.clock ?? systemClock;
     void this.#run();
   }
 
@@ -182,7 +194,7 @@ export class WsClient extends EventTarget {
   async #run(): Promise<void> {
     let code = 1006, reason = "", clean = false;
     let timedOut = false;
-    const openTimer = setTimeout(() => {
+    const openTimer = this.#clock.setTimeout(() => {
       timedOut = true;
       this.#abort.abort();
       try {
@@ -202,7 +214,7 @@ export class WsClient extends EventTarget {
           cause: error,
         });
       } finally {
-        clearTimeout(openTimer);
+        this.#clock.clearTimeout(openTimer);
       }
       this.#state = WsClient.OPEN;
       this.#emit(new Event("open"));
@@ -217,7 +229,7 @@ export class WsClient extends EventTarget {
       this.#state = WsClient.CLOSING;
       this.#armCloseTimer(); // bounds the wait for the last writes
       await this.#flushing;
-      clearTimeout(this.#closeTimer);
+      if (this.#closeTimer !== undefined) this.#clock.clearTimeout(this.#closeTimer);
       try {
         this.#conn?.close();
       } catch { /* already closed */ }
@@ -330,7 +342,7 @@ export class WsClient extends EventTarget {
 
   /** Drops the connection if the closing handshake takes longer than `closeTimeoutMs`. */
   #armCloseTimer(): void {
-    this.#closeTimer ??= setTimeout(() => {
+    this.#closeTimer ??= this.#clock.setTimeout(() => {
       try {
         this.#conn?.close();
       } catch { /* already closed */ }

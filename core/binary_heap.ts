@@ -167,7 +167,7 @@ export class BinaryHeap<T> implements Iterable<T> {
    * ```
    */
   peek(): T | undefined {
-    return this.#nodes.length === 0 ? undefined : this.#nodes[0].value;
+    return this.#nodes[0]?.value;
   }
 
   /**
@@ -187,7 +187,7 @@ export class BinaryHeap<T> implements Iterable<T> {
    * ```
    */
   push(...values: T[]): number {
-    for (let i = 0; i < values.length; i++) this.#add(values[i]);
+    for (let i = 0; i < values.length; i++) this.#add(values[i]!);
     return this.#nodes.length;
   }
 
@@ -207,7 +207,7 @@ export class BinaryHeap<T> implements Iterable<T> {
   pop(): T | undefined {
     const nodes = this.#nodes;
     if (nodes.length === 0) return undefined;
-    const top = nodes[0];
+    const top = nodes[0]!;
     this.#forget(top);
     const last = nodes.pop()!;
     if (last !== top) this.#fill(0, last);
@@ -300,7 +300,7 @@ export class BinaryHeap<T> implements Iterable<T> {
     const nodes = this.#nodes;
     this.#nodes = [];
     if (this.#index !== undefined) this.#index.clear();
-    else for (let i = 0; i < nodes.length; i++) nodes[i].index = -1;
+    else for (let i = 0; i < nodes.length; i++) nodes[i]!.index = -1;
   }
 
   /**
@@ -358,7 +358,7 @@ export class BinaryHeap<T> implements Iterable<T> {
    */
   *values(): IterableIterator<T> {
     const nodes = this.#nodes;
-    for (let i = 0; i < nodes.length; i++) yield nodes[i].value;
+    for (let i = 0; i < nodes.length; i++) yield nodes[i]!.value;
   }
 
   /**
@@ -481,9 +481,9 @@ export class BinaryHeap<T> implements Iterable<T> {
     const length = nodes.length;
     try {
       for (let childIndex = 2 * hole + 1; childIndex < length; childIndex = 2 * hole + 1) {
-        let child = nodes[childIndex];
+        let child = nodes[childIndex]!;
         if (childIndex + 1 < length) {
-          const right = nodes[childIndex + 1];
+          const right = nodes[childIndex + 1]!;
           const order = compare(right.value, child.value);
           if (order < 0 || (order === 0 && right.seq < child.seq)) {
             child = right;
@@ -513,7 +513,7 @@ export class BinaryHeap<T> implements Iterable<T> {
     try {
       while (hole > 0) {
         const parentIndex = (hole - 1) >> 1;
-        const parent = nodes[parentIndex];
+        const parent = nodes[parentIndex]!;
         const order = compare(value, parent.value);
         if (order > 0 || (order === 0 && seq > parent.seq)) break;
         nodes[hole] = parent;

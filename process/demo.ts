@@ -1,4 +1,3 @@
-// deno-lint-ignore-file no-console
 /**
  * The process demo (the seed's `test_process`): five showcases of `Proc`, each printing what it
  * does and the outcome as timestamped lines. Run all of them, or some by name:
@@ -11,7 +10,14 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import {
+  type CliIo,
+  type Flags,
+  formatUsage,
+  type MainOptions,
+  runCli,
+  UsageError,
+} from "../cli/mod.ts";
 import { sleep } from "../core/sleep.ts";
 import { Proc, type ProcOutcome, ShutdownSignal } from "./mod.ts";
 
@@ -19,13 +25,13 @@ const CHILD = new URL("./demo_child.ts", import.meta.url);
 
 interface Showcase {
   summary: string;
-  run(signal: AbortSignal): Promise<void>;
+  run(signal: AbortSignal, log: (text: string) => void): Promise<void>;
 }
 
 const SHOWCASES: Record<string, Showcase> = {
   raw: {
     summary: "three bare Deno.Command processes (1, 2, 3 s) started and awaited together",
-    run: async (signal) => {
+    run: async (signal, log) => {
       const children = [1, 2, 3].map((seconds) =>
         new Deno.Command(Deno.execPath(), {
           args: ["run", "--no-check", "-q", CHILD.href, String(seconds)],
@@ -45,7 +51,7 @@ const SHOWCASES: Record<string, Showcase> = {
   },
   await: {
     summary: "one Proc (2 s) started and awaited",
-    run: async (signal) => {
+    run: async (signal, log) => {
       const proc = Proc.deno(CHILD, { args: ["2"] }).start({ signal });
       log(`started pid ${proc.pid}; awaiting it`);
       log(`outcome: ${describe(await proc.wait())}`);
@@ -53,7 +59,7 @@ const SHOWCASES: Record<string, Showcase> = {
   },
   callback: {
     summary: "a Proc (2 s, exit code 3) whose done callback reports the outcome",
-    run: async (signal) => {
+    run: async (signal, log) => {
       const proc = Proc.deno(CHILD, { args: ["2", "3"] });
       proc.onDone((outcome) => log(`done callback: ${describe(outcome)}`));
       proc.start({ signal });
@@ -63,7 +69,7 @@ const SHOWCASES: Record<string, Showcase> = {
   },
   timeout: {
     summary: "a 10 s Proc with a 5 s timeout",
-    run: async (signal) => {
+    run: async (signal, log) => {
       const proc = Proc.deno(CHILD, { args: ["10"] }).start({ timeoutMs: 5000, signal });
       log(`started pid ${proc.pid} with timeoutMs 5000`);
       log(`outcome: ${describe(await proc.wait())}`);
@@ -71,7 +77,7 @@ const SHOWCASES: Record<string, Showcase> = {
   },
   terminate: {
     summary: "a 10 s Proc terminated after 5 s",
-    run: async (signal) => {
+    run: async (signal, log) => {
       const proc = Proc.deno(CHILD, { args: ["10"] }).start({ signal });
       log(`started pid ${proc.pid}; terminating it in 5 s`);
       await sleep(5000, signal);
@@ -81,27 +87,24 @@ const SHOWCASES: Record<string, Showcase> = {
   },
 };
 
-const USAGE = `Usage: deno task process-demo [-- [showcase...]]
-
-Runs the Proc showcases (all of them by default), printing timestamped lines.
-
-Showcases:
-${
-  Object.entries(SHOWCASES).map(([name, { summary }]) => `  ${name.padEnd(10)} ${summary}`).join(
-    "\n",
-  )
-}
-
-Options:
-  -h, --help  show this help
-
-Examples:
-  deno task process-demo
-  deno task process-demo -- timeout terminate`;
-
-function log(text: string): void {
-  console.log(`${new Date().toISOString().slice(11, 23)} ${text}`);
-}
+/** The usage text printed by `--help` and after a bad argument. */
+export const USAGE: string = formatUsage({
+  command: "deno task process-demo",
+  args: "[-- showcase...]",
+  about: "Runs the Proc showcases (all of them by default), printing timestamped lines.",
+  sections: [
+    {
+      title: "Showcases",
+      rows: Object.entries(SHOWCASES).map(([name, { summary }]) => [name, summary] as const),
+    },
+    { title: "Options", rows: [["-h, --help", "show this help"]] },
+    {
+      title: "Exit codes",
+      rows: [["0", "all shown, or stopped by Ctrl-C or SIGTERM"], ["2", "bad command line"]],
+    },
+  ],
+  examples: ["deno task process-demo", "deno task process-demo -- timeout terminate"],
+});
 
 function describe(outcome: ProcOutcome): string {
   return `${outcome.result} (code ${outcome.code}, signal ${outcome.signal}, pid ${outcome.pid}, ` +
@@ -112,50 +115,42 @@ function describe(outcome: ProcOutcome): string {
  * Runs the demo.
  *
  * @param args Command-line arguments (a leading `--` is dropped): showcase names, or `--help`.
+ * @param options Injection points: output, clock, a stop signal.
  * @returns The exit code: 0, or 2 for a bad flag or showcase name.
  *
  * @example
  * ```ts
  * import { main } from "./demo.ts";
- * const code = await main(["--help"]);
+ * const code = await main(["--help"], { stdout: () => {} });
  * console.log(code); // 0
  * ```
  */
-export async function main(args: string[]): Promise<number> {
-  if (args[0] === "--") args = args.slice(1);
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      options: { help: { type: "boolean", short: "h" } },
-      allowPositionals: true,
-    });
-  } catch (error) {
-    console.error(`process-demo: ${error instanceof Error ? error.message : error}`);
-    console.error(USAGE);
-    return 2;
-  }
-  if (parsed.values.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  const names = parsed.positionals.length > 0 ? parsed.positionals : Object.keys(SHOWCASES);
-  const unknown = names.find((name) => !Object.hasOwn(SHOWCASES, name));
-  if (unknown !== undefined) {
-    console.error(`process-demo: unknown showcase '${unknown}'`);
-    console.error(USAGE);
-    return 2;
-  }
+export function main(args: string[], options: MainOptions = {}): Promise<number> {
+  return runCli(
+    { name: "process-demo", usage: USAGE, options: {}, positionals: true, configure, run },
+    args,
+    options,
+  );
+}
 
+function configure({ positionals }: Flags<Record<never, never>>): string[] {
+  const names = positionals.length > 0 ? positionals : Object.keys(SHOWCASES);
+  const unknown = names.find((name) => !Object.hasOwn(SHOWCASES, name));
+  if (unknown !== undefined) throw new UsageError(`unknown showcase '${unknown}'`);
+  return names;
+}
+
+async function run(names: string[], io: CliIo): Promise<number> {
   // SIGINT/SIGTERM: stop the current showcase's jobs (through the abort signal), skip the rest.
-  using shutdown = new ShutdownSignal();
+  using shutdown = new ShutdownSignal({ signal: io.signal });
   const signal = shutdown.signal;
   for (const name of names) {
     if (signal.aborted) break;
-    log(`== ${name}: ${SHOWCASES[name].summary}`);
-    await SHOWCASES[name].run(signal);
+    const showcase = SHOWCASES[name]!;
+    io.log(`== ${name}: ${showcase.summary}`);
+    await showcase.run(signal, io.log);
   }
-  if (signal.aborted) log("interrupted: jobs terminated");
+  if (signal.aborted) io.log("interrupted: jobs terminated");
   return 0;
 }
 

@@ -45,3 +45,28 @@ export class JobOpError extends Error {
     this.reason = reason;
   }
 }
+
+/**
+ * A `Producer` was asked for something its state does not allow: a job submitted, or a
+ * `cancel` / `set_priority` asked, after `close()`; a `cancel` / `set_priority` while it speaks
+ * protocol 1 or is connected to a seed bus (neither has them).
+ *
+ * @example
+ * ```ts
+ * import { ProducerStateError } from "./errors.ts";
+ * const error = new ProducerStateError("Cannot submit a job: the Producer is closed");
+ * console.log(error.name); // ProducerStateError
+ * ```
+ */
+export class ProducerStateError extends Error {
+  /**
+   * Creates the error.
+   *
+   * @param message What was attempted and why it cannot be done.
+   * @param options `cause`, when another error is behind it.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ProducerStateError";
+  }
+}

@@ -1,4 +1,3 @@
-// deno-lint-ignore-file no-console
 /**
  * `deno task producer`: submits random test jobs to the bus, like the seed's producer, and
  * prints the feedback the bus gives on them.
@@ -6,61 +5,94 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
-import { type Clock, systemClock, type TimerId } from "../core/clock.ts";
+import {
+  type CliIo,
+  type Flags,
+  formatUsage,
+  integerFlag,
+  type MainOptions,
+  plural,
+  runCli,
+  seconds,
+  secondsFlag,
+  UsageError,
+  wsUrlFlag,
+} from "../cli/mod.ts";
+import type { Clock, TimerId } from "../core/clock.ts";
 import { DEFAULT_BACKOFF } from "../bus/backoff.ts";
 import { ShutdownSignal } from "../process/shutdown_signal.ts";
+import { MAX_PRIORITY, MIN_PRIORITY } from "../scheduler/job.ts";
 import { type IntRange, JobGenerator } from "./generator.ts";
-import { type ProducedJob, Producer, type ProducerSummary } from "./producer.ts";
+import { JobTimes } from "./job_times.ts";
+import { type ProducedJob, Producer, type ProducerOutcome } from "./producer.ts";
+
+/** Exit code: `--wait`, and some job failed, timed out, was cancelled, evicted or rejected. */
+export const EXIT_JOB_FAILED = 1;
+/** Exit code: `--wait`, and Ctrl-C or SIGTERM came before every job had its outcome. */
+export const EXIT_UNFINISHED = 3;
+
+/** Outcomes that are a job not done: with `--wait`, any of them makes the exit code 1. */
+const NOT_DONE: ReadonlySet<ProducerOutcome> = new Set([
+  "failed",
+  "timed_out",
+  "cancelled",
+  "evicted",
+  "rejected",
+]);
 
 /** The usage text printed by `--help` and after a bad flag. */
-export const USAGE: string = `Usage: deno task producer -- [options]
-
-Submits a random job (priority 0..10, runtime 3..15 s) to the bus, then waits and repeats.
-
-Options (as the seed's producer):
-  -p, --period SECONDS   seconds between jobs; with -g, the mean (default 5; 0 needs --count)
-  -g, --gauss            wait a gaussian time, mean -p, standard deviation -s (at least 5 ms)
-  -s, --sigma SECONDS    standard deviation for -g (default 2)
-  -h, --help             show this help and exit
-Beyond the seed:
-  --url URL              the bus (default ws://127.0.0.1:8101)
-  --count N              stop after N jobs (once the bus has answered them)
-  --wait                 with --count: exit once all N jobs have finished, with a summary
-  --priority LO-HI       priority range, within 0..10 (default 0-10)
-  --runtime LO-HI        runtime range in whole seconds, LO >= 1 (default 3-15)
-  --seed N               seed of the random sequence (0..4294967295), to replay a run
-  --name NAME            the producer's name, prefix of its job ids (default producer-<pid>)
-  --seed-protocol        speak protocol 1 exactly like the seed: no ids, no feedback
-  -d, --debug            also log each connection attempt and error
-
-Examples:
-  deno task producer -- -g -s 2
-  deno task producer -- --count 20 --wait --seed 42 -p 0.5 --priority 0-3`;
-
-/** Injection points for tests; the CLI uses the defaults. */
-export interface MainOptions {
-  /**
-   * Stops the producer when aborted, as SIGINT / SIGTERM do.
-   * @default {undefined}
-   */
-  signal?: AbortSignal;
-  /**
-   * Where log lines go.
-   * @default {console.log}
-   */
-  stdout?: (line: string) => void;
-  /**
-   * Where errors and the usage go.
-   * @default {console.error}
-   */
-  stderr?: (line: string) => void;
-  /**
-   * Where time comes from.
-   * @default {systemClock}
-   */
-  clock?: Clock;
-}
+export const USAGE: string = formatUsage({
+  command: "deno task producer",
+  about:
+    "Submits a random job (priority 0..10, runtime 3..15 s) to the bus, then waits and repeats.",
+  sections: [{
+    title: "Options (as the seed's producer)",
+    rows: [
+      [
+        "-p, --period SECONDS",
+        "seconds between jobs; with -g, the mean (default 5; 0 needs --count)",
+      ],
+      ["-g, --gauss", "wait a gaussian time, mean -p, standard deviation -s (at least 5 ms)"],
+      ["-s, --sigma SECONDS", "standard deviation for -g (default 2)"],
+      ["-h, --help", "show this help and exit"],
+    ],
+  }, {
+    title: "Beyond the seed",
+    rows: [
+      ["--url URL", "the bus, ws:// or wss:// (default ws://127.0.0.1:8101)"],
+      ["--count N", "stop after N jobs (once the bus has answered them)"],
+      [
+        "--wait",
+        `with --count: exit once all N jobs have finished, with a summary (wait: time
+not running, from submission to outcome; run: time running)`,
+      ],
+      ["--priority LO-HI", "priority range, within 0..10 (default 0-10)"],
+      ["--runtime LO-HI", "runtime range in whole seconds, LO >= 1 (default 3-15)"],
+      ["--seed N", "seed of the random sequence (0..4294967295), to replay a run"],
+      ["--name NAME", "the producer's name, prefix of its job ids (default producer-<pid>)"],
+      ["--seed-protocol", "speak protocol 1 exactly like the seed: no ids, no feedback"],
+      ["-d, --debug", "also log each connection attempt and error"],
+    ],
+  }, {
+    title: "Exit codes",
+    rows: [
+      ["0", "done, or stopped by Ctrl-C or SIGTERM; with --wait: every job ended well"],
+      [
+        String(EXIT_JOB_FAILED),
+        "with --wait: some job failed, timed out, was cancelled, evicted or rejected",
+      ],
+      ["2", "bad command line"],
+      [
+        String(EXIT_UNFINISHED),
+        "with --wait: stopped by Ctrl-C or SIGTERM before every job had ended",
+      ],
+    ],
+  }],
+  examples: [
+    "deno task producer -- -g -s 2",
+    "deno task producer -- --count 20 --wait --seed 42 -p 0.5 --priority 0-3",
+  ],
+});
 
 /** The parsed command line. */
 interface Config {
@@ -68,24 +100,24 @@ interface Config {
   gauss: boolean;
   sigmaS: number;
   url: string;
-  count?: number;
+  count?: number | undefined;
   wait: boolean;
   priority: IntRange;
   runtimeS: IntRange;
-  seed?: number;
+  seed?: number | undefined;
   name: string;
   protocol: 1 | 2;
   debug: boolean;
 }
-
-class UsageError extends Error {}
 
 /**
  * Runs the producer CLI.
  *
  * @param args The command-line arguments (a leading `--` from `deno task` is dropped).
  * @param options See {@linkcode MainOptions}.
- * @returns The exit code: 0 (done, or stopped by a signal), 2 (bad flags).
+ * @returns The exit code: 0 (done, or stopped by a signal; with `--wait`, every job ended
+ *   well), {@linkcode EXIT_JOB_FAILED} (`--wait`: some job did not succeed), 2 (bad flags),
+ *   {@linkcode EXIT_UNFINISHED} (`--wait`: stopped by a signal with jobs unfinished).
  *
  * @example
  * ```ts
@@ -94,48 +126,33 @@ class UsageError extends Error {}
  * console.log(code); // 0
  * ```
  */
-export async function main(args: string[], options: MainOptions = {}): Promise<number> {
-  const out = options.stdout ?? ((line: string) => console.log(line));
-  const err = options.stderr ?? ((line: string) => console.error(line));
-  const clock = options.clock ?? systemClock;
-  let config: Config | "help";
-  try {
-    config = parseFlags(args[0] === "--" ? args.slice(1) : args);
-  } catch (error) {
-    if (!(error instanceof UsageError || error instanceof TypeError)) throw error;
-    err(`producer: ${flagError(error.message)}`);
-    err(USAGE);
-    return 2;
-  }
-  if (config === "help") {
-    out(USAGE);
-    return 0;
-  }
-  using shutdown = new ShutdownSignal({ signal: options.signal });
-  return await run(config, shutdown.signal, clock, out);
+export function main(args: string[], options: MainOptions = {}): Promise<number> {
+  return runCli(
+    { name: "producer", usage: USAGE, options: OPTIONS, configure, run },
+    args,
+    options,
+  );
 }
 
-async function run(
-  config: Config,
-  stop: AbortSignal,
-  clock: Clock,
-  out: (line: string) => void,
-): Promise<number> {
-  const log = (line: string): void => out(`${timestamp(new Date(clock.now()))} ${line}`);
+async function run(config: Config, io: CliIo): Promise<number> {
+  using shutdown = new ShutdownSignal({ signal: io.signal });
+  const stop = shutdown.signal;
   const { seed, priority, runtimeS, periodS, gauss, sigmaS } = config;
-  const generator = new JobGenerator({ seed, priority, runtimeS, periodS, gauss, sigmaS });
+  const shape = { priority, runtimeS, periodS, gauss, sigmaS };
+  const generator = new JobGenerator(seed === undefined ? shape : { ...shape, seed });
   const producer = new Producer(config.url, {
     name: config.name,
     protocol: config.protocol,
-    clock,
+    clock: io.clock,
   });
-  watch(producer, config, log, clock);
+  const times = watch(producer, config, io);
   const pace = config.gauss
     ? `a gaussian wait of ${config.periodS} ± ${config.sigmaS} s`
     : `one job every ${config.periodS} s`;
-  log(
+  const count = config.count === undefined ? "" : `, ${plural(config.count, "job")}`;
+  io.log(
     `producer ${producer.name} → ${config.url} (protocol ${config.protocol}), seed ` +
-      `${generator.seed}, ${pace}${config.count === undefined ? "" : `, ${config.count} jobs`}`,
+      `${generator.seed}, ${pace}${count}`,
   );
   producer.start();
   try {
@@ -145,8 +162,8 @@ async function run(
       const delayMs = last ? 0 : generator.nextDelayMs();
       const held = job.sends === 0 ? " (held until connected to the bus)" : "";
       const next = last ? "; that was the last one" : `; next in ${seconds(delayMs)}`;
-      log(`${describe(job, config.protocol)} submitted${held}${next}`);
-      if (!last) await sleep(delayMs, stop, clock);
+      io.log(`${describe(job, config.protocol)} submitted${held}${next}`);
+      if (!last) await sleep(delayMs, stop, io.clock);
     }
     if (!stop.aborted) {
       await untilAborted(config.wait ? producer.onSettled() : producer.onAnswered(), stop);
@@ -155,77 +172,104 @@ async function run(
     await producer.close();
   }
   const unfinished = producer.unfinished ? `, ${producer.unfinished} without an outcome` : "";
-  log(`produced ${producer.produced} jobs${stop.aborted ? " (stopped)" : ""}${unfinished}`);
-  if (config.wait) { for (const line of formatSummary(producer.summary)) log(line); }
-  return 0;
+  const stopped = stop.aborted ? " (stopped)" : "";
+  io.log(`produced ${plural(producer.produced, "job")}${stopped}${unfinished}`);
+  if (!config.wait) return 0;
+  const outcomes = producer.summary.outcomes;
+  for (const line of formatSummary(outcomes, times)) io.log(line);
+  if (producer.unfinished > 0) return EXIT_UNFINISHED;
+  const notDone = Object.entries(outcomes).some(([outcome, n]) =>
+    NOT_DONE.has(outcome as ProducerOutcome) && n > 0
+  );
+  return notDone ? EXIT_JOB_FAILED : 0;
 }
 
-/** Logs the connection's state changes and the feedback on each job. */
-function watch(
-  producer: Producer,
-  config: Config,
-  log: (line: string) => void,
-  clock: Clock,
-): void {
+/** Logs the connection's state changes; returns the times of the jobs, told by {@linkcode watchJobs}. */
+function watch(producer: Producer, config: Config, io: CliIo): JobTimes {
   const client = producer.client;
   let waiting = false; // "waiting for the bus" was said during this outage
-  const accepted = new Set<string>(); // accepted, not yet said (no "queued" or "started" yet)
   client.addEventListener("open", (event) => {
     waiting = false;
-    log(`${event.reconnect ? "reconnected" : "connected"} to the bus at ${client.url}`);
+    io.log(`${event.reconnect ? "reconnected" : "connected"} to the bus at ${client.url}`);
   });
   client.addEventListener("close", (event) => {
-    log(`lost the bus (code ${event.code}${event.reason ? `, ${event.reason}` : ""})`);
+    io.log(`lost the bus (code ${event.code}${event.reason ? `, ${event.reason}` : ""})`);
   });
   client.addEventListener("reconnecting", (event) => {
     if (config.debug) {
-      log(`reconnect attempt ${event.attempt} in ${seconds(event.delayMs)}`);
+      io.log(`reconnect attempt ${event.attempt} in ${seconds(event.delayMs)}`);
     } else if (!waiting) {
-      log(
-        `waiting for the bus at ${client.url} (retrying every ≤ ${DEFAULT_BACKOFF.maxMs / 1000} s)`,
-      );
+      const everyS = DEFAULT_BACKOFF.maxMs / 1000;
+      io.log(`waiting for the bus at ${client.url} (retrying every ≤ ${everyS} s)`);
     }
     waiting = true;
   });
   client.addEventListener("error", (event) => {
-    if (config.debug) log(`debug: ${event.error.message}`);
+    if (config.debug) io.log(`debug: ${event.error.message}`);
+  });
+  client.addEventListener("seedbus", (event) => {
+    io.log(
+      `the bus speaks only the seed's protocol (${event.reason}): sending its job requests; ` +
+        `no answers or outcomes will come`,
+    );
   });
   producer.addEventListener("buserror", ({ message }) => {
     const about = [message.op, message.id].filter((x) => typeof x === "string").join(" ");
-    log(`bus error${about ? ` (${about})` : ""}: ${message.reason}`);
+    io.log(`bus error${about ? ` (${about})` : ""}: ${message.reason}`);
   });
+  return watchJobs(producer, config, io);
+}
+
+/** Logs the feedback on each job, and times its waits and runs. */
+function watchJobs(producer: Producer, config: Config, io: CliIo): JobTimes {
+  const times = new JobTimes();
+  const accepted = new Set<string>(); // accepted, not yet said (no "queued" or "started" yet)
+  const idle = new Set<string>(); // accepted while the bus had no scheduler, not started yet
+  // The bus says why a new job waits with nothing to run it ("no scheduler connected").
+  const unserved = (job: Readonly<ProducedJob>): string => {
+    const why = job.waiting;
+    if (why === undefined) return "";
+    idle.add(job.id);
+    return `; ${why} (${plural(idle.size, "job")} of ours waiting for one)`;
+  };
   producer.addEventListener("job", ({ change, job }) => {
-    const now = clock.now();
+    const now = io.clock.now();
     const on = job.scheduler && change !== "requeued" ? ` on ${job.scheduler}` : "";
     const why = job.reason ? `: ${job.reason}` : "";
-    if (job.outcome) accepted.delete(job.id);
+    if (change === "started") idle.clear(); // a scheduler is there now
+    if (job.outcome) {
+      accepted.delete(job.id);
+      idle.delete(job.id);
+      times.finish(job.id, job.payload.priority, job.submittedAt, now);
+    } else times.change(job.id, change, job.submittedAt, now);
     switch (change) {
       case "sent":
-        if (config.debug) log(`debug: ${job.id} sent`);
+        if (config.debug) io.log(`debug: ${job.id} sent`);
         return;
       case "accepted": // said with the bus's "queued" that follows
         accepted.add(job.id);
         return;
       case "queued": // the bus's own (just accepted), or waiting at a scheduler
-        if (accepted.delete(job.id)) return log(`${job.id} accepted, queued in the bus`);
-        return log(`${job.id} queued${on}`);
+        if (!accepted.delete(job.id)) return io.log(`${job.id} queued${on}`);
+        return io.log(`${job.id} accepted, queued in the bus${unserved(job)}`);
       case "resent":
-        return log(`${job.id} re-sent after reconnecting (send #${job.sends})`);
+        return io.log(`${job.id} re-sent after reconnecting (send #${job.sends})`);
       case "duplicate":
-        return log(`${job.id} the bus had it already: ${job.state}${on}`);
+        return io.log(`${job.id} the bus had it already: ${job.state}${on}`);
       case "started":
         accepted.delete(job.id);
-        return log(`${job.id} started${on} after ${seconds(now - job.submittedAt)} waiting`);
+        return io.log(`${job.id} started${on} after ${seconds(times.waitedMs(job.id))} waiting`);
     }
     if (job.outcome && job.outcome !== "rejected" && job.outcome !== "sent") {
       const ran = job.lastStartedAt === undefined
         ? ""
         : `, ran ${seconds(now - job.lastStartedAt)}`;
       const total = seconds(now - job.submittedAt);
-      return log(`${job.id} ${change}${on}${why} (${total} after submission${ran})`);
+      return io.log(`${job.id} ${change}${on}${why} (${total} after submission${ran})`);
     }
-    log(`${job.id} ${change}${on}${why}`);
+    io.log(`${job.id} ${change}${on}${why}`);
   });
+  return times;
 }
 
 /** The flags: the numeric ones are strings here and checked below. */
@@ -233,7 +277,6 @@ const OPTIONS = {
   period: { type: "string", short: "p", default: "5" },
   gauss: { type: "boolean", short: "g", default: false },
   sigma: { type: "string", short: "s", default: "2" },
-  help: { type: "boolean", short: "h", default: false },
   url: { type: "string", default: "ws://127.0.0.1:8101" },
   count: { type: "string" },
   wait: { type: "boolean", default: false },
@@ -245,56 +288,13 @@ const OPTIONS = {
   debug: { type: "boolean", short: "d", default: false },
 } as const;
 
-/**
- * `parseArgs` calls `-p -1` ambiguous (a value that looks like a flag): join a negative number to
- * its flag (`--period=-1`) so that the flag's own check says what is wrong with it.
- */
-function joinNegativeNumbers(args: string[]): string[] {
-  const joined: string[] = [];
-  for (const arg of args) {
-    const flag = joined.at(-1) ?? "";
-    const name = Object.entries(OPTIONS).find(([long, option]) =>
-      option.type === "string" &&
-      (flag === `--${long}` || ("short" in option && flag === `-${option.short}`))
-    )?.[0];
-    if (name && /^-\.?\d/.test(arg) && !joined.includes("--")) {
-      joined[joined.length - 1] = `--${name}=${arg}`;
-    } else joined.push(arg);
-  }
-  return joined;
-}
-
-/** A flag error's first line, in our words where `parseArgs` has its own. */
-function flagError(message: string): string {
-  const unknown = /^Unknown option '([^']*)'/.exec(message);
-  if (unknown) return `unknown option '${unknown[1]}'`;
-  const ambiguous = /^Option '([^']*)' argument is ambiguous/.exec(message);
-  if (ambiguous) return `option '${ambiguous[1]}' needs a value`;
-  return message.split("\n")[0];
-}
-
-function parseFlags(args: string[]): Config | "help" {
-  const { values, positionals } = parseArgs({
-    args: joinNegativeNumbers(args),
-    strict: true,
-    allowPositionals: true,
-    options: OPTIONS,
-  });
-  if (values.help) return "help";
-  if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'`);
+function configure({ values }: Flags<typeof OPTIONS>): Config {
   const count = values.count === undefined
     ? undefined
-    : integer("--count", values.count, 1, Number.MAX_SAFE_INTEGER);
+    : integerFlag("--count", values.count, { min: 1 });
   if (values.wait && count === undefined) throw new UsageError("--wait needs --count N");
   if (values.wait && values["seed-protocol"]) {
     throw new UsageError("--wait needs feedback, which --seed-protocol does not give");
-  }
-  let url: URL | undefined;
-  try {
-    url = new URL(values.url);
-  } catch { /* reported below */ }
-  if (url?.protocol !== "ws:" && url?.protocol !== "wss:") {
-    throw new UsageError(`--url must be a ws:// or wss:// URL, got '${values.url}'`);
   }
   if (!/^[\w.:@-]{1,100}$/.test(values.name)) {
     throw new UsageError(
@@ -309,32 +309,18 @@ function parseFlags(args: string[]): Config | "help" {
     periodS,
     gauss: values.gauss,
     sigmaS: secondsFlag("-s/--sigma", values.sigma),
-    url: values.url,
+    url: wsUrlFlag("--url", values.url),
     count,
     wait: values.wait,
-    priority: range("--priority", values.priority, 0, 10),
+    priority: range("--priority", values.priority, MIN_PRIORITY, MAX_PRIORITY),
     runtimeS: range("--runtime", values.runtime, 1, Number.MAX_SAFE_INTEGER),
-    seed: values.seed === undefined ? undefined : integer("--seed", values.seed, 0, 2 ** 32 - 1),
+    seed: values.seed === undefined
+      ? undefined
+      : integerFlag("--seed", values.seed, { max: 2 ** 32 - 1 }),
     name: values.name,
     protocol: values["seed-protocol"] ? 1 : 2,
     debug: values.debug,
   };
-}
-
-function secondsFlag(flag: string, text: string): number {
-  const value = Number(text);
-  if (text.trim() === "" || !Number.isFinite(value) || value < 0) {
-    throw new UsageError(`${flag} must be a number of seconds >= 0, got '${text}'`);
-  }
-  return value;
-}
-
-function integer(flag: string, text: string, min: number, max: number): number {
-  const value = Number(text);
-  if (!/^\d+$/.test(text) || value < min || value > max) {
-    throw new UsageError(`${flag} must be an integer ${min}..${max}, got '${text}'`);
-  }
-  return value;
 }
 
 function range(flag: string, text: string, min: number, max: number): IntRange {
@@ -383,25 +369,22 @@ function describe(job: Readonly<ProducedJob>, protocol: 1 | 2): string {
 }
 
 /** The lines of the `--wait` summary. */
-function formatSummary(summary: ProducerSummary): string[] {
-  const outcomes = Object.entries(summary.outcomes).map(([k, v]) => `${k} ${v}`).join(", ");
-  const lines = [`outcomes: ${outcomes || "none yet"}`];
-  for (const p of summary.byPriority) {
-    const times = p.started
+function formatSummary(
+  outcomes: Partial<Record<ProducerOutcome, number>>,
+  times: JobTimes,
+): string[] {
+  const said = Object.entries(outcomes).map(([k, v]) => `${k} ${v}`).join(", ");
+  const lines = [`outcomes: ${said || "none yet"}`];
+  for (const p of times.byPriority()) {
+    const figures = p.started
       ? `mean wait ${seconds(p.meanWaitMs)}, mean run ${seconds(p.meanRunMs)}`
       : "no start seen";
-    lines.push(`priority ${p.priority}: ${p.finished} finished, ${p.started} started, ${times}`);
+    lines.push(`priority ${p.priority}: ${p.finished} finished, ${p.started} started, ${figures}`);
+  }
+  if (lines.length > 1) {
+    lines.push("(wait: time not running, from submission to outcome; run: time running)");
   }
   return lines;
-}
-
-function seconds(ms: number): string {
-  return `${(ms / 1000).toFixed(2)} s`;
-}
-
-/** Local time `HH:MM:SS.mmm`, the stamp of every CLI's lines (bus, scheduler, producer). */
-function timestamp(d: Date): string {
-  return `${d.toTimeString().slice(0, 8)}.${String(d.getMilliseconds()).padStart(3, "0")}`;
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

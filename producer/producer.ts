@@ -8,151 +8,36 @@
 
 import { type Clock, systemClock } from "../core/clock.ts";
 import type { BackoffOptions } from "../bus/backoff.ts";
-import { BusClient, type BusMessage, type BusMessageEvent } from "../bus/client.ts";
+import { BusClient, type BusMessageEvent } from "../bus/client.ts";
 import { TypedEventTarget } from "../core/typed_event_target.ts";
-import type { JobPayload } from "../bus/protocol.ts";
+import {
+  type AcceptedMessage,
+  type AckMessage,
+  type BusJobState,
+  type ErrorMessage,
+  isFinalBusState,
+  type JobEventMessage,
+  type JobPayload,
+  PROTOCOL_VERSION,
+} from "../bus/protocol.ts";
 import { isPriority, MAX_PRIORITY, MIN_PRIORITY } from "../scheduler/job.ts";
-import { JobOpError } from "./errors.ts";
+import { JobOpError, ProducerStateError } from "./errors.ts";
+import {
+  type JobChange,
+  type PrioritySummary,
+  type ProducedJob,
+  ProducerBusErrorEvent,
+  type ProducerEventMap,
+  ProducerJobEvent,
+  type ProducerOutcome,
+  type ProducerSummary,
+} from "./produced_job.ts";
 
-/** How a job ended, from the producer's side. */
-export type ProducerOutcome =
-  /** Ran and exited 0. */
-  | "succeeded"
-  /** Ran and failed. */
-  | "failed"
-  /** Ran out of time. */
-  | "timed_out"
-  /** Cancelled. */
-  | "cancelled"
-  /** Evicted for good: its scheduler killed it and the bus will not run it again. */
-  | "evicted"
-  /** Handed to a seed scheduler (or broadcast): final for the bus, nothing more is known. */
-  | "delivered"
-  /** The bus refused it (bad input, queue full). */
-  | "rejected"
-  /** Protocol 1: sent, and nothing more can be known. */
-  | "sent";
-
-/** The states that are always final; `evicted` is final when the bus says `final: true`. */
-const FINAL_STATES: ReadonlySet<string> = new Set([
-  "succeeded",
-  "failed",
-  "timed_out",
-  "cancelled",
-  "delivered",
-]);
+export * from "./produced_job.ts";
 
 /** Whether an `event` or a duplicate `accepted` message gives the job's final state. */
-function isFinal(message: BusMessage): boolean {
-  return FINAL_STATES.has(message.state as string) ||
-    (message.state === "evicted" && message.final === true);
-}
-
-/** What the producer knows about one of its jobs. */
-export interface ProducedJob {
-  /** `<name>-<n>`, n from 1. */
-  readonly id: string;
-  /** What was submitted. */
-  readonly payload: Readonly<JobPayload>;
-  /** When it was submitted (producer clock, epoch ms). */
-  readonly submittedAt: number;
-  /** How many times it was sent (more than once after reconnects). */
-  sends: number;
-  /**
-   * The latest news: `"pending"` (not answered yet), `"accepted"`, then the event states (also
-   * learnt from a duplicate `accepted` after a reconnect).
-   */
-  state: string;
-  /** When the bus answered `accepted` (or the first event arrived). */
-  acceptedAt?: number;
-  /** When it first started (received time, producer clock). */
-  firstStartedAt?: number;
-  /** When it last started: it may start again after an eviction. */
-  lastStartedAt?: number;
-  /** The scheduler that last reported on it. */
-  scheduler?: string;
-  /** The final outcome, once known. */
-  outcome?: ProducerOutcome;
-  /** When the outcome was received. */
-  finishedAt?: number;
-  /** The reason the bus or scheduler gave, if any. */
-  reason?: string;
-  /** The scheduler's result object on a final state, if any. */
-  result?: unknown;
-}
-
-/** What changed in a {@linkcode ProducerJobEvent}. */
-export type JobChange = "sent" | "resent" | "accepted" | "duplicate" | "rejected" | string;
-
-/** Dispatched (type `"job"`) when a job is sent or the bus reports on it. */
-export class ProducerJobEvent extends Event {
-  /** `sent`, `resent` (after a reconnect), `accepted`, `duplicate` (accepted before: the
-   * job's `state` is what the bus says of it now; a final one is followed by the outcome),
-   * `rejected`, or an event state (`queued`, `started`, ..., `succeeded`). */
-  readonly change: JobChange;
-  /** The job, after the change. */
-  readonly job: Readonly<ProducedJob>;
-  /**
-   * Creates the event.
-   *
-   * @param change See {@linkcode ProducerJobEvent.change}.
-   * @param job See {@linkcode ProducerJobEvent.job}.
-   */
-  constructor(change: JobChange, job: Readonly<ProducedJob>) {
-    super("job");
-    this.change = change;
-    this.job = job;
-  }
-}
-
-/** Dispatched (type `"buserror"`) when the bus answers with `{"cmd":"error"}`. */
-export class ProducerBusErrorEvent extends Event {
-  /** The bus's message: `reason`, and `op` and `id` when known. */
-  readonly message: BusMessage;
-  /**
-   * Creates the event.
-   *
-   * @param message See {@linkcode ProducerBusErrorEvent.message}.
-   */
-  constructor(message: BusMessage) {
-    super("buserror");
-    this.message = message;
-  }
-}
-
-/** The events of a {@linkcode Producer}, by type. */
-export interface ProducerEventMap {
-  /** A job was sent or the bus reported on it. */
-  job: ProducerJobEvent;
-  /** The bus answered `{"cmd":"error"}`. */
-  buserror: ProducerBusErrorEvent;
-}
-
-/** Per-priority figures of a {@linkcode ProducerSummary}. */
-export interface PrioritySummary {
-  /** The priority. */
-  priority: number;
-  /** Jobs of this priority with a final outcome. */
-  finished: number;
-  /** Of those, how many were seen starting (the others' times are unknown: they never started,
-   * or started while the producer was disconnected). */
-  started: number;
-  /** Mean time from submission to first start, ms (over the started ones; 0 if none). */
-  meanWaitMs: number;
-  /** Mean time from last start to the outcome, ms (over the started ones; 0 if none). */
-  meanRunMs: number;
-}
-
-/** The figures of the finished jobs of a {@linkcode Producer}. */
-export interface ProducerSummary {
-  /** Jobs submitted. */
-  produced: number;
-  /** Jobs with a final outcome. */
-  finished: number;
-  /** Count of finished jobs by outcome. */
-  outcomes: Partial<Record<ProducerOutcome, number>>;
-  /** By priority, most urgent first (only priorities with finished jobs). */
-  byPriority: PrioritySummary[];
+function isFinal(message: { state?: BusJobState; final?: true }): boolean {
+  return message.state !== undefined && isFinalBusState(message.state, message.final === true);
 }
 
 /** Options for {@linkcode Producer}. */
@@ -188,7 +73,16 @@ export interface ProducerOptions {
    * @default {Math.random}
    */
   random?: () => number;
+  /**
+   * How long to wait for the bus's `registered` before taking it for the seed's bus (see
+   * `BusClientOptions.seedBusAfterMs`); 0 never does.
+   * @default {2000}
+   */
+  seedBusAfterMs?: number;
 }
+
+/** The producer's own record of a job: {@linkcode ProducedJob} with a replaceable payload. */
+type JobRecord = Omit<ProducedJob, "payload"> & { payload: Readonly<JobPayload> };
 
 interface Aggregate {
   finished: number;
@@ -236,10 +130,11 @@ export class Producer extends TypedEventTarget<ProducerEventMap> implements Asyn
   #name: string;
   #protocol: 1 | 2;
   #clock: Clock;
-  #jobs = new Map<string, ProducedJob>(); // unfinished, in submission order
+  #jobs = new Map<string, JobRecord>(); // unfinished, in submission order
   #unanswered = 0; // unfinished jobs without `accepted` (protocol 1: not yet sent)
   #produced = 0;
   #ready = false;
+  #seedBus = false; // connected to a seed bus: seed job requests, jobs done once sent
   #closed = false;
   #outcomes: Partial<Record<ProducerOutcome, number>> = {};
   #byPriority = new Map<number, Aggregate>();
@@ -274,14 +169,21 @@ export class Producer extends TypedEventTarget<ProducerEventMap> implements Asyn
     this.#client = new BusClient(url, {
       register: () =>
         this.#protocol === 2
-          ? { cmd: "register", type: "producer", protocol: 2, name: this.#name }
+          ? { cmd: "register", type: "producer", protocol: PROTOCOL_VERSION, name: this.#name }
           : { cmd: "register", type: "producer" },
       backoff: options.backoff,
       signal: options.signal,
       clock: this.#clock,
       random: options.random,
+      seedBusAfterMs: options.seedBusAfterMs,
     });
     this.#client.addEventListener(this.#protocol === 2 ? "registered" : "open", () => {
+      this.#seedBus = false;
+      this.#ready = true;
+      this.#flush();
+    });
+    this.#client.addEventListener("seedbus", () => {
+      this.#seedBus = true;
       this.#ready = true;
       this.#flush();
     });
@@ -294,7 +196,12 @@ export class Producer extends TypedEventTarget<ProducerEventMap> implements Asyn
     this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
   }
 
-  /** The connection, for its `open`, `close`, `reconnecting` and `error` events. */
+  /**
+   * The connection, for its `open`, `close`, `reconnecting`, `error` and `seedbus` events. On
+   * `seedbus` (the bus is the seed's, which never answers `registered`) a protocol 2 producer
+   * speaks protocol 1 on that connection: jobs go out as the seed's job requests and are done
+   * once sent (outcome `sent`); `cancel` and `setPriority` reject.
+   */
   get client(): BusClient {
     return this.#client;
   }
@@ -344,11 +251,11 @@ export class Producer extends TypedEventTarget<ProducerEventMap> implements Asyn
    *
    * @param payload The job; see {@linkcode JobPayload}.
    * @returns The job's record (its `sends` is 0 if it is held until the bus is reachable).
-   * @throws {TypeError} If the producer is closed.
+   * @throws {ProducerStateError} If the producer is closed.
    */
   submit(payload: JobPayload): Readonly<ProducedJob> {
-    if (this.#closed) throw new TypeError("Cannot submit a job: the Producer is closed");
-    const job: ProducedJob = {
+    if (this.#closed) throw new ProducerStateError("Cannot submit a job: the Producer is closed");
+    const job: JobRecord = {
       id: `${this.#name}-${++this.#produced}`,
       payload: { ...payload },
       submittedAt: this.#clock.now(),
@@ -382,11 +289,14 @@ export class Producer extends TypedEventTarget<ProducerEventMap> implements Asyn
 
   /**
    * Cancels one of this producer's jobs, waiting in the bus or running at a scheduler (protocol
-   * 2). The job's final `cancelled` outcome arrives as an event, like any other.
+   * 2). The job's final `cancelled` outcome arrives as an event, like any other. It throws only
+   * for a bad argument; everything else, the producer's state included, rejects the promise.
    *
    * @param id The job id.
    * @returns Resolves when the bus acknowledges the request.
-   * @throws {TypeError} If the producer speaks protocol 1 or is closed.
+   * @throws {TypeError} If `id` is not a string.
+   * @throws {ProducerStateError} (the promise rejects) If the producer is closed, speaks
+   * protocol 1 or is connected to a seed bus.
    * @throws {JobOpError} (the promise rejects) If the bus refuses (unknown job, not yours,
    * already finished) or does not answer (not connected, connection lost, producer closed).
    * @example
@@ -405,13 +315,16 @@ export class Producer extends TypedEventTarget<ProducerEventMap> implements Asyn
 
   /**
    * Changes the priority of one of this producer's jobs while it waits in the bus's queue
-   * (protocol 2). Once acknowledged, a re-send after a reconnect carries the new priority.
+   * (protocol 2). Once acknowledged, a re-send after a reconnect carries the new priority. It
+   * throws only for bad arguments; everything else rejects the promise, as with `cancel`.
    *
    * @param id The job id.
    * @param priority The new priority, an integer 0..10 (0 most urgent).
    * @returns Resolves when the bus acknowledges the request.
    * @throws {RangeError} If `priority` is not an integer 0..10.
-   * @throws {TypeError} If the producer speaks protocol 1 or is closed.
+   * @throws {TypeError} If `id` is not a string.
+   * @throws {ProducerStateError} (the promise rejects) If the producer is closed, speaks
+   * protocol 1 or is connected to a seed bus.
    * @throws {JobOpError} (the promise rejects) If the bus refuses (unknown job, not yours, not
    * waiting in the bus) or does not answer (not connected, connection lost, producer closed).
    * @example
@@ -456,17 +369,25 @@ export class Producer extends TypedEventTarget<ProducerEventMap> implements Asyn
     message: { cmd: "cancel"; id: string } | { cmd: "set_priority"; id: string; priority: number },
   ): Promise<void> {
     const op = message.cmd;
-    if (this.#closed) throw new TypeError(`Cannot ${op}: the Producer is closed`);
-    if (this.#protocol !== 2) throw new TypeError(`Cannot ${op}: the Producer speaks protocol 1`);
-    const { promise, resolve, reject } = Promise.withResolvers<void>();
-    if (!this.#ready || !this.#client.send(message)) {
-      reject(new JobOpError(op, message.id, "not connected to the bus"));
-      return promise;
+    if (typeof message.id !== "string") {
+      throw new TypeError(`Cannot ${op}: 'id' must be a string, got ${message.id}`);
     }
+    const refused = this.#closed
+      ? "the Producer is closed"
+      : this.#protocol !== 2
+      ? "the Producer speaks protocol 1"
+      : this.#seedBus
+      ? "the bus is the seed's, which has no " + op
+      : undefined;
+    if (refused) return Promise.reject(new ProducerStateError(`Cannot ${op}: ${refused}`));
+    if (!this.#ready || !this.#client.send(message)) {
+      return Promise.reject(new JobOpError(op, message.id, "not connected to the bus"));
+    }
+    const { promise, resolve, reject } = Promise.withResolvers<void>();
     const applied = (): void => {
       const job = this.#jobs.get(message.id);
       if (job && message.cmd === "set_priority") {
-        (job.payload as JobPayload).priority = message.priority;
+        job.payload = { ...job.payload, priority: message.priority };
       }
       resolve();
     };
@@ -475,12 +396,13 @@ export class Producer extends TypedEventTarget<ProducerEventMap> implements Asyn
   }
 
   /** Settles the oldest pending op this `ack` / `error` answers; false if none. */
-  #answerOp(message: BusMessage): boolean {
+  #answerOp(message: AckMessage | ErrorMessage): boolean {
     const i = this.#ops.findIndex((op) => op.op === message.op && op.id === message.id);
-    if (i < 0) return false;
-    const [op] = this.#ops.splice(i, 1);
+    const op = this.#ops[i];
+    if (op === undefined) return false;
+    this.#ops.splice(i, 1);
     if (message.cmd === "ack") op.resolve();
-    else op.reject(new JobOpError(op.op, op.id, String(message.reason)));
+    else op.reject(new JobOpError(op.op, op.id, message.reason));
     return true;
   }
 
@@ -495,74 +417,84 @@ export class Producer extends TypedEventTarget<ProducerEventMap> implements Asyn
     }
   }
 
-  #send(job: ProducedJob): void {
-    const message = this.#protocol === 2
-      ? { cmd: "job_request", id: job.id, payload: job.payload }
-      : { cmd: "job_request", payload: job.payload };
+  #send(job: JobRecord): void {
+    const seed = this.#protocol === 1 || this.#seedBus;
+    const message = seed
+      ? { cmd: "job_request", payload: job.payload }
+      : { cmd: "job_request", id: job.id, payload: job.payload };
     if (!this.#client.send(message)) return;
     job.sends++;
     this.#emit(job.sends === 1 ? "sent" : "resent", job);
-    if (this.#protocol === 1) this.#finish(job, "sent");
+    if (seed) this.#finish(job, "sent");
   }
 
-  #onMessage({ message }: BusMessageEvent): void {
+  /** Takes the bus's answers and events; a message that does not validate is ignored. */
+  #onMessage({ parsed }: BusMessageEvent): void {
+    if (!parsed.ok) return;
+    const message = parsed.message;
     if (message.cmd === "ack" || message.cmd === "error") {
       if (!this.#answerOp(message) && message.cmd === "error") {
         this.dispatchEvent(new ProducerBusErrorEvent(message));
       }
       return;
     }
-    const job = typeof message.id === "string" ? this.#jobs.get(message.id) : undefined;
+    if (message.cmd !== "accepted" && message.cmd !== "rejected" && message.cmd !== "event") return;
+    const job = message.id === undefined ? undefined : this.#jobs.get(message.id);
     if (!job) return; // not ours, or already finished
-    const now = this.#clock.now();
     switch (message.cmd) {
-      case "accepted": {
-        this.#accept(job, now);
-        if (message.duplicate !== true) {
-          this.#emit("accepted", job);
-          break;
-        }
-        // The bus had it: what it says of the job now may be news (events missed while away).
-        if (typeof message.state === "string") this.#learn(job, message);
-        this.#emit("duplicate", job);
-        if (isFinal(message)) this.#finish(job, message.state as ProducerOutcome);
-        break;
-      }
+      case "accepted":
+        return this.#onAccepted(job, message);
       case "rejected":
-        job.reason = stringOrUndefined(message.reason);
-        this.#finish(job, "rejected");
-        break;
-      case "event": {
-        if (typeof message.state !== "string") return;
-        this.#accept(job, now);
-        this.#learn(job, message);
-        if (message.state === "started") {
-          job.firstStartedAt ??= now;
-          job.lastStartedAt = now;
-        }
-        if (isFinal(message)) this.#finish(job, message.state as ProducerOutcome);
-        else this.#emit(message.state, job);
-        break;
-      }
+        job.reason = message.reason;
+        return this.#finish(job, "rejected");
+      case "event":
+        return this.#onEvent(job, message);
     }
   }
 
+  #onAccepted(job: JobRecord, message: AcceptedMessage): void {
+    this.#accept(job, this.#clock.now());
+    if (message.duplicate !== true) {
+      if (message.waiting !== undefined) job.waiting = message.waiting;
+      this.#emit("accepted", job);
+      return;
+    }
+    // The bus had it: what it says of the job now may be news (events missed while away).
+    if (message.state !== undefined) this.#learn(job, message, message.state);
+    this.#emit("duplicate", job);
+    if (isFinal(message)) this.#finish(job, message.state as ProducerOutcome);
+  }
+
+  #onEvent(job: JobRecord, message: JobEventMessage): void {
+    const now = this.#clock.now();
+    this.#accept(job, now);
+    this.#learn(job, message, message.state);
+    if (message.state === "started") {
+      job.firstStartedAt ??= now;
+      job.lastStartedAt = now;
+      delete job.waiting;
+    }
+    if (isFinal(message)) this.#finish(job, message.state as ProducerOutcome);
+    else this.#emit(message.state, job);
+  }
+
   /** Takes the state, scheduler, reason and result an `event` or duplicate `accepted` gives. */
-  #learn(job: ProducedJob, message: BusMessage): void {
-    job.state = message.state as string;
-    job.scheduler = stringOrUndefined(message.scheduler) ?? job.scheduler;
-    job.reason = stringOrUndefined(message.reason);
+  #learn(job: JobRecord, message: AcceptedMessage | JobEventMessage, state: BusJobState): void {
+    job.state = state;
+    job.scheduler = message.scheduler ?? job.scheduler;
+    if (message.reason === undefined) delete job.reason;
+    else job.reason = message.reason;
     if (isFinal(message)) job.result = message.result;
   }
 
-  #accept(job: ProducedJob, now: number): void {
+  #accept(job: JobRecord, now: number): void {
     if (job.acceptedAt !== undefined) return;
     job.acceptedAt = now;
     if (job.state === "pending") job.state = "accepted";
     this.#unanswered--;
   }
 
-  #finish(job: ProducedJob, outcome: ProducerOutcome): void {
+  #finish(job: JobRecord, outcome: ProducerOutcome): void {
     if (job.acceptedAt === undefined) this.#unanswered--;
     job.outcome = outcome;
     job.state = outcome;
@@ -579,11 +511,12 @@ export class Producer extends TypedEventTarget<ProducerEventMap> implements Asyn
       aggregate.runMs += job.finishedAt - job.lastStartedAt;
     }
     this.#byPriority.set(priority, aggregate);
-    if (this.#protocol === 2) this.#emit(outcome, job);
+    if (outcome !== "sent") this.#emit(outcome, job); // "sent" was the last change
+
     this.#check();
   }
 
-  #emit(change: JobChange, job: ProducedJob): void {
+  #emit(change: JobChange, job: JobRecord): void {
     this.dispatchEvent(new ProducerJobEvent(change, job));
     this.#check();
   }
@@ -603,8 +536,4 @@ export class Producer extends TypedEventTarget<ProducerEventMap> implements Asyn
       }
     }
   }
-}
-
-function stringOrUndefined(value: unknown): string | undefined {
-  return typeof value === "string" ? value : undefined;
 }

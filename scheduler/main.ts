@@ -1,13 +1,24 @@
-// deno-lint-ignore-file no-console
 /**
  * `deno task scheduler`: the seed's `test_scheduler`. Registers on the bus as a (protocol 2)
- * scheduler and runs every job it is given as a sleeper process through a {@linkcode Runner},
+ * scheduler and runs every job it is given as a sleeper process through a `Runner`,
  * printing one line per job event.
  *
  * @module
  */
 
-import { parseArgs } from "node:util";
+import {
+  type CliIo,
+  type Flags,
+  formatUsage,
+  integerFlag,
+  type MainOptions,
+  plural,
+  runCli,
+  seconds,
+  secondsFlag,
+  UsageError,
+  wsUrlFlag,
+} from "../cli/mod.ts";
 import { ShutdownSignal } from "../process/mod.ts";
 import type { JobPayload } from "../bus/protocol.ts";
 import { SchedulerClient } from "../bus/scheduler_client.ts";
@@ -17,52 +28,65 @@ import { procLauncher } from "./proc_launcher.ts";
 import { DEFAULT_BACKOFF } from "../bus/backoff.ts";
 
 /** The usage text printed by `--help` and after a bad flag. */
-export const USAGE: string = `Usage: deno task scheduler -- [options]
+export const USAGE: string = formatUsage({
+  command: "deno task scheduler",
+  about: `Connects to the bus as a scheduler and runs the jobs it is given (sleepers of the job's
+runtime), by priority (0 = most urgent, 10 = least), on a fixed number of slots.`,
+  sections: [{
+    title: "Options (as the seed's test_scheduler)",
+    rows: [
+      ["-s SIZE", "maximum number of concurrent jobs (default 5)"],
+      ["-t TIMEOUT", "timeout of the jobs, seconds > 0 (default 10)"],
+      ["-h, --help", "show this help and exit"],
+    ],
+  }, {
+    title: "Beyond the seed",
+    rows: [
+      ["-d, --debug", "also log connection details and every message from the bus"],
+      ["--url URL", "the bus, ws:// or wss:// (default ws://127.0.0.1:8101)"],
+      [
+        "--name NAME",
+        "the scheduler's name on the bus, one per scheduler (default scheduler-<pid>)",
+      ],
+      [
+        "--evict MODE",
+        `what happens to a job evicted by a more urgent one (default requeue):
+  requeue  terminated, and back in the bus's queue to run again later
+  kill     terminated and reported evicted (the seed's behavior)
+  suspend  paused (SIGSTOP) and resumed when a slot frees`,
+      ],
+      ["--min-run SECONDS", "running time before a job may be evicted (default 0)"],
+      [
+        "--exec PATH",
+        `run each job as \`PATH <runtime>\` (e.g. /bin/sleep) instead of the Deno
+sleeper: ~2 ms to start instead of ~60 ms, for many short jobs; PATH is
+one executable file, without arguments`,
+      ],
+    ],
+  }, {
+    title: "Exit codes",
+    rows: [
+      ["0", "stopped by Ctrl-C or SIGTERM: running jobs terminated, handed back to the bus"],
+      ["2", "bad command line"],
+    ],
+  }],
+  examples: [
+    "deno task scheduler -- -s 5 -t 10",
+    "deno task scheduler -- -s 2 -t 30 --evict suspend --name node-a",
+    "deno task scheduler -- -s 8 --exec /bin/sleep",
+  ],
+});
 
-Connects to the bus as a scheduler and runs the jobs it is given (sleepers of the job's
-runtime), by priority (0 = most urgent, 10 = least), on a fixed number of slots.
-
-Options (as the seed's test_scheduler):
-  -s SIZE              maximum number of concurrent jobs (default 5)
-  -t TIMEOUT           timeout of the jobs, seconds (default 10)
-  -h, --help           show this help and exit
-Beyond the seed:
-  -d, --debug          also log connection details and every message from the bus
-  --url URL            the bus (default ws://127.0.0.1:8101)
-  --name NAME          the scheduler's name on the bus (default scheduler-<pid>)
-  --evict MODE         what happens to a job evicted by a more urgent one (default requeue):
-                         requeue  terminated, and back in the bus's queue to run again later
-                         kill     terminated and reported evicted (the seed's behavior)
-                         suspend  paused (SIGSTOP) and resumed when a slot frees
-  --min-run SECONDS    running time before a job may be evicted (default 0)
-  --exec PATH          run each job as \`PATH <runtime>\` (e.g. /bin/sleep) instead of the Deno
-                       sleeper: ~2 ms to start instead of ~60 ms, for many short jobs
-
-Ctrl-C or SIGTERM terminates the running jobs, hands them back to the bus and exits 0.
-
-Examples:
-  deno task scheduler -- -s 5 -t 10
-  deno task scheduler -- -s 2 -t 30 --evict suspend --name node-a
-  deno task scheduler -- -s 8 --exec /bin/sleep`;
-
-/** Injection points for tests; the CLI uses the defaults. */
-export interface MainOptions {
-  /**
-   * Stops the scheduler when aborted, as SIGINT / SIGTERM do.
-   * @default {undefined}
-   */
-  signal?: AbortSignal;
-  /**
-   * Where log lines go.
-   * @default {console.log}
-   */
-  stdout?: (line: string) => void;
-  /**
-   * Where errors and the usage go.
-   * @default {console.error}
-   */
-  stderr?: (line: string) => void;
-}
+const OPTIONS = {
+  s: { type: "string", default: "5" },
+  t: { type: "string", default: "10" },
+  debug: { type: "boolean", short: "d", default: false },
+  url: { type: "string", default: "ws://127.0.0.1:8101" },
+  name: { type: "string" },
+  evict: { type: "string", default: "requeue" },
+  "min-run": { type: "string", default: "0" },
+  exec: { type: "string" },
+} as const;
 
 /** The parsed command line. */
 interface Config {
@@ -73,63 +97,64 @@ interface Config {
   name: string;
   evict: "requeue" | "kill" | "suspend";
   minRunS: number;
-  exec?: string;
+  exec?: string | undefined;
 }
 
-class UsageError extends Error {}
-
-function number(flag: string, text: string, check: (n: number) => boolean, what: string): number {
-  const value = Number(text);
-  if (text.trim() === "" || !check(value)) {
-    throw new UsageError(`${flag} must be ${what}, got '${text}'`);
-  }
-  return value;
-}
-
-function parseFlags(args: string[]): Config | "help" {
-  const { values } = parseArgs({
-    args,
-    options: {
-      s: { type: "string" },
-      t: { type: "string" },
-      debug: { type: "boolean", short: "d" },
-      help: { type: "boolean", short: "h" },
-      url: { type: "string" },
-      name: { type: "string" },
-      evict: { type: "string" },
-      "min-run": { type: "string" },
-      exec: { type: "string" },
-    },
-    strict: true,
-    allowPositionals: false,
-  });
-  if (values.help) return "help";
-  const evict = values.evict ?? "requeue";
+function configure({ values }: Flags<typeof OPTIONS>): Config {
+  const evict = values.evict;
   if (evict !== "requeue" && evict !== "kill" && evict !== "suspend") {
     throw new UsageError(`--evict must be requeue, kill or suspend, got '${evict}'`);
   }
-  const url = values.url ?? "ws://127.0.0.1:8101";
-  if (!/^wss?:\/\/./.test(url)) throw new UsageError(`--url must be a ws:// URL, got '${url}'`);
-  if (values.exec === "") throw new UsageError("--exec must be a path, got ''");
   return {
-    slots: values.s === undefined
-      ? 5
-      : number("-s", values.s, (n) => Number.isInteger(n) && n >= 1, "a positive integer"),
-    timeoutS: values.t === undefined
-      ? 10
-      : number("-t", values.t, (n) => Number.isFinite(n) && n > 0, "a positive number"),
-    debug: values.debug ?? false,
-    url,
+    slots: integerFlag("-s", values.s, { min: 1 }),
+    timeoutS: secondsFlag("-t", values.t, { exclusive: true }),
+    debug: values.debug,
+    url: wsUrlFlag("--url", values.url),
     name: values.name ?? `scheduler-${Deno.pid}`,
     evict,
-    minRunS: values["min-run"] === undefined ? 0 : number(
-      "--min-run",
-      values["min-run"],
-      (n) => Number.isFinite(n) && n >= 0,
-      "a number >= 0",
-    ),
-    exec: values.exec,
+    minRunS: secondsFlag("--min-run", values["min-run"]),
+    exec: values.exec === undefined ? undefined : executable(values.exec),
   };
+}
+
+/**
+ * Checks `--exec`: one executable file (a bare name is looked up on PATH when PATH is readable).
+ * Without the permission to look (no --allow-read), the value is taken as it is.
+ */
+function executable(value: string): string {
+  const refuse = (why: string): never => {
+    throw new UsageError(`--exec must be an executable file, got '${value}' (${why})`);
+  };
+  if (value.trim() === "") refuse("empty");
+  let path: string | undefined = value;
+  if (!value.includes("/")) {
+    const env = Deno.permissions.querySync({ name: "env", variable: "PATH" });
+    if (env.state !== "granted") return value; // Deno looks it up on PATH when it spawns
+    path = (Deno.env.get("PATH") ?? "").split(":").filter(Boolean).map((dir) => `${dir}/${value}`)
+      .find((candidate) => isFile(candidate));
+    if (path === undefined) refuse("not found on PATH");
+  }
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.statSync(path!);
+  } catch (error) {
+    if (error instanceof Deno.errors.PermissionDenied) return value;
+    if (/\s/.test(value)) {
+      throw new UsageError(`--exec takes one executable path, no arguments, got '${value}'`);
+    }
+    return refuse("no such file");
+  }
+  if (!info.isFile) refuse("not a file");
+  if (info.mode !== null && (info.mode & 0o111) === 0) refuse("not executable");
+  return value;
+}
+
+function isFile(path: string): boolean {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
+  }
 }
 
 /** A launcher that runs `path <runtime>` for each job (`--exec`). */
@@ -153,11 +178,7 @@ const WHAT: Record<string, string> = {
   cancelled: "cancelled",
 };
 
-/** Local time `HH:MM:SS.mmm`, the stamp of every CLI's lines (bus, scheduler, producer). */
-function stamp(d = new Date()): string {
-  return `${d.toTimeString().slice(0, 8)}.${String(d.getMilliseconds()).padStart(3, "0")}`;
-}
-
+/** The text of a job event, after the stamp. */
 function describe(event: JobEvent<JobPayload>, config: Config, stopping: boolean): string {
   const job = event.job;
   let what = WHAT[event.state] ?? event.state;
@@ -178,7 +199,7 @@ function describe(event: JobEvent<JobPayload>, config: Config, stopping: boolean
     what += ` after ${(job.runMs / 1000).toFixed(1)} s`;
   }
   if (event.state === "timed_out") what += ` (timeout ${job.timeoutMs / 1000} s)`;
-  return `${stamp()} job ${job.id} p${job.priority} ${what} ` +
+  return `job ${job.id} p${job.priority} ${what} ` +
     `[slots ${event.running}/${config.slots}, waiting ${event.waiting}]`;
 }
 
@@ -187,7 +208,7 @@ function describe(event: JobEvent<JobPayload>, config: Config, stopping: boolean
  *
  * @param args The command-line arguments (a leading `--` from `deno task` is dropped).
  * @param options See {@linkcode MainOptions}.
- * @returns The exit code: 0 (stopped by a signal), 2 (bad flags).
+ * @returns The exit code: 0 (stopped by a signal, or `--help`), 2 (bad flags).
  *
  * @example
  * ```ts
@@ -195,83 +216,101 @@ function describe(event: JobEvent<JobPayload>, config: Config, stopping: boolean
  * console.log(await main(["--help"], { stdout: () => {} })); // 0
  * ```
  */
-export async function main(args: string[], options: MainOptions = {}): Promise<number> {
-  const out = options.stdout ?? ((line: string) => console.log(line));
-  const err = options.stderr ?? ((line: string) => console.error(line));
-  let config: Config | "help";
-  try {
-    config = parseFlags(args[0] === "--" ? args.slice(1) : args);
-  } catch (error) {
-    if (!(error instanceof UsageError || error instanceof TypeError)) throw error;
-    err(`scheduler: ${error.message.split("\n")[0]}`);
-    err(USAGE);
-    return 2;
-  }
-  if (config === "help") {
-    out(USAGE);
-    return 0;
-  }
+export function main(args: string[], options: MainOptions = {}): Promise<number> {
+  return runCli(
+    { name: "scheduler", usage: USAGE, options: OPTIONS, configure, run },
+    args,
+    options,
+  );
+}
 
+async function run(config: Config, io: CliIo): Promise<number> {
   const scheduler = new SchedulerClient(config.url, {
     name: config.name,
     slots: config.slots,
     evict: config.evict,
     timeoutMs: config.timeoutS * 1000,
     minRunMs: config.minRunS * 1000,
+    clock: io.clock,
     launch: config.exec === undefined
       ? sleeperLauncher({ output: "inherit" })
       : execLauncher(config.exec),
   });
   const runner = scheduler.runner;
-  const log = (text: string): void => out(`${stamp()} ${text}`);
   let stopping = false;
+  let terminated = 0; // jobs terminated by our own stop (the runner counts them cancelled)
   for (const state of JOB_STATES) {
     runner.addEventListener(state, (event) => {
       if (event.startsAtOnce && !config.debug) return; // say only "started"
-      out(describe(event, config, stopping));
+      if (stopping && event.state === "cancelled") terminated++;
+      io.log(describe(event, config, stopping));
     });
   }
-  const bus = scheduler.bus;
-  bus.addEventListener("open", (event) => {
-    log(`${event.reconnect ? "reconnected" : "connected"} to ${config.url} as ${config.name}`);
-  });
-  bus.addEventListener("registered", () => {
-    log(`registered: ${config.slots} slots, timeout ${config.timeoutS} s, evict ${config.evict}`);
-  });
-  bus.addEventListener("close", (event) => {
-    log(`lost the bus (code ${event.code}); running jobs keep running; reconnecting`);
-  });
-  bus.addEventListener("reconnecting", (event) => {
-    if (config.debug) {
-      log(`bus not reachable; retry ${event.attempt} in ${Math.round(event.delayMs)} ms`);
-    } else if (event.attempt === 1) {
-      const everyS = DEFAULT_BACKOFF.maxMs / 1000;
-      log(`bus not reachable at ${config.url}; retrying every ≤ ${everyS} s until it is`);
-    }
-  });
-  bus.addEventListener("error", (event) => {
-    if (config.debug) log(`bus error: ${event.error.message}`);
-  });
-  bus.addEventListener("message", (event) => {
-    const message = event.message;
-    if (config.debug) log(`bus says ${JSON.stringify(message)}`);
-    else if (message.cmd === "error") log(`bus error: ${String(message.reason)}`);
-    else if (message.cmd === "cancel") log(`bus cancels job ${message.id}: ${message.reason}`);
-  });
+  watchBus(scheduler, config, io);
 
   // We drain on SIGINT/SIGTERM ourselves.
-  using shutdown = new ShutdownSignal({ signal: options.signal });
-  log(`scheduler ${config.name}: connecting to ${config.url}`);
+  using shutdown = new ShutdownSignal({ signal: io.signal });
+  io.log(`scheduler ${config.name}: connecting to ${config.url}`);
   scheduler.start();
   await shutdown.wait();
   const busy = runner.running + runner.waiting;
   stopping = true;
-  log(busy ? `stopping: terminating ${busy} job(s); the bus requeues them` : "stopping");
+  io.log(
+    busy ? `stopping: terminating ${plural(busy, "job")}; the bus requeues them` : "stopping",
+  );
   await scheduler.close();
-  const counts = Object.entries(runner.counts).filter(([, n]) => n > 0)
+  const counts: Record<string, number> = { ...runner.counts };
+  counts.cancelled = (counts.cancelled ?? 0) - terminated;
+  counts.terminated = terminated;
+  const said = Object.entries(counts).filter(([, n]) => n > 0)
     .map(([state, n]) => `${state} ${n}`).join(", ");
-  log(`stopped (${counts || "no jobs"})`);
+  io.log(`stopped (${said || "no jobs"})`);
   return 0;
+}
+
+/** Logs the connection to the bus: opened, registered, lost, retried, and what the bus says. */
+function watchBus(scheduler: SchedulerClient, config: Config, io: CliIo): void {
+  const bus = scheduler.bus;
+  bus.addEventListener("open", (event) => {
+    io.log(`${event.reconnect ? "reconnected" : "connected"} to ${config.url} as ${config.name}`);
+  });
+  bus.addEventListener("registered", (event) => {
+    io.log(
+      `registered: ${
+        plural(config.slots, "slot")
+      }, timeout ${config.timeoutS} s, evict ${config.evict}`,
+    );
+    const { parsed } = event;
+    if (parsed.ok && parsed.message.cmd === "registered" && parsed.message.warning) {
+      io.warn(parsed.message.warning);
+    }
+  });
+  bus.addEventListener("seedbus", (event) => {
+    io.log(
+      `the bus speaks only the seed's protocol (${event.reason}): running its jobs as they ` +
+        `come; it hears nothing back`,
+    );
+  });
+  bus.addEventListener("close", (event) => {
+    io.log(`lost the bus (code ${event.code}); running jobs keep running; reconnecting`);
+  });
+  bus.addEventListener("reconnecting", (event) => {
+    if (config.debug) {
+      io.log(`bus not reachable; retry ${event.attempt} in ${seconds(event.delayMs)}`);
+    } else if (event.attempt === 1) {
+      const everyS = DEFAULT_BACKOFF.maxMs / 1000;
+      io.log(`bus not reachable at ${config.url}; retrying every ≤ ${everyS} s until it is`);
+    }
+  });
+  bus.addEventListener("error", (event) => {
+    if (config.debug) io.log(`bus error: ${event.error.message}`);
+  });
+  bus.addEventListener("message", (event) => {
+    const message = event.message;
+    if (config.debug) io.log(`bus says ${JSON.stringify(message)}`);
+    else if (message.cmd === "error") io.log(`bus error: ${String(message.reason)}`);
+    else if (message.cmd === "cancel") io.log(`bus cancels job ${message.id}: ${message.reason}`);
+  });
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -185,3 +185,37 @@ Deno.test("BusClient reports a failing register callback and retries later", asy
   assert.deepEqual(bus.received, [REGISTER]);
   await client.close();
 });
+
+Deno.test("BusClient dispatches seedbus when no 'registered' follows a v2 register within seedBusAfterMs (fake clock)", async () => {
+  const clock = new FakeClock();
+  await using bus = new FakeBus({ answer: () => {} });
+  const client = new BusClient(bus.url, { register: () => REGISTER, clock, seedBusAfterMs: 2000 });
+  const opened = next(client, "open");
+  client.start();
+  await opened;
+  assert.equal(clock.pendingTimers, 1);
+  const found = next(client, "seedbus");
+  await clock.tick(1999);
+  assert.equal(client.seedBus, false);
+  await clock.tick(1);
+  assert.match((await found).reason, /no 'registered' within 2000 ms/);
+  assert.equal(client.seedBus, true);
+  // A late `registered` proves a bus that is not the seed's after all.
+  const registered = next(client, "registered");
+  bus.broadcast({ cmd: "registered", type: "producer", protocol: 2, client: "c1", name: "t" });
+  assert.equal((await registered).parsed.ok, true);
+  assert.equal(client.seedBus, false);
+  await client.close();
+});
+
+Deno.test("BusClient stops waiting for the seed bus once 'registered' comes", async () => {
+  const clock = new FakeClock();
+  await using bus = new FakeBus();
+  const client = new BusClient(bus.url, { register: () => REGISTER, clock });
+  const registered = next(client, "registered");
+  client.start();
+  await registered;
+  assert.equal(clock.pendingTimers, 0);
+  assert.equal(client.seedBus, false);
+  await client.close();
+});

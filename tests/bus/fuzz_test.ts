@@ -1,10 +1,6 @@
 import assert from "node:assert/strict";
-import {
-  isJobId,
-  isPriority,
-  parseClientMessage,
-  SCHEDULER_JOB_STATES,
-} from "../../bus/protocol.ts";
+import { isJobId, isPriority, SCHEDULER_JOB_STATES } from "../../bus/protocol.ts";
+import { parseClientMessage } from "../../bus/client_message.ts";
 import { BusServer } from "../../bus/server.ts";
 import { mulberry32 } from "../../producer/generator.ts";
 import { type Message, WsPeer } from "../fixtures/raw_ws.ts";

@@ -1,32 +1,81 @@
-// deno-lint-ignore-file no-console
 import assert from "node:assert/strict";
-import { main } from "../../bus/main.ts";
+import { main, USAGE } from "../../bus/main.ts";
+import { cliRunner } from "../fixtures/cli_run.ts";
 import { withTimeout, WsPeer } from "../fixtures/raw_ws.ts";
 
-/** Runs `fn` with console.log/error captured. */
-async function captured(fn: () => Promise<number>): Promise<{ code: number; out: string }> {
-  const lines: string[] = [];
-  const { log, error } = console;
-  console.log = console.error = (...args: unknown[]) => lines.push(args.join(" "));
-  try {
-    return { code: await fn(), out: lines.join("\n") };
-  } finally {
-    Object.assign(console, { log, error });
-  }
+/** Runs the CLI's `main` with captured output. */
+const run = cliRunner(main);
+
+/** Starts the bus CLI in-process on a free port; resolves its URL once it listens. */
+function startBus(args: string[], stop: AbortSignal): {
+  url: Promise<string>;
+  done: ReturnType<typeof run>;
+} {
+  const { promise: url, resolve } = Promise.withResolvers<string>();
+  const done = run(["--port", "0", ...args], stop, (line) => {
+    const listening = /listening on (ws:\/\/\S+\/) \(/.exec(line);
+    if (listening?.[1]) resolve(listening[1]);
+  });
+  return { url, done };
 }
 
 Deno.test("bus main: --help prints usage and returns 0, also after the task's --", async () => {
-  const help = await captured(() => main(["--", "--help"]));
+  const help = await run(["--", "--help"]);
   assert.equal(help.code, 0);
-  assert.match(help.out, /Usage: deno task bus/);
+  assert.deepEqual(help.out, [USAGE]);
+  assert.match(USAGE, /^Usage: deno task bus \[-- options\]/);
+  assert.match(USAGE, /Exit codes:\n {2}0 /);
 });
 
 Deno.test("bus main: a bad flag prints one line and the usage, returns 2", async () => {
-  for (const args of [["--nope"], ["--port", "70000"], ["--ping-timeout", "-1"], ["x"]]) {
-    const result = await captured(() => main(args));
+  const cases: [string[], RegExp][] = [
+    [["--nope"], /^bus: unknown option '--nope'$/],
+    [["--port", "70000"], /^bus: --port must be an integer 0\.\.65535, got '70000'$/],
+    [["--port", "-1"], /^bus: --port must be an integer 0\.\.65535, got '-1'$/],
+    [["--max-queue", "-5"], /^bus: --max-queue must be an integer >= 1, got '-5'$/],
+    [["--max-frame", "10"], /^bus: --max-frame must be an integer >= 1024, got '10'$/],
+    [["--ping-timeout", "0"], /^bus: --ping-timeout must be an integer >= 1, got '0'$/],
+    [["--ping-timeout", "-1"], /^bus: --ping-timeout must be an integer >= 1, got '-1'$/],
+    [["--port"], /^bus: option '--port' needs a value$/],
+    [["x"], /^bus: unexpected argument 'x'$/],
+  ];
+  for (const [args, message] of cases) {
+    const result = await run(args);
     assert.equal(result.code, 2, args.join(" "));
-    assert.match(result.out, /^bus: .*\n[\s\S]*Usage:/);
+    assert.deepEqual(result.out, [], args.join(" "));
+    assert.equal(result.err.length, 2, args.join(" "));
+    assert.match(result.err[0]!, message);
+    assert.equal(result.err[1], USAGE);
   }
+});
+
+Deno.test("bus main: a port in use is one line on stderr and exit 1", async () => {
+  using taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { code, err } = await run(["--port", String(taken.addr.port)]);
+  assert.equal(code, 1);
+  assert.equal(err.length, 1);
+  assert.match(err[0]!, /^bus: cannot listen on 127\.0\.0\.1:\d+: .*another bus there\?/);
+});
+
+Deno.test("bus main: warns when a second scheduler registers with a name already in use", async () => {
+  const stop = new AbortController();
+  const bus = startBus([], stop.signal);
+  const url = await withTimeout(bus.url, 10_000, "the listening line");
+  {
+    await using a = await WsPeer.open(url);
+    await using b = await WsPeer.open(url);
+    await a.register({ type: "scheduler", protocol: 2, name: "same", slots: 1 });
+    await b.register({ type: "scheduler", protocol: 2, name: "same", slots: 1 });
+  }
+  stop.abort();
+  const { code, out, err } = await bus.done;
+  assert.equal(code, 0);
+  assert.equal(err.length, 1, err.join("\n"));
+  assert.match(
+    err[0]!,
+    /^\d\d:\d\d:\d\d\.\d{3} warning: c\d+: scheduler name "same" is already used by connection c\d+ /,
+  );
+  assert.match(out.join("\n"), /registered as scheduler "same"[\s\S]*bus stopped$/);
 });
 
 Deno.test("bus main: serves, logs, and exits 0 on SIGTERM after closing sockets with 1001", async () => {
@@ -50,7 +99,7 @@ Deno.test("bus main: serves, logs, and exits 0 on SIGTERM after closing sockets 
       if (done) break;
       out += value;
     }
-    const url = out.match(/listening on (ws:\/\/\S+\/) \(/)![1];
+    const url = out.match(/listening on (ws:\/\/\S+\/) \(/)![1]!;
     assert.match(out, /^\d\d:\d\d:\d\d\.\d{3} bus listening/m);
     const peer = await WsPeer.open(url);
     await peer.register({ type: "monitor", protocol: 2 });

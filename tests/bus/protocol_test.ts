@@ -4,9 +4,9 @@ import {
   isFinalBusState,
   isJobId,
   isPriority,
-  parseClientMessage,
   validatePayload,
 } from "../../bus/protocol.ts";
+import { parseClientMessage } from "../../bus/client_message.ts";
 
 const job = (payload: unknown, extra: Record<string, unknown> = {}): string =>
   JSON.stringify({ cmd: "job_request", ...extra, payload });

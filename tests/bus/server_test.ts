@@ -122,7 +122,11 @@ Deno.test("BusServer holds jobs while no scheduler is there, then they flow by p
   await producer.register({ type: "producer", protocol: 2, name: "feeder" });
   for (const [id, priority] of [["a", 5], ["b", 1], ["c", 5]] as const) {
     producer.send(request(priority, { id }));
-    assert.deepEqual(await producer.next((m) => m.cmd === "accepted"), { cmd: "accepted", id });
+    assert.deepEqual(await producer.next((m) => m.cmd === "accepted"), {
+      cmd: "accepted",
+      id,
+      waiting: "no scheduler connected",
+    });
   }
   assert.equal(bus.health().jobs.queued, 3);
   await using scheduler = await WsPeer.open(url);
@@ -257,9 +261,9 @@ Deno.test("BusServer v2 producer: idempotent ids, cancel, set_priority, owner by
   const answers = [];
   for (let i = 0; i < 4; i++) answers.push(await first.next((m) => m.cmd === "accepted"));
   assert.deepEqual(answers.slice(0, 3), [
-    { cmd: "accepted", id: "a" },
+    { cmd: "accepted", id: "a", waiting: "no scheduler connected" },
     { cmd: "accepted", id: "a", duplicate: true, state: "queued" },
-    { cmd: "accepted", id: "b" },
+    { cmd: "accepted", id: "b", waiting: "no scheduler connected" },
   ]);
   assert.equal(typeof answers[3].id, "string");
   await first.close();
@@ -326,4 +330,24 @@ Deno.test("BusServer close() gives up on a peer that never answers the close", a
   } finally {
     silent.close();
   }
+});
+
+Deno.test("BusServer warns when a scheduler registers with a name a live scheduler uses", async () => {
+  const { bus, url } = start();
+  await using _bus = bus;
+  const warnings: string[] = [];
+  bus.addEventListener("notice", (e) => {
+    if (e.level === "warning") warnings.push(e.message);
+  });
+  await using first = await WsPeer.open(url);
+  const answer = await first.register({ type: "scheduler", protocol: 2, slots: 1, name: "n" });
+  assert.equal(answer?.warning, undefined);
+  await using second = await WsPeer.open(url);
+  const again = await second.register({ type: "scheduler", protocol: 2, slots: 1, name: "n" });
+  assert.match(String(again?.warning), /scheduler name "n" is already used by connection c1/);
+  assert.equal(warnings.length, 1);
+  assert.match(warnings[0]!, /^c2: scheduler name "n" is already used by connection c1/);
+  await using unnamed = await WsPeer.open(url);
+  await unnamed.register({ type: "scheduler", protocol: 2, slots: 1 });
+  assert.equal(warnings.length, 1);
 });

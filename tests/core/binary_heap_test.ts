@@ -109,11 +109,11 @@ Deno.test("BinaryHeap.remove takes a value from anywhere and keeps the order", (
   const heap = new BinaryHeap(byKey);
   const items = [5, 1, 9, 3, 7, 2, 8, 0, 6, 4].map((k) => item(k));
   heap.push(...items);
-  assert.ok(heap.remove(items[0])); // 5, in the middle
-  assert.ok(heap.remove(items[7])); // 0, the top
-  assert.ok(!heap.remove(items[7]));
+  assert.ok(heap.remove(items[0]!)); // 5, in the middle
+  assert.ok(heap.remove(items[7]!)); // 0, the top
+  assert.ok(!heap.remove(items[7]!));
   assert.ok(!heap.remove(item(3)), "an equal but different value is not in the heap");
-  assert.ok(!heap.has(items[0]));
+  assert.ok(!heap.has(items[0]!));
   assert.equal(heap.length, 8);
   assert.deepEqual(heap.toArray().map((i) => i.key), [1, 2, 3, 4, 6, 7, 8, 9]);
   assert.deepEqual([...heap].map((i) => i.key), [1, 2, 3, 4, 6, 7, 8, 9]);
@@ -132,12 +132,12 @@ Deno.test("BinaryHeap.update moves a value up or down after its key changed", ()
   const heap = new BinaryHeap(byKey);
   const items = [4, 8, 2, 6, 0].map((k) => item(k));
   heap.push(...items);
-  items[1].key = -1; // 8 -> -1: up
-  assert.ok(heap.update(items[1]));
-  assert.equal(heap.peek(), items[1]);
-  items[1].key = 10; // -1 -> 10: down
-  assert.ok(heap.update(items[1]));
-  assert.ok(heap.update(items[2]), "an unchanged key is fine");
+  items[1]!.key = -1; // 8 -> -1: up
+  assert.ok(heap.update(items[1]!));
+  assert.equal(heap.peek(), items[1]!);
+  items[1]!.key = 10; // -1 -> 10: down
+  assert.ok(heap.update(items[1]!));
+  assert.ok(heap.update(items[2]!), "an unchanged key is fine");
   assert.ok(!heap.update(item(3)));
   assert.deepEqual(heap.toArray().map((i) => i.key), [0, 2, 4, 6, 10]);
 });
@@ -249,7 +249,7 @@ function checkAgainstModel(options: BinaryHeapOptions): void {
       const outside = all.filter((job) => !heap.has(job));
       let job: Job;
       if (outside.length > 0 && random() < 0.3) {
-        job = outside[int(outside.length)];
+        job = outside[int(outside.length)]!;
         job.key = int(11);
       } else {
         job = { key: int(11), id: all.length };
@@ -264,13 +264,13 @@ function checkAgainstModel(options: BinaryHeapOptions): void {
       assert.equal(heap.pop(), expected.job, `op ${op}: pop`);
       counts.pop++;
     } else if (roll < 0.8) {
-      const victim = random() < 0.9 ? model[int(model.length)].job : { key: 0, id: -2 };
+      const victim = random() < 0.9 ? model[int(model.length)]!.job : { key: 0, id: -2 };
       const inModel = model.some((entry) => entry.job === victim);
       assert.equal(heap.remove(victim), inModel, `op ${op}: remove`);
       model = model.filter((entry) => entry.job !== victim);
       counts.remove++;
     } else {
-      const target = model[int(model.length)].job;
+      const target = model[int(model.length)]!.job;
       target.key = int(11);
       assert.ok(heap.update(target), `op ${op}: update`);
       sortModel();
@@ -278,7 +278,7 @@ function checkAgainstModel(options: BinaryHeapOptions): void {
     }
     assert.equal(heap.length, model.length, `op ${op}: length`);
     assert.equal(heap.peek(), model[0]?.job, `op ${op}: peek`);
-    const probe = all[int(all.length)];
+    const probe = all[int(all.length)]!;
     assert.equal(heap.has(probe), model.some((e) => e.job === probe), `op ${op}: has`);
   }
   assert.deepEqual(

@@ -32,13 +32,13 @@ Deno.test("e2e: bus, scheduler and producer CLIs exit 0 on SIGINT and SIGTERM, l
   await Promise.all([busyWith(sInt, 2), busyWith(sTerm, 2)]);
   assert.equal(descendants(sInt.pid).length, 2, "s-int runs two sleepers");
   await Promise.all([
-    stops(pInt, "SIGINT", /produced \d+ jobs \(stopped\)/),
-    stops(pTerm, "SIGTERM", /produced \d+ jobs \(stopped\)/),
+    stops(pInt, "SIGINT", /produced \d+ jobs? \(stopped\)/),
+    stops(pTerm, "SIGTERM", /produced \d+ jobs? \(stopped\)/),
   ]);
   // The schedulers terminate their running sleepers (the tree is read before the signal).
   await Promise.all([
-    stops(sInt, "SIGINT", /stopping: terminating 2 job\(s\)[\s\S]*stopped \(/),
-    stops(sTerm, "SIGTERM", /stopping: terminating 2 job\(s\)[\s\S]*stopped \(/),
+    stops(sInt, "SIGINT", /stopping: terminating 2 jobs;[\s\S]*stopped \(/),
+    stops(sTerm, "SIGTERM", /stopping: terminating 2 jobs;[\s\S]*stopped \(/),
   ]);
   await stops(bus, "SIGINT", /SIGINT: closing every connection[\s\S]*bus stopped/);
 });
@@ -66,7 +66,7 @@ Deno.test("e2e: the design card's commands, run with deno task, start, connect a
   await producer.waitFor(/connected to the bus/);
   // The producer's first job goes at once, and runs on the scheduler.
   await scheduler.waitFor(/job \S+ p\d+ started \(runtime \d+ s/);
-  await stops(producer, "SIGINT", /produced \d+ jobs \(stopped\)/);
-  await stops(scheduler, "SIGINT", /stopping: terminating 1 job\(s\)[\s\S]*stopped \(/);
+  await stops(producer, "SIGINT", /produced \d+ jobs? \(stopped\)/);
+  await stops(scheduler, "SIGINT", /stopping: terminating 1 job;[\s\S]*stopped \(/);
   await stops(bus, "SIGINT", /bus stopped/);
 });

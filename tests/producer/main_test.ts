@@ -32,7 +32,7 @@ Deno.test("producer main runs the design-card command (with the literal --) unti
   assert.equal(code, 0);
   assert.deepEqual(err, []);
   const text = out.join("\n");
-  assert.match(out[0], /^\d\d:\d\d:\d\d\.\d{3} producer card → /);
+  assert.match(out[0]!, /^\d\d:\d\d:\d\d\.\d{3} producer card → /);
   assert.match(text, /a gaussian wait of 5 ± 2 s/);
   assert.match(text, /card-1 \(priority \d+, runtime \d+ s\) submitted.*; next in \d+\.\d\d s/);
   assert.match(text, /connected to the bus/);
@@ -40,7 +40,7 @@ Deno.test("producer main runs the design-card command (with the literal --) unti
   assert.equal(out.filter((line) => line.includes("card-1 ")).length, 4, "four lines a job");
   assert.match(text, /card-1 started on node-a after/);
   assert.match(text, /card-1 succeeded on node-a/);
-  assert.match(out.at(-1)!, /produced 1 jobs \(stopped\)$/);
+  assert.match(out.at(-1)!, /produced 1 job \(stopped\)$/);
 });
 
 Deno.test("producer main --count N --wait exits once all have finished, with a summary", async () => {
@@ -84,7 +84,7 @@ Deno.test("producer main --count 1 --wait gets the outcome that came while it wa
   assert.match(text, /d-1 re-sent after reconnecting \(send #2\)/);
   assert.match(text, /d-1 the bus had it already: succeeded on n/);
   assert.match(text, /d-1 succeeded on n \(\d+\.\d\d s after submission, ran \d+\.\d\d s\)/);
-  assert.match(text, /produced 1 jobs$/m);
+  assert.match(text, /produced 1 job$/m);
   assert.match(text, /outcomes: succeeded 1$/m);
   assert.match(text, /priority 1: 1 finished, 1 started, mean wait \d+\.\d\d s/);
 });
@@ -121,7 +121,7 @@ Deno.test("producer main rejects every bad flag: one line, the usage, exit 2", a
     [["-p", "soon"], /--period must be/],
     [["-p", "0"], /^producer: -p 0 submits jobs without a pause, forever: add --count N/],
     [["-s", "-2"], /-s\/--sigma must be a number of seconds >= 0, got '-2'/],
-    [["--count", "-3"], /--count must be an integer 1\.\.\d+, got '-3'/],
+    [["--count", "-3"], /^producer: --count must be an integer >= 1, got '-3'$/],
     [["--seed", "-.5"], /--seed must be an integer/],
     [["--sigma="], /--sigma must be/],
     [["--count", "0"], /--count must be an integer/],
@@ -134,7 +134,9 @@ Deno.test("producer main rejects every bad flag: one line, the usage, exit 2", a
     [["--runtime", "a-b"], /--runtime must be LO-HI/],
     [["--seed", "x"], /--seed must be an integer/],
     [["--seed", "4294967296"], /--seed must be an integer/],
-    [["--url", "http://127.0.0.1:8101"], /--url must be a ws/],
+    [["--url", "http://127.0.0.1:8101"], /--url must be a ws:\/\/ or wss:\/\/ URL, got/],
+    [["--period"], /^producer: option '--period' needs a value$/],
+    [["-s", "-2", "-g", "-p"], /^producer: option '--period' needs a value$/],
     [["--name", "a b"], /--name must be/],
     [["--name="], /--name must be/],
     [["extra"], /unexpected argument 'extra'/],
@@ -145,11 +147,92 @@ Deno.test("producer main rejects every bad flag: one line, the usage, exit 2", a
     assert.equal(code, 2, args.join(" "));
     assert.deepEqual(out, [], args.join(" "));
     assert.equal(err.length, 2, args.join(" "));
-    assert.match(err[0], /^producer: /);
-    assert.match(err[0], message, args.join(" "));
-    assert.ok(!err[0].includes("\n"), "one line");
+    assert.match(err[0]!, /^producer: /);
+    assert.match(err[0]!, message, args.join(" "));
+    assert.ok(!err[0]!.includes("\n"), "one line");
     assert.equal(err[1], USAGE);
   }
+});
+
+/** A bus that accepts every job, runs it at once and ends it in `state`. */
+function endingIn(state: string): (message: Message, reply: (message: object) => void) => void {
+  return (message, reply) => {
+    answerRegister(message, reply);
+    if (message.cmd !== "job_request") return;
+    const { id } = message;
+    reply({ cmd: "accepted", id });
+    for (const s of ["queued", "started", state]) {
+      reply({ cmd: "event", id, state: s, at: Date.now(), priority: 1, scheduler: "n" });
+    }
+  };
+}
+
+Deno.test("producer main --wait exits 1 when a job failed or timed out, 0 when all succeeded", async () => {
+  for (const [state, expected] of [["failed", 1], ["timed_out", 1], ["succeeded", 0]] as const) {
+    await using bus = new FakeBus({ answer: endingIn(state) });
+    const { code, out } = await run(["--url", bus.url, "--count", "2", "--wait", "-p", "0"]);
+    assert.equal(code, expected, `${state}:\n${out.join("\n")}`);
+    assert.match(out.join("\n"), new RegExp(`outcomes: ${state} 2$`, "m"));
+  }
+  assert.match(USAGE, /Exit codes:\n {2}0 .*\n {2}1 .*\n {2}2 .*\n {2}3 /);
+});
+
+Deno.test("producer main --wait stopped by a signal with jobs unfinished exits 3", async () => {
+  await using bus = new FakeBus({
+    answer: (message, reply) => {
+      answerRegister(message, reply);
+      if (message.cmd === "job_request") reply({ cmd: "accepted", id: message.id });
+    },
+  });
+  const stop = new AbortController();
+  const args = ["--url", bus.url, "--count", "2", "--wait", "-p", "0", "--name", "u"];
+  const { code, out } = await run(args, stop.signal, (line) => {
+    if (line.includes("that was the last one")) stop.abort();
+  });
+  assert.equal(code, 3, out.join("\n"));
+  assert.match(out.join("\n"), /produced 2 jobs \(stopped\), 2 without an outcome$/m);
+});
+
+Deno.test("producer main --wait: a requeued job's wait counts its time back in the queue", async () => {
+  const timers = new Set<ReturnType<typeof setTimeout>>();
+  await using bus = new FakeBus({
+    answer: (message, reply) => {
+      answerRegister(message, reply);
+      if (message.cmd !== "job_request") return;
+      const { id } = message;
+      const event = (state: string): void =>
+        reply({ cmd: "event", id, state, at: Date.now(), priority: 4, scheduler: "n" });
+      reply({ cmd: "accepted", id });
+      for (const state of ["queued", "started", "evicted", "requeued"]) event(state);
+      // Back in the queue for 300 ms, then it runs again and succeeds.
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        event("started");
+        event("succeeded");
+      }, 300);
+      timers.add(timer);
+    },
+  });
+  const { code, out } = await run([
+    "--url",
+    bus.url,
+    "--count",
+    "1",
+    "--wait",
+    "--name",
+    "r",
+    "--priority",
+    "4",
+  ]);
+  assert.equal(code, 0);
+  assert.equal(timers.size, 0);
+  const text = out.join("\n");
+  const started = [...text.matchAll(/r-1 started on n after (\d+\.\d\d) s waiting/g)];
+  assert.equal(started.length, 2, text);
+  assert.ok(Number(started[1]![1]) >= 0.29, text);
+  const wait = /priority 4: 1 finished, 1 started, mean wait (\d+\.\d\d) s/.exec(text);
+  assert.ok(wait && Number(wait[1]) >= 0.29, text);
+  assert.match(text, /\(wait: time not running, from submission to outcome; run: time running\)/);
 });
 
 Deno.test("producer CLI says how many it produced and exits 0 on SIGTERM", async () => {
@@ -179,5 +262,32 @@ Deno.test("producer CLI says how many it produced and exits 0 on SIGTERM", async
   }
   const status = await child.status;
   assert.equal(status.code, 0, text);
-  assert.match(text, /produced 1 jobs \(stopped\)/);
+  assert.match(text, /produced 1 job \(stopped\)/);
+});
+
+Deno.test("producer main says when its jobs wait in the bus with no scheduler connected", async () => {
+  await using bus = new FakeBus({
+    answer: (message, reply) => {
+      answerRegister(message, reply);
+      if (message.cmd !== "job_request") return;
+      const { id } = message;
+      reply({ cmd: "accepted", id, waiting: "no scheduler connected" });
+      reply({ cmd: "event", id, state: "queued", at: Date.now(), priority: 1 });
+      if (message.id !== "idle-2") return;
+      for (const id of ["idle-1", "idle-2"]) { // then a scheduler comes and runs both
+        for (const state of ["started", "succeeded"]) {
+          reply({ cmd: "event", id, state, at: Date.now(), priority: 1, scheduler: "late" });
+        }
+      }
+    },
+  });
+  const args = ["--url", bus.url, "--count", "2", "-p", "0", "--name", "idle", "--wait"];
+  const { code, out } = await run(args);
+  assert.equal(code, 0);
+  const text = out.join("\n");
+  assert.match(text, /idle-1 accepted.*; no scheduler connected \(1 job of ours waiting for one\)/);
+  assert.match(
+    text,
+    /idle-2 accepted.*; no scheduler connected \(2 jobs of ours waiting for one\)/,
+  );
 });

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { Producer, type ProducerJobEvent } from "../../producer/producer.ts";
+import { ProducerStateError } from "../../producer/errors.ts";
 import { FakeClock } from "../fake_clock.ts";
 import { answerRegister, FakeBus, type Message } from "../fixtures/fake_bus.ts";
 
@@ -205,5 +206,27 @@ Deno.test("Producer.close() resolves pending waits and refuses new jobs", async 
   await producer.close();
   await settled;
   assert.equal(producer.unfinished, 1);
-  assert.throws(() => producer.submit({ priority: 1, runtime: 1 }), TypeError);
+  assert.throws(() => producer.submit({ priority: 1, runtime: 1 }), ProducerStateError);
+});
+
+Deno.test("Producer tells which accepted jobs wait because no scheduler is connected", async () => {
+  await using bus = new FakeBus({
+    answer: (message, reply) => {
+      answerRegister(message, reply);
+      if (message.cmd !== "job_request") return;
+      reply({ cmd: "accepted", id: message.id, waiting: "no scheduler connected" });
+    },
+  });
+  await using producer = new Producer(bus.url, { name: "w" });
+  const waiting: (string | undefined)[] = [];
+  producer.addEventListener("job", ({ change, job }) => {
+    if (change === "accepted" || change === "started") waiting.push(job.waiting);
+  });
+  producer.start();
+  producer.submit({ priority: 2, runtime: 1 });
+  await producer.onAnswered();
+  const started = until(producer, () => waiting.length === 2);
+  bus.broadcast({ cmd: "event", id: "w-1", state: "started", at: 0, priority: 2 });
+  await started;
+  assert.deepEqual(waiting, ["no scheduler connected", undefined]);
 });

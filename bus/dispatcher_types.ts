@@ -1,0 +1,185 @@
+/**
+ * What goes in and out of the bus's `Dispatcher`: the scheduler peers it is given, the requests
+ * it takes, its answers, its events and its `/health` and `/status` figures.
+ *
+ * @module
+ */
+
+import type { Clock } from "../core/clock.ts";
+import type { BusJobState, JobEventMessage, JobPayload } from "./protocol.ts";
+
+/** A connected scheduler as the dispatcher sees it; the server implements it over a socket. */
+export interface SchedulerPeer {
+  /** The connection id (unique). */
+  readonly client: string;
+  /** The scheduler's name (the connection id when it gave none). */
+  readonly name: string;
+  /** 1: a seed scheduler (bare payloads, no reports); 2: credits and events. */
+  readonly protocol: 1 | 2;
+  /** How many jobs it runs at once (protocol 2; ignored for seed schedulers). */
+  readonly slots: number;
+  /** Whether a job frame may be sent now (false while its send buffer is over the limit). */
+  canSend(): boolean;
+  /** Sends a job: a `job` message (protocol 2) or the bare payload (seed). */
+  sendJob(id: string, payload: JobPayload): void;
+  /** Tells a v2 scheduler to stop a job. */
+  sendCancel(id: string, reason: string): void;
+}
+
+/** Where a job is, as `Dispatcher` tracks it (read-only view). */
+export interface BusJobView {
+  /** The job id. */
+  readonly id: string;
+  /** Its owner: a producer's name, or its connection id. */
+  readonly owner: string;
+  /** Current priority. */
+  readonly priority: number;
+  /** The last state: a bus state, or the last one its scheduler reported; `dispatched` when sent. */
+  readonly state: BusJobState | "dispatched";
+  /** The scheduler's name while a v2 scheduler has it. */
+  readonly scheduler: string | undefined;
+}
+
+/** A job event as the dispatcher emits it: the wire event plus the job's owner. */
+export interface DispatcherJobEvent extends JobEventMessage {
+  /** The job's owner (a producer's name or connection id). */
+  owner: string;
+}
+
+/** A hand-over of a job to a scheduler. */
+export interface DispatchInfo {
+  /** The job. */
+  id: string;
+  /** Its priority. */
+  priority: number;
+  /** The scheduler's name. */
+  scheduler: string;
+  /** The scheduler's connection id. */
+  client: string;
+  /** The running job this one is meant to evict, for a preemptor. */
+  preempting?: string;
+}
+
+/** Options for `Dispatcher`. */
+export interface DispatcherOptions {
+  /**
+   * Most jobs waiting in the bus; beyond it new jobs are rejected "queue full".
+   * @default {100_000}
+   */
+  maxQueue?: number;
+  /**
+   * Every job to every scheduler (the seed's behavior) instead of exactly-once.
+   * @default {false}
+   */
+  broadcast?: boolean;
+  /**
+   * How many finished job ids are remembered for idempotency (oldest forgotten first).
+   * @default {100_000}
+   */
+  rememberFinished?: number;
+  /**
+   * Where time comes from (event timestamps, start order).
+   * @default {systemClock}
+   */
+  clock?: Clock;
+  /**
+   * Called for every job lifecycle event (bus states and forwarded scheduler reports).
+   * @default {undefined}
+   */
+  onJobEvent?: (event: DispatcherJobEvent) => void;
+  /**
+   * Called for every hand-over of a job to a scheduler.
+   * @default {undefined}
+   */
+  onDispatch?: (info: DispatchInfo) => void;
+  /**
+   * Called with a short line about something unusual but handled (ignored reports, re-attached
+   * jobs, cancels sent on reconnect).
+   * @default {undefined}
+   */
+  onNotice?: (message: string) => void;
+}
+
+/** A job submission. */
+export interface SubmitRequest {
+  /** The submitting producer's owner identity. */
+  owner: string;
+  /** The producer's id for the job; assigned when absent. */
+  id?: string;
+  /** The validated payload. */
+  payload: JobPayload;
+}
+
+/** What the bus knows of a job it already has: the answer to a duplicate submission. */
+export interface KnownJobState {
+  /**
+   * The job's current state; a job handed to a v2 scheduler that has not reported yet is
+   * `queued` (waiting at that scheduler).
+   */
+  state: BusJobState;
+  /** Whether that state is the job's final one. */
+  final: boolean;
+  /** The scheduler that has it, or that reported its final state. */
+  scheduler?: string;
+  /** The final state's result object, as the scheduler reported it. */
+  result?: Record<string, unknown>;
+  /** The final state's reason. */
+  reason?: string;
+}
+
+/** The answer to `Dispatcher.submit`. */
+export type SubmitResult =
+  | {
+    ok: true;
+    id: string;
+    duplicate: false;
+    /** Set when no scheduler is connected: `"no scheduler connected"`. */
+    waiting?: string;
+  }
+  | ({ ok: true; id: string; duplicate: true } & KnownJobState)
+  | { ok: false; reason: string };
+
+/** The answer to a cancel or set_priority. */
+export type OpResult = { ok: true } | { ok: false; reason: string };
+
+/** Counts for `/health`. */
+export interface DispatcherStats {
+  /** Distinct jobs accepted. */
+  received: number;
+  /** Hand-overs of jobs to schedulers (a broadcast counts once per scheduler). */
+  delivered: number;
+  /** Jobs waiting in the bus now. */
+  queued: number;
+  /** Seed schedulers connected. */
+  seedSchedulers: number;
+  /** Protocol 2 schedulers connected. */
+  v2Schedulers: number;
+}
+
+/** A scheduler's line in `/status`. */
+export interface SchedulerStatus {
+  /** Connection id. */
+  client: string;
+  /** Name. */
+  name: string;
+  /** Protocol version. */
+  protocol: 1 | 2;
+  /** Slots (protocol 2). */
+  slots: number | undefined;
+  /** Free slots now (protocol 2). */
+  free: number | undefined;
+  /** Whether it said `drain` (shutting down: it gets no more jobs). */
+  draining: boolean;
+  /** Jobs it has (protocol 2). */
+  running: { id: string; priority: number; state: string }[];
+}
+
+/** The `/status` snapshot of the dispatcher. */
+export interface DispatcherStatus {
+  /** The waiting queue. */
+  queue: { length: number; byPriority: Record<string, number> };
+  /** Connected schedulers. */
+  schedulers: SchedulerStatus[];
+  /** Final outcomes so far, by state. */
+  outcomes: Record<string, number>;
+}
