@@ -564,9 +564,10 @@ export class Dispatcher {
   }
 }
 
+/** An event's details beyond the job's own; a field `undefined` (as a report gives) is left out. */
 interface EventExtra {
-  at?: number;
-  scheduler?: string;
-  result?: Record<string, unknown>;
-  reason?: string;
+  at?: number | undefined;
+  scheduler?: string | undefined;
+  result?: Record<string, unknown> | undefined;
+  reason?: string | undefined;
 }
