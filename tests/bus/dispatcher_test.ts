@@ -512,7 +512,7 @@ Deno.test("Dispatcher tells the old connection to stop a job it moves to a same-
 });
 
 Deno.test("Dispatcher sends a draining scheduler no jobs and no preemptors", () => {
-  const { bus, submit, report, states } = setup();
+  const { bus, submit, report, states, events } = setup();
   const a = new FakePeer("a", 2, 2);
   bus.addScheduler(a);
   submit("low", 9);
@@ -526,6 +526,8 @@ Deno.test("Dispatcher sends a draining scheduler no jobs and no preemptors", () 
   assert.equal(bus.status().schedulers[0]?.draining, true);
   bus.removeScheduler("a"); // it leaves: its job comes back, and all wait for a scheduler
   assert.deepEqual(states("low"), ["queued", "started", "requeued"]);
+  const requeued = events.findLast((e) => e.id === "low");
+  assert.equal(requeued?.reason, "scheduler stopped", "it drained: stopped, not lost");
   const b = new FakePeer("b", 2, 3);
   bus.addScheduler(b);
   assert.deepEqual(b.jobs, ["urgent", "free-slot", "low"]);
