@@ -24,6 +24,9 @@ const REQUESTS = Array.from({ length: BURST }, (_, i) =>
     payload: { priority: Math.floor(random() * 11), runtime: 3 + Math.floor(random() * 13) },
   }));
 const PARSED = REQUESTS.map((text) => JSON.parse(text));
+/** The round trip's request: the burst's first. */
+const ROUND_TRIP = REQUESTS[0];
+if (ROUND_TRIP === undefined) throw new Error("BURST must be at least 1");
 
 const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen(): void {} }, (request) => {
   const { socket, response } = Deno.upgradeWebSocket(request);
@@ -71,7 +74,7 @@ client.addEventListener("message", () => oursAnswers.received());
 
 Deno.bench({ group: "round trip", name: "bare WebSocket", baseline: true }, async () => {
   const answered = bareAnswers.next(1);
-  bare.send(REQUESTS[0]);
+  bare.send(ROUND_TRIP);
   await answered;
 });
 

@@ -18,10 +18,11 @@ Deno.bench({
   name: "bare heap push + pop (baseline)",
   baseline: true,
   fn: () => {
+    // i < N = priorities.length: every read below is in range.
     const heap = new BinaryHeap<{ priority: number; seq: number }>((a, b) =>
       a.priority - b.priority || a.seq - b.seq
     );
-    for (let i = 0; i < N; i++) heap.push({ priority: priorities[i], seq: i });
+    for (let i = 0; i < N; i++) heap.push({ priority: priorities[i]!, seq: i });
     while (heap.length > 0) heap.pop();
   },
 });
@@ -31,6 +32,7 @@ Deno.bench({
   group: "bus dispatch 10k jobs",
   name: "Dispatcher submit, dispatch, succeed",
   fn: () => {
+    // i < N = priorities.length, i < sent.length: every read below is in range.
     let events = 0;
     const dispatcher = new Dispatcher({ onJobEvent: () => events++ });
     const sent: [string, string][] = [];
@@ -38,7 +40,7 @@ Deno.bench({
       dispatcher.submit({
         owner: "p",
         id: `j${i}`,
-        payload: { priority: priorities[i], runtime: 1 },
+        payload: { priority: priorities[i]!, runtime: 1 },
       });
     }
     const peers: SchedulerPeer[] = ["a", "b", "c", "d"].map((client) => ({
@@ -52,7 +54,7 @@ Deno.bench({
     }));
     for (const peer of peers) dispatcher.addScheduler(peer);
     for (let i = 0; i < sent.length; i++) {
-      const [client, id] = sent[i];
+      const [client, id] = sent[i]!;
       dispatcher.schedulerEvent(client, { cmd: "event", id, state: "succeeded" });
     }
     if (sent.length !== N || events < 2 * N) throw new Error("not every job went through");

@@ -31,12 +31,12 @@ export interface BusClientOptions {
    * How long to wait between attempts; see {@linkcode BackoffOptions}.
    * @default {{ initialMs: 100, maxMs: 5000, factor: 2, jitter: "full" }}
    */
-  backoff?: BackoffOptions;
+  backoff?: BackoffOptions | undefined;
   /**
    * Closes the client when aborted.
    * @default {undefined}
    */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /**
    * Where time and the reconnect timers come from.
    * @default {systemClock}
@@ -46,7 +46,7 @@ export interface BusClientOptions {
    * Uniform numbers in `[0, 1)` for the jitter.
    * @default {Math.random}
    */
-  random?: () => number;
+  random?: (() => number) | undefined;
   /**
    * Connect with {@linkcode WsClient}, which turns Nagle's algorithm off (`true`), or with
    * Deno's built-in `WebSocket`, which leaves it on (`false`): then a small frame sent right
@@ -61,7 +61,7 @@ export interface BusClientOptions {
    * (a seed bus's bare payload) concludes it at once.
    * @default {2000}
    */
-  seedBusAfterMs?: number;
+  seedBusAfterMs?: number | undefined;
 }
 
 /** Dispatched when a connection opens and its register message has been sent. */

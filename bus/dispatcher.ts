@@ -248,10 +248,12 @@ export class Dispatcher {
   removeScheduler(client: string): void {
     const sched = this.#scheds.remove(client);
     if (!sched) return;
+    // A scheduler that said `drain` left on purpose; any other was lost.
+    const why = sched.draining ? "scheduler stopped" : "scheduler lost";
     for (const job of [...sched.jobs].sort((a, b) => a.seq - b.seq)) {
       this.#detach(job);
-      if (job.cancelRequested) this.#finish(job, "cancelled", { reason: "scheduler lost" });
-      else this.#requeue(job, "scheduler lost");
+      if (job.cancelRequested) this.#finish(job, "cancelled", { reason: why });
+      else this.#requeue(job, why);
     }
     this.pump();
   }
@@ -564,9 +566,10 @@ export class Dispatcher {
   }
 }
 
+/** An event's details beyond the job's own; a field `undefined` (as a report gives) is left out. */
 interface EventExtra {
-  at?: number;
-  scheduler?: string;
-  result?: Record<string, unknown>;
-  reason?: string;
+  at?: number | undefined;
+  scheduler?: string | undefined;
+  result?: Record<string, unknown> | undefined;
+  reason?: string | undefined;
 }

@@ -66,12 +66,12 @@ export interface DispatcherOptions {
    * Most jobs waiting in the bus; beyond it new jobs are rejected "queue full".
    * @default {100_000}
    */
-  maxQueue?: number;
+  maxQueue?: number | undefined;
   /**
    * Every job to every scheduler (the seed's behavior) instead of exactly-once.
    * @default {false}
    */
-  broadcast?: boolean;
+  broadcast?: boolean | undefined;
   /**
    * How many finished job ids are remembered for idempotency (oldest forgotten first).
    * @default {100_000}
@@ -104,8 +104,8 @@ export interface DispatcherOptions {
 export interface SubmitRequest {
   /** The submitting producer's owner identity. */
   owner: string;
-  /** The producer's id for the job; assigned when absent. */
-  id?: string;
+  /** The producer's id for the job; assigned when absent (or `undefined`, as a request's). */
+  id?: string | undefined;
   /** The validated payload. */
   payload: JobPayload;
 }

@@ -532,7 +532,7 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
   #reject(
     conn: Conn,
     reason: string,
-    where: { op?: string; id?: string; asRejected?: boolean } = {},
+    where: { op?: string | undefined; id?: string | undefined; asRejected?: boolean } = {},
   ): void {
     if (!(conn.role === "scheduler" && conn.protocol === 1)) {
       const id = where.id === undefined ? {} : { id: where.id };

@@ -262,7 +262,7 @@ export class WsClient extends EventTarget {
           `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
       ),
     );
-    const [status, ...lines] = (await reader.header()).split("\r\n");
+    const [status = "", ...lines] = (await reader.header()).split("\r\n");
     if (!/^HTTP\/1\.1 101 /.test(status)) {
       throw new Error(`the server refused the upgrade: ${status}`);
     }
@@ -293,7 +293,8 @@ export class WsClient extends EventTarget {
       if (frame === null) throw new Error("the connection dropped without a close frame");
       const { fin, opcode, payload } = frame;
       if (opcode === 0x8) {
-        const code = payload.length >= 2 ? (payload[0] << 8) | payload[1] : 1005;
+        // Bytes 0 and 1 exist when the length says so.
+        const code = payload.length >= 2 ? (payload[0]! << 8) | payload[1]! : 1005;
         const reason = payload.length > 2 ? decodeText(text, payload.subarray(2)) : "";
         if (payload.length === 1) throw new WsProtocolError(1002, "a close frame of 1 byte");
         this.#state = WsClient.CLOSING;
@@ -318,9 +319,7 @@ export class WsClient extends EventTarget {
         throw new WsProtocolError(1009, `a message over ${this.#maxMessageBytes} bytes`);
       }
       if (!fin) continue;
-      const bytes = message.parts.length === 1
-        ? message.parts[0]
-        : concat(message.parts, message.size);
+      const bytes = join(message.parts, message.size);
       const data = message.opcode === 0x1 ? decodeText(text, bytes) : toArrayBuffer(bytes);
       message = undefined;
       if (this.#state === WsClient.OPEN) this.#emit(new MessageEvent("message", { data }));
@@ -363,7 +362,7 @@ export class WsClient extends EventTarget {
         const frames = this.#pending;
         this.#pending = [];
         const size = frames.reduce((sum, frame) => sum + frame.length, 0);
-        await writeAll(this.#conn!, frames.length === 1 ? frames[0] : concat(frames, size));
+        await writeAll(this.#conn!, join(frames, size));
         this.#buffered -= size;
       }
     } catch {
@@ -435,23 +434,24 @@ class FrameReader {
 
   /** The next frame, or null at the end of the stream. */
   async frame(): Promise<Frame | null> {
+    // `#exactly(n)` gives n bytes: the indexes below are in range.
     const head = await this.#exactly(2);
     if (head === null) return null;
-    const fin = (head[0] & 0x80) !== 0;
-    const opcode = head[0] & 0x0f;
-    if ((head[0] & 0x70) !== 0) throw new WsProtocolError(1002, "reserved bits set");
-    if ((head[1] & 0x80) !== 0) throw new WsProtocolError(1002, "a masked frame");
+    const fin = (head[0]! & 0x80) !== 0;
+    const opcode = head[0]! & 0x0f;
+    if ((head[0]! & 0x70) !== 0) throw new WsProtocolError(1002, "reserved bits set");
+    if ((head[1]! & 0x80) !== 0) throw new WsProtocolError(1002, "a masked frame");
     if (![0x0, 0x1, 0x2, 0x8, 0x9, 0xa].includes(opcode)) {
       throw new WsProtocolError(1002, `an unknown opcode ${opcode}`);
     }
-    let length = head[1] & 0x7f;
+    let length = head[1]! & 0x7f;
     if (opcode >= 0x8 && (!fin || length > 125)) {
       throw new WsProtocolError(1002, "a fragmented or long control frame");
     }
     if (length === 126) {
       const ext = await this.#exactly(2);
       if (ext === null) return null;
-      length = (ext[0] << 8) | ext[1];
+      length = (ext[0]! << 8) | ext[1]!;
     } else if (length === 127) {
       const ext = await this.#exactly(8);
       if (ext === null) return null;
@@ -522,7 +522,8 @@ function encodeFrame(opcode: number, payload: Uint8Array): Uint8Array {
   }
   const mask = frame.subarray(offset - 4, offset);
   crypto.getRandomValues(mask);
-  for (let i = 0; i < length; i++) frame[offset + i] = payload[i] ^ mask[i & 3];
+  // i < payload.length and i & 3 < mask.length (4): both reads are in range.
+  for (let i = 0; i < length; i++) frame[offset + i] = payload[i]! ^ mask[i & 3]!;
   return frame;
 }
 
@@ -530,7 +531,10 @@ async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
   for (let offset = 0; offset < data.length;) offset += await conn.write(data.subarray(offset));
 }
 
-function concat(parts: Uint8Array[], size: number): Uint8Array {
+/** The parts as one array: the only part itself, or the parts copied together (`size` bytes). */
+function join(parts: Uint8Array[], size: number): Uint8Array {
+  const first = parts[0];
+  if (parts.length === 1 && first !== undefined) return first;
   const out = new Uint8Array(size);
   let offset = 0;
   for (const part of parts) {

@@ -122,7 +122,7 @@ export class JobGenerator {
    * `periodS` / `sigmaS` is negative or not finite.
    */
   constructor(options: JobGeneratorOptions = {}) {
-    this.#seed = (options.seed ?? crypto.getRandomValues(new Uint32Array(1))[0]) >>> 0;
+    this.#seed = (options.seed ?? randomUint32()) >>> 0;
     this.#priority = checkRange("priority", options.priority ?? [0, 10], 0, 10);
     this.#runtimeS = checkRange("runtimeS", options.runtimeS ?? [3, 15], 1, Infinity);
     const periodS = options.periodS ?? 5;
@@ -168,6 +168,12 @@ export class JobGenerator {
     const drawn = this.#periodMs + this.#sigmaMs * gaussian(this.#delays);
     return Math.max(MIN_GAUSS_DELAY_MS, drawn);
   }
+}
+
+/** A random 32-bit unsigned integer from the platform's CSPRNG. */
+function randomUint32(): number {
+  const [value = 0] = crypto.getRandomValues(new Uint32Array(1)); // one element: the default is never used
+  return value;
 }
 
 function uniformInt(random: () => number, [low, high]: IntRange): number {

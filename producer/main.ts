@@ -18,7 +18,7 @@ import {
   UsageError,
   wsUrlFlag,
 } from "../cli/mod.ts";
-import type { Clock, TimerId } from "../core/clock.ts";
+import { sleep } from "../core/sleep.ts";
 import { DEFAULT_BACKOFF } from "../bus/backoff.ts";
 import { ShutdownSignal } from "../process/shutdown_signal.ts";
 import { MAX_PRIORITY, MIN_PRIORITY } from "../scheduler/job.ts";
@@ -163,7 +163,7 @@ async function run(config: Config, io: CliIo): Promise<number> {
       const held = job.sends === 0 ? " (held until connected to the bus)" : "";
       const next = last ? "; that was the last one" : `; next in ${seconds(delayMs)}`;
       io.log(`${describe(job, config.protocol)} submitted${held}${next}`);
-      if (!last) await sleep(delayMs, stop, io.clock);
+      if (!last) await sleep(delayMs, stop, { clock: io.clock });
     }
     if (!stop.aborted) {
       await untilAborted(config.wait ? producer.onSettled() : producer.onAnswered(), stop);
@@ -334,20 +334,6 @@ function range(flag: string, text: string, min: number, max: number): IntRange {
     );
   }
   return [low, high];
-}
-
-/** Waits `ms` on the clock, or less if `signal` aborts; leaves no timer or listener behind. */
-function sleep(ms: number, signal: AbortSignal, clock: Clock): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = (): void => {
-      clock.clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer: TimerId = clock.setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
 
 /** Waits for `promise`, or until `signal` aborts. */

@@ -481,7 +481,7 @@ export class Producer extends TypedEventTarget<ProducerEventMap> implements Asyn
   /** Takes the state, scheduler, reason and result an `event` or duplicate `accepted` gives. */
   #learn(job: JobRecord, message: AcceptedMessage | JobEventMessage, state: BusJobState): void {
     job.state = state;
-    job.scheduler = message.scheduler ?? job.scheduler;
+    if (message.scheduler !== undefined) job.scheduler = message.scheduler;
     if (message.reason === undefined) delete job.reason;
     else job.reason = message.reason;
     if (isFinal(message)) job.result = message.result;

@@ -121,7 +121,7 @@ Deno.test("BusClient retries an absent bus with capped, jittered backoff (fake c
   }
   await retry;
   assert.deepEqual(seen, [[1, 50], [2, 100], [3, 200], [4, 400], [5, 500], [6, 500]]);
-  assert.match(errors[0], /cannot connect/);
+  assert.match(errors[0] ?? "", /cannot connect/);
   await client.close();
   assert.equal(clock.pendingTimers, 0);
 });

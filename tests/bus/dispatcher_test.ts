@@ -85,7 +85,7 @@ Deno.test("Dispatcher sends the next job when a final event frees a credit", () 
   assert.deepEqual(a.jobs, ["j1", "j2"]);
   assert.deepEqual(states("j1"), ["queued", "started", "succeeded"]);
   assert.equal(bus.status().outcomes.succeeded, 1);
-  assert.equal(bus.status().schedulers[0].free, 0);
+  assert.equal(bus.status().schedulers[0]?.free, 0);
 });
 
 Deno.test("Dispatcher preemption picks the least urgent job anywhere, latest started among equals", async () => {
@@ -170,7 +170,7 @@ Deno.test("Dispatcher frees a credit for a suspended job and takes it back on re
   report(a, "x", "suspended");
   assert.deepEqual(a.jobs, ["x", "y"]);
   report(a, "x", "resumed");
-  assert.equal(bus.status().schedulers[0].free, -1);
+  assert.equal(bus.status().schedulers[0]?.free, -1);
 });
 
 Deno.test("Dispatcher requeues a lost scheduler's jobs and they go to another", () => {
@@ -381,14 +381,14 @@ Deno.test("Dispatcher counts suspended jobs out of free slots and victims, and b
   assert.deepEqual(a.jobs, ["low", "next"]);
   report(a, "next", "started");
   report(a, "low", "resumed");
-  assert.equal(bus.status().schedulers[0].free, -1);
+  assert.equal(bus.status().schedulers[0]?.free, -1);
   submit("urgent", 0); // no slot free: sent to evict "low", the least urgent
   submit("urgent2", 0); // "low" is marked: sent to evict "next"
   submit("urgent3", 0); // both marked: it waits
   assert.deepEqual(a.jobs, ["low", "next", "urgent", "urgent2"]);
   report(a, "low", "evicted"); // requeued behind the more urgent one
   assert.deepEqual(bus.queuedIds(), ["urgent3", "low"]);
-  assert.equal(bus.status().schedulers[0].free, -2); // next, urgent, urgent2 on 1 slot
+  assert.equal(bus.status().schedulers[0]?.free, -2); // next, urgent, urgent2 on 1 slot
 });
 
 Deno.test("Dispatcher answers a duplicate with the job's state, and its ending once final", () => {
@@ -512,7 +512,7 @@ Deno.test("Dispatcher tells the old connection to stop a job it moves to a same-
 });
 
 Deno.test("Dispatcher sends a draining scheduler no jobs and no preemptors", () => {
-  const { bus, submit, report, states } = setup();
+  const { bus, submit, report, states, events } = setup();
   const a = new FakePeer("a", 2, 2);
   bus.addScheduler(a);
   submit("low", 9);
@@ -523,9 +523,11 @@ Deno.test("Dispatcher sends a draining scheduler no jobs and no preemptors", () 
   submit("urgent", 0); // would preempt "low" on a, but a drains
   assert.deepEqual(a.jobs, ["low"]);
   assert.equal(bus.queueLength, 2);
-  assert.equal(bus.status().schedulers[0].draining, true);
+  assert.equal(bus.status().schedulers[0]?.draining, true);
   bus.removeScheduler("a"); // it leaves: its job comes back, and all wait for a scheduler
   assert.deepEqual(states("low"), ["queued", "started", "requeued"]);
+  const requeued = events.findLast((e) => e.id === "low");
+  assert.equal(requeued?.reason, "scheduler stopped", "it drained: stopped, not lost");
   const b = new FakePeer("b", 2, 3);
   bus.addScheduler(b);
   assert.deepEqual(b.jobs, ["urgent", "free-slot", "low"]);

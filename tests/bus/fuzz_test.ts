@@ -15,7 +15,9 @@ class Fuzz {
     return Math.floor(this.#rand() * n);
   }
   pick<T>(items: readonly T[]): T {
-    return items[this.int(items.length)];
+    const item = items[this.int(items.length)];
+    if (item === undefined) throw new RangeError("nothing to pick from");
+    return item;
   }
   chance(p: number): boolean {
     return this.#rand() < p;
@@ -177,7 +179,8 @@ Deno.test("BusServer survives a few thousand random frames on every kind of conn
     const peers = await Promise.all(roles.map(() => WsPeer.open(url)));
     try {
       for (const [i, fields] of roles.entries()) {
-        if (Object.keys(fields).length > 0) peers[i].send({ cmd: "register", ...fields });
+        // One peer per role: peers[i] exists.
+        if (Object.keys(fields).length > 0) peers[i]!.send({ cmd: "register", ...fields });
       }
       for (let i = 0; i < 1_000; i++) {
         const peer = fuzz.pick(peers);

@@ -265,7 +265,7 @@ Deno.test("BusServer v2 producer: idempotent ids, cancel, set_priority, owner by
     { cmd: "accepted", id: "a", duplicate: true, state: "queued" },
     { cmd: "accepted", id: "b", waiting: "no scheduler connected" },
   ]);
-  assert.equal(typeof answers[3].id, "string");
+  assert.equal(typeof answers[3]?.id, "string");
   await first.close();
   // The same name after a reconnect owns the jobs; another producer does not.
   await using other = await WsPeer.open(url);
