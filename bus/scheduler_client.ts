@@ -156,8 +156,8 @@ export class SchedulerClient implements AsyncDisposable {
         slots: this.#runner.slots,
         running: [...this.#held],
       }),
-      ...(backoff !== undefined && { backoff }),
-      ...(seedBusAfterMs !== undefined && { seedBusAfterMs }),
+      backoff,
+      seedBusAfterMs,
       clock: this.#clock,
     });
     this.#bus.addEventListener("registered", () => this.#flush());
