@@ -22,16 +22,26 @@ import {
 import { ShutdownSignal } from "../process/mod.ts";
 import type { JobPayload } from "../bus/protocol.ts";
 import { SchedulerClient } from "../bus/scheduler_client.ts";
-import { JOB_STATES, type JobEvent, type Launcher } from "./job.ts";
+import {
+  type FinalState,
+  JOB_STATES,
+  type JobEvent,
+  type JobState,
+  type Launcher,
+  MAX_PRIORITY,
+  MIN_PRIORITY,
+} from "./job.ts";
 import { sleeperLauncher } from "./sleeper_launcher.ts";
 import { procLauncher } from "./proc_launcher.ts";
 import { DEFAULT_BACKOFF } from "../bus/backoff.ts";
+
+const PRIORITIES = `${MIN_PRIORITY} = most urgent, ${MAX_PRIORITY} = least`;
 
 /** The usage text printed by `--help` and after a bad flag. */
 export const USAGE: string = formatUsage({
   command: "deno task scheduler",
   about: `Connects to the bus as a scheduler and runs the jobs it is given (sleepers of the job's
-runtime), by priority (0 = most urgent, 10 = least), on a fixed number of slots.`,
+runtime), by priority (${PRIORITIES}), on a fixed number of slots.`,
   sections: [{
     title: "Options (as the seed's test_scheduler)",
     rows: [
@@ -165,7 +175,7 @@ function execLauncher(path: string): Launcher<JobPayload> {
 }
 
 /** What each event is, in words. */
-const WHAT: Record<string, string> = {
+const WHAT: Readonly<Record<JobState, string>> = {
   queued: "waits (all slots busy)",
   started: "started",
   evicted: "evicted",
@@ -178,10 +188,13 @@ const WHAT: Record<string, string> = {
   cancelled: "cancelled",
 };
 
+/** The final states after which a job's line says how long it ran. */
+const RAN: ReadonlySet<JobState> = new Set<FinalState>(["succeeded", "failed", "timed_out"]);
+
 /** The text of a job event, after the stamp. */
 function describe(event: JobEvent<JobPayload>, config: Config, stopping: boolean): string {
   const job = event.job;
-  let what = WHAT[event.state] ?? event.state;
+  let what = WHAT[event.state];
   // Jobs terminated by our own shutdown: the runner calls them cancelled ("runner closed"), but
   // the bus runs them again elsewhere.
   const shutdown = stopping && event.state === "cancelled";
@@ -195,7 +208,7 @@ function describe(event: JobEvent<JobPayload>, config: Config, stopping: boolean
   // A timeout's reason speaks ms: said below in -t's seconds.
   const quiet = shutdown || event.state === "started" || event.state === "timed_out";
   if (job.reason !== undefined && !quiet) what += `: ${job.reason}`;
-  if (["succeeded", "failed", "timed_out"].includes(event.state)) {
+  if (RAN.has(event.state)) {
     what += ` after ${(job.runMs / 1000).toFixed(1)} s`;
   }
   if (event.state === "timed_out") what += ` (timeout ${job.timeoutMs / 1000} s)`;
