@@ -123,7 +123,7 @@ Deno.test("e2e: scheduler and producer CLIs reconnect after the bus restarts", a
       "5",
     ], "producer");
     await s.waitFor(/registered:/);
-    await producer.waitFor(/connected to the bus/);
+    await producer.waitFor(/ connected to the bus at /); // not "held until connected to the bus"
     relay.target = undefined; // nothing listens there while the bus is away
     bus.signal("SIGTERM");
     assert.equal(await bus.exitCode(), 0, bus.text);
@@ -132,9 +132,9 @@ Deno.test("e2e: scheduler and producer CLIs reconnect after the bus restarts", a
     [bus, busUrl] = await startBus();
     relay.target = Number(new URL(busUrl).port);
     await s.waitFor(/reconnected to/);
-    await producer.waitFor(/reconnected to the bus/);
+    await producer.waitFor(/reconnected to the bus at /);
     // A job submitted after the restart runs on the scheduler.
-    const from = producer.lines.findIndex((line) => /reconnected to the bus/.test(line));
+    const from = producer.lines.findIndex((line) => /reconnected to the bus at /.test(line));
     const [, id] = await producer.waitFor(
       / (p-\d+) \(priority \d+, runtime 1 s\) submitted/,
       5000,

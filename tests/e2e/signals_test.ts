@@ -83,7 +83,7 @@ Deno.test("e2e: the design card's commands, run with deno task, start, connect a
   ]);
   await scheduler.waitFor(/registered: 5 slots, timeout 10 s, evict requeue/);
   await producer.waitFor(/a gaussian wait of 5 ± 2 s/);
-  await producer.waitFor(/connected to the bus/);
+  await producer.waitFor(/ connected to the bus at /); // not "held until connected to the bus"
   // The producer's first job goes at once, and runs on the scheduler.
   await scheduler.waitFor(/job \S+ p\d+ started \(runtime \d+ s/);
   await stops(producer, "SIGINT", /produced \d+ jobs \(stopped\)/);
