@@ -215,7 +215,7 @@ export interface BusClientEventMap {
  * @example
  * ```ts
  * import { BusClient } from "./client.ts";
- * await using client = new BusClient("ws://127.0.0.1:8101", {
+ * await using client = new BusClient("ws://127.0.0.1:9", {
  *   register: () => ({ cmd: "register", type: "producer", protocol: 2, name: "p1" }),
  * });
  * client.addEventListener("message", (event) => console.log(event.message));

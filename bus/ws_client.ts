@@ -64,7 +64,7 @@ export interface WsClientOptions {
  * @example
  * ```ts
  * import { WsClient } from "./ws_client.ts";
- * const ws = new WsClient("ws://127.0.0.1:8101/");
+ * const ws = new WsClient("ws://127.0.0.1:9/");
  * ws.onopen = () => ws.send(JSON.stringify({ cmd: "register", type: "monitor", protocol: 2 }));
  * ws.onmessage = (event) => console.log(event.data);
  * ws.onclose = (event) => console.log("closed", event.code);

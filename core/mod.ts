@@ -28,5 +28,6 @@
 export * from "./binary_heap.ts";
 export * from "./clock.ts";
 export * from "./deadline.ts";
+export * from "./describe_value.ts";
 export * from "./sleep.ts";
 export * from "./typed_event_target.ts";

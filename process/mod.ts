@@ -14,5 +14,5 @@
 
 export * from "./errors.ts";
 export * from "./proc.ts";
-export { liveProcCount, setSignalGuard } from "./exit_guard.ts";
+export { holdSignals, liveProcCount, setSignalGuard } from "./exit_guard.ts";
 export * from "./shutdown_signal.ts";

@@ -9,6 +9,9 @@ import { type Clock, systemClock, type TimerId } from "../core/clock.ts";
 import { Deadline } from "../core/deadline.ts";
 import { CantStartError, NotRunningError, ProcSpawnError } from "./errors.ts";
 import { trackProc, untrackProc } from "./exit_guard.ts";
+import { LineReader } from "./line_reader.ts";
+import { drainOutput, type OutputReader } from "./output_reader.ts";
+import { TailReader } from "./tail_reader.ts";
 
 /** How a {@linkcode Proc} ended: the seed's four results. */
 export type ProcResult = "success" | "error" | "timeout" | "terminated";
@@ -97,7 +100,7 @@ export interface ProcOptions {
    */
   graceMs?: number;
   /**
-   * Where time comes from (timestamps, timeout, grace period).
+   * Where time comes from (timestamps, timeout, grace period, the drain of output pipes).
    * @default {systemClock}
    */
   clock?: Clock;
@@ -565,7 +568,9 @@ export class Proc implements AsyncDisposable {
     this.#graceTimer = undefined;
     this.#unlistenAbort?.();
     if (this.#stopping) this.#killLeftovers();
-    if (stdout && stderr) await drain([stdout, stderr]);
+    if (stdout && stderr) {
+      await drainOutput([stdout, stderr], { timeoutMs: DRAIN_MS, clock: this.#clock });
+    }
     const result = this.#reason ?? (status.success ? "success" : "error");
     const outcome: ProcOutcome = {
       result,
@@ -603,129 +608,4 @@ export class Proc implements AsyncDisposable {
       // The error reporter itself failed: nothing sensible is left to tell.
     }
   }
-}
-
-/** A reader of one of the child's output pipes. */
-interface OutputReader {
-  /** Settles when the pipe reached its end, or reading stopped. */
-  readonly done: Promise<void>;
-  /** Stops reading (closes the pipe). */
-  cancel(): Promise<void>;
-}
-
-/** Reads a stream to its end, keeping only its last `max` bytes. */
-class TailReader implements OutputReader {
-  #reader: ReadableStreamDefaultReader<Uint8Array>;
-  #max: number;
-  #chunks: Uint8Array[] = [];
-  #size = 0;
-  readonly done: Promise<void>;
-
-  constructor(stream: ReadableStream<Uint8Array>, max: number) {
-    this.#reader = stream.getReader();
-    this.#max = max;
-    this.done = this.#pump();
-  }
-
-  /** Stops reading (closes the pipe); what was read so far is kept. */
-  cancel(): Promise<void> {
-    return this.#reader.cancel().catch(() => {});
-  }
-
-  /** The kept tail, decoded as UTF-8 (a character cut at the start becomes U+FFFD). */
-  text(): string {
-    const bytes = new Uint8Array(this.#size);
-    let offset = 0;
-    for (const chunk of this.#chunks) {
-      bytes.set(chunk, offset);
-      offset += chunk.length;
-    }
-    const start = Math.max(0, this.#size - this.#max);
-    return new TextDecoder().decode(bytes.subarray(start));
-  }
-
-  async #pump(): Promise<void> {
-    try {
-      for (;;) {
-        const { done, value } = await this.#reader.read();
-        if (done) return;
-        this.#chunks.push(value);
-        this.#size += value.length;
-        // Drop whole chunks from the front while the rest still holds `max` bytes.
-        while (this.#size - this.#chunks[0].length >= this.#max) {
-          this.#size -= this.#chunks.shift()!.length;
-        }
-      }
-    } catch {
-      // A read error ends the capture; the tail read so far is kept.
-    } finally {
-      this.#reader.releaseLock();
-    }
-  }
-}
-
-/** Reads a stream to its end, passing each line on as it completes (pieces of `max` bytes). */
-class LineReader implements OutputReader {
-  #reader: ReadableStreamDefaultReader<string>;
-  #max: number;
-  #onLine: (line: string) => void;
-  #partial = "";
-  readonly done: Promise<void>;
-
-  constructor(stream: ReadableStream<Uint8Array>, max: number, onLine: (line: string) => void) {
-    this.#reader = stream.pipeThrough(new TextDecoderStream()).getReader();
-    this.#max = max;
-    this.#onLine = onLine;
-    this.done = this.#pump();
-  }
-
-  cancel(): Promise<void> {
-    return this.#reader.cancel().catch(() => {});
-  }
-
-  #emit(line: string): void {
-    if (line.endsWith("\r")) line = line.slice(0, -1);
-    for (let start = 0; start === 0 || start < line.length; start += this.#max) {
-      try {
-        this.#onLine(line.slice(start, start + this.#max));
-      } catch {
-        // A failing line callback must not stop the reading (the pipe would fill and block).
-      }
-    }
-  }
-
-  async #pump(): Promise<void> {
-    try {
-      for (;;) {
-        const { done, value } = await this.#reader.read();
-        if (done) break;
-        const lines = (this.#partial + value).split("\n");
-        this.#partial = lines.pop()!;
-        for (const line of lines) this.#emit(line);
-        while (this.#partial.length > this.#max) {
-          this.#emit(this.#partial.slice(0, this.#max));
-          this.#partial = this.#partial.slice(this.#max);
-        }
-      }
-    } catch {
-      // A read error ends the reading; what was complete was passed on.
-    } finally {
-      if (this.#partial !== "") this.#emit(this.#partial);
-      this.#partial = "";
-      this.#reader.releaseLock();
-    }
-  }
-}
-
-/**
- * Waits for the output readers to reach the end of their pipes, for at most `DRAIN_MS`: a
- * grandchild that outlived the child may hold them open. Then closes whatever is still open.
- */
-async function drain(readers: OutputReader[]): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<void>((resolve) => timer = setTimeout(resolve, DRAIN_MS));
-  await Promise.race([Promise.all(readers.map((reader) => reader.done)), timeout]);
-  clearTimeout(timer);
-  await Promise.all(readers.map((reader) => reader.cancel()));
-  await Promise.all(readers.map((reader) => reader.done));
 }

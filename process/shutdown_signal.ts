@@ -5,7 +5,10 @@
  * @module
  */
 
-import { setSignalGuard } from "./exit_guard.ts";
+import { holdSignals, setSignalGuard } from "./exit_guard.ts";
+
+/** How many ShutdownSignals listen now: the exit guard is off while any does. */
+let listeningCount = 0;
 
 /** Options for {@linkcode ShutdownSignal}. */
 export interface ShutdownSignalOptions {
@@ -26,6 +29,11 @@ export interface ShutdownSignalOptions {
  * {@linkcode ShutdownSignal.signal}. While it listens, the exit guard's own SIGINT/SIGTERM
  * handling (which would terminate every job and exit at once) is off: the program drains in
  * its own way. Dispose of it (`using`) to remove the listeners and restore the guard.
+ *
+ * The first signal received commits the process to its shutdown: from then until it exits, the
+ * shutdown signals are absorbed (see `holdSignals` in `exit_guard.ts`), even after disposal. A
+ * repeat, such as the copy of a Ctrl-C that `deno task` forwards to a child that already got
+ * it, therefore never kills a program that drains, or has drained, with exit code 130.
  *
  * @example A CLI that drains on Ctrl-C
  * ```ts
@@ -52,7 +60,7 @@ export class ShutdownSignal implements Disposable {
     this.#signals = options.signals ?? ["SIGINT", "SIGTERM"];
     this.#handlers = this.#signals.map((name) => [name, () => this.#on(name)]);
     for (const [name, handler] of this.#handlers) Deno.addSignalListener(name, handler);
-    setSignalGuard(false);
+    if (listeningCount++ === 0) setSignalGuard(false);
     this.#signal = options.signal
       ? AbortSignal.any([this.#controller.signal, options.signal])
       : this.#controller.signal;
@@ -86,15 +94,19 @@ export class ShutdownSignal implements Disposable {
     });
   }
 
-  /** Stops listening and turns the exit guard's signal handling back on. Idempotent. */
+  /**
+   * Stops listening and, once no other ShutdownSignal listens, turns the exit guard's signal
+   * handling back on. Signals held since the first one came stay held. Idempotent.
+   */
   [Symbol.dispose](): void {
     if (this.#disposed) return;
     this.#disposed = true;
     for (const [name, handler] of this.#handlers) Deno.removeSignalListener(name, handler);
-    setSignalGuard(true);
+    if (--listeningCount === 0) setSignalGuard(true);
   }
 
   #on(name: Deno.Signal): void {
+    if (this.#received === undefined) holdSignals(this.#signals);
     this.#received ??= name;
     this.#controller.abort(new DOMException(`received ${name}`, "AbortError"));
   }

@@ -9,7 +9,8 @@
  * ```ts
  * import { JobGenerator, Producer } from "./mod.ts";
  * const generator = new JobGenerator({ seed: 1 });
- * await using producer = new Producer("ws://127.0.0.1:8101", { name: "docs" });
+ * // Port 9: no bus there (an example must never submit to a bus a developer has running).
+ * await using producer = new Producer("ws://127.0.0.1:9", { name: "docs" });
  * producer.start();
  * console.log(producer.submit(generator.nextJob()).id); // "docs-1"
  * ```

@@ -118,7 +118,8 @@ interface Waiter {
  * @example
  * ```ts
  * import { Producer } from "./producer.ts";
- * await using producer = new Producer("ws://127.0.0.1:8101", { name: "p1" });
+ * // Port 9: no bus there (an example must never submit to a bus a developer has running).
+ * await using producer = new Producer("ws://127.0.0.1:9", { name: "p1" });
  * producer.addEventListener("job", (event) => console.log(event.change, event.job.id));
  * producer.start();
  * const job = producer.submit({ priority: 3, runtime: 5 });

@@ -8,6 +8,7 @@
  * @module
  */
 
+import { describeValue as describe } from "../core/describe_value.ts";
 import { isPriority, MAX_PRIORITY, MIN_PRIORITY } from "./job.ts";
 
 /** Most elements in a command's argv. */
@@ -336,15 +337,4 @@ function checkRetries(value: unknown): string | undefined {
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-/** A short description of a bad value: strings quoted and cut at 40 characters. */
-function describe(value: unknown): string {
-  if (value === null) return "null";
-  if (Array.isArray(value)) return "an array";
-  if (typeof value === "object") return "an object";
-  if (typeof value === "string") {
-    return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
-  }
-  return String(value);
 }

@@ -2,7 +2,9 @@ import assert from "node:assert/strict";
 import { backoffDelay, resolveBackoff } from "../../bus/backoff.ts";
 import { BusClient, type BusClientEventMap } from "../../bus/client.ts";
 import { FakeClock } from "../fake_clock.ts";
-import { FakeBus, freePort } from "../fixtures/fake_bus.ts";
+import { DeadPort } from "../fixtures/dead_port.ts";
+import { FakeBus } from "../fixtures/fake_bus.ts";
+import { TcpRelay } from "../fixtures/tcp_relay.ts";
 
 const REGISTER = { cmd: "register", type: "producer", protocol: 2, name: "t" };
 
@@ -70,10 +72,11 @@ Deno.test("BusClient reports a frame that is not a JSON object and stays connect
 });
 
 Deno.test("BusClient reconnects and registers again after the bus restarts on the same port", async () => {
+  // The client's port is a relay's, held all along: the bus binds a new port of its own.
   let bus = new FakeBus();
-  const port = bus.port;
+  const relay = new TcpRelay(bus.port);
   let registers = 0;
-  const client = new BusClient(bus.url, {
+  const client = new BusClient(relay.url, {
     register: () => ({ ...REGISTER, n: ++registers }),
     backoff: { initialMs: 20, maxMs: 100 },
   });
@@ -83,12 +86,14 @@ Deno.test("BusClient reconnects and registers again after the bus restarts on th
     await first;
     const lost = next(client, "close");
     const reconnecting = next(client, "reconnecting");
+    relay.target = undefined; // nothing listens there while the bus is away
     await bus.close();
     assert.equal((await lost).code, 1001);
     assert.equal(client.connected, false);
     assert.equal(client.send({ cmd: "lost" }), false);
     assert.equal((await reconnecting).attempt, 1);
-    bus = new FakeBus({ port });
+    bus = new FakeBus();
+    relay.target = bus.port;
     const reopened = await next(client, "open");
     assert.equal(reopened.reconnect, true);
     await next(client, "registered");
@@ -96,12 +101,14 @@ Deno.test("BusClient reconnects and registers again after the bus restarts on th
   } finally {
     await client.close();
     await bus.close();
+    await relay.close();
   }
 });
 
 Deno.test("BusClient retries an absent bus with capped, jittered backoff (fake clock)", async () => {
   const clock = new FakeClock();
-  const client = new BusClient(`ws://127.0.0.1:${freePort()}`, {
+  await using dead = new DeadPort();
+  const client = new BusClient(dead.url, {
     register: () => REGISTER,
     backoff: { initialMs: 100, maxMs: 1000 },
     clock,
@@ -150,7 +157,8 @@ Deno.test("BusClient.close() while connecting leaves nothing pending", async () 
 Deno.test("BusClient.close() while waiting to reconnect clears the timer; abort closes too", async () => {
   const clock = new FakeClock();
   const controller = new AbortController();
-  const client = new BusClient(`ws://127.0.0.1:${freePort()}`, {
+  await using dead = new DeadPort();
+  const client = new BusClient(dead.url, {
     register: () => REGISTER,
     clock,
     signal: controller.signal,

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { BusServer } from "../../bus/server.ts";
 import { SchedulerClient, type SchedulerEvictMode } from "../../bus/scheduler_client.ts";
 import { FakeLauncher } from "../scheduler/fake_launcher.ts";
+import { TcpRelay } from "../fixtures/tcp_relay.ts";
 
 /** Polls `check` every 5 ms until it is true; fails after `timeoutMs`. */
 async function until(what: string, check: () => boolean, timeoutMs = 5000): Promise<void> {
@@ -147,7 +148,10 @@ Deno.test("SchedulerClient with evict kill ends an evicted job as evicted", asyn
   producer.submit("urgent", 0);
   await until("low evicted", () => producer.states("low").includes("evicted"));
   await until("urgent started", () => producer.states("urgent").includes("started"));
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  // "evicted" came first on the scheduler's socket: the bus has it as low's final state, so it
+  // neither requeues nor relaunches it.
+  assert.equal(bus.status().outcomes.evicted, 1);
+  assert.equal(bus.status().queue.length, 0);
   assert.deepEqual(producer.states("low"), ["queued", "started", "evicted"]);
   assert.equal(a.fake.launched.filter((job) => job.id === "low").length, 1);
 });
@@ -184,9 +188,10 @@ Deno.test("SchedulerClient close terminates its jobs and the bus runs them elsew
 });
 
 Deno.test("SchedulerClient keeps its jobs across a bus restart and reports them once back", async () => {
+  // The scheduler's port is a relay's, held all along: each bus binds a new port of its own.
   let bus = new BusServer({ port: 0, pingTimeoutMs: 0 });
-  const port = bus.listen().port;
-  const url = `ws://127.0.0.1:${port}`;
+  await using relay = new TcpRelay(bus.listen().port);
+  const url = relay.url;
   const a = node(url, "a", 2);
   try {
     await until("a registered", () => bus.health().schedulers.v2 === 1);
@@ -195,14 +200,16 @@ Deno.test("SchedulerClient keeps its jobs across a bus restart and reports them 
       producer.submit("k", 2);
       await until("k launched", () => a.fake.live().length === 1);
     }
+    relay.target = undefined; // nothing listens there while the bus is away
     await bus.close(); // the bus goes away; the job keeps running
     a.fake.last("k").succeed(); // finishes while the bus is away: its event is kept
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    bus = new BusServer({ port, pingTimeoutMs: 0 });
-    bus.listen();
+    bus = new BusServer({ port: 0, pingTimeoutMs: 0 });
+    const notices: string[] = [];
+    bus.addEventListener("notice", (event) => notices.push(event.message));
+    relay.target = bus.listen().port;
     await until("a back", () => bus.health().schedulers.v2 === 1);
     // The new bus does not know "k": it tells the scheduler so, and nothing runs twice.
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await until("the bus handled k", () => notices.some((n) => /unknown job k\b/.test(n)));
     assert.equal(a.fake.launched.length, 1);
   } finally {
     await a.client.close();

@@ -90,12 +90,22 @@ Deno.test("e2e: seed-format clients: seed schedulers get one job each, round-rob
     producer.send({ cmd: "job_request", payload: { priority: 5, runtime: 1, n } });
   }
   await until("4 payloads delivered", () => a.frames.length + b.frames.length === 4, 5000);
-  await new Promise((resolve) => setTimeout(resolve, 100)); // nothing more comes
-  const got = (peer: WsPeer): Message[] => peer.all();
+  // Nothing more comes: each socket delivers in order, so whatever the bus still had to send
+  // for jobs 1-4 would arrive before these markers (a job each for a and b, and for the
+  // producer the answer to a request it may not make).
+  for (const n of [5, 6]) {
+    producer.send({ cmd: "job_request", payload: { priority: 5, runtime: 1, n } });
+  }
+  producer.send({ cmd: "cancel", id: "marker" });
+  await until("the markers delivered", () => a.frames.length + b.frames.length === 6, 5000);
+  assert.equal((await producer.next()).cmd, "error"); // the marker's answer
+  const got = (peer: WsPeer): Message[] => peer.all().filter((m) => Number(m.n) <= 4);
   assert.deepEqual([...got(a), ...got(b)].map((m) => m.n).sort(), [1, 2, 3, 4]);
   assert.deepEqual(got(a).map((m) => m.n), [1, 3]); // alternating, in arrival order
   assert.deepEqual(got(b), [{ priority: 5, runtime: 1, n: 2 }, { priority: 5, runtime: 1, n: 4 }]);
-  assert.deepEqual(producer.frames, []); // a seed producer hears nothing when all is well
+  assert.deepEqual(a.all().at(-1), { priority: 5, runtime: 1, n: 5 }); // each marker came last
+  assert.deepEqual(b.all().at(-1), { priority: 5, runtime: 1, n: 6 });
+  assert.equal(producer.frames.length, 1); // a seed producer hears nothing when all is well
 });
 
 Deno.test("e2e: a seed-format producer's job runs on a protocol-2 scheduler CLI", async () => {

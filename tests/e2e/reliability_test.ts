@@ -4,7 +4,8 @@
  */
 
 import assert from "node:assert/strict";
-import { Cli, descendants, freePort, startBus, survivors, until } from "../fixtures/e2e_cli.ts";
+import { Cli, descendants, startBus, survivors, until } from "../fixtures/e2e_cli.ts";
+import { TcpRelay } from "../fixtures/tcp_relay.ts";
 import { JobLedger } from "../fixtures/e2e_ledger.ts";
 import { WsPeer } from "../fixtures/raw_ws.ts";
 
@@ -103,9 +104,10 @@ Deno.test("e2e: a scheduler that froze and reconnects is told to cancel its reas
 });
 
 Deno.test("e2e: scheduler and producer CLIs reconnect after the bus restarts", async () => {
-  const port = freePort();
-  let [bus] = await startBus(["--port", String(port)]);
-  const url = `ws://127.0.0.1:${port}`;
+  // The clients' port is a relay's, held all along: each bus binds a new port of its own.
+  let [bus, busUrl] = await startBus();
+  await using relay = new TcpRelay(Number(new URL(busUrl).port));
+  const url = relay.url;
   try {
     await using s = scheduler(url, "s", 2);
     await using producer = Cli.run("producer/main.ts", [
@@ -121,16 +123,18 @@ Deno.test("e2e: scheduler and producer CLIs reconnect after the bus restarts", a
       "5",
     ], "producer");
     await s.waitFor(/registered:/);
-    await producer.waitFor(/connected to the bus/);
+    await producer.waitFor(/ connected to the bus at /); // not "held until connected to the bus"
+    relay.target = undefined; // nothing listens there while the bus is away
     bus.signal("SIGTERM");
     assert.equal(await bus.exitCode(), 0, bus.text);
     await s.waitFor(/lost the bus/);
     await producer.waitFor(/lost the bus/);
-    [bus] = await startBus(["--port", String(port)]);
+    [bus, busUrl] = await startBus();
+    relay.target = Number(new URL(busUrl).port);
     await s.waitFor(/reconnected to/);
-    await producer.waitFor(/reconnected to the bus/);
+    await producer.waitFor(/reconnected to the bus at /);
     // A job submitted after the restart runs on the scheduler.
-    const from = producer.lines.findIndex((line) => /reconnected to the bus/.test(line));
+    const from = producer.lines.findIndex((line) => /reconnected to the bus at /.test(line));
     const [, id] = await producer.waitFor(
       / (p-\d+) \(priority \d+, runtime 1 s\) submitted/,
       5000,

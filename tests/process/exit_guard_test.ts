@@ -26,3 +26,12 @@ Deno.test("exit guard: setSignalGuard(false) leaves SIGTERM to the program", asy
   assert.equal(status.code, 0, "the program's own handler drained and exited 0");
   assert.ok(parent.jobs.every(isGone));
 });
+
+Deno.test("exit guard: a held signal neither ends the program nor its jobs", async () => {
+  const parent = await startParent("held");
+  Deno.kill(parent.pid, "SIGTERM"); // held: a repeat of the shutdown signal the program handles
+  Deno.kill(parent.pid, "SIGUSR1"); // the program's own way out
+  const status = await parent.status;
+  assert.equal(status.code, 0, "the guard did not exit 143 on the held SIGTERM");
+  assert.ok(parent.jobs.every(isGone));
+});

@@ -35,7 +35,7 @@ Deno.test("producer main runs the design-card command (with the literal --) unti
   assert.match(out[0]!, /^\d\d:\d\d:\d\d\.\d{3} producer card → /);
   assert.match(text, /a gaussian wait of 5 ± 2 s/);
   assert.match(text, /card-1 \(priority \d+, runtime \d+ s\) submitted.*; next in \d+\.\d\d s/);
-  assert.match(text, /connected to the bus/);
+  assert.match(text, / connected to the bus at /);
   assert.match(text, /card-1 accepted, queued in the bus$/m);
   assert.equal(out.filter((line) => line.includes("card-1 ")).length, 4, "four lines a job");
   assert.match(text, /card-1 started on node-a after/);

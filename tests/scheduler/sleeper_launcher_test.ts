@@ -39,8 +39,9 @@ Deno.test("Runner suspends and resumes a real sleeper (suspend mode)", async () 
   for (const state of JOB_STATES) {
     runner.addEventListener(state, (event) => log.push(`${event.job.id}:${event.type}`));
   }
+  const started = reached(runner, "slow", "started");
   const slow = runner.submit({ runtime: 0.4 }, { id: "slow", priority: 5 });
-  await new Promise((resolve) => setTimeout(resolve, 300)); // the child is up and sleeping
+  await started; // spawned: its end cannot be seen before the next turn of the event loop
   const urgent = runner.submit({ runtime: 0.1 }, { id: "urgent", priority: 0 });
   const [s, u] = await Promise.all([slow.done, urgent.done]);
   assert.equal(u.state, "succeeded");
@@ -57,9 +58,10 @@ Deno.test("Runner suspends and resumes a real sleeper (suspend mode)", async () 
 
 Deno.test("Runner requeues a real sleeper and relaunches it after its process ended", async () => {
   await using runner = new Runner<SleeperPayload>({ launch, slots: 1 });
+  const started = reached(runner, "slow", "started");
   const slow = runner.submit({ runtime: 0.2 }, { id: "slow", priority: 5 });
   const requeued = reached(runner, "slow", "requeued");
-  await new Promise((resolve) => setTimeout(resolve, 150));
+  await started; // spawned: its end cannot be seen before the next turn of the event loop
   const urgent = runner.submit({ runtime: 0.05 }, { id: "urgent", priority: 1 });
   await requeued;
   const [s, u] = await Promise.all([slow.done, urgent.done]);
