@@ -100,7 +100,7 @@ const REPORTED: readonly SchedulerJobState[] = JOB_STATES.filter(isReported);
  * import { SchedulerClient } from "./scheduler_client.ts";
  * import { sleeperLauncher } from "../scheduler/sleeper_launcher.ts";
  *
- * const scheduler = new SchedulerClient("ws://127.0.0.1:8101", {
+ * const scheduler = new SchedulerClient("ws://127.0.0.1:9", { // no bus: nothing runs
  *   name: "node-a",
  *   slots: 2,
  *   evict: "requeue",
