@@ -502,7 +502,7 @@ export class Runner<P> extends TypedEventTarget<RunnerEventMap<P>> implements As
       attempt.run(this.#launch(job.view), job.timeoutMs, this.#clock, {
         onTimeout: () => {
           this.#stop(job);
-          this.#finish(job, "timed_out", `ran past its timeout of ${job.timeoutMs} ms`);
+          this.#finish(job, "timed_out", `ran past its timeout of ${job.timeoutMs / 1000} s`);
           this.#settle();
         },
         onEnd: (outcome, error) => {
