@@ -335,7 +335,7 @@ async function floodOnce(
 
   const pump = (): void => {
     while (sent < jobs && sent - answered < config.window) {
-      producer.send(jobRequest(target, tag, sent, prio[sent]));
+      producer.send(jobRequest(target, tag, sent, prio[sent]!)); // sent < jobs = prio.length
       sent++;
     }
     if (sent - received > maxInFlight) maxInFlight = sent - received;
@@ -363,7 +363,8 @@ async function floodOnce(
       pump();
     } else if (message.cmd === "event") {
       const seq = Number(String(message.id).slice(tag.length));
-      if (message.state === "started") accToStart[seq] = now() - acceptedAt[seq];
+      // seq < jobs: the id is one of ours (tag + seq).
+      if (message.state === "started") accToStart[seq] = now() - acceptedAt[seq]!;
       else if (message.state === "succeeded") {
         finished++;
         lastFinish = now();
@@ -375,7 +376,8 @@ async function floodOnce(
   const scheds: Peer[] = [];
   for (let i = 0; i < nScheds; i++) {
     const onMessage = (message: BusMessage): void => {
-      if (!v2 || message.cmd === "job") onReceipt(message, scheds[i]);
+      // scheds[i] is pushed below, before any job is sent.
+      if (!v2 || message.cmd === "job") onReceipt(message, scheds[i]!);
     };
     scheds.push(
       target === "relay"
@@ -390,11 +392,11 @@ async function floodOnce(
 
   const timeout = Promise.withResolvers<void>();
   const timer = setTimeout(timeout.resolve, config.timeoutMs);
-  const cpuBefore = [cpuSeconds(pid), cpuSeconds("self")];
+  const cpuBefore: [number, number] = [cpuSeconds(pid), cpuSeconds("self")];
   firstSend = now();
   pump();
   const timedOut = await Promise.race([done.then(() => false), timeout.promise.then(() => true)]);
-  const cpuAfter = [cpuSeconds(pid), cpuSeconds("self")];
+  const cpuAfter: [number, number] = [cpuSeconds(pid), cpuSeconds("self")];
   const wallS = (now() - firstSend) / 1000;
   clearTimeout(timer);
   await Promise.all([producer, ...scheds].map((peer) => peer.close()));
@@ -456,8 +458,9 @@ async function probe(
     const onMessage = (message: BusMessage): void => {
       if (message.cmd !== "job") return;
       const id = message.id as string;
-      scheds[i].send(event(id, "started"));
-      scheds[i].send(event(id, "succeeded"));
+      const sched = scheds[i]!; // pushed below, before any job is sent
+      sched.send(event(id, "started"));
+      sched.send(event(id, "succeeded"));
     };
     const registration = register("scheduler", target, config.slots, i);
     scheds.push(await busPeer(url, registration, onMessage, target));
@@ -479,12 +482,13 @@ async function probe(
     next = resolve;
     const timer = setTimeout(resolve, 5000);
     sendAt[seq] = now();
-    producer.send(jobRequest(target, "p", seq, prio[seq]));
+    producer.send(jobRequest(target, "p", seq, prio[seq]!)); // seq < jobs = prio.length
     await promise;
     clearTimeout(timer);
   }
   await Promise.all([producer, ...scheds].map((peer) => peer.close()));
-  const diff = (a: Float64Array, b: Float64Array): Float64Array => a.map((x, i) => b[i] - x);
+  // a and b both hold `jobs` values: b[i] is in range.
+  const diff = (a: Float64Array, b: Float64Array): Float64Array => a.map((x, i) => b[i]! - x);
   return {
     target,
     schedulers: nScheds,
@@ -506,13 +510,15 @@ function cpuSeconds(pid: number | "self"): number {
   return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime: ticks of 1/100 s
 }
 
+/** Percentiles of a sample that is never empty (`--jobs`, `--probe` and the window are >= 1). */
 function stats(sample: Float64Array): Stats {
   const sorted = Float64Array.from(sample).sort();
+  // Non-empty: every index below is in [0, length - 1].
   const at = (q: number): number =>
-    sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+    sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
   let over30 = 0;
   for (const x of sorted) if (x > 30) over30++;
-  return { p50: at(0.5), p99: at(0.99), max: sorted[sorted.length - 1], over30 };
+  return { p50: at(0.5), p99: at(0.99), max: sorted[sorted.length - 1]!, over30 };
 }
 
 const ms = (x: number): string => x.toFixed(x < 10 ? 2 : 1);

@@ -60,7 +60,7 @@ export interface CliIo {
  * import { cliIo } from "./main_options.ts";
  * const lines: string[] = [];
  * cliIo({ stdout: (line) => lines.push(line) }).log("hello");
- * console.log(/^\d\d:\d\d:\d\d\.\d{3} hello$/.test(lines[0])); // true
+ * console.log(/^\d\d:\d\d:\d\d\.\d{3} hello$/.test(lines[0] ?? "")); // true
  * ```
  */
 export function cliIo(options: MainOptions = {}): CliIo {

@@ -130,12 +130,12 @@ export interface ProcStartOptions {
    * the child is terminated and the result is `timeout`. No timeout when omitted.
    * @default {undefined}
    */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
   /**
    * Aborting it terminates the child (result `terminated`).
    * @default {undefined}
    */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 const LIFELINE_URL = new URL("./lifeline.ts", import.meta.url).href;
@@ -337,9 +337,9 @@ export class Proc implements AsyncDisposable {
     try {
       child = new Deno.Command(this.#command, {
         args: this.#args,
-        env: this.#env,
+        ...(this.#env !== undefined && { env: this.#env }),
         clearEnv: this.#clearEnv,
-        cwd: this.#cwd,
+        ...(this.#cwd !== undefined && { cwd: this.#cwd }),
         stdin: "null",
         stdout: stdio,
         stderr: stdio,

@@ -63,8 +63,9 @@ export class TailReader implements OutputReader {
         if (done) return;
         this.#chunks.push(value);
         this.#size += value.length;
-        // Drop whole chunks from the front while the rest still holds `max` bytes.
-        while (this.#size - this.#chunks[0].length >= this.#max) {
+        // Drop whole chunks from the front while the rest still holds `max` bytes (`max` >= 1,
+        // so the last chunk is never dropped: `#chunks[0]` exists).
+        while (this.#size - this.#chunks[0]!.length >= this.#max) {
           this.#size -= this.#chunks.shift()!.length;
         }
       }

@@ -45,7 +45,7 @@ interface Open {
  * times.change("a", "requeued", 0, 300);
  * times.change("a", "started", 0, 10_300);
  * times.finish("a", 5, 0, 11_300);
- * console.log(times.byPriority()[0].meanWaitMs); // 10100
+ * console.log(times.byPriority()[0]?.meanWaitMs); // 10100
  * ```
  */
 export class JobTimes {

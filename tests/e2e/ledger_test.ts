@@ -48,6 +48,6 @@ Deno.test("JobLedger flags a job started twice at once and events after the fina
   assert.equal(ledger.concurrent, 1);
   assert.equal(ledger.finals("a"), 2);
   assert.equal(ledger.anomalies.length, 2);
-  assert.match(ledger.anomalies[0], /a: started on s2 while running on s1/);
-  assert.match(ledger.anomalies[1], /a: failed after its final state/);
+  assert.match(ledger.anomalies[0] ?? "", /a: started on s2 while running on s1/);
+  assert.match(ledger.anomalies[1] ?? "", /a: failed after its final state/);
 });

@@ -83,7 +83,7 @@ Deno.test("e2e: a scheduler that froze and reconnects is told to cancel its reas
   await producer.register({ type: "producer", protocol: 2, name: "raw" });
   producer.send({ cmd: "job_request", id: "r", payload: { priority: 3, runtime: 8 } });
   await a.waitFor(/job r p3 started/);
-  const [sleeper] = descendants(a.pid);
+  const sleeper = descendants(a.pid).slice(0, 1); // r's sleeper, A's first descendant
   await using b = scheduler(url, "B", 1);
   await b.waitFor(/registered:/);
   // A freezes (its sleeper runs on); the bus hears no pong, gives up on A and gives r to B.
@@ -96,7 +96,7 @@ Deno.test("e2e: a scheduler that froze and reconnects is told to cancel its reas
   // A comes back reporting r; the bus tells it r was reassigned, and A stops its copy.
   await a.waitFor(/bus cancels job r: reassigned/);
   await a.waitFor(/job r p3 cancelled: reassigned/);
-  assert.deepEqual(await survivors([sleeper], 3000), []);
+  assert.deepEqual(await survivors(sleeper, 3000), []);
   const ledger = ledgerOf(monitor);
   assert.deepEqual(ledger.anomalies, []);
   assert.deepEqual(ledger.states.get("r"), ["queued", "started", "requeued", "started"]);

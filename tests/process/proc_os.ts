@@ -13,8 +13,9 @@ function stat(pid: number): { state: string; pgrp: number } | undefined {
   } catch {
     return undefined;
   }
-  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
-  return { state: fields[0], pgrp: Number(fields[2]) };
+  // After "pid (comm) ": state, ppid, pgrp, ... (split always yields a first field).
+  const [state = "", , pgrp] = text.slice(text.lastIndexOf(")") + 2).split(" ");
+  return { state, pgrp: Number(pgrp) };
 }
 
 /** Whether the process is gone (absent, or a zombie). */

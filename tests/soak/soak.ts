@@ -156,7 +156,7 @@ export async function main(args: string[]): Promise<number> {
         await sleep(config.killEveryS * 1000 * (0.5 + random()), stopKilling.signal);
         if (stopKilling.signal.aborted) return;
         const i = Math.floor(random() * schedulers.length);
-        await schedulers[i].proc.kill();
+        await schedulers[i]!.proc.kill(); // random() < 1: i < schedulers.length
         kills++;
         await sleep(300);
         startScheduler(i);
