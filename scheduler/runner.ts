@@ -305,7 +305,7 @@ export class Runner<P> extends TypedEventTarget<RunnerEventMap<P>> implements As
    * runner.submit({ runtime: 60 }, { priority: 5 });
    * runner.submit({ runtime: 60 }, { priority: 7 });
    * const { running, waiting } = runner.snapshot();
-   * console.log(running.length, waiting[0].priority); // 1 7
+   * console.log(running.length, waiting[0]?.priority); // 1 7
    * ```
    */
   snapshot(): RunnerSnapshot<P> {
