@@ -7,6 +7,9 @@
 
 import { describeValue } from "../core/describe_value.ts";
 import { isFinalState, isPriority, JOB_STATES, type JobState } from "../scheduler/job.ts";
+import type { CommandSpec } from "../scheduler/command_spec.ts";
+import type { JobResult } from "../scheduler/job_result.ts";
+import type { SleeperPayload } from "../scheduler/sleeper_launcher.ts";
 
 export { isPriority, MAX_PRIORITY, MIN_PRIORITY } from "../scheduler/job.ts";
 export { describeValue, previewText } from "../core/describe_value.ts";
@@ -57,8 +60,11 @@ export const SCHEDULER_JOB_STATES: readonly SchedulerJobState[] = [
   "cancelled",
 ];
 
-/** A job's payload: priority and runtime (seconds) plus any extra fields, which travel along. */
-export interface JobPayload {
+/**
+ * The seed's test job on the wire: sleep `runtime` seconds. Extra fields travel along to the
+ * scheduler.
+ */
+export interface SleeperJobPayload extends SleeperPayload {
   /** Integer 0..10, lower = more urgent. */
   priority: number;
   /** Run time in seconds (the seed's unit): a positive finite number. */
@@ -66,6 +72,12 @@ export interface JobPayload {
   /** Extra fields, passed to the scheduler untouched. */
   [key: string]: unknown;
 }
+
+/**
+ * A job's payload: the seed's sleeper job ({@linkcode SleeperJobPayload}, with `runtime`) or a
+ * command job ({@linkcode CommandSpec}, with `command`; `docs/protocol.md`, "Command jobs").
+ */
+export type JobPayload = SleeperJobPayload | CommandSpec;
 
 /** `register`: the first message of every client. */
 export interface RegisterMessage {
@@ -81,6 +93,13 @@ export interface RegisterMessage {
   slots?: number;
   /** Ids of jobs a reconnecting v2 scheduler still runs. */
   running?: string[];
+  /** A v2 scheduler's labels (`--label gpu=a100`): jobs' `requires` are matched against them. */
+  labels?: Record<string, string>;
+  /**
+   * A v2 scheduler's allow-list of commands (`--allow-command`): names, absolute paths or
+   * `"*"`. Absent or empty: it runs no command jobs.
+   */
+  commands?: string[];
 }
 
 /** `job_request`: a producer submits a job. */
@@ -136,6 +155,45 @@ export interface SchedulerEventMessage {
 export interface DrainMessage {
   /** Command. */
   cmd: "drain";
+}
+
+/**
+ * `output` from a v2 scheduler: a piece of a running job's output, for a job submitted with
+ * `follow: true`; relayed by the bus to the job's owner only (as the same message).
+ */
+export interface OutputMessage {
+  /** Command. */
+  cmd: "output";
+  /** The job. */
+  id: string;
+  /** Which stream. */
+  stream: "stdout" | "stderr";
+  /** The text (UTF-8; invalid bytes replaced). */
+  data: string;
+  /** Bytes the scheduler dropped before this piece (rate limit), if any. */
+  dropped?: number;
+}
+
+/** `list`: a v2 client asks for jobs (waiting first, in dispatch order; then running; then finished, newest first). */
+export interface ListMessage {
+  /** Command. */
+  cmd: "list";
+  /** Only jobs in these states (any of them). */
+  states?: BusJobState[];
+  /** Only jobs whose name or id contains this text. */
+  name?: string;
+  /** Only jobs of this owner. */
+  owner?: string;
+  /** At most this many (default 100, at most 10,000). */
+  limit?: number;
+}
+
+/** `show`: a v2 client asks for one job's details. */
+export interface ShowMessage {
+  /** Command. */
+  cmd: "show";
+  /** The job. */
+  id: string;
 }
 
 /** Any message a client may send to the bus. */
@@ -238,6 +296,8 @@ export interface JobMessage {
   id: string;
   /** The payload (its `priority` is the current one). */
   payload: JobPayload;
+  /** Which run of the job this is: 1 the first time, 2 after a retry or a requeue, ... */
+  attempt?: number;
 }
 
 /** `cancel`: the bus tells a v2 scheduler to stop a job. */
@@ -270,6 +330,74 @@ export interface JobEventMessage {
   reason?: string;
   /** Present and true on the job's last event: its state is final (even `evicted`). */
   final?: true;
+}
+
+/** One job in a `jobs` answer (a line of `deno task jobs -- list`). */
+export interface JobSummary {
+  /** The job. */
+  id: string;
+  /** Its label, if it has one. */
+  name?: string;
+  /** Its current priority. */
+  priority: number;
+  /** Its current (or final) state. */
+  state: BusJobState;
+  /** Whose job it is. */
+  owner: string;
+  /** The scheduler that has it or ran it last. */
+  scheduler?: string;
+  /** When the bus accepted it, epoch ms. */
+  submittedAt: number;
+  /** When it last started, epoch ms. */
+  startedAt?: number;
+  /** When it ended, epoch ms. */
+  endedAt?: number;
+  /** How many times it was started. */
+  attempts: number;
+  /** Why it waits with nothing to run it ("no scheduler with gpu=a100"), while it waits. */
+  waiting?: string;
+}
+
+/** One change in a job's history (`job_info`). */
+export interface JobHistoryEntry {
+  /** The state entered. */
+  state: BusJobState;
+  /** When, epoch ms. */
+  at: number;
+  /** The scheduler concerned, if any. */
+  scheduler?: string;
+  /** Why, when known. */
+  reason?: string;
+}
+
+/** A job's details: its summary, payload, result and history (`deno task jobs -- show ID`). */
+export interface JobDetails extends JobSummary {
+  /** What was submitted. */
+  payload: JobPayload;
+  /** Its result, once it has one (the last attempt's). */
+  result?: JobResult;
+  /** Why it is in its state, when known. */
+  reason?: string;
+  /** Its state changes, oldest first (at most 100; the first ones dropped beyond). */
+  history: JobHistoryEntry[];
+}
+
+/** `jobs`: the answer to `list`. */
+export interface JobsMessage {
+  /** Command. */
+  cmd: "jobs";
+  /** The jobs. */
+  jobs: JobSummary[];
+  /** How many jobs matched in all (more than `jobs.length` when the limit cut the list). */
+  total: number;
+}
+
+/** `job_info`: the answer to `show`. */
+export interface JobInfoMessage {
+  /** Command. */
+  cmd: "job_info";
+  /** The job. */
+  job: JobDetails;
 }
 
 /** Any message the bus sends (a seed scheduler gets bare payloads instead). */

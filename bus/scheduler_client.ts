@@ -99,12 +99,13 @@ const REPORTED: readonly SchedulerJobState[] = JOB_STATES.filter(isReported);
  * ```ts
  * import { SchedulerClient } from "./scheduler_client.ts";
  * import { sleeperLauncher } from "../scheduler/sleeper_launcher.ts";
+ * import { jobLauncher } from "../scheduler/job_launcher.ts";
  *
  * const scheduler = new SchedulerClient("ws://127.0.0.1:9", { // no bus: nothing runs
  *   name: "node-a",
  *   slots: 2,
  *   evict: "requeue",
- *   launch: sleeperLauncher(),
+ *   launch: jobLauncher({ sleeper: sleeperLauncher() }),
  * });
  * console.log(scheduler.runner.slots); // 2
  * // scheduler.start(); ... later:

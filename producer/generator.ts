@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { JobPayload } from "../bus/protocol.ts";
+import type { SleeperJobPayload } from "../bus/protocol.ts";
 
 /** An inclusive range of integers, `[low, high]`. */
 export type IntRange = readonly [low: number, high: number];
@@ -151,7 +151,7 @@ export class JobGenerator {
    *
    * @returns A wire payload: a priority and a runtime in whole seconds, within the ranges.
    */
-  nextJob(): JobPayload {
+  nextJob(): SleeperJobPayload {
     const priority = uniformInt(this.#jobs, this.#priority);
     const runtime = uniformInt(this.#jobs, this.#runtimeS);
     return { priority, runtime };

@@ -31,6 +31,7 @@ import {
   MAX_PRIORITY,
   MIN_PRIORITY,
 } from "./job.ts";
+import { jobLauncher } from "./job_launcher.ts";
 import { sleeperLauncher } from "./sleeper_launcher.ts";
 import { procLauncher } from "./proc_launcher.ts";
 import { DEFAULT_BACKOFF } from "../bus/backoff.ts";
@@ -246,7 +247,7 @@ async function run(config: Config, io: CliIo): Promise<number> {
     minRunMs: config.minRunS * 1000,
     clock: io.clock,
     launch: config.exec === undefined
-      ? sleeperLauncher({ output: "inherit" })
+      ? jobLauncher({ sleeper: sleeperLauncher({ output: "inherit" }) })
       : execLauncher(config.exec),
   });
   const runner = scheduler.runner;

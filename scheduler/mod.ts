@@ -10,3 +10,6 @@ export * from "./job.ts";
 export * from "./runner.ts";
 export * from "./proc_launcher.ts";
 export * from "./sleeper_launcher.ts";
+export * from "./job_launcher.ts";
+export * from "./command_spec.ts";
+export * from "./job_result.ts";

@@ -1,3 +1,4 @@
+import { validateCommandSpec } from "../../scheduler/command_spec.ts";
 import assert from "node:assert/strict";
 import { isJobId, isPriority, SCHEDULER_JOB_STATES } from "../../bus/protocol.ts";
 import { parseClientMessage } from "../../bus/client_message.ts";
@@ -141,7 +142,8 @@ Deno.test("parseClientMessage never throws on random JSON-ish input, and what it
         break;
       case "job_request":
         assert.ok(isPriority(m.payload.priority), text);
-        assert.ok(Number.isFinite(m.payload.runtime) && m.payload.runtime > 0, text);
+        if ("command" in m.payload) assert.ok(validateCommandSpec(m.payload).ok, text);
+        else assert.ok(Number.isFinite(m.payload.runtime) && m.payload.runtime > 0, text);
         if (m.id !== undefined) assert.ok(isJobId(m.id), text);
         break;
       case "set_priority":
