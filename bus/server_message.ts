@@ -1,6 +1,6 @@
 /**
  * The clients' side of the protocol's validation: {@linkcode parseServerMessage} checks what the
- * bus sends, as `parseClientMessage` (in `protocol.ts`) checks what clients send.
+ * bus sends, as `parseClientMessage` (in `client_message.ts`) checks what clients send.
  *
  * @module
  */

@@ -1,5 +1,5 @@
 /**
- * `scheduler/`: run jobs by priority on a bounded number of slots. Built on `process/`.
+ * `scheduler/`: run jobs by priority on a bounded number of slots. Built on `process/` and `core/`.
  *
  * @module
  */
