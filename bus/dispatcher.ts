@@ -6,11 +6,17 @@
  * @module
  */
 
-import { type Clock, systemClock } from "../core/clock.ts";
+import { type Clock, systemClock, type TimerId } from "../core/clock.ts";
+import { type CommandSpec, isCommandPayload } from "../scheduler/command_spec.ts";
 import { BusStateError } from "./errors.ts";
 import { JobQueue } from "./job_queue.ts";
 import { FinishedIds } from "./finished_ids.ts";
-import { type PooledScheduler, SchedulerPool } from "./scheduler_pool.ts";
+import {
+  type Placement,
+  placementFits,
+  type PooledScheduler,
+  SchedulerPool,
+} from "./scheduler_pool.ts";
 import { type BusJobState, type JobPayload, type SchedulerEventMessage } from "./protocol.ts";
 import type {
   BusJobView,
@@ -24,6 +30,7 @@ import type {
   SchedulerPeer,
   SubmitRequest,
   SubmitResult,
+  WaitingJobStatus,
 } from "./dispatcher_types.ts";
 
 export type * from "./dispatcher_types.ts";
@@ -33,8 +40,13 @@ interface Job {
   givenId: boolean; // the producer chose the id (remembered after the end, for idempotency)
   owner: string;
   payload: JobPayload;
+  placement: Placement; // where it may run; equal placements share a queue class
   priority: number;
   seq: number;
+  attempt: number; // hand-overs to schedulers so far
+  failures: number; // failed or timed-out attempts so far (retries used)
+  retryTimer: TimerId | undefined; // set while it waits out a retry's backoff
+  lastResult: Record<string, unknown> | undefined; // the result of its last failed attempt
   state: BusJobState | "dispatched";
   scheduler: Sched | undefined;
   startedAt: number;
@@ -46,14 +58,23 @@ interface Job {
 
 type Sched = PooledScheduler<Job>;
 
+/** Longest wait before a retry. */
+const MAX_RETRY_DELAY_MS = 60_000;
+/** How many waiting jobs `/status` lists. */
+const STATUS_JOBS = 100;
+
 /**
  * Decides which scheduler gets which job.
  *
- * Exactly-once mode: a job goes to the v2 scheduler with the most free slots, else to a seed
- * scheduler (round-robin), else — when it is strictly more urgent than the least urgent job
- * running anywhere — to the v2 scheduler running that job (latest started among equals), which
- * evicts it. Evicted jobs and jobs of lost schedulers are requeued in their original place.
- * Broadcast mode: every job to every scheduler. See `docs/protocol.md`.
+ * Exactly-once mode: a job goes only to a scheduler that matches it (its `requires` labels and,
+ * for a command job, the scheduler's allow-list: see {@linkcode placementFits}): to the matching
+ * v2 scheduler with the most free slots, else to a seed scheduler (round-robin), else — when it
+ * is strictly more urgent than the least urgent job running on a matching scheduler — to the
+ * scheduler running that job (latest started among equals), which evicts it. Evicted jobs and
+ * jobs of lost schedulers are requeued in their original place. Waiting jobs are grouped by
+ * placement: a job nothing can take now holds up no job of another placement. A failed command
+ * job with `retries` left comes back after a backoff. Broadcast mode: every job to every
+ * matching scheduler. See `docs/protocol.md`.
  *
  * @example Two jobs, one v2 scheduler with one slot
  * ```ts
@@ -84,6 +105,8 @@ export class Dispatcher {
   #onJobEvent: (event: DispatcherJobEvent) => void;
   #onDispatch: (info: DispatchInfo) => void;
   #onNotice: (message: string) => void;
+  #onBlocked: () => void;
+  #backoff = new Set<Job>(); // jobs waiting out a retry's backoff
   #seq = 0;
   #received = 0;
   #delivered = 0;
@@ -98,7 +121,10 @@ export class Dispatcher {
    * @throws {RangeError} If `maxQueue` or `rememberFinished` is not a positive integer.
    */
   constructor(options: DispatcherOptions = {}) {
-    this.#queue = new JobQueue({ maxLength: options.maxQueue ?? 100_000 });
+    this.#queue = new JobQueue<Job>({
+      maxLength: options.maxQueue ?? 100_000,
+      classOf: (job) => job.placement === SLEEPER ? "" : placementKey(job.placement),
+    });
     const remember = options.rememberFinished ?? 100_000;
     if (!Number.isInteger(remember) || remember < 1) {
       throw new RangeError(
@@ -111,6 +137,7 @@ export class Dispatcher {
     this.#onJobEvent = options.onJobEvent ?? (() => {});
     this.#onDispatch = options.onDispatch ?? (() => {});
     this.#onNotice = options.onNotice ?? (() => {});
+    this.#onBlocked = options.onBlocked ?? (() => {});
   }
 
   /** How many jobs wait in the bus. */
@@ -144,8 +171,13 @@ export class Dispatcher {
       givenId: request.id !== undefined,
       owner: request.owner,
       payload: request.payload, // shared: setPriority copies before it changes the priority
+      placement: placementOf(request.payload),
       priority: request.payload.priority,
       seq: this.#seq++,
+      attempt: 0,
+      failures: 0,
+      retryTimer: undefined,
+      lastResult: undefined,
       state: "queued",
       scheduler: undefined,
       startedAt: 0,
@@ -159,9 +191,31 @@ export class Dispatcher {
     this.#emit(job, "queued");
     this.#queue.enqueue(job);
     this.pump();
-    return this.#scheds.size > 0
+    const waiting = this.#queue.has(job) ? this.#scheds.waitingReason(job.placement) : undefined;
+    return waiting === undefined
       ? { ok: true, id, duplicate: false }
-      : { ok: true, id, duplicate: false, waiting: "no scheduler connected" };
+      : { ok: true, id, duplicate: false, waiting };
+  }
+
+  /**
+   * Why a job waits in the bus with nothing to run it.
+   *
+   * @param id The job.
+   * @returns `"no scheduler connected"`, `"no scheduler with gpu=a100"`, `"no scheduler allows
+   * command ffmpeg"`, `"no scheduler with gpu=a100 allows command ffmpeg"`; undefined when it
+   * waits its turn (some connected scheduler matches it), or is not waiting in the bus queue.
+   * @example
+   * ```ts
+   * import { Dispatcher } from "./dispatcher.ts";
+   * const dispatcher = new Dispatcher();
+   * dispatcher.submit({ owner: "p", id: "j1", payload: { priority: 5, command: ["ffmpeg"] } });
+   * console.log(dispatcher.waitingReason("j1")); // no scheduler connected
+   * ```
+   */
+  waitingReason(id: string): string | undefined {
+    const job = this.#jobs.get(id);
+    if (!job || !this.#queue.has(job)) return undefined;
+    return this.#scheds.waitingReason(job.placement);
   }
 
   /**
@@ -175,8 +229,9 @@ export class Dispatcher {
   cancel(owner: string, id: string): OpResult {
     const job = this.#ownJob(owner, id);
     if (!("id" in job)) return job;
-    if (this.#queue.remove(job)) {
-      this.#finish(job, "cancelled", { reason: "cancelled by producer" });
+    if (this.#queue.remove(job) || this.#stopBackoff(job)) {
+      const result = job.lastResult;
+      this.#finish(job, "cancelled", { reason: "cancelled by producer", result });
       return { ok: true };
     }
     if (!job.scheduler) return { ok: false, reason: `job already ${job.state}` }; // final
@@ -198,7 +253,8 @@ export class Dispatcher {
   setPriority(owner: string, id: string, priority: number): OpResult {
     const job = this.#ownJob(owner, id);
     if (!("id" in job)) return job;
-    if (!this.#queue.setPriority(job, priority)) {
+    if (job.retryTimer !== undefined) job.priority = priority; // out of the queue for a while
+    else if (!this.#queue.setPriority(job, priority)) {
       return { ok: false, reason: `job is not waiting in the bus queue (state ${job.state})` };
     }
     job.payload = { ...job.payload, priority };
@@ -306,9 +362,13 @@ export class Dispatcher {
         }
         this.pump();
         return;
-      case "succeeded":
       case "failed":
       case "timed_out":
+        this.#detach(job);
+        if (!this.#retryLater(job, event.state, extra)) this.#finish(job, event.state, extra);
+        this.pump();
+        return;
+      case "succeeded":
       case "cancelled":
         this.#detach(job);
         this.#finish(job, event.state, extra);
@@ -326,10 +386,34 @@ export class Dispatcher {
    */
   pump(): void {
     this.#skipped = false;
-    while (this.#queue.length > 0 && this.#deliverNext()) {
-      // handed the next one out
+    // One head per placement class; a class whose head cannot go now is done for this round
+    // (a hand-over only ever takes capacity away), the others go on in priority order.
+    const heads = new Map<string, Job>();
+    for (const { key, head } of this.#queue.classes()) heads.set(key, head);
+    while (heads.size > 0) {
+      let key = "";
+      let best: Job | undefined;
+      for (const [k, head] of heads) {
+        if (!best || head.priority < best.priority ||
+          (head.priority === best.priority && head.seq < best.seq)) [key, best] = [k, head];
+      }
+      if (!this.#deliver(best!)) heads.delete(key);
+      else {
+        const next = this.#queue.peekClass(key);
+        if (next) heads.set(key, next);
+        else heads.delete(key);
+      }
     }
     this.#blocked = this.#skipped && this.#queue.length > 0;
+  }
+
+  /**
+   * Stops the retry timers of jobs waiting out a backoff (they stay where they are: a job is
+   * still known and can be cancelled). Idempotent; call it when the bus shuts down.
+   */
+  close(): void {
+    for (const job of this.#backoff) this.#clock.clearTimeout(job.retryTimer!);
+    this.#backoff.clear();
   }
 
   /**
@@ -347,6 +431,7 @@ export class Dispatcher {
       priority: job.priority,
       state: job.state,
       scheduler: job.scheduler?.peer.name,
+      attempts: job.attempt,
     };
   }
 
@@ -382,7 +467,11 @@ export class Dispatcher {
    */
   status(): DispatcherStatus {
     return {
-      queue: { length: this.#queue.length, byPriority: this.#queue.countByPriority() },
+      queue: {
+        length: this.#queue.length,
+        byPriority: this.#queue.countByPriority(),
+        jobs: this.#queue.first(STATUS_JOBS).map((job) => this.#waitingStatus(job)),
+      },
       schedulers: this.#scheds.all().map((sched) => {
         const { peer, jobs } = sched;
         const v2 = peer.protocol === 2;
@@ -402,6 +491,13 @@ export class Dispatcher {
       }),
       outcomes: Object.fromEntries(this.#outcomes),
     };
+  }
+
+  #waitingStatus(job: Job): WaitingJobStatus {
+    const entry: WaitingJobStatus = { id: job.id, priority: job.priority, waiting: null };
+    if (typeof job.payload.name === "string") entry.name = job.payload.name;
+    entry.waiting = this.#scheds.waitingReason(job.placement) ?? null;
+    return entry;
   }
 
   #known(job: Job): KnownJobState {
@@ -447,27 +543,29 @@ export class Dispatcher {
   }
 
   /**
-   * The delivery policy, the one place where the modes differ: hands the queue's next job to
-   * every scheduler (broadcast) or to the one the exactly-once policy picks (see the class doc).
+   * The delivery policy, the one place where the modes differ: hands a waiting job (the next
+   * of its placement class) to every matching scheduler (broadcast) or to the one the
+   * exactly-once policy picks (see the class doc).
    *
    * @returns Whether the job went out; false when it must wait.
    */
-  #deliverNext(): boolean {
-    const job = this.#queue.peek()!;
+  #deliver(job: Job): boolean {
+    const fits = (sched: Sched): boolean =>
+      job.placement === SLEEPER || placementFits(sched.peer, job.placement);
     if (this.#broadcast) {
-      const all = this.#scheds.all();
+      const all = this.#scheds.all().filter(fits);
       if (all.length === 0 || !all.every((sched) => this.#canSend(sched))) return false;
-      this.#queue.pop();
+      this.#queue.remove(job);
       for (const sched of all) this.#handOver(job, sched);
       this.#finish(job, "delivered");
       return true;
     }
-    const canSend = (sched: Sched): boolean => this.#canSend(sched);
+    const canSend = (sched: Sched): boolean => fits(sched) && this.#canSend(sched);
     const target = this.#scheds.freest(canSend) ?? this.#scheds.nextSeed(canSend);
-    const victim = target ? undefined : this.#victimFor(job.priority);
+    const victim = target ? undefined : this.#victimFor(job.priority, fits);
     const to = target ?? victim?.scheduler;
     if (!to) return false;
-    this.#queue.pop();
+    this.#queue.remove(job);
     this.#assign(job, to, victim);
     return true;
   }
@@ -479,11 +577,16 @@ export class Dispatcher {
     return false;
   }
 
-  /** The job to evict for one of `priority` (see the class doc), if its scheduler can take it. */
-  #victimFor(priority: number): Job | undefined {
+  /**
+   * The job to evict for one of `priority` on a scheduler that `fits` (see the class doc), if
+   * that scheduler can take a frame now.
+   */
+  #victimFor(priority: number, fits: (sched: Sched) => boolean): Job | undefined {
     const victim = this.#scheds.victimFor(
       priority,
-      (job) => !this.#marked(job) && !job.cancelRequested && !job.scheduler!.draining,
+      (job) =>
+        !this.#marked(job) && !job.cancelRequested && !job.scheduler!.draining &&
+        fits(job.scheduler!),
     );
     return victim && this.#canSend(victim.scheduler!) ? victim : undefined;
   }
@@ -500,6 +603,7 @@ export class Dispatcher {
   }
 
   #assign(job: Job, sched: Sched, victim: Job | undefined): void {
+    job.attempt++;
     if (sched.peer.protocol === 1) {
       this.#handOver(job, sched);
       this.#finish(job, "delivered", { scheduler: sched.peer.name });
@@ -514,7 +618,7 @@ export class Dispatcher {
 
   #handOver(job: Job, sched: Sched, preempting?: string): void {
     this.#delivered++;
-    sched.peer.sendJob(job.id, job.payload);
+    sched.peer.sendJob(job.id, job.payload, Math.max(job.attempt, 1));
     const info: DispatchInfo = {
       id: job.id,
       priority: job.priority,
@@ -528,6 +632,48 @@ export class Dispatcher {
   #detach(job: Job): void {
     this.#scheds.unattach(job);
     job.preemptor = undefined;
+  }
+
+  /**
+   * A failed or timed-out command job with retries left: emits `requeued` and puts it back in
+   * the queue after its backoff (1 s, 2 s, 4 s, ... at most 60 s). Not for a job that could not
+   * start (`result.startError`), nor one its producer cancelled.
+   *
+   * @returns Whether it will be retried (false: the failure is final).
+   */
+  #retryLater(job: Job, state: "failed" | "timed_out", extra: EventExtra): boolean {
+    const payload = job.payload;
+    const retries = isCommandPayload(payload) ? (payload as CommandSpec).retries ?? 0 : 0;
+    const result = extra.result;
+    if (job.failures >= retries || job.cancelRequested || result?.startError !== undefined) {
+      return false;
+    }
+    job.failures++;
+    job.lastResult = result;
+    const delayMs = Math.min(1000 * 2 ** (job.failures - 1), MAX_RETRY_DELAY_MS);
+    const reason = `retry ${job.failures} of ${retries} in ${delayMs / 1000} s (${
+      failureCause(state, extra)
+    })`;
+    job.state = "requeued";
+    job.retryTimer = this.#clock.setTimeout(() => {
+      job.retryTimer = undefined;
+      this.#backoff.delete(job);
+      this.#queue.requeue(job);
+      this.pump();
+      if (this.#blocked) this.#onBlocked();
+    }, delayMs);
+    this.#backoff.add(job);
+    this.#emit(job, "requeued", { ...extra, reason });
+    return true;
+  }
+
+  /** Ends a job's retry backoff, if it is in one. */
+  #stopBackoff(job: Job): boolean {
+    if (job.retryTimer === undefined) return false;
+    this.#clock.clearTimeout(job.retryTimer);
+    job.retryTimer = undefined;
+    this.#backoff.delete(job);
+    return true;
   }
 
   #requeue(job: Job, reason: string): void {
@@ -572,4 +718,31 @@ interface EventExtra {
   scheduler?: string | undefined;
   result?: Record<string, unknown> | undefined;
   reason?: string | undefined;
+}
+
+/** The placement of every sleeper job without `requires`: any scheduler fits. */
+const SLEEPER: Placement = { requires: undefined, command: undefined };
+
+/** Where a job may run, from its validated payload. */
+function placementOf(payload: JobPayload): Placement {
+  const command = isCommandPayload(payload) ? (payload.command as string[])[0] : undefined;
+  const requires = payload.requires as Record<string, string> | undefined;
+  const none = requires === undefined || Object.keys(requires).length === 0;
+  if (command === undefined && none) return SLEEPER;
+  return { requires: none ? undefined : requires, command };
+}
+
+/** The queue class of a placement: equal keys, equal matching schedulers. */
+function placementKey(placement: Placement): string {
+  const requires = placement.requires ? Object.entries(placement.requires).sort() : [];
+  return JSON.stringify([placement.command ?? null, requires]);
+}
+
+/** Why an attempt failed, in a retry's reason: its exit code, signal, or state. */
+function failureCause(state: "failed" | "timed_out", extra: EventExtra): string {
+  const { exitCode, signal } = extra.result ?? {};
+  if (state === "timed_out") return "timed out";
+  if (typeof signal === "string") return `killed by ${signal}`;
+  if (typeof exitCode === "number") return `exit code ${exitCode}`;
+  return extra.reason ?? "failed";
 }

@@ -85,6 +85,7 @@ Deno.test("BusServer answers every bad input with an error and keeps serving oth
     cmd: "job",
     id: "good",
     payload: { priority: 4, runtime: 1 },
+    attempt: 1,
   });
   assert.ok(rejections.length >= 5 && rejections.length <= 6, `${rejections.length} lines`);
 });
@@ -238,7 +239,11 @@ Deno.test("BusServer /health, /status, 404 and 426", async () => {
     },
   );
   const status = await (await fetch(`${http}/status`)).json();
-  assert.deepEqual(status.queue, { length: 1, byPriority: { "6": 1 } });
+  assert.deepEqual(status.queue, {
+    length: 1,
+    byPriority: { "6": 1 },
+    jobs: [{ id: "wait", priority: 6, waiting: null }],
+  });
   assert.deepEqual(status.schedulers[0].running, [{ id: "run", priority: 2, state: "dispatched" }]);
   assert.equal(status.schedulers[0].name, "s");
   const missing = await fetch(`${http}/nope`);
