@@ -191,7 +191,11 @@ export class Dispatcher {
     this.#emit(job, "queued");
     this.#queue.enqueue(job);
     this.pump();
-    const waiting = this.#queue.has(job) ? this.#scheds.waitingReason(job.placement) : undefined;
+    const waiting = this.#scheds.size === 0
+      ? "no scheduler connected"
+      : this.#queue.has(job)
+      ? this.#scheds.waitingReason(job.placement)
+      : undefined;
     return waiting === undefined
       ? { ok: true, id, duplicate: false }
       : { ok: true, id, duplicate: false, waiting };
@@ -386,6 +390,13 @@ export class Dispatcher {
    */
   pump(): void {
     this.#skipped = false;
+    if (this.#queue.classCount <= 1) { // the common case: one order, no bookkeeping
+      while (this.#queue.length > 0 && this.#deliver(this.#queue.peek()!)) {
+        // handed the next one out
+      }
+      this.#blocked = this.#skipped && this.#queue.length > 0;
+      return;
+    }
     // One head per placement class; a class whose head cannot go now is done for this round
     // (a hand-over only ever takes capacity away), the others go on in priority order.
     const heads = new Map<string, Job>();
@@ -550,8 +561,10 @@ export class Dispatcher {
    * @returns Whether the job went out; false when it must wait.
    */
   #deliver(job: Job): boolean {
-    const fits = (sched: Sched): boolean =>
-      job.placement === SLEEPER || placementFits(sched.peer, job.placement);
+    const fits = job.placement === SLEEPER
+      ? anywhere
+      : (sched: Sched): boolean => placementFits(sched.peer, job.placement);
+    if (fits !== anywhere && !this.#scheds.some(fits)) return false; // a quick no, most often
     if (this.#broadcast) {
       const all = this.#scheds.all().filter(fits);
       if (all.length === 0 || !all.every((sched) => this.#canSend(sched))) return false;
@@ -719,6 +732,9 @@ interface EventExtra {
   result?: Record<string, unknown> | undefined;
   reason?: string | undefined;
 }
+
+/** Where a sleeper job without `requires` may go: anywhere. */
+const anywhere = (): boolean => true;
 
 /** The placement of every sleeper job without `requires`: any scheduler fits. */
 const SLEEPER: Placement = { requires: undefined, command: undefined };

@@ -73,6 +73,7 @@ const order = (a: Queueable, b: Queueable): number => a.priority - b.priority ||
  */
 export class JobQueue<T extends Queueable> {
   #classes = new Map<string, ClassQueue<T>>();
+  #list: ClassQueue<T>[] = []; // the same classes, for loops without an iterator
   #classOf: (job: T) => string;
   #length = 0;
   #maxLength: number;
@@ -97,6 +98,11 @@ export class JobQueue<T extends Queueable> {
   /** How many jobs wait. */
   get length(): number {
     return this.#length;
+  }
+
+  /** How many placement classes have waiting jobs. */
+  get classCount(): number {
+    return this.#classes.size;
   }
 
   /** Whether a new job would be refused. */
@@ -127,6 +133,7 @@ export class JobQueue<T extends Queueable> {
     if (!queue) {
       queue = { key, heap: new BinaryHeap<T>(order, { indexKey: QUEUE_PLACE }) };
       this.#classes.set(key, queue);
+      this.#list.push(queue);
     }
     queue.heap.push(job);
     this.#length++;
@@ -261,9 +268,11 @@ export class JobQueue<T extends Queueable> {
 
   /** The class whose next job is next overall. */
   #best(): ClassQueue<T> | undefined {
-    let best: ClassQueue<T> | undefined;
-    for (const queue of this.#classes.values()) {
-      if (!best || order(queue.heap.peek()!, best.heap.peek()!) < 0) best = queue;
+    const list = this.#list;
+    let best = list[0];
+    for (let i = 1; i < list.length; i++) {
+      const queue = list[i]!;
+      if (order(queue.heap.peek()!, best!.heap.peek()!) < 0) best = queue;
     }
     return best;
   }
@@ -271,6 +280,8 @@ export class JobQueue<T extends Queueable> {
   /** Bookkeeping after a job left `queue`: an empty class is dropped. */
   #taken(queue: ClassQueue<T>): void {
     this.#length--;
-    if (queue.heap.length === 0) this.#classes.delete(queue.key);
+    if (queue.heap.length > 0) return;
+    this.#classes.delete(queue.key);
+    this.#list.splice(this.#list.indexOf(queue), 1);
   }
 }

@@ -153,6 +153,17 @@ export class SchedulerPool<J extends PooledJob> {
   }
 
   /**
+   * Whether any connected scheduler passes a test.
+   *
+   * @param test The test.
+   * @returns True at the first that does.
+   */
+  some(test: (sched: PooledScheduler<J>) => boolean): boolean {
+    for (const sched of this.#scheds.values()) if (test(sched)) return true;
+    return false;
+  }
+
+  /**
    * Why a job of this placement has nowhere to go: no scheduler connected (draining ones do
    * not count), none with the required labels, or none (with them) allowing the command.
    *
