@@ -6,18 +6,16 @@
  * @module
  */
 
-import { type Clock, systemClock, type TimerId } from "../core/clock.ts";
+import { type Clock, systemClock } from "../core/clock.ts";
 import { type CommandSpec, isCommandPayload } from "../scheduler/command_spec.ts";
 import { BusStateError } from "./errors.ts";
 import { JobQueue } from "./job_queue.ts";
 import { FinishedIds } from "./finished_ids.ts";
-import {
-  type Placement,
-  placementFits,
-  type PooledScheduler,
-  SchedulerPool,
-} from "./scheduler_pool.ts";
-import { type BusJobState, type JobPayload, type SchedulerEventMessage } from "./protocol.ts";
+import { type PooledScheduler, SchedulerPool } from "./scheduler_pool.ts";
+import { type BusJob, busJobEvent, type EventExtra, knownState, newBusJob } from "./bus_job.ts";
+import { ANY_PLACEMENT, placementFits, placementKey } from "./placement.ts";
+import { RetryBackoff, retryDelayMs, retryReason } from "./retry_backoff.ts";
+import { type BusJobState, type SchedulerEventMessage } from "./protocol.ts";
 import type {
   BusJobView,
   DispatcherJobEvent,
@@ -25,7 +23,6 @@ import type {
   DispatcherStats,
   DispatcherStatus,
   DispatchInfo,
-  KnownJobState,
   OpResult,
   SchedulerPeer,
   SubmitRequest,
@@ -35,31 +32,9 @@ import type {
 
 export type * from "./dispatcher_types.ts";
 
-interface Job {
-  id: string;
-  givenId: boolean; // the producer chose the id (remembered after the end, for idempotency)
-  owner: string;
-  payload: JobPayload;
-  placement: Placement; // where it may run; equal placements share a queue class
-  priority: number;
-  seq: number;
-  attempt: number; // hand-overs to schedulers so far
-  failures: number; // failed or timed-out attempts so far (retries used)
-  retryTimer: TimerId | undefined; // set while it waits out a retry's backoff
-  lastResult: Record<string, unknown> | undefined; // the result of its last failed attempt
-  state: BusJobState | "dispatched";
-  scheduler: Sched | undefined;
-  startedAt: number;
-  suspended: boolean;
-  preemptor: Job | undefined; // the job last sent to evict this one (see #marked)
-  cancelRequested: boolean;
-  ending: EventExtra | undefined; // the final event's details, once final
-}
-
+type Job = BusJob;
 type Sched = PooledScheduler<Job>;
 
-/** Longest wait before a retry. */
-const MAX_RETRY_DELAY_MS = 60_000;
 /** How many waiting jobs `/status` lists. */
 const STATUS_JOBS = 100;
 
@@ -106,7 +81,7 @@ export class Dispatcher {
   #onDispatch: (info: DispatchInfo) => void;
   #onNotice: (message: string) => void;
   #onBlocked: () => void;
-  #backoff = new Set<Job>(); // jobs waiting out a retry's backoff
+  #backoff: RetryBackoff<Job>; // failed jobs waiting to be retried
   #seq = 0;
   #received = 0;
   #delivered = 0;
@@ -123,7 +98,7 @@ export class Dispatcher {
   constructor(options: DispatcherOptions = {}) {
     this.#queue = new JobQueue<Job>({
       maxLength: options.maxQueue ?? 100_000,
-      classOf: (job) => job.placement === SLEEPER ? "" : placementKey(job.placement),
+      classOf: (job) => placementKey(job.placement),
     });
     const remember = options.rememberFinished ?? 100_000;
     if (!Number.isInteger(remember) || remember < 1) {
@@ -134,6 +109,7 @@ export class Dispatcher {
     this.#finished = new FinishedIds(remember);
     this.#broadcast = options.broadcast ?? false;
     this.#clock = options.clock ?? systemClock;
+    this.#backoff = new RetryBackoff(this.#clock);
     this.#onJobEvent = options.onJobEvent ?? (() => {});
     this.#onDispatch = options.onDispatch ?? (() => {});
     this.#onNotice = options.onNotice ?? (() => {});
@@ -162,30 +138,17 @@ export class Dispatcher {
    */
   submit(request: SubmitRequest): SubmitResult {
     const known = request.id === undefined ? undefined : this.#jobs.get(request.id);
-    if (known) return { ok: true, id: known.id, duplicate: true, ...this.#known(known) };
+    if (known) return { ok: true, id: known.id, duplicate: true, ...knownState(known) };
     if (this.#queue.full) return { ok: false, reason: "queue full" };
     let id = request.id;
     while (id === undefined || this.#jobs.has(id)) id = this.#idPrefix + this.#nextId++;
-    const job: Job = {
+    const job = newBusJob(
       id,
-      givenId: request.id !== undefined,
-      owner: request.owner,
-      payload: request.payload, // shared: setPriority copies before it changes the priority
-      placement: placementOf(request.payload),
-      priority: request.payload.priority,
-      seq: this.#seq++,
-      attempt: 0,
-      failures: 0,
-      retryTimer: undefined,
-      lastResult: undefined,
-      state: "queued",
-      scheduler: undefined,
-      startedAt: 0,
-      suspended: false,
-      preemptor: undefined,
-      cancelRequested: false,
-      ending: undefined,
-    };
+      request.id !== undefined,
+      request.owner,
+      request.payload,
+      this.#seq++,
+    );
     this.#received++;
     this.#jobs.set(id, job);
     this.#emit(job, "queued");
@@ -233,7 +196,7 @@ export class Dispatcher {
   cancel(owner: string, id: string): OpResult {
     const job = this.#ownJob(owner, id);
     if (!("id" in job)) return job;
-    if (this.#queue.remove(job) || this.#stopBackoff(job)) {
+    if (this.#queue.remove(job) || this.#backoff.stop(job)) {
       const result = job.lastResult;
       this.#finish(job, "cancelled", { reason: "cancelled by producer", result });
       return { ok: true };
@@ -257,7 +220,7 @@ export class Dispatcher {
   setPriority(owner: string, id: string, priority: number): OpResult {
     const job = this.#ownJob(owner, id);
     if (!("id" in job)) return job;
-    if (job.retryTimer !== undefined) job.priority = priority; // out of the queue for a while
+    if (this.#backoff.has(job)) job.priority = priority; // out of the queue for a while
     else if (!this.#queue.setPriority(job, priority)) {
       return { ok: false, reason: `job is not waiting in the bus queue (state ${job.state})` };
     }
@@ -335,7 +298,7 @@ export class Dispatcher {
     const at = event.at ?? this.#clock.now();
     const extra = { at, scheduler: sched.peer.name, result: event.result, reason: event.reason };
     if (job.state === "delivered") { // broadcast: final for the bus; pass reports on
-      this.#onJobEvent(this.#event(job, event.state, extra));
+      this.#onJobEvent(busJobEvent(job, event.state, extra, at));
       return;
     }
     if (job.scheduler !== sched) {
@@ -390,31 +353,7 @@ export class Dispatcher {
    */
   pump(): void {
     this.#skipped = false;
-    if (this.#queue.classCount <= 1) { // the common case: one order, no bookkeeping
-      while (this.#queue.length > 0 && this.#deliver(this.#queue.peek()!)) {
-        // handed the next one out
-      }
-      this.#blocked = this.#skipped && this.#queue.length > 0;
-      return;
-    }
-    // One head per placement class; a class whose head cannot go now is done for this round
-    // (a hand-over only ever takes capacity away), the others go on in priority order.
-    const heads = new Map<string, Job>();
-    for (const { key, head } of this.#queue.classes()) heads.set(key, head);
-    while (heads.size > 0) {
-      let key = "";
-      let best: Job | undefined;
-      for (const [k, head] of heads) {
-        if (!best || head.priority < best.priority ||
-          (head.priority === best.priority && head.seq < best.seq)) [key, best] = [k, head];
-      }
-      if (!this.#deliver(best!)) heads.delete(key);
-      else {
-        const next = this.#queue.peekClass(key);
-        if (next) heads.set(key, next);
-        else heads.delete(key);
-      }
-    }
+    this.#queue.drain((job) => this.#deliver(job));
     this.#blocked = this.#skipped && this.#queue.length > 0;
   }
 
@@ -423,8 +362,7 @@ export class Dispatcher {
    * still known and can be cancelled). Idempotent; call it when the bus shuts down.
    */
   close(): void {
-    for (const job of this.#backoff) this.#clock.clearTimeout(job.retryTimer!);
-    this.#backoff.clear();
+    this.#backoff.close();
   }
 
   /**
@@ -511,17 +449,6 @@ export class Dispatcher {
     return entry;
   }
 
-  #known(job: Job): KnownJobState {
-    const { ending } = job;
-    const state = job.state === "dispatched" ? "queued" : job.state;
-    const known: KnownJobState = { state, final: ending !== undefined };
-    const scheduler = ending ? ending.scheduler : job.scheduler?.peer.name;
-    if (scheduler !== undefined) known.scheduler = scheduler;
-    if (ending?.result !== undefined) known.result = ending.result;
-    if (ending?.reason !== undefined) known.reason = ending.reason;
-    return known;
-  }
-
   #ownJob(owner: string, id: string): Job | { ok: false; reason: string } {
     const job = this.#jobs.get(id);
     if (!job) return { ok: false, reason: "unknown job" };
@@ -561,7 +488,7 @@ export class Dispatcher {
    * @returns Whether the job went out; false when it must wait.
    */
   #deliver(job: Job): boolean {
-    const fits = job.placement === SLEEPER
+    const fits = job.placement === ANY_PLACEMENT
       ? anywhere
       : (sched: Sched): boolean => placementFits(sched.peer, job.placement);
     if (fits !== anywhere && !this.#scheds.some(fits)) return false; // a quick no, most often
@@ -663,29 +590,14 @@ export class Dispatcher {
     }
     job.failures++;
     job.lastResult = result;
-    const delayMs = Math.min(1000 * 2 ** (job.failures - 1), MAX_RETRY_DELAY_MS);
-    const reason = `retry ${job.failures} of ${retries} in ${delayMs / 1000} s (${
-      failureCause(state, extra)
-    })`;
+    const reason = retryReason(job.failures, retries, { ...extra, state });
     job.state = "requeued";
-    job.retryTimer = this.#clock.setTimeout(() => {
-      job.retryTimer = undefined;
-      this.#backoff.delete(job);
+    this.#backoff.wait(job, retryDelayMs(job.failures), () => {
       this.#queue.requeue(job);
       this.pump();
       if (this.#blocked) this.#onBlocked();
-    }, delayMs);
-    this.#backoff.add(job);
+    });
     this.#emit(job, "requeued", { ...extra, reason });
-    return true;
-  }
-
-  /** Ends a job's retry backoff, if it is in one. */
-  #stopBackoff(job: Job): boolean {
-    if (job.retryTimer === undefined) return false;
-    this.#clock.clearTimeout(job.retryTimer);
-    job.retryTimer = undefined;
-    this.#backoff.delete(job);
     return true;
   }
 
@@ -701,64 +613,13 @@ export class Dispatcher {
     this.#outcomes.set(state, (this.#outcomes.get(state) ?? 0) + 1);
     const forget = job.givenId ? this.#finished.remember(job.id) : job.id; // a bus-assigned id:
     if (forget !== undefined) this.#jobs.delete(forget); // nobody can ask for it again
-    this.#onJobEvent(this.#event(job, state, extra, true));
+    this.#onJobEvent(busJobEvent(job, state, extra, this.#clock.now(), true));
   }
 
   #emit(job: Job, state: BusJobState, extra: EventExtra = {}): void {
-    this.#onJobEvent(this.#event(job, state, extra));
-  }
-
-  #event(job: Job, state: BusJobState, extra: EventExtra, final = false): DispatcherJobEvent {
-    const event: DispatcherJobEvent = {
-      cmd: "event",
-      id: job.id,
-      state,
-      at: extra.at ?? this.#clock.now(),
-      priority: job.priority,
-      owner: job.owner,
-    };
-    if (extra.scheduler !== undefined) event.scheduler = extra.scheduler;
-    if (extra.result !== undefined) event.result = extra.result;
-    if (extra.reason !== undefined) event.reason = extra.reason;
-    if (final) event.final = true;
-    return event;
+    this.#onJobEvent(busJobEvent(job, state, extra, this.#clock.now()));
   }
 }
 
-/** An event's details beyond the job's own; a field `undefined` (as a report gives) is left out. */
-interface EventExtra {
-  at?: number | undefined;
-  scheduler?: string | undefined;
-  result?: Record<string, unknown> | undefined;
-  reason?: string | undefined;
-}
-
-/** Where a sleeper job without `requires` may go: anywhere. */
+/** Where a job without placement constraints may go: anywhere. */
 const anywhere = (): boolean => true;
-
-/** The placement of every sleeper job without `requires`: any scheduler fits. */
-const SLEEPER: Placement = { requires: undefined, command: undefined };
-
-/** Where a job may run, from its validated payload. */
-function placementOf(payload: JobPayload): Placement {
-  const command = isCommandPayload(payload) ? (payload.command as string[])[0] : undefined;
-  const requires = payload.requires as Record<string, string> | undefined;
-  const none = requires === undefined || Object.keys(requires).length === 0;
-  if (command === undefined && none) return SLEEPER;
-  return { requires: none ? undefined : requires, command };
-}
-
-/** The queue class of a placement: equal keys, equal matching schedulers. */
-function placementKey(placement: Placement): string {
-  const requires = placement.requires ? Object.entries(placement.requires).sort() : [];
-  return JSON.stringify([placement.command ?? null, requires]);
-}
-
-/** Why an attempt failed, in a retry's reason: its exit code, signal, or state. */
-function failureCause(state: "failed" | "timed_out", extra: EventExtra): string {
-  const { exitCode, signal } = extra.result ?? {};
-  if (state === "timed_out") return "timed out";
-  if (typeof signal === "string") return `killed by ${signal}`;
-  if (typeof exitCode === "number") return `exit code ${exitCode}`;
-  return extra.reason ?? "failed";
-}

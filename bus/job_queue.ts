@@ -162,6 +162,45 @@ export class JobQueue<T extends Queueable> {
   }
 
   /**
+   * Hands waiting jobs out in queue order while `deliver` takes them. A class whose next job
+   * `deliver` refuses is done for this call (its later jobs are not offered); the other classes
+   * go on. `deliver` must take the job out (with {@linkcode JobQueue.remove}) when it accepts.
+   *
+   * @param deliver Takes a job out and returns true, or returns false to leave it waiting.
+   * @example
+   * ```ts
+   * import { JobQueue } from "./job_queue.ts";
+   * type J = { priority: number; seq: number; gpu: boolean };
+   * const queue = new JobQueue<J>({ classOf: (job) => job.gpu ? "gpu" : "" });
+   * queue.enqueue({ priority: 0, seq: 1, gpu: true });
+   * queue.enqueue({ priority: 5, seq: 2, gpu: false });
+   * queue.drain((job) => !job.gpu && queue.remove(job)); // no GPU: the second goes anyway
+   * console.log(queue.length); // 1
+   * ```
+   */
+  drain(deliver: (job: T) => boolean): void {
+    if (this.#list.length <= 1) { // the common case: one order, no bookkeeping
+      let job: T | undefined;
+      while ((job = this.#list[0]?.heap.peek()) !== undefined && deliver(job)) {
+        // handed the next one out
+      }
+      return;
+    }
+    // A class whose head cannot go is left out: what deliver accepts meanwhile only ever
+    // takes capacity away from the others, so it could not go later in this call either.
+    const open = new Map<string, T>();
+    for (const { key, heap } of this.#list) open.set(key, heap.peek()!);
+    while (open.size > 0) {
+      let key = "";
+      let best: T | undefined;
+      for (const [k, head] of open) if (!best || order(head, best) < 0) [key, best] = [k, head];
+      const next = deliver(best!) ? this.#classes.get(key)?.heap.peek() : undefined;
+      if (next) open.set(key, next);
+      else open.delete(key);
+    }
+  }
+
+  /**
    * Each placement class's next job, classes in no particular order (O(classes)).
    *
    * @returns One entry per class that has waiting jobs.

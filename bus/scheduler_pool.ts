@@ -7,45 +7,8 @@
  */
 
 import { MAX_PRIORITY } from "./protocol.ts";
-import { allowsCommand, formatLabels, labelsMatch } from "../scheduler/command_spec.ts";
+import { type Placement, unplacedReason } from "./placement.ts";
 import type { SchedulerPeer } from "./dispatcher_types.ts";
-
-/**
- * Where a job may run: the labels it requires and, for a command job, its `command[0]`
- * (checked against each scheduler's allow-list). Jobs with equal placements form one class.
- */
-export interface Placement {
-  /** Labels a scheduler must have, with these values (none: any). */
-  readonly requires: Readonly<Record<string, string>> | undefined;
-  /** A command job's `command[0]`; undefined for a sleeper job. */
-  readonly command: string | undefined;
-}
-
-/**
- * Whether a scheduler may run a job of this placement: its labels contain the required ones
- * and, for a command job, its allow-list allows `command[0]`. Seed schedulers have neither
- * labels nor an allow-list: they take only sleeper jobs without `requires`.
- *
- * @param peer The scheduler.
- * @param placement The job's placement.
- * @returns True when the job may go there.
- * @example
- * ```ts
- * import { placementFits } from "./scheduler_pool.ts";
- * const peer = {
- *   client: "c1", name: "a", protocol: 2 as const, slots: 1, canSend: () => true,
- *   sendJob: () => {}, sendCancel: () => {}, labels: { gpu: "a100" }, commands: ["ffmpeg"],
- * };
- * console.log(placementFits(peer, { requires: { gpu: "a100" }, command: "ffmpeg" })); // true
- * console.log(placementFits(peer, { requires: undefined, command: "python3" })); // false
- * ```
- */
-export function placementFits(peer: SchedulerPeer, placement: Placement): boolean {
-  const { requires, command } = placement;
-  if (peer.protocol === 1) return command === undefined && labelsMatch({}, requires);
-  return labelsMatch(peer.labels ?? {}, requires) &&
-    (command === undefined || allowsCommand(peer.commands ?? [], command));
-}
 
 /** What the pool needs of a job: where it runs, how urgent, since when. */
 export interface PooledJob {
@@ -172,21 +135,9 @@ export class SchedulerPool<J extends PooledJob> {
    * turn).
    */
   waitingReason(placement: Placement): string | undefined {
-    const live = [...this.#scheds.values()].filter((sched) => !sched.draining);
-    if (live.length === 0) return "no scheduler connected";
-    if (live.some((sched) => placementFits(sched.peer, placement))) return undefined;
-    const { requires, command } = placement;
-    const labelled = live.filter((sched) =>
-      labelsMatch(sched.peer.protocol === 2 ? sched.peer.labels ?? {} : {}, requires)
-    );
-    const wanted = requires === undefined ? "" : formatLabels(requires);
-    if (labelled.length === 0) return `no scheduler with ${wanted}`;
-    if (labelled.length < live.length) {
-      return `no scheduler with ${wanted} allows command ${command}`;
-    }
-    return command === undefined
-      ? "no scheduler takes this job" // unreachable: every sleeper job fits a labelled one
-      : `no scheduler allows command ${command}`;
+    const live: SchedulerPeer[] = [];
+    for (const sched of this.#scheds.values()) if (!sched.draining) live.push(sched.peer);
+    return unplacedReason(live, placement);
   }
 
   /**
