@@ -680,7 +680,13 @@ Deno.test("Dispatcher counts attempts: 1 on the first hand-over, one more per re
 });
 
 /** A scheduler allowing every command, a command job with `retries`, and a way to fail it. */
-function retrySetup(retries: number) {
+type RetrySetup = ReturnType<typeof setup> & {
+  a: FakePeer;
+  fail: (state: "failed" | "timed_out", result?: Extra) => void;
+  last: () => DispatcherJobEvent;
+};
+
+function retrySetup(retries: number): RetrySetup {
   const t = setup();
   const a = labelled("a", undefined, ["*"], 1);
   t.bus.addScheduler(a);
