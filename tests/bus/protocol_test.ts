@@ -7,6 +7,7 @@ import {
   validatePayload,
 } from "../../bus/protocol.ts";
 import { parseClientMessage } from "../../bus/client_message.ts";
+import { parseServerMessage } from "../../bus/server_message.ts";
 
 const job = (payload: unknown, extra: Record<string, unknown> = {}): string =>
   JSON.stringify({ cmd: "job_request", ...extra, payload });
@@ -266,5 +267,19 @@ Deno.test("parseClientMessage takes a v2 scheduler's labels and allow-list, each
     slots: 2,
     labels: {},
     commands: [],
+  });
+});
+
+Deno.test("parseServerMessage keeps a job's attempt and checks it", () => {
+  const job = (extra: Record<string, unknown>): string =>
+    JSON.stringify({ cmd: "job", id: "j", payload: { priority: 1, command: ["true"] }, ...extra });
+  assert.deepEqual(parseServerMessage(job({ attempt: 2 })), {
+    ok: true,
+    message: { cmd: "job", id: "j", payload: { priority: 1, command: ["true"] }, attempt: 2 },
+  });
+  assert.equal(parseServerMessage(job({})).ok, true);
+  assert.deepEqual(parseServerMessage(job({ attempt: 0 })), {
+    ok: false,
+    reason: "job: 'attempt' must be an integer >= 1, got 0",
   });
 });
