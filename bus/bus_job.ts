@@ -8,7 +8,7 @@
 import type { PooledScheduler } from "./scheduler_pool.ts";
 import type { BusJobState, JobPayload } from "./protocol.ts";
 import type { DispatcherJobEvent, KnownJobState } from "./dispatcher_types.ts";
-import { type Placement, placementOf } from "./placement.ts";
+import { type Placement, placementKey, placementOf } from "./placement.ts";
 
 /** An event's details beyond the job's own; a field `undefined` (as a report gives) is left out. */
 export interface EventExtra {
@@ -32,8 +32,10 @@ export interface BusJob {
   owner: string;
   /** The validated payload (shared: copy it before changing it). */
   payload: JobPayload;
-  /** Where it may run; equal placements share a queue class. */
+  /** Where it may run. */
   placement: Placement;
+  /** Its placement's key: its class in the bus queue. */
+  placementKey: string;
   /** Its current priority. */
   priority: number;
   /** Acceptance order. */
@@ -83,12 +85,14 @@ export function newBusJob(
   payload: JobPayload,
   seq: number,
 ): BusJob {
+  const placement = placementOf(payload);
   return {
     id,
     givenId,
     owner,
     payload,
-    placement: placementOf(payload),
+    placement,
+    placementKey: placementKey(placement),
     priority: payload.priority,
     seq,
     attempt: 0,

@@ -13,7 +13,7 @@ import { JobQueue } from "./job_queue.ts";
 import { FinishedIds } from "./finished_ids.ts";
 import { type PooledScheduler, SchedulerPool } from "./scheduler_pool.ts";
 import { type BusJob, busJobEvent, type EventExtra, knownState, newBusJob } from "./bus_job.ts";
-import { ANY_PLACEMENT, placementFits, placementKey } from "./placement.ts";
+import { ANY_PLACEMENT, placementFits } from "./placement.ts";
 import { RetryBackoff, retryDelayMs, retryReason } from "./retry_backoff.ts";
 import { type BusJobState, type SchedulerEventMessage } from "./protocol.ts";
 import type {
@@ -98,7 +98,7 @@ export class Dispatcher {
   constructor(options: DispatcherOptions = {}) {
     this.#queue = new JobQueue<Job>({
       maxLength: options.maxQueue ?? 100_000,
-      classOf: (job) => placementKey(job.placement),
+      classOf: (job) => job.placementKey,
     });
     const remember = options.rememberFinished ?? 100_000;
     if (!Number.isInteger(remember) || remember < 1) {
