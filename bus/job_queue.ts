@@ -241,7 +241,9 @@ export class JobQueue<T extends Queueable> {
    */
   remove(job: T): boolean {
     const queue = this.#classes.get(this.#classOf(job));
-    if (!queue?.heap.remove(job)) return false;
+    if (!queue) return false;
+    if (queue.heap.peek() === job) queue.heap.pop(); // the usual case: a class's next job
+    else if (!queue.heap.remove(job)) return false;
     this.#taken(queue);
     return true;
   }
