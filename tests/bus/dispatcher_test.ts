@@ -813,3 +813,40 @@ Deno.test("Dispatcher keeps placing with 100,000 jobs waiting that nothing can r
   assert.deepEqual(first.slice(0, 2).map((j) => j.id), ["stuck0", "stuck11"]);
   assert.equal(first[0]?.waiting, "no scheduler with gpu=a100");
 });
+
+Deno.test("Dispatcher does not retry a job its producer asked to cancel while it ran", () => {
+  const { fail, last, bus, a } = retrySetup(2);
+  assert.deepEqual(bus.cancel("p", "r"), { ok: true });
+  assert.deepEqual(a.cancels, [["r", "cancelled by producer"]]);
+  fail("failed");
+  assert.equal(last().state, "failed");
+  assert.equal(last().final, true);
+});
+
+Deno.test("Dispatcher says onBlocked when a retry comes back to a scheduler that cannot take frames", async () => {
+  let blocked = 0;
+  const t = setup({ onBlocked: () => blocked++ });
+  const b = labelled("b", undefined, ["*"], 1);
+  t.bus.addScheduler(b);
+  t.bus.submit({ owner: "p", id: "x", payload: commandJob(5, ["false"], { retries: 1 }) });
+  b.writable = false;
+  t.bus.schedulerEvent("b", { cmd: "event", id: "x", state: "failed" });
+  await t.clock.tick(1000);
+  assert.equal(blocked, 1);
+  assert.equal(t.bus.blocked, true);
+  b.writable = true;
+  t.bus.pump();
+  assert.deepEqual(b.attempts, [1, 2]);
+});
+
+Deno.test("Dispatcher broadcast sends a job to the matching schedulers only", () => {
+  const { bus, states } = setup({ broadcast: true });
+  const seed = new FakePeer("seed", 1);
+  const any = labelled("any", undefined, ["*"]);
+  const none = new FakePeer("none");
+  for (const peer of [seed, any, none]) bus.addScheduler(peer);
+  bus.submit({ owner: "p", id: "c", payload: commandJob(5, ["true"]) });
+  bus.submit({ owner: "p", id: "s", payload: { priority: 5, runtime: 1 } });
+  assert.deepEqual([seed.jobs, any.jobs, none.jobs], [["s"], ["c", "s"], ["s"]]);
+  assert.deepEqual(states("c"), ["queued", "delivered"]);
+});
