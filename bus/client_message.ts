@@ -23,6 +23,8 @@ import {
   validatePriority,
 } from "./protocol.ts";
 
+import { validateAllowList, validateLabels } from "../scheduler/command_spec.ts";
+
 type Check<T> = { ok: true; value: T } | { ok: false; reason: string };
 
 const ROLES: readonly Role[] = ["producer", "scheduler", "monitor"];
@@ -128,6 +130,16 @@ function parseRegister(value: Record<string, unknown>): ParseResult<RegisterMess
         return fail("register: 'running' must be an array of job ids");
       }
       message.running = [...new Set(value.running as string[])];
+    }
+    if (value.labels !== undefined) {
+      const labels = validateLabels("labels", value.labels);
+      if (!labels.ok) return fail(`register: ${labels.reason}`);
+      message.labels = labels.value;
+    }
+    if (value.commands !== undefined) {
+      const commands = validateAllowList(value.commands);
+      if (!commands.ok) return fail(`register: ${commands.reason}`);
+      message.commands = commands.value;
     }
   }
   return { ok: true, message };

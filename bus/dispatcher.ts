@@ -7,11 +7,15 @@
  */
 
 import { type Clock, systemClock } from "../core/clock.ts";
+import { type CommandSpec, isCommandPayload } from "../scheduler/command_spec.ts";
 import { BusStateError } from "./errors.ts";
 import { JobQueue } from "./job_queue.ts";
 import { FinishedIds } from "./finished_ids.ts";
 import { type PooledScheduler, SchedulerPool } from "./scheduler_pool.ts";
-import { type BusJobState, type JobPayload, type SchedulerEventMessage } from "./protocol.ts";
+import { type BusJob, busJobEvent, type EventExtra, knownState, newBusJob } from "./bus_job.ts";
+import { ANY_PLACEMENT, placementFits } from "./placement.ts";
+import { RetryBackoff, retryDelayMs, retryReason } from "./retry_backoff.ts";
+import { type BusJobState, type SchedulerEventMessage } from "./protocol.ts";
 import type {
   BusJobView,
   DispatcherJobEvent,
@@ -19,41 +23,33 @@ import type {
   DispatcherStats,
   DispatcherStatus,
   DispatchInfo,
-  KnownJobState,
   OpResult,
   SchedulerPeer,
   SubmitRequest,
   SubmitResult,
+  WaitingJobStatus,
 } from "./dispatcher_types.ts";
 
 export type * from "./dispatcher_types.ts";
 
-interface Job {
-  id: string;
-  givenId: boolean; // the producer chose the id (remembered after the end, for idempotency)
-  owner: string;
-  payload: JobPayload;
-  priority: number;
-  seq: number;
-  state: BusJobState | "dispatched";
-  scheduler: Sched | undefined;
-  startedAt: number;
-  suspended: boolean;
-  preemptor: Job | undefined; // the job last sent to evict this one (see #marked)
-  cancelRequested: boolean;
-  ending: EventExtra | undefined; // the final event's details, once final
-}
-
+type Job = BusJob;
 type Sched = PooledScheduler<Job>;
+
+/** How many waiting jobs `/status` lists. */
+const STATUS_JOBS = 100;
 
 /**
  * Decides which scheduler gets which job.
  *
- * Exactly-once mode: a job goes to the v2 scheduler with the most free slots, else to a seed
- * scheduler (round-robin), else — when it is strictly more urgent than the least urgent job
- * running anywhere — to the v2 scheduler running that job (latest started among equals), which
- * evicts it. Evicted jobs and jobs of lost schedulers are requeued in their original place.
- * Broadcast mode: every job to every scheduler. See `docs/protocol.md`.
+ * Exactly-once mode: a job goes only to a scheduler that matches it (its `requires` labels and,
+ * for a command job, the scheduler's allow-list: see {@linkcode placementFits}): to the matching
+ * v2 scheduler with the most free slots, else to a seed scheduler (round-robin), else — when it
+ * is strictly more urgent than the least urgent job running on a matching scheduler — to the
+ * scheduler running that job (latest started among equals), which evicts it. Evicted jobs and
+ * jobs of lost schedulers are requeued in their original place. Waiting jobs are grouped by
+ * placement: a job nothing can take now holds up no job of another placement. A failed command
+ * job with `retries` left comes back after a backoff. Broadcast mode: every job to every
+ * matching scheduler. See `docs/protocol.md`.
  *
  * @example Two jobs, one v2 scheduler with one slot
  * ```ts
@@ -84,6 +80,8 @@ export class Dispatcher {
   #onJobEvent: (event: DispatcherJobEvent) => void;
   #onDispatch: (info: DispatchInfo) => void;
   #onNotice: (message: string) => void;
+  #onBlocked: () => void;
+  #backoff: RetryBackoff<Job>; // failed jobs waiting to be retried
   #seq = 0;
   #received = 0;
   #delivered = 0;
@@ -98,7 +96,10 @@ export class Dispatcher {
    * @throws {RangeError} If `maxQueue` or `rememberFinished` is not a positive integer.
    */
   constructor(options: DispatcherOptions = {}) {
-    this.#queue = new JobQueue({ maxLength: options.maxQueue ?? 100_000 });
+    this.#queue = new JobQueue<Job>({
+      maxLength: options.maxQueue ?? 100_000,
+      classOf: (job) => job.placementKey,
+    });
     const remember = options.rememberFinished ?? 100_000;
     if (!Number.isInteger(remember) || remember < 1) {
       throw new RangeError(
@@ -108,9 +109,11 @@ export class Dispatcher {
     this.#finished = new FinishedIds(remember);
     this.#broadcast = options.broadcast ?? false;
     this.#clock = options.clock ?? systemClock;
+    this.#backoff = new RetryBackoff(this.#clock);
     this.#onJobEvent = options.onJobEvent ?? (() => {});
     this.#onDispatch = options.onDispatch ?? (() => {});
     this.#onNotice = options.onNotice ?? (() => {});
+    this.#onBlocked = options.onBlocked ?? (() => {});
   }
 
   /** How many jobs wait in the bus. */
@@ -135,33 +138,51 @@ export class Dispatcher {
    */
   submit(request: SubmitRequest): SubmitResult {
     const known = request.id === undefined ? undefined : this.#jobs.get(request.id);
-    if (known) return { ok: true, id: known.id, duplicate: true, ...this.#known(known) };
+    if (known) return { ok: true, id: known.id, duplicate: true, ...knownState(known) };
     if (this.#queue.full) return { ok: false, reason: "queue full" };
     let id = request.id;
     while (id === undefined || this.#jobs.has(id)) id = this.#idPrefix + this.#nextId++;
-    const job: Job = {
+    const job = newBusJob(
       id,
-      givenId: request.id !== undefined,
-      owner: request.owner,
-      payload: request.payload, // shared: setPriority copies before it changes the priority
-      priority: request.payload.priority,
-      seq: this.#seq++,
-      state: "queued",
-      scheduler: undefined,
-      startedAt: 0,
-      suspended: false,
-      preemptor: undefined,
-      cancelRequested: false,
-      ending: undefined,
-    };
+      request.id !== undefined,
+      request.owner,
+      request.payload,
+      this.#seq++,
+    );
     this.#received++;
     this.#jobs.set(id, job);
     this.#emit(job, "queued");
     this.#queue.enqueue(job);
     this.pump();
-    return this.#scheds.size > 0
+    const waiting = this.#scheds.size === 0
+      ? "no scheduler connected"
+      : this.#queue.has(job)
+      ? this.#scheds.waitingReason(job.placement)
+      : undefined;
+    return waiting === undefined
       ? { ok: true, id, duplicate: false }
-      : { ok: true, id, duplicate: false, waiting: "no scheduler connected" };
+      : { ok: true, id, duplicate: false, waiting };
+  }
+
+  /**
+   * Why a job waits in the bus with nothing to run it.
+   *
+   * @param id The job.
+   * @returns `"no scheduler connected"`, `"no scheduler with gpu=a100"`, `"no scheduler allows
+   * command ffmpeg"`, `"no scheduler with gpu=a100 allows command ffmpeg"`; undefined when it
+   * waits its turn (some connected scheduler matches it), or is not waiting in the bus queue.
+   * @example
+   * ```ts
+   * import { Dispatcher } from "./dispatcher.ts";
+   * const dispatcher = new Dispatcher();
+   * dispatcher.submit({ owner: "p", id: "j1", payload: { priority: 5, command: ["ffmpeg"] } });
+   * console.log(dispatcher.waitingReason("j1")); // no scheduler connected
+   * ```
+   */
+  waitingReason(id: string): string | undefined {
+    const job = this.#jobs.get(id);
+    if (!job || !this.#queue.has(job)) return undefined;
+    return this.#scheds.waitingReason(job.placement);
   }
 
   /**
@@ -175,8 +196,9 @@ export class Dispatcher {
   cancel(owner: string, id: string): OpResult {
     const job = this.#ownJob(owner, id);
     if (!("id" in job)) return job;
-    if (this.#queue.remove(job)) {
-      this.#finish(job, "cancelled", { reason: "cancelled by producer" });
+    if (this.#queue.remove(job) || this.#backoff.stop(job)) {
+      const result = job.lastResult;
+      this.#finish(job, "cancelled", { reason: "cancelled by producer", result });
       return { ok: true };
     }
     if (!job.scheduler) return { ok: false, reason: `job already ${job.state}` }; // final
@@ -198,7 +220,8 @@ export class Dispatcher {
   setPriority(owner: string, id: string, priority: number): OpResult {
     const job = this.#ownJob(owner, id);
     if (!("id" in job)) return job;
-    if (!this.#queue.setPriority(job, priority)) {
+    if (this.#backoff.has(job)) job.priority = priority; // out of the queue for a while
+    else if (!this.#queue.setPriority(job, priority)) {
       return { ok: false, reason: `job is not waiting in the bus queue (state ${job.state})` };
     }
     job.payload = { ...job.payload, priority };
@@ -275,7 +298,7 @@ export class Dispatcher {
     const at = event.at ?? this.#clock.now();
     const extra = { at, scheduler: sched.peer.name, result: event.result, reason: event.reason };
     if (job.state === "delivered") { // broadcast: final for the bus; pass reports on
-      this.#onJobEvent(this.#event(job, event.state, extra));
+      this.#onJobEvent(busJobEvent(job, event.state, extra, at));
       return;
     }
     if (job.scheduler !== sched) {
@@ -306,9 +329,13 @@ export class Dispatcher {
         }
         this.pump();
         return;
-      case "succeeded":
       case "failed":
       case "timed_out":
+        this.#detach(job);
+        if (!this.#retryLater(job, event.state, extra)) this.#finish(job, event.state, extra);
+        this.pump();
+        return;
+      case "succeeded":
       case "cancelled":
         this.#detach(job);
         this.#finish(job, event.state, extra);
@@ -326,10 +353,16 @@ export class Dispatcher {
    */
   pump(): void {
     this.#skipped = false;
-    while (this.#queue.length > 0 && this.#deliverNext()) {
-      // handed the next one out
-    }
+    this.#queue.drain((job) => this.#deliver(job));
     this.#blocked = this.#skipped && this.#queue.length > 0;
+  }
+
+  /**
+   * Stops the retry timers of jobs waiting out a backoff (they stay where they are: a job is
+   * still known and can be cancelled). Idempotent; call it when the bus shuts down.
+   */
+  close(): void {
+    this.#backoff.close();
   }
 
   /**
@@ -347,6 +380,7 @@ export class Dispatcher {
       priority: job.priority,
       state: job.state,
       scheduler: job.scheduler?.peer.name,
+      attempts: job.attempt,
     };
   }
 
@@ -382,7 +416,11 @@ export class Dispatcher {
    */
   status(): DispatcherStatus {
     return {
-      queue: { length: this.#queue.length, byPriority: this.#queue.countByPriority() },
+      queue: {
+        length: this.#queue.length,
+        byPriority: this.#queue.countByPriority(),
+        jobs: this.#queue.first(STATUS_JOBS).map((job) => this.#waitingStatus(job)),
+      },
       schedulers: this.#scheds.all().map((sched) => {
         const { peer, jobs } = sched;
         const v2 = peer.protocol === 2;
@@ -404,15 +442,11 @@ export class Dispatcher {
     };
   }
 
-  #known(job: Job): KnownJobState {
-    const { ending } = job;
-    const state = job.state === "dispatched" ? "queued" : job.state;
-    const known: KnownJobState = { state, final: ending !== undefined };
-    const scheduler = ending ? ending.scheduler : job.scheduler?.peer.name;
-    if (scheduler !== undefined) known.scheduler = scheduler;
-    if (ending?.result !== undefined) known.result = ending.result;
-    if (ending?.reason !== undefined) known.reason = ending.reason;
-    return known;
+  #waitingStatus(job: Job): WaitingJobStatus {
+    const entry: WaitingJobStatus = { id: job.id, priority: job.priority, waiting: null };
+    if (typeof job.payload.name === "string") entry.name = job.payload.name;
+    entry.waiting = this.#scheds.waitingReason(job.placement) ?? null;
+    return entry;
   }
 
   #ownJob(owner: string, id: string): Job | { ok: false; reason: string } {
@@ -447,27 +481,31 @@ export class Dispatcher {
   }
 
   /**
-   * The delivery policy, the one place where the modes differ: hands the queue's next job to
-   * every scheduler (broadcast) or to the one the exactly-once policy picks (see the class doc).
+   * The delivery policy, the one place where the modes differ: hands a waiting job (the next
+   * of its placement class) to every matching scheduler (broadcast) or to the one the
+   * exactly-once policy picks (see the class doc).
    *
    * @returns Whether the job went out; false when it must wait.
    */
-  #deliverNext(): boolean {
-    const job = this.#queue.peek()!;
+  #deliver(job: Job): boolean {
+    const fits = job.placement === ANY_PLACEMENT
+      ? anywhere
+      : (sched: Sched): boolean => placementFits(sched.peer, job.placement);
+    if (fits !== anywhere && !this.#scheds.some(fits)) return false; // a quick no, most often
     if (this.#broadcast) {
-      const all = this.#scheds.all();
+      const all = this.#scheds.all().filter(fits);
       if (all.length === 0 || !all.every((sched) => this.#canSend(sched))) return false;
-      this.#queue.pop();
+      this.#queue.remove(job);
       for (const sched of all) this.#handOver(job, sched);
       this.#finish(job, "delivered");
       return true;
     }
-    const canSend = (sched: Sched): boolean => this.#canSend(sched);
+    const canSend = (sched: Sched): boolean => fits(sched) && this.#canSend(sched);
     const target = this.#scheds.freest(canSend) ?? this.#scheds.nextSeed(canSend);
-    const victim = target ? undefined : this.#victimFor(job.priority);
+    const victim = target ? undefined : this.#victimFor(job.priority, fits);
     const to = target ?? victim?.scheduler;
     if (!to) return false;
-    this.#queue.pop();
+    this.#queue.remove(job);
     this.#assign(job, to, victim);
     return true;
   }
@@ -479,11 +517,16 @@ export class Dispatcher {
     return false;
   }
 
-  /** The job to evict for one of `priority` (see the class doc), if its scheduler can take it. */
-  #victimFor(priority: number): Job | undefined {
+  /**
+   * The job to evict for one of `priority` on a scheduler that `fits` (see the class doc), if
+   * that scheduler can take a frame now.
+   */
+  #victimFor(priority: number, fits: (sched: Sched) => boolean): Job | undefined {
     const victim = this.#scheds.victimFor(
       priority,
-      (job) => !this.#marked(job) && !job.cancelRequested && !job.scheduler!.draining,
+      (job) =>
+        !this.#marked(job) && !job.cancelRequested && !job.scheduler!.draining &&
+        fits(job.scheduler!),
     );
     return victim && this.#canSend(victim.scheduler!) ? victim : undefined;
   }
@@ -500,6 +543,7 @@ export class Dispatcher {
   }
 
   #assign(job: Job, sched: Sched, victim: Job | undefined): void {
+    job.attempt++;
     if (sched.peer.protocol === 1) {
       this.#handOver(job, sched);
       this.#finish(job, "delivered", { scheduler: sched.peer.name });
@@ -514,7 +558,7 @@ export class Dispatcher {
 
   #handOver(job: Job, sched: Sched, preempting?: string): void {
     this.#delivered++;
-    sched.peer.sendJob(job.id, job.payload);
+    sched.peer.sendJob(job.id, job.payload, Math.max(job.attempt, 1));
     const info: DispatchInfo = {
       id: job.id,
       priority: job.priority,
@@ -530,6 +574,33 @@ export class Dispatcher {
     job.preemptor = undefined;
   }
 
+  /**
+   * A failed or timed-out command job with retries left: emits `requeued` and puts it back in
+   * the queue after its backoff (1 s, 2 s, 4 s, ... at most 60 s). Not for a job that could not
+   * start (`result.startError`), nor one its producer cancelled.
+   *
+   * @returns Whether it will be retried (false: the failure is final).
+   */
+  #retryLater(job: Job, state: "failed" | "timed_out", extra: EventExtra): boolean {
+    const payload = job.payload;
+    const retries = isCommandPayload(payload) ? (payload as CommandSpec).retries ?? 0 : 0;
+    const result = extra.result;
+    if (job.failures >= retries || job.cancelRequested || result?.startError !== undefined) {
+      return false;
+    }
+    job.failures++;
+    job.lastResult = result;
+    const reason = retryReason(job.failures, retries, { ...extra, state });
+    job.state = "requeued";
+    this.#backoff.wait(job, retryDelayMs(job.failures), () => {
+      this.#queue.requeue(job);
+      this.pump();
+      if (this.#blocked) this.#onBlocked();
+    });
+    this.#emit(job, "requeued", { ...extra, reason });
+    return true;
+  }
+
   #requeue(job: Job, reason: string): void {
     job.state = "requeued";
     this.#queue.requeue(job);
@@ -542,34 +613,13 @@ export class Dispatcher {
     this.#outcomes.set(state, (this.#outcomes.get(state) ?? 0) + 1);
     const forget = job.givenId ? this.#finished.remember(job.id) : job.id; // a bus-assigned id:
     if (forget !== undefined) this.#jobs.delete(forget); // nobody can ask for it again
-    this.#onJobEvent(this.#event(job, state, extra, true));
+    this.#onJobEvent(busJobEvent(job, state, extra, this.#clock.now(), true));
   }
 
   #emit(job: Job, state: BusJobState, extra: EventExtra = {}): void {
-    this.#onJobEvent(this.#event(job, state, extra));
-  }
-
-  #event(job: Job, state: BusJobState, extra: EventExtra, final = false): DispatcherJobEvent {
-    const event: DispatcherJobEvent = {
-      cmd: "event",
-      id: job.id,
-      state,
-      at: extra.at ?? this.#clock.now(),
-      priority: job.priority,
-      owner: job.owner,
-    };
-    if (extra.scheduler !== undefined) event.scheduler = extra.scheduler;
-    if (extra.result !== undefined) event.result = extra.result;
-    if (extra.reason !== undefined) event.reason = extra.reason;
-    if (final) event.final = true;
-    return event;
+    this.#onJobEvent(busJobEvent(job, state, extra, this.#clock.now()));
   }
 }
 
-/** An event's details beyond the job's own; a field `undefined` (as a report gives) is left out. */
-interface EventExtra {
-  at?: number | undefined;
-  scheduler?: string | undefined;
-  result?: Record<string, unknown> | undefined;
-  reason?: string | undefined;
-}
+/** Where a job without placement constraints may go: anywhere. */
+const anywhere = (): boolean => true;

@@ -20,8 +20,21 @@ export interface SchedulerPeer {
   readonly slots: number;
   /** Whether a job frame may be sent now (false while its send buffer is over the limit). */
   canSend(): boolean;
-  /** Sends a job: a `job` message (protocol 2) or the bare payload (seed). */
-  sendJob(id: string, payload: JobPayload): void;
+  /**
+   * A v2 scheduler's labels (`--label gpu=a100`): a job's `requires` must be among them.
+   * Absent: no labels.
+   */
+  readonly labels?: Readonly<Record<string, string>> | undefined;
+  /**
+   * A v2 scheduler's allow-list (`--allow-command`): which command jobs it runs (names,
+   * absolute paths or `"*"`). Absent or empty: sleeper jobs only.
+   */
+  readonly commands?: readonly string[] | undefined;
+  /**
+   * Sends a job: a `job` message (protocol 2, with `attempt`: 1 on its first hand-over, then
+   * one more per hand-over) or the bare payload (seed).
+   */
+  sendJob(id: string, payload: JobPayload, attempt: number): void;
   /** Tells a v2 scheduler to stop a job. */
   sendCancel(id: string, reason: string): void;
 }
@@ -38,6 +51,8 @@ export interface BusJobView {
   readonly state: BusJobState | "dispatched";
   /** The scheduler's name while a v2 scheduler has it. */
   readonly scheduler: string | undefined;
+  /** How many times the bus handed it to a scheduler (its current or last attempt). */
+  readonly attempts: number;
 }
 
 /** A job event as the dispatcher emits it: the wire event plus the job's owner. */
@@ -88,6 +103,12 @@ export interface DispatcherOptions {
    */
   onJobEvent?: (event: DispatcherJobEvent) => void;
   /**
+   * Called when a dispatch round the dispatcher started itself (a retry's backoff ended) left
+   * jobs held back by a full send buffer: call {@linkcode Dispatcher.pump} again a little later.
+   * @default {undefined}
+   */
+  onBlocked?: () => void;
+  /**
    * Called for every hand-over of a job to a scheduler.
    * @default {undefined}
    */
@@ -133,7 +154,10 @@ export type SubmitResult =
     ok: true;
     id: string;
     duplicate: false;
-    /** Set when no scheduler is connected: `"no scheduler connected"`. */
+    /**
+     * Set when the job waits with nothing to run it: `"no scheduler connected"`,
+     * `"no scheduler with gpu=a100"`, `"no scheduler allows command ffmpeg"`.
+     */
     waiting?: string;
   }
   | ({ ok: true; id: string; duplicate: true } & KnownJobState)
@@ -174,10 +198,25 @@ export interface SchedulerStatus {
   running: { id: string; priority: number; state: string }[];
 }
 
+/** A waiting job in `/status` (the first 100 in dispatch order). */
+export interface WaitingJobStatus {
+  /** The job id. */
+  id: string;
+  /** Its priority. */
+  priority: number;
+  /** Its `name`, when it has one. */
+  name?: string;
+  /**
+   * Why nothing can run it (`"no scheduler connected"`, `"no scheduler with gpu=a100"`,
+   * `"no scheduler allows command ffmpeg"`), or null when it waits its turn.
+   */
+  waiting: string | null;
+}
+
 /** The `/status` snapshot of the dispatcher. */
 export interface DispatcherStatus {
-  /** The waiting queue. */
-  queue: { length: number; byPriority: Record<string, number> };
+  /** The waiting queue: its length, counts by priority, its first 100 jobs. */
+  queue: { length: number; byPriority: Record<string, number>; jobs: WaitingJobStatus[] };
   /** Connected schedulers. */
   schedulers: SchedulerStatus[];
   /** Final outcomes so far, by state. */

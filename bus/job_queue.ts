@@ -1,5 +1,6 @@
 /**
- * The bus's own bounded priority queue of jobs waiting for a scheduler.
+ * The bus's own bounded priority queue of jobs waiting for a scheduler, split by placement class
+ * so that jobs no connected scheduler can take never hold up the others.
  *
  * @module
  */
@@ -18,19 +19,47 @@ export interface Queueable {
 }
 
 /** Options for {@linkcode JobQueue}. */
-export interface JobQueueOptions {
+export interface JobQueueOptions<T> {
   /**
    * Most jobs {@linkcode JobQueue.enqueue} lets in; requeued jobs are never refused.
    * @default {100_000}
    */
   maxLength?: number;
+  /**
+   * A job's placement class: jobs of one class can run on the same schedulers (the bus uses
+   * the job's `requires` and the kind of its command). Each class keeps its own order.
+   * @default {() => ""} one class
+   */
+  classOf?: (job: T) => string;
 }
+
+/** The jobs of one placement class, in queue order. */
+export interface JobClass<T> {
+  /** The class key ({@linkcode JobQueueOptions.classOf}). */
+  readonly key: string;
+  /** The class's next job. */
+  readonly head: T;
+  /** How many of its jobs wait. */
+  readonly length: number;
+}
+
+interface ClassQueue<T> {
+  key: string;
+  heap: BinaryHeap<T>;
+}
+
+const order = (a: Queueable, b: Queueable): number => a.priority - b.priority || a.seq - b.seq;
 
 /**
  * Jobs waiting in the bus: most urgent first, then first accepted first. New jobs are refused
  * beyond `maxLength`; jobs coming back (evicted, lost scheduler) always get in, in their original
  * place among equals because the order uses the job's acceptance `seq`. Jobs are identified by
  * object identity; the queue keeps its bookkeeping on each job under a hidden symbol property.
+ *
+ * With `classOf`, jobs are kept in one heap per placement class: {@linkcode JobQueue.classes}
+ * gives each class's next job, so a dispatcher looks at one job per class and a class no
+ * scheduler can take costs one look per round, whatever its length. `peek`, `pop` and `toArray`
+ * still give the order across all classes.
  *
  * @example
  * ```ts
@@ -43,9 +72,10 @@ export interface JobQueueOptions {
  * ```
  */
 export class JobQueue<T extends Queueable> {
-  #heap = new BinaryHeap<T>((a, b) => a.priority - b.priority || a.seq - b.seq, {
-    indexKey: QUEUE_PLACE,
-  });
+  #classes = new Map<string, ClassQueue<T>>();
+  #list: ClassQueue<T>[] = []; // the same classes, for loops without an iterator
+  #classOf: (job: T) => string;
+  #length = 0;
   #maxLength: number;
 
   /**
@@ -54,7 +84,7 @@ export class JobQueue<T extends Queueable> {
    * @param options See {@linkcode JobQueueOptions}.
    * @throws {RangeError} If `maxLength` is not a positive integer.
    */
-  constructor(options: JobQueueOptions = {}) {
+  constructor(options: JobQueueOptions<T> = {}) {
     const maxLength = options.maxLength ?? 100_000;
     if (!Number.isInteger(maxLength) || maxLength < 1) {
       throw new RangeError(
@@ -62,16 +92,22 @@ export class JobQueue<T extends Queueable> {
       );
     }
     this.#maxLength = maxLength;
+    this.#classOf = options.classOf ?? (() => "");
   }
 
   /** How many jobs wait. */
   get length(): number {
-    return this.#heap.length;
+    return this.#length;
+  }
+
+  /** How many placement classes have waiting jobs. */
+  get classCount(): number {
+    return this.#classes.size;
   }
 
   /** Whether a new job would be refused. */
   get full(): boolean {
-    return this.#heap.length >= this.#maxLength;
+    return this.#length >= this.#maxLength;
   }
 
   /**
@@ -82,7 +118,7 @@ export class JobQueue<T extends Queueable> {
    */
   enqueue(job: T): boolean {
     if (this.full) return false;
-    this.#heap.push(job);
+    this.requeue(job);
     return true;
   }
 
@@ -92,7 +128,15 @@ export class JobQueue<T extends Queueable> {
    * @param job The job, with its original `seq`.
    */
   requeue(job: T): void {
-    this.#heap.push(job);
+    const key = this.#classOf(job);
+    let queue = this.#classes.get(key);
+    if (!queue) {
+      queue = { key, heap: new BinaryHeap<T>(order, { indexKey: QUEUE_PLACE }) };
+      this.#classes.set(key, queue);
+      this.#list.push(queue);
+    }
+    queue.heap.push(job);
+    this.#length++;
   }
 
   /**
@@ -101,7 +145,7 @@ export class JobQueue<T extends Queueable> {
    * @returns The most urgent, earliest accepted job, or undefined when empty.
    */
   peek(): T | undefined {
-    return this.#heap.peek();
+    return this.#best()?.heap.peek();
   }
 
   /**
@@ -110,7 +154,73 @@ export class JobQueue<T extends Queueable> {
    * @returns The most urgent, earliest accepted job, or undefined when empty.
    */
   pop(): T | undefined {
-    return this.#heap.pop();
+    const queue = this.#best();
+    if (!queue) return undefined;
+    const job = queue.heap.pop()!;
+    this.#taken(queue);
+    return job;
+  }
+
+  /**
+   * Hands waiting jobs out in queue order while `deliver` takes them. A class whose next job
+   * `deliver` refuses is done for this call (its later jobs are not offered); the other classes
+   * go on. `deliver` must take the job out (with {@linkcode JobQueue.remove}) when it accepts.
+   *
+   * @param deliver Takes a job out and returns true, or returns false to leave it waiting.
+   * @example
+   * ```ts
+   * import { JobQueue } from "./job_queue.ts";
+   * type J = { priority: number; seq: number; gpu: boolean };
+   * const queue = new JobQueue<J>({ classOf: (job) => job.gpu ? "gpu" : "" });
+   * queue.enqueue({ priority: 0, seq: 1, gpu: true });
+   * queue.enqueue({ priority: 5, seq: 2, gpu: false });
+   * queue.drain((job) => !job.gpu && queue.remove(job)); // no GPU: the second goes anyway
+   * console.log(queue.length); // 1
+   * ```
+   */
+  drain(deliver: (job: T) => boolean): void {
+    if (this.#list.length <= 1) { // the common case: one order, no bookkeeping
+      let job: T | undefined;
+      while ((job = this.#list[0]?.heap.peek()) !== undefined && deliver(job)) {
+        // handed the next one out
+      }
+      return;
+    }
+    // A class whose head cannot go is left out: what deliver accepts meanwhile only ever
+    // takes capacity away from the others, so it could not go later in this call either.
+    const open = new Map<string, T>();
+    for (const { key, heap } of this.#list) open.set(key, heap.peek()!);
+    while (open.size > 0) {
+      let key = "";
+      let best: T | undefined;
+      for (const [k, head] of open) if (!best || order(head, best) < 0) [key, best] = [k, head];
+      const next = deliver(best!) ? this.#classes.get(key)?.heap.peek() : undefined;
+      if (next) open.set(key, next);
+      else open.delete(key);
+    }
+  }
+
+  /**
+   * Each placement class's next job, classes in no particular order (O(classes)).
+   *
+   * @returns One entry per class that has waiting jobs.
+   */
+  classes(): JobClass<T>[] {
+    const heads: JobClass<T>[] = [];
+    for (const { key, heap } of this.#classes.values()) {
+      heads.push({ key, head: heap.peek()!, length: heap.length });
+    }
+    return heads;
+  }
+
+  /**
+   * The next job of one placement class.
+   *
+   * @param key The class key.
+   * @returns Its most urgent, earliest accepted job, or undefined if none waits.
+   */
+  peekClass(key: string): T | undefined {
+    return this.#classes.get(key)?.heap.peek();
   }
 
   /**
@@ -120,7 +230,7 @@ export class JobQueue<T extends Queueable> {
    * @returns True if it is in the queue.
    */
   has(job: T): boolean {
-    return this.#heap.has(job);
+    return this.#classes.get(this.#classOf(job))?.heap.has(job) ?? false;
   }
 
   /**
@@ -130,7 +240,12 @@ export class JobQueue<T extends Queueable> {
    * @returns False if it was not in the queue.
    */
   remove(job: T): boolean {
-    return this.#heap.remove(job);
+    const queue = this.#classes.get(this.#classOf(job));
+    if (!queue) return false;
+    if (queue.heap.peek() === job) queue.heap.pop(); // the usual case: a class's next job
+    else if (!queue.heap.remove(job)) return false;
+    this.#taken(queue);
+    return true;
   }
 
   /**
@@ -141,9 +256,10 @@ export class JobQueue<T extends Queueable> {
    * @returns False (and nothing changes) if the job is not in the queue.
    */
   setPriority(job: T, priority: number): boolean {
-    if (!this.#heap.has(job)) return false;
+    const heap = this.#classes.get(this.#classOf(job))?.heap;
+    if (!heap?.has(job)) return false;
     job.priority = priority;
-    return this.#heap.update(job);
+    return heap.update(job);
   }
 
   /**
@@ -153,8 +269,31 @@ export class JobQueue<T extends Queueable> {
    */
   countByPriority(): Record<string, number> {
     const counts: Record<string, number> = {};
-    for (const job of this.#heap.values()) counts[job.priority] = (counts[job.priority] ?? 0) + 1;
+    for (const { heap } of this.#classes.values()) {
+      for (const job of heap.values()) counts[job.priority] = (counts[job.priority] ?? 0) + 1;
+    }
     return counts;
+  }
+
+  /**
+   * The first `limit` waiting jobs in queue order (O(n) for a small limit: for status pages).
+   *
+   * @param limit How many at most.
+   * @returns A new array, next job first.
+   */
+  first(limit: number): T[] {
+    const top: T[] = []; // sorted, at most `limit` long
+    if (limit <= 0) return top;
+    for (const { heap } of this.#classes.values()) {
+      for (const job of heap.values()) {
+        if (top.length === limit && order(job, top[limit - 1]!) >= 0) continue;
+        let at = top.length;
+        while (at > 0 && order(job, top[at - 1]!) < 0) at--;
+        top.splice(at, 0, job);
+        if (top.length > limit) top.pop();
+      }
+    }
+    return top;
   }
 
   /**
@@ -163,6 +302,27 @@ export class JobQueue<T extends Queueable> {
    * @returns A new array, next job first.
    */
   toArray(): T[] {
-    return this.#heap.toArray();
+    const all: T[] = [];
+    for (const { heap } of this.#classes.values()) for (const job of heap.values()) all.push(job);
+    return all.sort(order);
+  }
+
+  /** The class whose next job is next overall. */
+  #best(): ClassQueue<T> | undefined {
+    const list = this.#list;
+    let best = list[0];
+    for (let i = 1; i < list.length; i++) {
+      const queue = list[i]!;
+      if (order(queue.heap.peek()!, best!.heap.peek()!) < 0) best = queue;
+    }
+    return best;
+  }
+
+  /** Bookkeeping after a job left `queue`: an empty class is dropped. */
+  #taken(queue: ClassQueue<T>): void {
+    this.#length--;
+    if (queue.heap.length > 0) return;
+    this.#classes.delete(queue.key);
+    this.#list.splice(this.#list.indexOf(queue), 1);
   }
 }

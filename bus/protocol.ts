@@ -7,7 +7,12 @@
 
 import { describeValue } from "../core/describe_value.ts";
 import { isFinalState, isPriority, JOB_STATES, type JobState } from "../scheduler/job.ts";
-import type { CommandSpec } from "../scheduler/command_spec.ts";
+import {
+  type CommandSpec,
+  isCommandPayload,
+  validateCommandSpec,
+  validateLabels,
+} from "../scheduler/command_spec.ts";
 import type { JobResult } from "../scheduler/job_result.ts";
 import type { SleeperPayload } from "../scheduler/sleeper_launcher.ts";
 
@@ -417,8 +422,10 @@ export type ParseResult<T> =
   | { ok: false; reason: string; op?: string; id?: string };
 
 /**
- * Validates a job payload: an object with an integer `priority` in 0..10 and a positive finite
- * `runtime`; other fields are kept.
+ * Validates a job payload. With a `command` field it is a command job, checked field by field
+ * by `validateCommandSpec` (a `runtime` beside it is refused); without, the seed's sleeper job:
+ * an integer `priority` in 0..10, a positive finite `runtime` and, optionally, `requires`
+ * (labels, as a command job's). Other fields are kept.
  *
  * @param value The candidate payload.
  * @returns `{ ok: true, message: payload }` or `{ ok: false, reason }`.
@@ -427,6 +434,8 @@ export type ParseResult<T> =
  * import { validatePayload } from "./protocol.ts";
  * console.log(validatePayload({ priority: 1, runtime: 3, tag: "x" }).ok); // true
  * console.log(validatePayload({ priority: 1 }).ok); // false
+ * const bad = validatePayload({ priority: 1, command: ["sh"], runtime: 3 });
+ * console.log(bad.ok ? "" : bad.reason); // a command job takes no 'runtime'
  * ```
  */
 export function validatePayload(value: unknown): ParseResult<JobPayload> {
@@ -434,8 +443,16 @@ export function validatePayload(value: unknown): ParseResult<JobPayload> {
   if (!isJsonObject(value)) {
     return { ok: false, reason: `payload must be an object, got ${describeValue(value)}` };
   }
+  if (isCommandPayload(value)) {
+    const spec = validateCommandSpec(value);
+    return spec.ok ? { ok: true, message: spec.value } : spec;
+  }
   const priority = validatePriority(value.priority);
   if (!priority.ok) return priority;
+  if (value.requires !== undefined) {
+    const requires = validateLabels("requires", value.requires);
+    if (!requires.ok) return requires;
+  }
   const runtime = value.runtime;
   if (typeof runtime !== "number" || !Number.isFinite(runtime) || runtime <= 0) {
     return {

@@ -7,6 +7,7 @@
  */
 
 import { MAX_PRIORITY } from "./protocol.ts";
+import { type Placement, unplacedReason } from "./placement.ts";
 import type { SchedulerPeer } from "./dispatcher_types.ts";
 
 /** What the pool needs of a job: where it runs, how urgent, since when. */
@@ -115,6 +116,31 @@ export class SchedulerPool<J extends PooledJob> {
   }
 
   /**
+   * Whether any connected scheduler passes a test.
+   *
+   * @param test The test.
+   * @returns True at the first that does.
+   */
+  some(test: (sched: PooledScheduler<J>) => boolean): boolean {
+    for (const sched of this.#scheds.values()) if (test(sched)) return true;
+    return false;
+  }
+
+  /**
+   * Why a job of this placement has nowhere to go: no scheduler connected (draining ones do
+   * not count), none with the required labels, or none (with them) allowing the command.
+   *
+   * @param placement The job's placement.
+   * @returns The reason, or undefined when some connected scheduler matches (the job waits its
+   * turn).
+   */
+  waitingReason(placement: Placement): string | undefined {
+    const live: SchedulerPeer[] = [];
+    for (const sched of this.#scheds.values()) if (!sched.draining) live.push(sched.peer);
+    return unplacedReason(live, placement);
+  }
+
+  /**
    * Free slots of a v2 scheduler: slots minus its jobs that are neither suspended nor final.
    *
    * @param sched The scheduler.
@@ -127,7 +153,7 @@ export class SchedulerPool<J extends PooledJob> {
   /**
    * The v2 scheduler with the most free slots that can take a frame now.
    *
-   * @param canSend Whether a scheduler can take a frame now.
+   * @param canSend Whether a scheduler may take this job and can take a frame now.
    * @returns It, or undefined if none.
    */
   freest(canSend: (sched: PooledScheduler<J>) => boolean): PooledScheduler<J> | undefined {
@@ -144,7 +170,7 @@ export class SchedulerPool<J extends PooledJob> {
   /**
    * The next seed scheduler in round-robin order that can take a frame now; its turn passes.
    *
-   * @param canSend Whether a scheduler can take a frame now.
+   * @param canSend Whether a scheduler may take this job and can take a frame now.
    * @returns It, or undefined if none.
    */
   nextSeed(canSend: (sched: PooledScheduler<J>) => boolean): PooledScheduler<J> | undefined {

@@ -203,6 +203,7 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
         if (this.listens("dispatch")) this.dispatchEvent(new BusDispatchEvent(info));
       },
       onNotice: (message) => this.#notice(message),
+      onBlocked: () => this.#scheduleRetry(),
     });
   }
 
@@ -265,6 +266,7 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
     this.#closing ??= (async () => {
       if (this.#retry !== undefined) this.#clock.clearTimeout(this.#retry);
       this.#retry = undefined;
+      this.#dispatcher.close(); // retry backoffs
       const conns = [...this.#conns.values()];
       for (const conn of conns) closeSocket(conn.socket, 1001, "bus shutting down");
       // A peer that never answers the close would hold us forever: wait a bounded time.
@@ -459,11 +461,13 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
         name: conn.name,
         protocol: conn.protocol,
         slots: message.slots ?? 0,
+        labels: message.labels,
+        commands: message.commands,
         canSend: () => socket.bufferedAmount <= this.#maxBuffered,
-        sendJob: (id: string, payload: JobPayload) =>
+        sendJob: (id: string, payload: JobPayload, attempt: number) =>
           this.#sendText(
             conn,
-            seed ? JSON.stringify(payload) : encodeMessage({ cmd: "job", id, payload }),
+            seed ? JSON.stringify(payload) : encodeMessage({ cmd: "job", id, payload, attempt }),
           ),
         sendCancel: (id: string, reason: string) => this.#send(conn, { cmd: "cancel", id, reason }),
       }, message.running);

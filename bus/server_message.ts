@@ -76,6 +76,11 @@ const SPECS: { readonly [C in ServerCommand]: Readonly<Record<string, Field>> } 
       },
       want: "a job payload",
     },
+    attempt: {
+      check: (value) => Number.isInteger(value) && (value as number) >= 1,
+      want: "an integer >= 1",
+      optional: true,
+    },
   },
   cancel: { id: ID, reason: STRING },
   event: {

@@ -10,8 +10,11 @@ import { FakeClock } from "../fake_clock.ts";
 
 class FakePeer implements SchedulerPeer {
   jobs: string[] = [];
+  attempts: number[] = [];
   cancels: [string, string][] = [];
   writable = true;
+  labels: Record<string, string> | undefined;
+  commands: string[] | undefined;
   constructor(
     readonly client: string,
     readonly protocol: 1 | 2 = 2,
@@ -21,8 +24,9 @@ class FakePeer implements SchedulerPeer {
   canSend(): boolean {
     return this.writable;
   }
-  sendJob(id: string): void {
+  sendJob(id: string, _payload: unknown, attempt: number): void {
     this.jobs.push(id);
+    this.attempts.push(attempt);
   }
   sendCancel(id: string, reason: string): void {
     this.cancels.push([id, reason]);
@@ -531,4 +535,318 @@ Deno.test("Dispatcher sends a draining scheduler no jobs and no preemptors", () 
   const b = new FakePeer("b", 2, 3);
   bus.addScheduler(b);
   assert.deepEqual(b.jobs, ["urgent", "free-slot", "low"]);
+});
+
+// --- Issue 9: placement by labels and allow-lists, waiting reasons, attempts, retries ---
+
+/** A v2 scheduler with labels and an allow-list. */
+function labelled(
+  client: string,
+  labels: Record<string, string> | undefined,
+  commands: string[] | undefined,
+  slots = 1,
+): FakePeer {
+  const peer = new FakePeer(client, 2, slots);
+  peer.labels = labels;
+  peer.commands = commands;
+  return peer;
+}
+
+type Extra = Record<string, unknown>;
+const commandJob = (priority: number, command: string[], extra: Extra = {}) => ({
+  priority,
+  command,
+  ...extra,
+});
+
+Deno.test("Dispatcher places a job only on a scheduler whose labels and allow-list match", () => {
+  const { bus } = setup();
+  const plain = labelled("plain", undefined, ["*"], 4);
+  const gpu = labelled("gpu", { gpu: "a100", os: "linux" }, ["ffmpeg"], 2);
+  const seed = new FakePeer("seed", 1);
+  for (const peer of [plain, gpu, seed]) bus.addScheduler(peer);
+  const submit = (id: string, payload: Record<string, unknown>) =>
+    assert.ok(bus.submit({ owner: "p", id, payload: payload as never }).ok);
+  submit("render", commandJob(5, ["ffmpeg", "-i", "a.mp4"], { requires: { gpu: "a100" } }));
+  submit("train", commandJob(5, ["python3", "t.py"], { requires: { gpu: "a100" } }));
+  submit("sleep-gpu", { priority: 5, runtime: 1, requires: { os: "linux" } });
+  submit("shell", commandJob(5, ["sh", "-c", "true"]));
+  assert.deepEqual(gpu.jobs, ["render", "sleep-gpu"]);
+  assert.deepEqual(plain.jobs, ["shell"]); // the most free slots, and it allows every command
+  assert.deepEqual(seed.jobs, []); // never a command job nor one with `requires`
+  assert.deepEqual(bus.queuedIds(), ["train"]); // gpu allows ffmpeg only
+  assert.equal(
+    bus.waitingReason("train"),
+    "no scheduler with gpu=a100 allows command python3",
+  );
+  for (let i = 0; i < 5; i++) submit(`s${i}`, { priority: 5, runtime: 1 });
+  assert.ok(seed.jobs.length > 0, "sleeper jobs still go to the seed scheduler");
+});
+
+Deno.test("Dispatcher: a job nothing can run holds up no other job (no head-of-line blocking)", () => {
+  const { bus, submit } = setup();
+  const a = new FakePeer("a", 2, 2);
+  bus.addScheduler(a);
+  const stuck = bus.submit({ owner: "p", id: "stuck", payload: commandJob(0, ["ffmpeg"]) });
+  assert.deepEqual(stuck, {
+    ok: true,
+    id: "stuck",
+    duplicate: false,
+    waiting: "no scheduler allows command ffmpeg",
+  });
+  const gpu = bus.submit({
+    owner: "p",
+    id: "gpu",
+    payload: { priority: 0, runtime: 1, requires: { gpu: "a100" } },
+  });
+  assert.ok(gpu.ok && !gpu.duplicate && gpu.waiting === "no scheduler with gpu=a100");
+  submit("later", 9);
+  assert.deepEqual(a.jobs, ["later"]);
+  assert.deepEqual(bus.queuedIds(), ["stuck", "gpu"]);
+  assert.equal(bus.waitingReason("later"), undefined); // not waiting at all
+  const status = bus.status().queue;
+  assert.deepEqual(status.jobs, [
+    { id: "stuck", priority: 0, waiting: "no scheduler allows command ffmpeg" },
+    { id: "gpu", priority: 0, waiting: "no scheduler with gpu=a100" },
+  ]);
+  // A matching scheduler connects: the waiting jobs go to it, in priority order.
+  const big = labelled("big", { gpu: "a100" }, ["ffmpeg"], 2);
+  bus.addScheduler(big);
+  assert.deepEqual(big.jobs, ["stuck", "gpu"]);
+  assert.equal(bus.queueLength, 0);
+});
+
+Deno.test("Dispatcher says why a job waits: no scheduler connected, labels, command, or its turn", () => {
+  const { bus, submit } = setup();
+  const named = bus.submit({
+    owner: "p",
+    id: "named",
+    payload: commandJob(3, ["ffmpeg"], { name: "render" }),
+  });
+  assert.ok(named.ok && !named.duplicate && named.waiting === "no scheduler connected");
+  submit("sleeper", 4);
+  assert.equal(bus.waitingReason("sleeper"), "no scheduler connected");
+  const a = new FakePeer("a", 2, 1);
+  bus.addScheduler(a); // takes "sleeper"; "named" it may not run
+  submit("turn", 5); // waits its turn behind "sleeper"
+  assert.deepEqual(bus.status().queue.jobs, [
+    { id: "named", priority: 3, name: "render", waiting: "no scheduler allows command ffmpeg" },
+    { id: "turn", priority: 5, waiting: null },
+  ]);
+  assert.equal(bus.waitingReason("turn"), undefined);
+  assert.equal(bus.waitingReason("nope"), undefined);
+  bus.drainScheduler("a");
+  assert.equal(bus.waitingReason("turn"), "no scheduler connected"); // draining ones do not count
+});
+
+Deno.test("Dispatcher preempts only among schedulers that match the job", () => {
+  const { bus, submit, report } = setup();
+  const gpu = labelled("gpu", { gpu: "a100" }, undefined, 1);
+  const cpu = new FakePeer("cpu", 2, 1);
+  bus.addScheduler(gpu);
+  bus.addScheduler(cpu);
+  submit("on-gpu", 6);
+  submit("on-cpu", 9); // the least urgent job running anywhere
+  assert.deepEqual([gpu.jobs, cpu.jobs], [["on-gpu"], ["on-cpu"]]);
+  report(gpu, "on-gpu", "started");
+  report(cpu, "on-cpu", "started");
+  const urgent = bus.submit({
+    owner: "p",
+    id: "urgent",
+    payload: { priority: 1, runtime: 1, requires: { gpu: "a100" } },
+  });
+  assert.ok(urgent.ok);
+  assert.deepEqual(gpu.jobs, ["on-gpu", "urgent"]); // sent to evict on-gpu, not on-cpu
+  assert.deepEqual(cpu.jobs, ["on-cpu"]);
+  // A job no scheduler matches preempts nothing.
+  bus.submit({ owner: "p", id: "tpu", payload: { priority: 0, runtime: 1, requires: { t: "1" } } });
+  assert.deepEqual([gpu.jobs.length, cpu.jobs.length], [2, 1]);
+});
+
+Deno.test("Dispatcher counts attempts: 1 on the first hand-over, one more per requeue", () => {
+  const { bus, submit, report } = setup();
+  const a = new FakePeer("a", 2, 1);
+  bus.addScheduler(a);
+  submit("j", 5);
+  report(a, "j", "started");
+  bus.schedulerEvent("a", { cmd: "event", id: "j", state: "evicted" });
+  assert.deepEqual(a.jobs, ["j", "j"]);
+  assert.deepEqual(a.attempts, [1, 2]);
+  assert.equal(bus.job("j")?.attempts, 2);
+  bus.removeScheduler("a");
+  const b = new FakePeer("b", 2, 1);
+  bus.addScheduler(b);
+  assert.deepEqual(b.attempts, [3]);
+});
+
+/** A scheduler allowing every command, a command job with `retries`, and a way to fail it. */
+type RetrySetup = ReturnType<typeof setup> & {
+  a: FakePeer;
+  fail: (state: "failed" | "timed_out", result?: Extra) => void;
+  last: () => DispatcherJobEvent;
+};
+
+function retrySetup(retries: number): RetrySetup {
+  const t = setup();
+  const a = labelled("a", undefined, ["*"], 1);
+  t.bus.addScheduler(a);
+  const result = t.bus.submit({
+    owner: "p",
+    id: "r",
+    payload: commandJob(5, ["sh", "-c", "exit 3"], { retries }),
+  });
+  assert.ok(result.ok);
+  const fail = (state: "failed" | "timed_out", res: Extra = { exitCode: 3, signal: null }) =>
+    t.bus.schedulerEvent("a", { cmd: "event", id: "r", state, result: res });
+  const last = () => t.events.filter((e) => e.id === "r").at(-1)!;
+  return { ...t, a, fail, last };
+}
+
+Deno.test("Dispatcher retries a failed command job after a growing backoff, then ends it", async () => {
+  const { a, clock, fail, last, states, bus } = retrySetup(2);
+  assert.deepEqual(a.attempts, [1]);
+  fail("failed");
+  assert.equal(last().state, "requeued");
+  assert.equal(last().reason, "retry 1 of 2 in 1 s (exit code 3)");
+  assert.equal(last().final, undefined);
+  assert.equal(bus.job("r")?.state, "requeued");
+  await clock.tick(999);
+  assert.deepEqual(a.attempts, [1]); // still in its backoff
+  await clock.tick(1);
+  assert.deepEqual(a.attempts, [1, 2]);
+  fail("timed_out", { exitCode: null, signal: "SIGTERM" });
+  assert.equal(last().reason, "retry 2 of 2 in 2 s (timed out)");
+  await clock.tick(2000);
+  assert.deepEqual(a.attempts, [1, 2, 3]);
+  fail("failed", { exitCode: 4, signal: null, attempts: 3 });
+  assert.equal(last().state, "failed");
+  assert.equal(last().final, true);
+  assert.deepEqual(last().result, { exitCode: 4, signal: null, attempts: 3 });
+  assert.deepEqual(states("r"), [
+    "queued",
+    "requeued",
+    "requeued",
+    "failed",
+  ]);
+  await clock.tick(120_000);
+  assert.deepEqual(a.attempts, [1, 2, 3]);
+});
+
+Deno.test("Dispatcher never retries a job that could not start, nor one without retries", () => {
+  const { fail, last } = retrySetup(3);
+  fail("failed", { exitCode: null, signal: null, startError: "no such executable: x" });
+  assert.equal(last().state, "failed");
+  assert.equal(last().final, true);
+  const plain = setup();
+  const a = labelled("a", undefined, ["*"], 1);
+  plain.bus.addScheduler(a);
+  plain.bus.submit({ owner: "p", id: "once", payload: commandJob(5, ["false"]) });
+  plain.bus.schedulerEvent("a", { cmd: "event", id: "once", state: "failed" });
+  assert.deepEqual(plain.states("once"), ["queued", "failed"]);
+  // A sleeper job has no retries either, whatever its payload says.
+  plain.bus.submit({ owner: "p", id: "sl", payload: { priority: 5, runtime: 1, retries: 2 } });
+  plain.bus.schedulerEvent("a", { cmd: "event", id: "sl", state: "failed" });
+  assert.deepEqual(plain.states("sl"), ["queued", "failed"]);
+});
+
+Deno.test("Dispatcher retry reasons: signal, exit code, reason; the wait is capped at 60 s", async () => {
+  const { clock, fail, last } = retrySetup(100);
+  const reasons: string[] = [];
+  for (let i = 1; i <= 8; i++) {
+    fail("failed", i === 1 ? { exitCode: null, signal: "SIGKILL" } : { exitCode: i });
+    reasons.push(last().reason!);
+    await clock.tick(60_000);
+  }
+  assert.equal(reasons[0], "retry 1 of 100 in 1 s (killed by SIGKILL)");
+  assert.equal(reasons[1], "retry 2 of 100 in 2 s (exit code 2)");
+  assert.equal(reasons[6], "retry 7 of 100 in 60 s (exit code 7)");
+  assert.equal(reasons[7], "retry 8 of 100 in 60 s (exit code 8)");
+});
+
+Deno.test("Dispatcher cancels a job in its retry backoff at once, with its last result", async () => {
+  const { a, clock, fail, last, bus } = retrySetup(2);
+  fail("failed");
+  assert.deepEqual(bus.setPriority("p", "r", 1), { ok: true }); // allowed while it waits
+  assert.deepEqual(bus.cancel("p", "r"), { ok: true });
+  assert.equal(last().state, "cancelled");
+  assert.equal(last().final, true);
+  assert.deepEqual(last().result, { exitCode: 3, signal: null });
+  await clock.tick(10_000);
+  assert.deepEqual(a.attempts, [1]); // never sent again
+  assert.deepEqual(bus.cancel("p", "r"), { ok: false, reason: "job already cancelled" });
+});
+
+Deno.test("Dispatcher close() stops the retry timers", async () => {
+  const { a, clock, fail, bus } = retrySetup(2);
+  fail("failed");
+  bus.close();
+  bus.close(); // idempotent
+  await clock.tick(10_000);
+  assert.deepEqual(a.attempts, [1]);
+});
+
+Deno.test("Dispatcher: a duplicate submission during the backoff says requeued, not final", () => {
+  const { fail, bus } = retrySetup(1);
+  fail("failed");
+  const again = bus.submit({ owner: "p", id: "r", payload: commandJob(5, ["true"]) });
+  assert.deepEqual(again, { ok: true, id: "r", duplicate: true, state: "requeued", final: false });
+});
+
+Deno.test("Dispatcher keeps placing with 100,000 jobs waiting that nothing can run", () => {
+  const { bus, report } = setup({ maxQueue: 200_000 });
+  for (let i = 0; i < 100_000; i++) {
+    const payload = i % 2 === 0
+      ? { priority: i % 11, runtime: 1, requires: { gpu: "a100" } }
+      : commandJob(i % 11, ["ffmpeg", `${i}`]);
+    bus.submit({ owner: "p", id: `stuck${i}`, payload });
+  }
+  const a = new FakePeer("a", 2, 4);
+  bus.addScheduler(a);
+  for (let i = 0; i < 1000; i++) {
+    bus.submit({ owner: "p", id: `s${i}`, payload: { priority: 10, runtime: 1 } });
+  }
+  for (let i = 0; i < 1000; i++) report(a, `s${i}`, "succeeded");
+  assert.equal(a.jobs.length, 1000);
+  assert.equal(bus.queueLength, 100_000);
+  const first = bus.status().queue.jobs;
+  assert.equal(first.length, 100);
+  assert.deepEqual(first.slice(0, 2).map((j) => j.id), ["stuck0", "stuck11"]);
+  assert.equal(first[0]?.waiting, "no scheduler with gpu=a100");
+});
+
+Deno.test("Dispatcher does not retry a job its producer asked to cancel while it ran", () => {
+  const { fail, last, bus, a } = retrySetup(2);
+  assert.deepEqual(bus.cancel("p", "r"), { ok: true });
+  assert.deepEqual(a.cancels, [["r", "cancelled by producer"]]);
+  fail("failed");
+  assert.equal(last().state, "failed");
+  assert.equal(last().final, true);
+});
+
+Deno.test("Dispatcher says onBlocked when a retry comes back to a scheduler that cannot take frames", async () => {
+  let blocked = 0;
+  const t = setup({ onBlocked: () => blocked++ });
+  const b = labelled("b", undefined, ["*"], 1);
+  t.bus.addScheduler(b);
+  t.bus.submit({ owner: "p", id: "x", payload: commandJob(5, ["false"], { retries: 1 }) });
+  b.writable = false;
+  t.bus.schedulerEvent("b", { cmd: "event", id: "x", state: "failed" });
+  await t.clock.tick(1000);
+  assert.equal(blocked, 1);
+  assert.equal(t.bus.blocked, true);
+  b.writable = true;
+  t.bus.pump();
+  assert.deepEqual(b.attempts, [1, 2]);
+});
+
+Deno.test("Dispatcher broadcast sends a job to the matching schedulers only", () => {
+  const { bus, states } = setup({ broadcast: true });
+  const seed = new FakePeer("seed", 1);
+  const any = labelled("any", undefined, ["*"]);
+  const none = new FakePeer("none");
+  for (const peer of [seed, any, none]) bus.addScheduler(peer);
+  bus.submit({ owner: "p", id: "c", payload: commandJob(5, ["true"]) });
+  bus.submit({ owner: "p", id: "s", payload: { priority: 5, runtime: 1 } });
+  assert.deepEqual([seed.jobs, any.jobs, none.jobs], [["s"], ["c", "s"], ["s"]]);
+  assert.deepEqual(states("c"), ["queued", "delivered"]);
 });

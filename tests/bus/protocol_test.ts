@@ -7,6 +7,7 @@ import {
   validatePayload,
 } from "../../bus/protocol.ts";
 import { parseClientMessage } from "../../bus/client_message.ts";
+import { parseServerMessage } from "../../bus/server_message.ts";
 
 const job = (payload: unknown, extra: Record<string, unknown> = {}): string =>
   JSON.stringify({ cmd: "job_request", ...extra, payload });
@@ -160,4 +161,125 @@ Deno.test("validatePayload, isPriority, isJobId, isFinalBusState and encodeMessa
 
 Deno.test("parseClientMessage accepts drain", () => {
   assert.deepEqual(parseClientMessage('{"cmd":"drain"}'), { ok: true, message: { cmd: "drain" } });
+});
+
+Deno.test("validatePayload sends a payload with `command` through the command job's rules", () => {
+  const reason = (payload: unknown): string => {
+    const result = validatePayload(payload);
+    assert.ok(!result.ok, JSON.stringify(payload));
+    return result.reason;
+  };
+  const spec = {
+    priority: 3,
+    command: ["sh", "-c", "echo hi; sleep 1"],
+    name: "render",
+    cwd: "/tmp",
+    env: { FOO: "1" },
+    timeout: 60,
+    grace: 5,
+    requires: { gpu: "a100" },
+    retries: 2,
+    follow: true,
+  };
+  assert.deepEqual(validatePayload(spec), { ok: true, message: spec });
+  assert.equal(
+    reason({ priority: 3, command: ["sh"], runtime: 2 }),
+    "a command job takes no 'runtime'",
+  );
+  assert.equal(
+    reason({ priority: 3, command: [] }),
+    "command must be a non-empty array of strings, got an array",
+  );
+  assert.equal(reason({ priority: 3, command: [""] }), "command[0] must not be empty");
+  assert.equal(
+    reason({ priority: 3, command: ["a", "b", "c", 7] }),
+    "command[3] must be a string, got 7",
+  );
+  assert.equal(
+    reason({ priority: 11, command: ["a"] }),
+    "priority must be an integer 0..10, got 11",
+  );
+  assert.equal(
+    reason({ priority: 1, command: ["a"], cwd: "tmp" }),
+    'cwd must be an absolute path, got "tmp"',
+  );
+  assert.equal(
+    reason({ priority: 1, command: ["a"], retries: 101 }),
+    "retries must be an integer 0..100, got 101",
+  );
+  assert.match(
+    reason({ priority: 1, command: ["a"], requires: { "a b": "1" } }),
+    /^requires: name "a b"/,
+  );
+  assert.match(reason({ priority: 1, command: null }), /^command must be a non-empty array/);
+  // A sleeper job keeps its rules; its `requires`, if any, follows the labels' rules.
+  assert.equal(validatePayload({ priority: 1, runtime: 2, requires: { gpu: "a100" } }).ok, true);
+  assert.match(
+    reason({ priority: 1, runtime: 2, requires: ["gpu"] }),
+    /^requires must be an object/,
+  );
+  assert.match(reason({ priority: 1 }), /^runtime must be a positive finite number/);
+});
+
+Deno.test("parseClientMessage takes a v2 scheduler's labels and allow-list, each error specific", () => {
+  const register = (extra: Record<string, unknown>) =>
+    parseClientMessage(
+      JSON.stringify({ cmd: "register", type: "scheduler", protocol: 2, slots: 2, ...extra }),
+    );
+  assert.deepEqual(register({ labels: { gpu: "a100", os: "linux" }, commands: ["ffmpeg", "*"] }), {
+    ok: true,
+    message: {
+      cmd: "register",
+      type: "scheduler",
+      protocol: 2,
+      slots: 2,
+      labels: { gpu: "a100", os: "linux" },
+      commands: ["ffmpeg", "*"],
+    },
+  });
+  assert.deepEqual(register({ labels: { "gpu type": "a100" } }), {
+    ok: false,
+    op: "register",
+    reason: `register: labels: name "gpu type" must be 1..64 letters, digits, '_', '.' or '-'`,
+  });
+  assert.deepEqual(register({ labels: { gpu: 1 } }), {
+    ok: false,
+    op: "register",
+    reason: "register: labels.gpu must be a string of at most 128 printable characters, got 1",
+  });
+  assert.deepEqual(register({ commands: ["bin/x"] }), {
+    ok: false,
+    op: "register",
+    reason:
+      `register: commands[0] must be a name without '/', an absolute path or '*', got "bin/x"`,
+  });
+  assert.deepEqual(register({ commands: "ffmpeg" }), {
+    ok: false,
+    op: "register",
+    reason: 'register: commands must be an array of strings, got "ffmpeg"',
+  });
+  const empty = register({ commands: [], labels: {} });
+  assert.ok(empty.ok);
+  assert.deepEqual(empty.message, {
+    cmd: "register",
+    type: "scheduler",
+    protocol: 2,
+    slots: 2,
+    labels: {},
+    commands: [],
+  });
+});
+
+Deno.test("parseServerMessage keeps a job's attempt and checks it", () => {
+  const job = (extra: Record<string, unknown>): string =>
+    JSON.stringify({ cmd: "job", id: "j", payload: { priority: 1, command: ["true"] }, ...extra });
+  assert.deepEqual(parseServerMessage(job({ attempt: 2 })), {
+    ok: true,
+    message: { cmd: "job", id: "j", payload: { priority: 1, command: ["true"] }, attempt: 2 },
+  });
+  assert.equal(parseServerMessage(job({})).ok, true);
+  assert.deepEqual(parseServerMessage(job({ attempt: 0 })), {
+    ok: false,
+    reason: "job: 'attempt' must be an integer >= 1, got 0",
+  });
 });

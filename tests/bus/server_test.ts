@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { BusServer, type BusServerOptions } from "../../bus/server.ts";
 import { type Message, SilentPeer, withTimeout, WsPeer } from "../fixtures/raw_ws.ts";
+import { FakeClock } from "../fake_clock.ts";
 
 function start(options: BusServerOptions = {}): { bus: BusServer; url: string; http: string } {
   const bus = new BusServer({ port: 0, ...options });
@@ -85,6 +86,7 @@ Deno.test("BusServer answers every bad input with an error and keeps serving oth
     cmd: "job",
     id: "good",
     payload: { priority: 4, runtime: 1 },
+    attempt: 1,
   });
   assert.ok(rejections.length >= 5 && rejections.length <= 6, `${rejections.length} lines`);
 });
@@ -238,7 +240,11 @@ Deno.test("BusServer /health, /status, 404 and 426", async () => {
     },
   );
   const status = await (await fetch(`${http}/status`)).json();
-  assert.deepEqual(status.queue, { length: 1, byPriority: { "6": 1 } });
+  assert.deepEqual(status.queue, {
+    length: 1,
+    byPriority: { "6": 1 },
+    jobs: [{ id: "wait", priority: 6, waiting: null }],
+  });
   assert.deepEqual(status.schedulers[0].running, [{ id: "run", priority: 2, state: "dispatched" }]);
   assert.equal(status.schedulers[0].name, "s");
   const missing = await fetch(`${http}/nope`);
@@ -350,4 +356,117 @@ Deno.test("BusServer warns when a scheduler registers with a name a live schedul
   await using unnamed = await WsPeer.open(url);
   await unnamed.register({ type: "scheduler", protocol: 2, slots: 1 });
   assert.equal(warnings.length, 1);
+});
+
+// --- Issue 9: command jobs placed by labels and allow-list, waiting reasons, retries ---
+
+const commandRequest = (id: string, payload: Message): Message => ({
+  cmd: "job_request",
+  id,
+  payload,
+});
+
+Deno.test("BusServer places a command job on a matching scheduler, saying why it waits till then", async () => {
+  const { bus, url, http } = start();
+  await using _bus = bus;
+  await using producer = await WsPeer.open(url);
+  await producer.register({ type: "producer", protocol: 2, name: "alice" });
+  await using plain = await WsPeer.open(url);
+  await plain.register({ type: "scheduler", protocol: 2, slots: 2, name: "plain" });
+  const payload = {
+    priority: 3,
+    command: ["sh", "-c", "true"],
+    name: "r",
+    requires: { gpu: "a100" },
+  };
+  producer.send(commandRequest("r", payload));
+  assert.deepEqual(await producer.next((m) => m.cmd === "accepted"), {
+    cmd: "accepted",
+    id: "r",
+    waiting: "no scheduler with gpu=a100",
+  });
+  producer.send(commandRequest("sh", { priority: 4, command: ["sh", "-c", "true"] }));
+  assert.deepEqual(await producer.next((m) => m.cmd === "accepted"), {
+    cmd: "accepted",
+    id: "sh",
+    waiting: "no scheduler allows command sh",
+  });
+  const status = await (await fetch(`${http}/status`)).json();
+  assert.deepEqual(status.queue.jobs, [
+    { id: "r", priority: 3, name: "r", waiting: "no scheduler with gpu=a100" },
+    { id: "sh", priority: 4, waiting: "no scheduler allows command sh" },
+  ]);
+  await using gpu = await WsPeer.open(url);
+  await gpu.register({
+    type: "scheduler",
+    protocol: 2,
+    slots: 2,
+    name: "gpu",
+    labels: { gpu: "a100" },
+    commands: ["sh"],
+  });
+  assert.deepEqual(await gpu.next(isJob), { cmd: "job", id: "r", payload, attempt: 1 });
+  assert.equal((await gpu.next(isJob)).id, "sh");
+  assert.equal(plain.frames.filter((f) => JSON.parse(f).cmd === "job").length, 0);
+});
+
+Deno.test("BusServer rejects bad command payloads and bad registrations with their reasons", async () => {
+  const { bus, url } = start();
+  await using _bus = bus;
+  await using producer = await WsPeer.open(url);
+  await producer.register({ type: "producer", protocol: 2 });
+  producer.send(commandRequest("both", { priority: 3, command: ["sh"], runtime: 2 }));
+  assert.deepEqual(await producer.next(), {
+    cmd: "rejected",
+    id: "both",
+    reason: "a command job takes no 'runtime'",
+  });
+  producer.send(commandRequest("env", { priority: 3, command: ["sh"], env: { "1X": "y" } }));
+  assert.match(String((await producer.next()).reason), /^env: name "1X" must be letters/);
+  await using scheduler = await WsPeer.open(url);
+  scheduler.send({
+    cmd: "register",
+    type: "scheduler",
+    protocol: 2,
+    slots: 1,
+    labels: { gpu: ["a100"] },
+  });
+  const error = await scheduler.next();
+  assert.equal(error.cmd, "error");
+  assert.match(String(error.reason), /^register: labels\.gpu must be a string/);
+});
+
+Deno.test("BusServer retries a failed command job after its backoff, with the next attempt", async () => {
+  const clock = new FakeClock();
+  const { bus, url } = start({ clock });
+  await using _bus = bus;
+  await using producer = await WsPeer.open(url);
+  await producer.register({ type: "producer", protocol: 2, name: "alice" });
+  await using scheduler = await WsPeer.open(url);
+  await scheduler.register({ type: "scheduler", protocol: 2, slots: 1, commands: ["*"] });
+  producer.send(commandRequest("r", { priority: 3, command: ["false"], retries: 1 }));
+  assert.equal((await scheduler.next(isJob)).attempt, 1);
+  const result = { exitCode: 1, signal: null };
+  scheduler.send({ cmd: "event", id: "r", state: "failed", result });
+  const requeued = await producer.next(event("r", "requeued"));
+  assert.equal(requeued.reason, "retry 1 of 1 in 1 s (exit code 1)");
+  await clock.tick(1000);
+  assert.equal((await scheduler.next(isJob)).attempt, 2);
+  scheduler.send({ cmd: "event", id: "r", state: "failed", result: { ...result, exitCode: 2 } });
+  const final = await producer.next(event("r", "failed"));
+  assert.equal(final.final, true);
+  assert.deepEqual(final.result, { exitCode: 2, signal: null });
+});
+
+Deno.test("BusServer close() stops a retry's backoff timer", async () => {
+  const { bus, url } = start();
+  await using producer = await WsPeer.open(url);
+  await producer.register({ type: "producer", protocol: 2, name: "alice" });
+  await using scheduler = await WsPeer.open(url);
+  await scheduler.register({ type: "scheduler", protocol: 2, slots: 1, commands: ["*"] });
+  producer.send(commandRequest("r", { priority: 3, command: ["false"], retries: 3 }));
+  await scheduler.next(isJob);
+  scheduler.send({ cmd: "event", id: "r", state: "failed", result: { exitCode: 1 } });
+  await producer.next(event("r", "requeued"));
+  await bus.close(); // the 1 s timer would fail the op sanitizer if left running
 });

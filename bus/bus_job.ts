@@ -1,0 +1,171 @@
+/**
+ * A job as the bus's dispatcher keeps it: its record (owner, payload, placement, place in the
+ * queue, scheduler, attempts), and the events and answers made from it.
+ *
+ * @module
+ */
+
+import type { PooledScheduler } from "./scheduler_pool.ts";
+import type { BusJobState, JobPayload } from "./protocol.ts";
+import type { DispatcherJobEvent, KnownJobState } from "./dispatcher_types.ts";
+import { type Placement, placementKey, placementOf } from "./placement.ts";
+
+/** An event's details beyond the job's own; a field `undefined` (as a report gives) is left out. */
+export interface EventExtra {
+  /** When (clock ms); default: now. */
+  at?: number | undefined;
+  /** The scheduler that reported it. */
+  scheduler?: string | undefined;
+  /** The scheduler's result. */
+  result?: Record<string, unknown> | undefined;
+  /** Why. */
+  reason?: string | undefined;
+}
+
+/** A job known to the bus: waiting, at a scheduler, in a retry's backoff, or final. */
+export interface BusJob {
+  /** The job id. */
+  id: string;
+  /** The producer chose the id (remembered after the end, for idempotency). */
+  givenId: boolean;
+  /** Its owner. */
+  owner: string;
+  /** The validated payload (shared: copy it before changing it). */
+  payload: JobPayload;
+  /** Where it may run. */
+  placement: Placement;
+  /** Its placement's key: its class in the bus queue. */
+  placementKey: string;
+  /** Its current priority. */
+  priority: number;
+  /** Acceptance order. */
+  seq: number;
+  /** Hand-overs to schedulers so far. */
+  attempt: number;
+  /** Failed or timed-out attempts so far (retries used). */
+  failures: number;
+  /** The result of its last failed attempt. */
+  lastResult: Record<string, unknown> | undefined;
+  /** Its last state. */
+  state: BusJobState | "dispatched";
+  /** The v2 scheduler that has it. */
+  scheduler: PooledScheduler<BusJob> | undefined;
+  /** When it was last given to its scheduler (clock ms). */
+  startedAt: number;
+  /** Whether it is suspended at its scheduler. */
+  suspended: boolean;
+  /** The job last sent to evict this one. */
+  preemptor: BusJob | undefined;
+  /** Its producer asked to cancel it while a scheduler had it. */
+  cancelRequested: boolean;
+  /** The final event's details, once final. */
+  ending: EventExtra | undefined;
+}
+
+/**
+ * A new job record, waiting.
+ *
+ * @param id Its id.
+ * @param givenId Whether the producer chose it.
+ * @param owner Its owner.
+ * @param payload The validated payload.
+ * @param seq Its acceptance order.
+ * @returns The record.
+ * @example
+ * ```ts
+ * import { newBusJob } from "./bus_job.ts";
+ * const job = newBusJob("j1", true, "p", { priority: 3, runtime: 1 }, 0);
+ * console.log(job.state, job.attempt); // queued 0
+ * ```
+ */
+export function newBusJob(
+  id: string,
+  givenId: boolean,
+  owner: string,
+  payload: JobPayload,
+  seq: number,
+): BusJob {
+  const placement = placementOf(payload);
+  return {
+    id,
+    givenId,
+    owner,
+    payload,
+    placement,
+    placementKey: placementKey(placement),
+    priority: payload.priority,
+    seq,
+    attempt: 0,
+    failures: 0,
+    lastResult: undefined,
+    state: "queued",
+    scheduler: undefined,
+    startedAt: 0,
+    suspended: false,
+    preemptor: undefined,
+    cancelRequested: false,
+    ending: undefined,
+  };
+}
+
+/**
+ * A job event as the dispatcher emits it.
+ *
+ * @param job The job.
+ * @param state The state.
+ * @param extra Details.
+ * @param now The clock's time, for an event without `extra.at`.
+ * @param final Whether it ends the job.
+ * @returns The event.
+ * @example
+ * ```ts
+ * import { busJobEvent, newBusJob } from "./bus_job.ts";
+ * const job = newBusJob("j1", true, "p", { priority: 3, runtime: 1 }, 0);
+ * console.log(busJobEvent(job, "queued", {}, 5).at); // 5
+ * ```
+ */
+export function busJobEvent(
+  job: BusJob,
+  state: BusJobState,
+  extra: EventExtra,
+  now: number,
+  final = false,
+): DispatcherJobEvent {
+  const event: DispatcherJobEvent = {
+    cmd: "event",
+    id: job.id,
+    state,
+    at: extra.at ?? now,
+    priority: job.priority,
+    owner: job.owner,
+  };
+  if (extra.scheduler !== undefined) event.scheduler = extra.scheduler;
+  if (extra.result !== undefined) event.result = extra.result;
+  if (extra.reason !== undefined) event.reason = extra.reason;
+  if (final) event.final = true;
+  return event;
+}
+
+/**
+ * What the bus says of a job it already has, answering a duplicate submission.
+ *
+ * @param job The job.
+ * @returns Its state (a job handed to a scheduler that has not reported yet is `queued`),
+ * whether final, its scheduler, and its final result and reason.
+ * @example
+ * ```ts
+ * import { knownState, newBusJob } from "./bus_job.ts";
+ * console.log(knownState(newBusJob("j1", true, "p", { priority: 3, runtime: 1 }, 0)));
+ * // { state: "queued", final: false }
+ * ```
+ */
+export function knownState(job: BusJob): KnownJobState {
+  const { ending } = job;
+  const state = job.state === "dispatched" ? "queued" : job.state;
+  const known: KnownJobState = { state, final: ending !== undefined };
+  const scheduler = ending ? ending.scheduler : job.scheduler?.peer.name;
+  if (scheduler !== undefined) known.scheduler = scheduler;
+  if (ending?.result !== undefined) known.result = ending.result;
+  if (ending?.reason !== undefined) known.reason = ending.reason;
+  return known;
+}
