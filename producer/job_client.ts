@@ -451,8 +451,12 @@ export class JobClient extends TypedEventTarget<JobClientEventMap> implements As
     return watch;
   }
 
-  /** Asks the bus where a job stands: its `job_request` again if ours, else `show`. */
-  #ask(id: string, watch: Watch): void {
+  /**
+   * Asks the bus where a job stands: with `show`, or (`resend`, after a reconnect, for a job
+   * this client submitted) with its `job_request` again, which also re-submits it to a bus that
+   * restarted and forgot it. A `show` answered `unknown job` does the same for such a job.
+   */
+  #ask(id: string, watch: Watch, resend = false): void {
     if (watch.asking || watch.end || this.#closed) return;
     if (this.#pending.some((p) => p.id === id && (p.kind === "job_request" || p.kind === "show"))) {
       return; // an answer is coming (it is re-sent with the other pending requests)
@@ -462,7 +466,7 @@ export class JobClient extends TypedEventTarget<JobClientEventMap> implements As
       watch.asking = false;
       watch.heardAt = this.#clock.now();
     };
-    if (watch.payload) {
+    if (resend && watch.payload) {
       this.#request("job_request", id, { cmd: "job_request", id, payload: watch.payload })
         .then((answer) => {
           done();
@@ -474,12 +478,15 @@ export class JobClient extends TypedEventTarget<JobClientEventMap> implements As
     }
     this.#request("show", id, { cmd: "show", id }).then((answer) => {
       done();
-      if (answer.cmd === "error") {
+      if (answer.cmd !== "error") {
+        if (isJsonObject(answer.job)) this.#heard(id, answer.job);
+      } else if (watch.payload) this.#ask(id, watch, true);
+      else {
         const error = new JobOpError("show", id, String(answer.reason));
         watch.done.promise.catch(() => {});
         this.#watches.delete(id);
         watch.done.reject(error);
-      } else if (isJsonObject(answer.job)) this.#heard(id, answer.job);
+      }
     }, () => done());
   }
 
@@ -512,7 +519,7 @@ export class JobClient extends TypedEventTarget<JobClientEventMap> implements As
     this.#ready = true;
     this.#registered.resolve();
     for (const pending of this.#pending) this.#send(pending);
-    for (const [id, watch] of this.#watches) this.#ask(id, watch);
+    for (const [id, watch] of this.#watches) this.#ask(id, watch, true);
   }
 
   #onMessage(event: BusMessageEvent): void {

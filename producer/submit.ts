@@ -306,6 +306,7 @@ async function submitOne(
       return EXIT.rejected;
     }
     io.out(id);
+    lines?.start();
     if (answer.waiting !== undefined) io.note(`${id} waits: ${answer.waiting}`);
     if (!config.wait) return EXIT.ok;
     return await waitAndReport(client, id, io, stop, config.follow);
@@ -314,25 +315,40 @@ async function submitOne(
   }
 }
 
+/** A followed job's output, printed line by line once {@linkcode Follower.start} is called. */
+interface Follower extends Disposable {
+  /** Prints what came so far, then each piece as it comes (the job's id is printed first). */
+  start(): void;
+}
+
 /** Prints a followed job's output as it comes, line by line; disposing flushes the rest. */
-function followOutput(client: JobClient, id: string, io: ReportIo): Disposable {
+function followOutput(client: JobClient, id: string, io: ReportIo): Follower {
   const partial = { stdout: "", stderr: "" };
+  let held: JobOutputEvent[] | undefined = [];
   const print = (stream: "stdout" | "stderr", line: string): void =>
     stream === "stdout" ? io.out(line) : io.err(line);
-  const onOutput = (event: JobOutputEvent): void => {
-    if (event.id !== id) return;
+  const show = (event: JobOutputEvent): void => {
     if (event.dropped > 0) {
       io.note(`${id}: ${event.dropped} bytes of its ${event.stream} dropped (rate limit)`);
     }
-    const text = partial[event.stream] + event.data;
-    const lines = text.split("\n");
+    const lines = (partial[event.stream] + event.data).split("\n");
     partial[event.stream] = lines.pop() ?? "";
     for (const line of lines) print(event.stream, line);
   };
+  const onOutput = (event: JobOutputEvent): void => {
+    if (event.id !== id) return;
+    if (held) held.push(event);
+    else show(event);
+  };
   client.addEventListener("output", onOutput);
   return {
+    start: () => {
+      for (const event of held ?? []) show(event);
+      held = undefined;
+    },
     [Symbol.dispose]: () => {
       client.removeEventListener("output", onOutput);
+      if (held) return; // never started: the job was not submitted
       for (const stream of ["stdout", "stderr"] as const) {
         if (partial[stream] !== "") print(stream, partial[stream]);
       }
