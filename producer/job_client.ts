@@ -51,7 +51,7 @@ export interface JobClientOptions {
 }
 
 /** What {@linkcode JobClient.submit} takes besides the payload. */
-export interface SubmitOptions {
+export interface JobSubmitOptions {
   /** The job's id: {@linkcode newJobId} makes one. */
   id: string;
 }
@@ -289,7 +289,7 @@ export class JobClient extends TypedEventTarget<JobClientEventMap> implements As
    * @returns The bus's answer.
    * @throws {ProducerStateError} After `close()`.
    */
-  async submit(payload: JobPayload, options: SubmitOptions): Promise<SubmitAnswer> {
+  async submit(payload: JobPayload, options: JobSubmitOptions): Promise<SubmitAnswer> {
     const { id } = options;
     this.#watch(id, payload);
     let sends = 0;
