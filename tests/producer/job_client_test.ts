@@ -279,9 +279,9 @@ Deno.test("JobClient.close rejects what is pending, and ready() without a bus gi
   const client = new JobClient("ws://127.0.0.1:9", { owner: "ada", backoff: { initialMs: 5 } });
   client.start();
   await assert.rejects(client.ready(AbortSignal.timeout(30)));
-  const shown = client.show("j-8");
-  const waited = client.wait("j-9");
+  const shown = assert.rejects(client.show("j-8"), /closed/);
+  const waited = assert.rejects(client.wait("j-9"), /closed/);
   await client.close();
-  await assert.rejects(shown, /closed/);
-  await assert.rejects(waited, /closed/);
+  await shown;
+  await waited;
 });
