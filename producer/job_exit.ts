@@ -221,7 +221,12 @@ export async function connectWithin(
     return undefined;
   } catch {
     if (stop.aborted) return EXIT.interrupted;
-    io.note(`cannot reach the bus at ${client.bus.url} within ${timeoutS} s`);
+    io.note(
+      client.bus.connected
+        ? `the bus at ${client.bus.url} did not answer within ${timeoutS} s (the seed's bus never ` +
+          "does: command jobs need this project's bus)"
+        : `cannot reach the bus at ${client.bus.url} within ${timeoutS} s`,
+    );
     return EXIT.unreachable;
   } finally {
     io.clock.clearTimeout(timer);

@@ -398,3 +398,10 @@ Deno.test("submit --file without --wait exits 0 once all are accepted", async ()
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("submit exits 4 when the bus never answers the registration (a seed bus)", async () => {
+  await using bus = new FakeBus({ answer: () => {} });
+  const { code, err } = await submit(["--url", bus.url, "--connect-timeout", "0.2", "--", "true"]);
+  assert.equal(code, 4);
+  assert.match(err[0]!, /^submit: the bus at ws:\S+ did not answer within 0\.2 s \(the seed's bus/);
+});
