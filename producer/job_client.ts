@@ -165,6 +165,9 @@ export interface JobClientEventMap {
   job: JobChangeEvent;
 }
 
+/** Ends of jobs kept for a later {@linkcode JobClient.wait}. */
+const MAX_ENDED = 10_000;
+
 type Kind = "job_request" | "cancel" | "set_priority" | "list" | "show";
 
 /** A request sent (or to send) and not answered yet. */
@@ -223,6 +226,7 @@ export class JobClient extends TypedEventTarget<JobClientEventMap> implements As
   #watches = new Map<string, Watch>();
   #registered = Promise.withResolvers<void>();
   #timer: TimerId | undefined;
+  #ended: string[] = []; // ids of watches that ended, oldest first
   #ready = false; // registered on the current connection
   #closed = false;
 
@@ -513,6 +517,8 @@ export class JobClient extends TypedEventTarget<JobClientEventMap> implements As
     watch.end = end;
     watch.payload = undefined; // nothing to re-send any more
     watch.done.resolve(end);
+    this.#ended.push(id); // kept for a later wait(id), the most recent MAX_ENDED
+    if (this.#ended.length > MAX_ENDED) this.#watches.delete(this.#ended.shift() ?? "");
   }
 
   #onRegistered(): void {

@@ -451,7 +451,7 @@ async function waitAll(
   const total = ids.length + rejected;
   const byOutcome = new Map<string, number>(rejected ? [["rejected", rejected]] : []);
   let done = rejected;
-  let saidAt = -Infinity;
+  let saidAt = io.clock.now(); // the first line after progressMs, the last one always
   const progress = (last: boolean): void => {
     const now = io.clock.now();
     if (!last && now - saidAt < config.progressMs) return;
