@@ -51,7 +51,7 @@ history. cancel, priority: the owner's own jobs. wait: as submit --wait.`,
     rows: [
       [
         "--state S",
-        `list: only jobs in state S (repeatable, or S1,S2): ${BUS_JOB_STATES.join(", ")}`,
+        `list: only jobs in state S (repeatable, or S1,S2), one of:\n${wrapStates()}`,
       ],
       ["--name TEXT", "list: only jobs whose name or id contains TEXT"],
       [
@@ -86,6 +86,15 @@ history. cancel, priority: the owner's own jobs. wait: as submit --wait.`,
     "deno task jobs -- wait j-0123456789ab",
   ],
 });
+
+/** The job states, six a line, for the usage. */
+function wrapStates(): string {
+  const lines: string[] = [];
+  for (let i = 0; i < BUS_JOB_STATES.length; i += 6) {
+    lines.push(BUS_JOB_STATES.slice(i, i + 6).join(", "));
+  }
+  return lines.join(",\n");
+}
 
 /** What `main` takes besides the harness's injection points. */
 export interface JobsMainOptions extends MainOptions {

@@ -36,7 +36,7 @@ export const DEFAULT_PRIORITY = 5;
 /** The usage text printed by `--help` and after a bad flag. */
 export const USAGE: string = formatUsage({
   command: "deno task submit",
-  args: "-- [options] -- CMD [ARG...]   |   deno task submit -- [options] --file jobs.jsonl",
+  args: "-- [options] -- CMD [ARG...]    (or: -- [options] --file jobs.jsonl)",
   about: `Submits a command job to the bus and prints its id (j- and 12 hex digits). The command
 runs as an argv, without a shell (use sh -c '...' for one), on a scheduler that allows it
 (scheduler --allow-command). The first -- is deno task's; the second starts the command.`,
@@ -81,7 +81,7 @@ runs as an argv, without a shell (use sh -c '...' for one), on a scheduler that 
     "deno task submit -- -- echo hello",
     "deno task submit -- -p 1 --name render --wait -- sh -c 'echo hi; exit 3'",
     "deno task submit -- --follow --timeout 60 --cwd . -- python3 train.py --epochs 3",
-    "deno task submit -- --require gpu=a100 --retries 2 -- ./run.sh",
+    "deno task submit -- --require gpu=a100 --retries 2 -- /opt/render/run.sh",
     "deno task submit -- --file jobs.jsonl --wait",
   ],
 });
