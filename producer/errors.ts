@@ -4,6 +4,9 @@
  * @module
  */
 
+/** An operation on a job that the bus may refuse. */
+export type JobOp = "cancel" | "set_priority" | "list" | "show";
+
 /**
  * A `cancel` or `set_priority` of a `Producer` did not succeed: the bus refused it
  * (unknown job, not yours, already finished, not waiting), or there was no answer (not
@@ -17,8 +20,8 @@
  * ```
  */
 export class JobOpError extends Error {
-  /** The operation: `"cancel"` or `"set_priority"`. */
-  readonly op: "cancel" | "set_priority";
+  /** The operation: `"cancel"` or `"set_priority"` (a `JobClient`'s also `"list"`, `"show"`). */
+  readonly op: JobOp;
   /** The job id. */
   readonly id: string;
   /** Why, as the bus (or the producer) put it. */
@@ -33,7 +36,7 @@ export class JobOpError extends Error {
    * @param options `cause`, when another error is behind it.
    */
   constructor(
-    op: "cancel" | "set_priority",
+    op: JobOp,
     id: string,
     reason: string,
     options?: ErrorOptions,

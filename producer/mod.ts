@@ -2,8 +2,11 @@
  * `producer/`: submit jobs to the bus and follow them. {@linkcode JobGenerator} draws seeded
  * random jobs and waits (as the seed's producer does); {@linkcode Producer} sends them through a
  * reconnecting bus client, re-sends what the bus has not finished after each reconnect, and
- * dispatches the feedback the bus gives on each job. The `deno task producer` CLI is
- * `producer/main.ts`.
+ * dispatches the feedback the bus gives on each job. {@linkcode JobClient} is the client of one
+ * owner under `deno task submit` and `deno task jobs`: command jobs submitted under ids of its
+ * own, their ends (result and output tails) waited for across reconnects, queries (`list`,
+ * `show`), cancel and priority changes. The CLIs are `producer/main.ts` (`deno task
+ * producer`), `producer/submit.ts` and `producer/jobs.ts`.
  *
  * @example
  * ```ts
@@ -20,4 +23,5 @@
 
 export * from "./generator.ts";
 export * from "./producer.ts";
+export * from "./job_client.ts";
 export * from "./errors.ts";

@@ -1,0 +1,277 @@
+/**
+ * What `deno task submit` and `deno task jobs` share: their exit codes, the owner they speak
+ * for, connecting within a time limit, and waiting for one job's end to print its output and
+ * exit with its code.
+ *
+ * @module
+ */
+
+import type { CliIo } from "../cli/main_options.ts";
+import { seconds } from "../cli/wording.ts";
+import { resultExitCode } from "../scheduler/job_result.ts";
+import type { JobClient, JobEnd } from "./job_client.ts";
+
+/** The exit codes of `submit` and `jobs` (README, "Exit codes"). */
+export const EXIT = {
+  /** Done: submitted, or (waiting) the job succeeded. */
+  ok: 0,
+  /** `--file --wait`: some job did not succeed; `jobs`: the bus refused the request. */
+  failed: 1,
+  /** A bad command line. */
+  usage: 2,
+  /** The bus rejected the job. */
+  rejected: 3,
+  /** The bus was unreachable within `--connect-timeout`. */
+  unreachable: 4,
+  /** The job timed out. */
+  timedOut: 124,
+  /** The job could not start (no such executable, no such cwd, permission denied). */
+  cannotStart: 125,
+  /** The job was cancelled or evicted for good. */
+  cancelled: 126,
+  /** Ctrl-C (or SIGTERM) while waiting: the job keeps running. */
+  interrupted: 130,
+} as const;
+
+/** A CLI's output for these helpers: its streams, its clock, and `note` for its own lines. */
+export interface ReportIo extends Pick<CliIo, "out" | "err" | "clock"> {
+  /** Prints one line of the CLI's own on stderr (`submit: …`). */
+  note: (line: string) => void;
+}
+
+/**
+ * The exit code that tells a job's end, as a shell would: its own exit code, `128 + N` when
+ * signal N killed it, 124 timed out, 125 could not start, 126 cancelled or evicted, 1 for a
+ * failure without an exit code.
+ *
+ * @param end The job's end.
+ * @returns The exit code.
+ * @example
+ * ```ts
+ * import { exitCodeOf } from "./job_exit.ts";
+ * const result = { exitCode: null, signal: "SIGKILL", durationMs: 5, startedAt: 1, endedAt: 6,
+ *   scheduler: "a", attempts: 1 };
+ * console.log(exitCodeOf({ id: "j-1", state: "failed", result })); // 137
+ * console.log(exitCodeOf({ id: "j-1", state: "timed_out" })); // 124
+ * ```
+ */
+export function exitCodeOf(end: JobEnd): number {
+  switch (end.state) {
+    case "succeeded":
+    case "delivered":
+      return end.result ? resultExitCode(end.result) ?? EXIT.ok : EXIT.ok;
+    case "timed_out":
+      return EXIT.timedOut;
+    case "cancelled":
+    case "evicted":
+      return EXIT.cancelled;
+  }
+  if (end.result?.startError !== undefined) return EXIT.cannotStart;
+  const code = end.result ? resultExitCode(end.result) : undefined;
+  return code === undefined || code === 0 ? EXIT.failed : code;
+}
+
+/**
+ * A job's end in one line, for people: `j-1 failed: exit code 3 (on node-a, 0.81 s, attempt 1)`.
+ *
+ * @param end The job's end.
+ * @returns The line.
+ * @example
+ * ```ts
+ * import { describeEnd } from "./job_exit.ts";
+ * console.log(describeEnd({ id: "j-1", state: "cancelled", reason: "cancelled by producer" }));
+ * // j-1 cancelled: cancelled by producer
+ * ```
+ */
+export function describeEnd(end: JobEnd): string {
+  const r = end.result;
+  const what: string[] = [];
+  if (r?.startError !== undefined) what.push(`could not start: ${r.startError}`);
+  else if (r?.signal) what.push(`killed by ${r.signal} (exit code ${exitCodeOf(end)})`);
+  else if (r && r.exitCode !== null) what.push(`exit code ${r.exitCode}`);
+  if (end.reason !== undefined && !what.some((w) => w.includes(end.reason ?? ""))) {
+    what.push(end.reason);
+  }
+  const where: string[] = [];
+  const scheduler = r?.scheduler ?? end.scheduler;
+  if (scheduler) where.push(`on ${scheduler}`);
+  if (r && r.startedAt !== null) where.push(seconds(r.durationMs, 3));
+  if (r && r.attempts > 1) where.push(`attempt ${r.attempts}`);
+  const details = what.length ? `: ${what.join("; ")}` : "";
+  return `${end.id} ${end.state}${details}${where.length ? ` (${where.join(", ")})` : ""}`;
+}
+
+/**
+ * Prints a job's output tails: stdout's lines with `io.out`, stderr's with `io.err`, and a note
+ * when a tail is only the end of more output.
+ *
+ * @param end The job's end.
+ * @param io Where lines go.
+ * @example
+ * ```ts
+ * import { printTails } from "./job_exit.ts";
+ * const lines: string[] = [];
+ * const result = { exitCode: 0, signal: null, durationMs: 5, startedAt: 1, endedAt: 6,
+ *   scheduler: "a", attempts: 1, stdoutTail: "hi\nthere\n" };
+ * printTails({ id: "j-1", state: "succeeded", result }, { out: (l) => lines.push(l), err: () => {} });
+ * console.log(lines); // ["hi", "there"]
+ * ```
+ */
+export function printTails(end: JobEnd, io: Pick<CliIo, "out" | "err">): void {
+  const r = end.result;
+  if (!r) return;
+  const streams = [
+    [r.stdoutTail, r.stdoutTruncated, r.stdoutFile, "stdout", io.out],
+    [r.stderrTail, r.stderrTruncated, r.stderrFile, "stderr", io.err],
+  ] as const;
+  for (const [tail, truncated, file, name, print] of streams) {
+    if (truncated) {
+      const whole = file ? `; all of it in ${file}` : "";
+      io.err(`(${end.id}: only the end of its ${name} follows${whole})`);
+    }
+    for (const line of splitLines(tail ?? "")) print(line);
+  }
+}
+
+/**
+ * Splits text into lines for a line printer: a final newline ends the last line rather than
+ * starting an empty one.
+ *
+ * @param text The text.
+ * @returns The lines (none for `""`).
+ * @example
+ * ```ts
+ * import { splitLines } from "./job_exit.ts";
+ * console.log(splitLines("a\nb\n"), splitLines("")); // ["a", "b"] []
+ * ```
+ */
+export function splitLines(text: string): string[] {
+  if (text === "") return [];
+  return (text.endsWith("\n") ? text.slice(0, -1) : text).split("\n");
+}
+
+/**
+ * Whose jobs these are: `--owner`, else `$SCHED_OWNER`, else `$USER`, else `"user"`.
+ *
+ * @param flag The `--owner` value, if given.
+ * @param env Reads an environment variable (undefined when unset or not permitted).
+ * @returns The owner.
+ * @example
+ * ```ts
+ * import { resolveOwner } from "./job_exit.ts";
+ * console.log(resolveOwner(undefined, (name) => name === "USER" ? "ada" : undefined)); // "ada"
+ * ```
+ */
+export function resolveOwner(
+  flag: string | undefined,
+  env: (name: string) => string | undefined,
+): string {
+  return flag ?? (env("SCHED_OWNER") || undefined) ?? (env("USER") || undefined) ?? "user";
+}
+
+/**
+ * Reads an environment variable, `undefined` when unset or when the permission is missing.
+ *
+ * @param name The variable.
+ * @returns Its value, if readable.
+ * @example
+ * ```ts
+ * import { readEnv } from "./job_exit.ts";
+ * console.log(typeof (readEnv("HOME") ?? "")); // "string"
+ * ```
+ */
+export function readEnv(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Waits until the client is registered with the bus, at most `timeoutS` seconds.
+ *
+ * @param client The client (started).
+ * @param timeoutS Seconds to wait.
+ * @param io The clock and the stop signal.
+ * @param stop Aborted on Ctrl-C.
+ * @returns `undefined` once connected, else the exit code: {@linkcode EXIT}.unreachable (with
+ *   a line said) or {@linkcode EXIT}.interrupted.
+ * @example
+ * ```ts
+ * import { connectWithin } from "./job_exit.ts";
+ * import { JobClient } from "./job_client.ts";
+ * import { cliIo } from "../cli/main_options.ts";
+ * await using client = new JobClient("ws://127.0.0.1:9", { owner: "docs" });
+ * client.start();
+ * const io = { ...cliIo(), note: () => {} };
+ * console.log(await connectWithin(client, 0.05, io, io.signal)); // 4
+ * ```
+ */
+export async function connectWithin(
+  client: JobClient,
+  timeoutS: number,
+  io: Pick<ReportIo, "clock" | "note">,
+  stop: AbortSignal,
+): Promise<number | undefined> {
+  const timeout = new AbortController();
+  const timer = io.clock.setTimeout(() => timeout.abort(), timeoutS * 1000);
+  try {
+    await client.ready(AbortSignal.any([timeout.signal, stop]));
+    return undefined;
+  } catch {
+    if (stop.aborted) return EXIT.interrupted;
+    io.note(
+      client.bus.connected
+        ? `the bus at ${client.bus.url} did not answer within ${timeoutS} s (the seed's bus never ` +
+          "does: command jobs need this project's bus)"
+        : `cannot reach the bus at ${client.bus.url} within ${timeoutS} s`,
+    );
+    return EXIT.unreachable;
+  } finally {
+    io.clock.clearTimeout(timer);
+  }
+}
+
+/**
+ * Waits for one job's end and reports it: the output tails (unless `followed`), a line on
+ * stderr when it did not succeed, and its exit code ({@linkcode exitCodeOf}). On Ctrl-C it says
+ * the job keeps running and how to cancel it, and returns 130.
+ *
+ * @param client The client.
+ * @param id The job.
+ * @param io Where lines go.
+ * @param stop Aborted on Ctrl-C.
+ * @param followed Whether the output was streamed already (no tails then).
+ * @returns The exit code.
+ * @example
+ * ```ts
+ * import { waitAndReport } from "./job_exit.ts";
+ * import { JobClient } from "./job_client.ts";
+ * import { cliIo } from "../cli/main_options.ts";
+ * await using client = new JobClient("ws://127.0.0.1:9", { owner: "docs" });
+ * const io = { ...cliIo(), note: () => {} };
+ * console.log(await waitAndReport(client, "j-1", io, AbortSignal.abort())); // 130
+ * ```
+ */
+export async function waitAndReport(
+  client: JobClient,
+  id: string,
+  io: Pick<ReportIo, "out" | "err" | "note">,
+  stop: AbortSignal,
+  followed = false,
+): Promise<number> {
+  let end: JobEnd;
+  try {
+    end = await client.wait(id, stop);
+  } catch (error) {
+    if (!stop.aborted) throw error;
+    io.note(
+      `stopped waiting: ${id} keeps running (cancel it with: deno task jobs -- cancel ${id})`,
+    );
+    return EXIT.interrupted;
+  }
+  if (!followed) printTails(end, io);
+  if (end.state !== "succeeded" && end.state !== "delivered") io.note(describeEnd(end));
+  return exitCodeOf(end);
+}
