@@ -203,7 +203,10 @@ export type ClientMessage =
   | CancelMessage
   | SetPriorityMessage
   | SchedulerEventMessage
-  | DrainMessage;
+  | DrainMessage
+  | OutputMessage
+  | ListMessage
+  | ShowMessage;
 
 /** The commands a client may send. */
 export type ClientCommand = ClientMessage["cmd"];
@@ -409,7 +412,10 @@ export type ServerMessage =
   | ErrorMessage
   | JobMessage
   | CancelJobMessage
-  | JobEventMessage;
+  | JobEventMessage
+  | OutputMessage
+  | JobsMessage
+  | JobInfoMessage;
 
 /** The result of validating input: the value, or why it is bad (plus `op`/`id` when known). */
 export type ParseResult<T> =
