@@ -60,12 +60,9 @@ const MAX_HISTORY_REASON = 512;
 /** The dispatcher's reason for a job it re-attaches to a reconnecting scheduler: not a new run. */
 const REATTACHED = "reattached";
 
-interface HistoryEntry {
-  state: BusJobState;
-  at: number;
-  scheduler: string | undefined;
-  reason: string | undefined;
-}
+/** A history entry's fields, flat: state, at, scheduler, reason (no object per entry). */
+type History = (string | number | undefined)[];
+const STRIDE = 4;
 
 interface JobRecord {
   id: string;
@@ -82,7 +79,7 @@ interface JobRecord {
   attempts: number;
   result: Record<string, unknown> | undefined;
   reason: string | undefined;
-  history: HistoryEntry[];
+  history: History;
   final: boolean;
   tailChars: number;
   older: JobRecord | undefined; // finished list links (finished ones only)
@@ -271,7 +268,7 @@ export class JobRecords {
       payload: record.payload.priority === record.priority
         ? record.payload
         : { ...record.payload, priority: record.priority },
-      history: record.history.map(historyEntry),
+      history: historyEntries(record.history),
     };
     if (record.result !== undefined) details.result = record.result as unknown as JobResult;
     if (record.reason !== undefined) details.reason = record.reason;
@@ -336,23 +333,32 @@ export class JobRecords {
 
 function addHistory(record: JobRecord, event: DispatcherJobEvent): void {
   const history = record.history;
-  if (history.length >= MAX_HISTORY) history.shift();
+  if (history.length >= MAX_HISTORY * STRIDE) history.splice(0, STRIDE);
   const reason = event.reason;
-  history.push({
-    state: event.state,
-    at: event.at,
-    scheduler: event.scheduler,
-    reason: reason !== undefined && reason.length > MAX_HISTORY_REASON
+  history.push(
+    event.state,
+    event.at,
+    event.scheduler,
+    reason !== undefined && reason.length > MAX_HISTORY_REASON
       ? reason.slice(0, MAX_HISTORY_REASON - 1) + "…"
       : reason,
-  });
+  );
 }
 
-function historyEntry(entry: HistoryEntry): JobHistoryEntry {
-  const out: JobHistoryEntry = { state: entry.state, at: entry.at };
-  if (entry.scheduler !== undefined) out.scheduler = entry.scheduler;
-  if (entry.reason !== undefined) out.reason = entry.reason;
-  return out;
+function historyEntries(history: History): JobHistoryEntry[] {
+  const entries: JobHistoryEntry[] = [];
+  for (let i = 0; i < history.length; i += STRIDE) {
+    const entry: JobHistoryEntry = {
+      state: history[i] as BusJobState,
+      at: history[i + 1] as number,
+    };
+    const scheduler = history[i + 2];
+    const reason = history[i + 3];
+    if (scheduler !== undefined) entry.scheduler = scheduler as string;
+    if (reason !== undefined) entry.reason = reason as string;
+    entries.push(entry);
+  }
+  return entries;
 }
 
 function summarize(
