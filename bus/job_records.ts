@@ -232,23 +232,27 @@ export class JobRecords {
       if (record.final || !matches(record)) continue;
       (record.atScheduler ? atScheduler : inBus).push(record);
     }
-    inBus.sort(dispatchOrder);
-    atScheduler.sort(dispatchOrder);
-    let total = inBus.length + atScheduler.length;
-    const finished: JobRecord[] = [];
-    for (let record = this.#newest; record !== undefined; record = record.older) {
-      if (matches(record)) finished.push(record);
-    }
-    total += finished.length;
     const limit = query.limit ?? DEFAULT_LIST_LIMIT;
     const jobs: JobSummary[] = [];
     let bytes = 0;
-    for (const record of [inBus, atScheduler, finished].flat()) {
-      if (jobs.length >= limit) break;
+    /** Adds a job's summary if the limits allow; false once they do not. */
+    const add = (record: JobRecord): boolean => {
+      if (jobs.length >= limit) return false;
       const summary = summarize(record, record.atScheduler || record.final ? undefined : waiting);
       bytes += utf8Bytes(JSON.stringify(summary)) + 1;
-      if (bytes > this.#maxListBytes) break;
-      jobs.push(summary);
+      if (bytes > this.#maxListBytes) bytes = Infinity; // full: later ones do not fit either
+      else jobs.push(summary);
+      return bytes !== Infinity;
+    };
+    let open = true;
+    for (const group of [inBus, atScheduler]) {
+      if (open) open = group.sort(dispatchOrder).every(add);
+    }
+    let total = inBus.length + atScheduler.length;
+    for (let record = this.#newest; record !== undefined; record = record.older) {
+      if (!matches(record)) continue;
+      total++;
+      if (open) open = add(record);
     }
     return { jobs, total };
   }
