@@ -159,8 +159,8 @@ export class JobRecords {
   }
 
   /**
-   * Takes a job event: opens, updates or closes the job's record. Allocates nothing but the
-   * history entry (and the record, for a new job).
+   * Takes a job event: opens, updates or closes the job's record. Allocates nothing but room
+   * for the history entry (and the record, for a new job).
    *
    * @param event The dispatcher's event.
    */
