@@ -456,12 +456,13 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
       return conn.role === undefined;
     }
     const allowed = ALLOWED[op];
-    const roles: readonly Role[] = typeof allowed.role === "string" ? [allowed.role] : allowed.role;
+    const roles = allowed.role;
     if (
-      conn.role !== undefined && roles.includes(conn.role) &&
+      conn.role !== undefined &&
+      (typeof roles === "string" ? conn.role === roles : roles.includes(conn.role)) &&
       (allowed.protocol === undefined || conn.protocol === allowed.protocol)
     ) return true;
-    const role = roles.join(" or ");
+    const role = typeof roles === "string" ? roles : roles.join(" or ");
     const who = allowed.protocol ? `protocol ${allowed.protocol} ${role}` : role;
     const id = "id" in message ? message.id : undefined;
     this.#reject(conn, `${op} needs a connection registered as ${who}`, { op, id });
