@@ -6,12 +6,16 @@
  */
 
 import {
+  BUS_JOB_STATES,
+  type BusJobState,
   type ClientCommand,
   type ClientMessage,
   describeValue,
   isJobId,
   isJsonObject,
   type JobRequestMessage,
+  type ListMessage,
+  type OutputMessage,
   type ParseResult,
   previewText,
   type RegisterMessage,
@@ -22,6 +26,7 @@ import {
   validatePayload,
   validatePriority,
 } from "./protocol.ts";
+import { MAX_LIST_LIMIT } from "./job_records.ts";
 
 import { validateAllowList, validateLabels } from "../scheduler/command_spec.ts";
 
@@ -35,6 +40,9 @@ const COMMANDS: readonly ClientCommand[] = [
   "cancel",
   "set_priority",
   "event",
+  "output",
+  "list",
+  "show",
 ];
 
 /**
@@ -86,6 +94,12 @@ export function parseClientMessage(text: string): ParseResult<ClientMessage> {
       return withId(value, "event", (id) => parseEvent(value, id));
     case "drain":
       return { ok: true, message: { cmd: "drain" } };
+    case "output":
+      return withId(value, "output", (id) => parseOutput(value, id));
+    case "list":
+      return parseList(value);
+    case "show":
+      return withId(value, "show", (id) => ({ ok: true, value: { cmd: "show", id } }));
   }
 }
 
@@ -199,6 +213,72 @@ function parseEvent(value: Record<string, unknown>, id: string): Check<Scheduler
     if (state === "evicted") message.requeue = value.requeue;
   }
   return { ok: true, value: message };
+}
+
+function parseOutput(value: Record<string, unknown>, id: string): Check<OutputMessage> {
+  const { stream, data, dropped } = value;
+  if (stream !== "stdout" && stream !== "stderr") {
+    return {
+      ok: false,
+      reason: `'stream' must be "stdout" or "stderr", got ${describeValue(stream)}`,
+    };
+  }
+  if (typeof data !== "string") {
+    return { ok: false, reason: `'data' must be a string, got ${describeValue(data)}` };
+  }
+  const message: OutputMessage = { cmd: "output", id, stream, data };
+  if (dropped !== undefined) {
+    if (!Number.isSafeInteger(dropped) || (dropped as number) < 0) {
+      return {
+        ok: false,
+        reason: `'dropped' must be a count of bytes (an integer >= 0), got ${
+          describeValue(dropped)
+        }`,
+      };
+    }
+    message.dropped = dropped as number;
+  }
+  return { ok: true, value: message };
+}
+
+function parseList(value: Record<string, unknown>): ParseResult<ListMessage> {
+  const fail = (reason: string): ParseResult<ListMessage> => ({
+    ok: false,
+    reason: `list: ${reason}`,
+    op: "list",
+  });
+  const message: ListMessage = { cmd: "list" };
+  const { states, name, owner, limit } = value;
+  if (states !== undefined) {
+    if (!Array.isArray(states) || states.length === 0) {
+      return fail(`'states' must be a non-empty array of job states, got ${describeValue(states)}`);
+    }
+    for (const state of states) {
+      if (!(BUS_JOB_STATES as readonly unknown[]).includes(state)) {
+        return fail(`unknown state ${describeValue(state)} (${BUS_JOB_STATES.join(", ")})`);
+      }
+    }
+    message.states = [...new Set(states as BusJobState[])];
+  }
+  if (name !== undefined) {
+    if (!isJobId(name)) {
+      return fail(`'name' must be a string of 1..128 characters, got ${describeValue(name)}`);
+    }
+    message.name = name;
+  }
+  if (owner !== undefined) {
+    if (!isJobId(owner)) {
+      return fail(`'owner' must be a string of 1..128 characters, got ${describeValue(owner)}`);
+    }
+    message.owner = owner;
+  }
+  if (limit !== undefined) {
+    if (!Number.isInteger(limit) || (limit as number) < 1 || (limit as number) > MAX_LIST_LIMIT) {
+      return fail(`'limit' must be an integer 1..${MAX_LIST_LIMIT}, got ${describeValue(limit)}`);
+    }
+    message.limit = limit as number;
+  }
+  return { ok: true, message };
 }
 
 function withId<T extends ClientMessage>(

@@ -17,6 +17,7 @@ export * from "./protocol.ts";
 export * from "./errors.ts";
 export * from "./job_queue.ts";
 export * from "./dispatcher.ts";
+export * from "./job_records.ts";
 export * from "./server.ts";
 export * from "./server_events.ts";
 export * from "./client_message.ts";

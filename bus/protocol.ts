@@ -208,7 +208,10 @@ export type ClientMessage =
   | CancelMessage
   | SetPriorityMessage
   | SchedulerEventMessage
-  | DrainMessage;
+  | DrainMessage
+  | OutputMessage
+  | ListMessage
+  | ShowMessage;
 
 /** The commands a client may send. */
 export type ClientCommand = ClientMessage["cmd"];
@@ -397,6 +400,12 @@ export interface JobsMessage {
   total: number;
 }
 
+/**
+ * A `list`'s answer without its `cmd`: the jobs (waiting first in dispatch order, then running,
+ * then finished newest first; at most the limit) and how many matched in all.
+ */
+export type JobList = Omit<JobsMessage, "cmd">;
+
 /** `job_info`: the answer to `show`. */
 export interface JobInfoMessage {
   /** Command. */
@@ -414,7 +423,10 @@ export type ServerMessage =
   | ErrorMessage
   | JobMessage
   | CancelJobMessage
-  | JobEventMessage;
+  | JobEventMessage
+  | OutputMessage
+  | JobsMessage
+  | JobInfoMessage;
 
 /** The result of validating input: the value, or why it is bad (plus `op`/`id` when known). */
 export type ParseResult<T> =

@@ -10,6 +10,7 @@ import { Dispatcher, type DispatcherJobEvent, type DispatcherStatus } from "./di
 import { BusStateError } from "./errors.ts";
 import { TypedEventTarget } from "../core/typed_event_target.ts";
 import { parseClientMessage } from "./client_message.ts";
+import { JobRecords, type JobRecordsOptions } from "./job_records.ts";
 import {
   BusConnectionEvent,
   BusDispatchEvent,
@@ -26,6 +27,8 @@ import {
   encodeMessage,
   type JobPayload,
   type JobRequestMessage,
+  type ListMessage,
+  type OutputMessage,
   type RegisterMessage,
   type Role,
   type ServerMessage,
@@ -77,6 +80,11 @@ export interface BusServerOptions {
    */
   jobEventStates?: readonly BusJobState[];
   /**
+   * Bounds of the bus's memory of finished jobs, for `list` and `show` (see `JobRecords`).
+   * @default {{}} 10,000 finished jobs, 64 Mi characters of their output tails
+   */
+  jobRecords?: JobRecordsOptions;
+  /**
    * Where time comes from (event timestamps, uptime, retry timers).
    * @default {systemClock}
    */
@@ -122,13 +130,19 @@ interface Conn {
  * (`register` itself is allowed only before).
  */
 const ALLOWED: {
-  readonly [C in Exclude<ClientCommand, "register">]: { role: Role; protocol?: 2 };
+  readonly [C in Exclude<ClientCommand, "register">]: {
+    role: Role | readonly Role[];
+    protocol?: 2;
+  };
 } = {
   job_request: { role: "producer" },
   cancel: { role: "producer", protocol: 2 },
   set_priority: { role: "producer", protocol: 2 },
   event: { role: "scheduler", protocol: 2 },
   drain: { role: "scheduler", protocol: 2 },
+  output: { role: "scheduler", protocol: 2 },
+  list: { role: ["producer", "monitor"], protocol: 2 },
+  show: { role: ["producer", "monitor"], protocol: 2 },
 };
 
 const MAX_REPORTED_REASONS = 5;
@@ -158,6 +172,7 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
   #maxBuffered: number;
   #clock: Clock;
   #dispatcher: Dispatcher;
+  #records: JobRecords;
   #server: Deno.HttpServer<Deno.NetAddr> | undefined;
   #conns = new Map<string, Conn>();
   #owners = new Map<string, Set<Conn>>(); // v2 producers by owner
@@ -194,12 +209,17 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
     this.#idleTimeoutS = Math.ceil(pingTimeoutMs / 1000);
     this.#clock = options.clock ?? systemClock;
     this.#jobEventStates = options.jobEventStates && new Set(options.jobEventStates);
+    const records = this.#records = new JobRecords(options.jobRecords);
     this.#dispatcher = new Dispatcher({
       maxQueue: options.maxQueue,
       broadcast: options.broadcast,
       clock: this.#clock,
-      onJobEvent: (event) => this.#defer(event),
+      onJobEvent: (event) => {
+        records.record(event);
+        this.#defer(event);
+      },
       onDispatch: (info) => {
+        records.dispatched(info.id, info.scheduler);
         if (this.listens("dispatch")) this.dispatchEvent(new BusDispatchEvent(info));
       },
       onNotice: (message) => this.#notice(message),
@@ -382,13 +402,48 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
         if (!result.ok) {
           return this.#reject(conn, result.reason, { op: message.cmd, id: message.id });
         }
+        if (message.cmd === "set_priority") this.#records.setPriority(message.id, message.priority);
         return this.#send(conn, { cmd: "ack", op: message.cmd, id: message.id });
       }
       case "event":
         return this.#dispatcher.schedulerEvent(conn.id, message);
       case "drain":
         return this.#dispatcher.drainScheduler(conn.id);
+      case "output":
+        return this.#relayOutput(conn, message);
+      case "list":
+        return this.#list(conn, message);
+      case "show": {
+        const job = this.#records.show(message.id, this.#waitingReason);
+        if (!job) return this.#reject(conn, "unknown job", { op: "show", id: message.id });
+        return this.#send(conn, { cmd: "job_info", job });
+      }
     }
+  }
+
+  #list(conn: Conn, message: ListMessage): void {
+    const { cmd: _cmd, ...query } = message;
+    const { jobs, total } = this.#records.list(query, this.#waitingReason);
+    this.#send(conn, { cmd: "jobs", jobs, total });
+  }
+
+  /** Why a job waiting in the bus waits with nothing to run it (`JobSummary.waiting`). */
+  #waitingReason = (id: string): string | undefined => this.#dispatcher.waitingReason(id);
+
+  /**
+   * A v2 scheduler's `output` of a job it runs: relayed as it is to the job's owner's
+   * connections only (dropped and counted for a slow reader); ignored for any other job.
+   */
+  #relayOutput(conn: Conn, message: OutputMessage): void {
+    const job = this.#dispatcher.job(message.id);
+    if (!job || job.scheduler !== conn.name) {
+      this.#notice(`ignored output of job ${message.id}: not at scheduler ${conn.name}`);
+      return;
+    }
+    const owners = this.#owners.get(job.owner);
+    if (!owners) return;
+    const text = encodeMessage(message);
+    for (const owner of owners) this.#sendEvent(owner, text);
   }
 
   /** Whether the connection's role may send this message (see {@linkcode ALLOWED}); rejects it if not. */
@@ -399,22 +454,27 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
       return conn.role === undefined;
     }
     const allowed = ALLOWED[op];
+    const roles = allowed.role;
     if (
-      conn.role === allowed.role &&
+      conn.role !== undefined &&
+      (typeof roles === "string" ? conn.role === roles : roles.includes(conn.role)) &&
       (allowed.protocol === undefined || conn.protocol === allowed.protocol)
     ) return true;
-    const who = allowed.protocol ? `protocol ${allowed.protocol} ${allowed.role}` : allowed.role;
+    const role = typeof roles === "string" ? roles : roles.join(" or ");
+    const who = allowed.protocol ? `protocol ${allowed.protocol} ${role}` : role;
     const id = "id" in message ? message.id : undefined;
     this.#reject(conn, `${op} needs a connection registered as ${who}`, { op, id });
     return false;
   }
 
   #submit(conn: Conn, message: JobRequestMessage): void {
+    this.#records.expect(message.payload); // its `queued` event, emitted in submit, opens its record
     const result = this.#dispatcher.submit({
       owner: conn.owner,
       id: message.id,
       payload: message.payload,
     });
+    this.#records.expect(undefined);
     if (!result.ok) {
       const asRejected = conn.protocol === 2;
       return this.#reject(conn, result.reason, { op: message.cmd, id: message.id, asRejected });

@@ -39,6 +39,46 @@ const STATE: Field = {
   want: "a job state",
 };
 
+const TIME: Field = { check: Number.isFinite, want: "epoch milliseconds" };
+const OPTIONAL_TIME: Field = { ...TIME, optional: true };
+const PRIORITY: Field = { check: isPriority, want: "an integer 0..10" };
+const COUNT: Field = {
+  check: (value) => Number.isSafeInteger(value) && (value as number) >= 0,
+  want: "an integer >= 0",
+};
+
+/** A `jobs` answer's line (`JobSummary`); checked, kept whole. */
+const SUMMARY: Readonly<Record<string, Field>> = {
+  id: ID,
+  name: OPTIONAL_STRING,
+  priority: PRIORITY,
+  state: STATE,
+  owner: STRING,
+  scheduler: OPTIONAL_STRING,
+  submittedAt: TIME,
+  startedAt: OPTIONAL_TIME,
+  endedAt: OPTIONAL_TIME,
+  attempts: COUNT,
+  waiting: OPTIONAL_STRING,
+};
+
+/** A history entry of a `job_info` answer. */
+const HISTORY_ENTRY: Readonly<Record<string, Field>> = {
+  state: STATE,
+  at: TIME,
+  scheduler: OPTIONAL_STRING,
+  reason: OPTIONAL_STRING,
+};
+
+/** A `job_info` answer's job (`JobDetails`). */
+const DETAILS: Readonly<Record<string, Field>> = {
+  ...SUMMARY,
+  payload: { check: isJsonObject, want: "an object" },
+  result: OBJECT,
+  reason: OPTIONAL_STRING,
+  history: { check: (value) => checkArray(value, HISTORY_ENTRY), want: "an array" },
+};
+
 /** Every server message's fields; fields not listed are dropped. */
 const SPECS: { readonly [C in ServerCommand]: Readonly<Record<string, Field>> } = {
   registered: {
@@ -93,6 +133,25 @@ const SPECS: { readonly [C in ServerCommand]: Readonly<Record<string, Field>> } 
     reason: OPTIONAL_STRING,
     final: TRUE,
   },
+  output: {
+    id: ID,
+    stream: {
+      check: (value) => value === "stdout" || value === "stderr",
+      want: "stdout or stderr",
+    },
+    data: STRING,
+    dropped: { ...COUNT, optional: true },
+  },
+  jobs: {
+    jobs: { check: (value) => checkArray(value, SUMMARY), want: "an array" },
+    total: COUNT,
+  },
+  job_info: {
+    job: {
+      check: (value) => isJsonObject(value) ? checkFields(value, DETAILS) : false,
+      want: "an object",
+    },
+  },
 };
 
 /**
@@ -145,18 +204,41 @@ export function validateServerMessage(value: unknown): ParseResult<ServerMessage
     return { ok: false, reason: `unknown cmd ${describeValue(cmd)}` };
   }
   const message: Record<string, unknown> = { cmd };
-  for (const [key, field] of Object.entries(SPECS[cmd as ServerCommand])) {
+  const good = checkFields(value, SPECS[cmd as ServerCommand], message);
+  if (good !== true) return { ok: false, reason: `${cmd}: ${good}` };
+  return { ok: true, message: message as unknown as ServerMessage };
+}
+
+/** Checks an object's fields against a spec, copying the listed ones into `into` if given. */
+function checkFields(
+  value: Record<string, unknown>,
+  fields: Readonly<Record<string, Field>>,
+  into?: Record<string, unknown>,
+): true | string {
+  for (const [key, field] of Object.entries(fields)) {
     const fieldValue = value[key];
     if (fieldValue === undefined) {
       if (field.optional) continue;
-      return { ok: false, reason: `${cmd}: missing '${key}'` };
+      return `missing '${key}'`;
     }
     const good = field.check(fieldValue);
     if (good !== true) {
-      const why = good || `'${key}' must be ${field.want}, got ${describeValue(fieldValue)}`;
-      return { ok: false, reason: `${cmd}: ${why}` };
+      if (good === false) return `'${key}' must be ${field.want}, got ${describeValue(fieldValue)}`;
+      return good.startsWith("[") ? `${key}${good}` : good; // an array item's reason: jobs[3]: …
     }
-    message[key] = fieldValue;
+    if (into) into[key] = fieldValue;
   }
-  return { ok: true, message: message as unknown as ServerMessage };
+  return true;
+}
+
+/** Checks that a value is an array of objects that each pass `fields`; says which one fails. */
+function checkArray(value: unknown, fields: Readonly<Record<string, Field>>): boolean | string {
+  if (!Array.isArray(value)) return false;
+  for (let i = 0; i < value.length; i++) {
+    const item: unknown = value[i];
+    if (!isJsonObject(item)) return `[${i}] must be an object, got ${describeValue(item)}`;
+    const good = checkFields(item, fields);
+    if (good !== true) return `[${i}]: ${good}`;
+  }
+  return true;
 }

@@ -21,6 +21,7 @@ import {
   isFinalBusState,
   isJsonObject,
   type JobDetails,
+  type JobList,
   type JobPayload,
   type JobSummary,
   PROTOCOL_VERSION,
@@ -107,14 +108,6 @@ export interface ListFilters {
   owner?: string;
   /** At most this many (the bus's default 100, at most 10,000). */
   limit?: number;
-}
-
-/** The answer to {@linkcode JobClient.list}. */
-export interface JobList {
-  /** The jobs: waiting first in dispatch order, then running, then finished newest first. */
-  jobs: JobSummary[];
-  /** How many matched in all. */
-  total: number;
 }
 
 /** A piece of a followed job's output (type `"output"`). */

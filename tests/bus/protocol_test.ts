@@ -7,7 +7,7 @@ import {
   validatePayload,
 } from "../../bus/protocol.ts";
 import { parseClientMessage } from "../../bus/client_message.ts";
-import { parseServerMessage } from "../../bus/server_message.ts";
+import { parseServerMessage, validateServerMessage } from "../../bus/server_message.ts";
 
 const job = (payload: unknown, extra: Record<string, unknown> = {}): string =>
   JSON.stringify({ cmd: "job_request", ...extra, payload });
@@ -282,4 +282,100 @@ Deno.test("parseServerMessage keeps a job's attempt and checks it", () => {
     ok: false,
     reason: "job: 'attempt' must be an integer >= 1, got 0",
   });
+});
+
+Deno.test("parseClientMessage parses list, show and output, with a reason for each bad field", () => {
+  const ok = (text: string): unknown => {
+    const parsed = parseClientMessage(text);
+    assert.ok(parsed.ok, parsed.ok ? "" : parsed.reason);
+    return parsed.message;
+  };
+  assert.deepEqual(ok('{"cmd":"list"}'), { cmd: "list" });
+  assert.deepEqual(
+    ok('{"cmd":"list","states":["queued","started","queued"],"name":"x","owner":"o","limit":7}'),
+    { cmd: "list", states: ["queued", "started"], name: "x", owner: "o", limit: 7 },
+  );
+  assert.deepEqual(ok('{"cmd":"show","id":"j-1"}'), { cmd: "show", id: "j-1" });
+  assert.deepEqual(ok('{"cmd":"output","id":"j","stream":"stderr","data":"","dropped":9}'), {
+    cmd: "output",
+    id: "j",
+    stream: "stderr",
+    data: "",
+    dropped: 9,
+  });
+  const cases: [object, RegExp][] = [
+    [{ cmd: "list", states: [] }, /^list: 'states' must be a non-empty array of job states/],
+    [{ cmd: "list", states: "queued" }, /'states' must be.*got "queued"/],
+    [{ cmd: "list", states: ["runing"] }, /^list: unknown state "runing" \(queued, started/],
+    [{ cmd: "list", name: "" }, /^list: 'name' must be a string of 1..128 characters, got ""/],
+    [{ cmd: "list", owner: 3 }, /^list: 'owner' must be a string.*got 3/],
+    [{ cmd: "list", limit: 0 }, /^list: 'limit' must be an integer 1..10000, got 0$/],
+    [{ cmd: "list", limit: 10_001 }, /got 10001/],
+    [{ cmd: "list", limit: 2.5 }, /got 2.5/],
+    [{ cmd: "list", limit: "5" }, /got "5"/],
+    [{ cmd: "show" }, /^show: missing 'id'$/],
+    [{ cmd: "show", id: "" }, /^show: id must be a string of 1..128/],
+    [{ cmd: "output", stream: "stdout", data: "x" }, /^output: missing 'id'$/],
+    [{ cmd: "output", id: "j", data: "x" }, /^output: 'stream' must be "stdout" or "stderr"/],
+    [{ cmd: "output", id: "j", stream: "out", data: "x" }, /got "out"/],
+    [{ cmd: "output", id: "j", stream: "stdout" }, /^output: 'data' must be a string, got/],
+    [{ cmd: "output", id: "j", stream: "stdout", data: "", dropped: -1 }, /'dropped' must be/],
+  ];
+  for (const [message, reason] of cases) {
+    const parsed = parseClientMessage(JSON.stringify(message));
+    assert.equal(parsed.ok, false, JSON.stringify(message));
+    if (!parsed.ok) {
+      assert.match(parsed.reason, reason);
+      assert.equal(parsed.op, message["cmd" as keyof typeof message]);
+    }
+  }
+});
+
+Deno.test("parseServerMessage validates jobs, job_info and output", () => {
+  const summary = {
+    id: "j",
+    priority: 3,
+    state: "started",
+    owner: "ann",
+    scheduler: "n1",
+    submittedAt: 1,
+    startedAt: 2,
+    attempts: 1,
+  };
+  const jobs = { cmd: "jobs", jobs: [summary, { ...summary, id: "k", waiting: "why" }], total: 5 };
+  assert.deepEqual(validateServerMessage(jobs), { ok: true, message: jobs });
+  const details = {
+    ...summary,
+    payload: { priority: 3, command: ["true"] },
+    result: { exitCode: 0 },
+    history: [{ state: "queued", at: 1 }, { state: "started", at: 2, scheduler: "n1" }],
+  };
+  const info = { cmd: "job_info", job: details };
+  assert.deepEqual(validateServerMessage(info), { ok: true, message: info });
+  const output = { cmd: "output", id: "j", stream: "stdout", data: "hi\n" };
+  assert.deepEqual(validateServerMessage(output), { ok: true, message: output });
+  const bad: [object, RegExp][] = [
+    [{ cmd: "jobs", jobs: [], total: -1 }, /^jobs: 'total' must be an integer >= 0, got -1$/],
+    [{ cmd: "jobs", total: 0 }, /^jobs: missing 'jobs'$/],
+    [{ cmd: "jobs", jobs: {}, total: 0 }, /^jobs: 'jobs' must be an array/],
+    [{ cmd: "jobs", jobs: [summary, 3], total: 2 }, /^jobs: jobs\[1\] must be an object, got 3/],
+    [
+      { cmd: "jobs", jobs: [{ ...summary, state: "x" }], total: 1 },
+      /^jobs: jobs\[0\]: 'state' must be a job state, got "x"/,
+    ],
+    [{ cmd: "jobs", jobs: [{ ...summary, attempts: undefined }], total: 1 }, /missing 'attempts'/],
+    [{ cmd: "job_info", job: 3 }, /^job_info: 'job' must be an object, got 3/],
+    [{ cmd: "job_info", job: { ...details, payload: undefined } }, /missing 'payload'/],
+    [
+      { cmd: "job_info", job: { ...details, history: [{ state: "queued" }] } },
+      /^job_info: history\[0\]: missing 'at'/,
+    ],
+    [{ cmd: "output", id: "j", stream: "both", data: "" }, /'stream' must be stdout or stderr/],
+    [{ cmd: "output", id: "j", stream: "stdout", data: 1 }, /'data' must be a string/],
+  ];
+  for (const [message, reason] of bad) {
+    const parsed = validateServerMessage(message);
+    assert.equal(parsed.ok, false, JSON.stringify(message));
+    if (!parsed.ok) assert.match(parsed.reason, reason);
+  }
 });

@@ -470,3 +470,186 @@ Deno.test("BusServer close() stops a retry's backoff timer", async () => {
   await producer.next(event("r", "requeued"));
   await bus.close(); // the 1 s timer would fail the op sanitizer if left running
 });
+
+Deno.test("BusServer answers list and show to producers and monitors, not to schedulers", async () => {
+  const { bus, url } = start();
+  await using _bus = bus;
+  await using ann = await WsPeer.open(url);
+  await ann.register({ type: "producer", protocol: 2, name: "ann" });
+  await using bob = await WsPeer.open(url);
+  await bob.register({ type: "producer", protocol: 2, name: "bob" });
+  await using scheduler = await WsPeer.open(url);
+  await scheduler.register({ type: "scheduler", protocol: 2, slots: 1, name: "n1" });
+  ann.send(request(4, { id: "run" }));
+  assert.equal((await scheduler.next(isJob)).id, "run");
+  scheduler.send({ cmd: "event", id: "run", state: "started" });
+  await ann.next(event("run", "started"));
+  ann.send({ cmd: "job_request", id: "w1", payload: { priority: 6, runtime: 1, name: "render" } });
+  bob.send(request(5, { id: "w0" })); // not more urgent than "run": waits
+  bob.send(request(9)); // a bus-assigned id
+  const assigned = String((await bob.next((m) => m.cmd === "accepted" && m.id !== "w0")).id);
+  await ann.next((m) => m.cmd === "accepted" && m.id === "w1");
+  ann.send({ cmd: "list" });
+  const all = await ann.next((m) => m.cmd === "jobs");
+  assert.equal(all.total, 4);
+  const jobs = all.jobs as Message[];
+  assert.deepEqual(jobs.map((j) => [j.id, j.state, j.owner]), [
+    ["w0", "queued", "bob"],
+    ["w1", "queued", "ann"],
+    [assigned, "queued", "bob"],
+    ["run", "started", "ann"],
+  ]);
+  assert.equal(jobs[1]!.name, "render");
+  assert.equal(jobs[3]!.scheduler, "n1");
+  assert.equal(jobs[3]!.attempts, 1);
+  // The bus-assigned job ends and is still shown; filters and limit.
+  bob.send({ cmd: "cancel", id: assigned });
+  await bob.next(event(assigned, "cancelled"));
+  scheduler.send({ cmd: "event", id: "run", state: "succeeded", result: { exitCode: 0 } });
+  await ann.next(event("run", "succeeded"));
+  await using monitor = await WsPeer.open(url);
+  await monitor.register({ type: "monitor", protocol: 2 });
+  monitor.send({ cmd: "list", states: ["succeeded", "cancelled"], limit: 1 });
+  const done = await monitor.next((m) => m.cmd === "jobs");
+  assert.equal(done.total, 2);
+  assert.deepEqual((done.jobs as Message[]).map((j) => j.id), ["run"]); // newest first
+  monitor.send({ cmd: "list", owner: "bob", name: "w" });
+  const bobs = await monitor.next((m) => m.cmd === "jobs");
+  assert.deepEqual((bobs.jobs as Message[]).map((j) => j.id), ["w0"]);
+  monitor.send({ cmd: "show", id: assigned });
+  const shown = (await monitor.next((m) => m.cmd === "job_info")).job as Message;
+  assert.equal(shown.state, "cancelled");
+  assert.equal(shown.reason, "cancelled by producer");
+  assert.deepEqual(shown.payload, { priority: 9, runtime: 1 });
+  assert.deepEqual((shown.history as Message[]).map((h) => h.state), ["queued", "cancelled"]);
+  ann.send({ cmd: "show", id: "run" });
+  const run = (await ann.next((m) => m.cmd === "job_info")).job as Message;
+  assert.deepEqual(run.result, { exitCode: 0 });
+  assert.deepEqual((run.history as Message[]).map((h) => h.state), [
+    "queued",
+    "started",
+    "succeeded",
+  ]);
+  ann.send({ cmd: "show", id: "nope" });
+  assert.deepEqual(await ann.next(), {
+    cmd: "error",
+    reason: "unknown job",
+    op: "show",
+    id: "nope",
+  });
+  ann.send({ cmd: "list", limit: 0 });
+  assert.deepEqual(await ann.next(), {
+    cmd: "error",
+    reason: "list: 'limit' must be an integer 1..10000, got 0",
+    op: "list",
+  });
+  scheduler.send({ cmd: "list" });
+  assert.deepEqual(await scheduler.next((m) => m.cmd === "error"), {
+    cmd: "error",
+    reason: "list needs a connection registered as protocol 2 producer or monitor",
+    op: "list",
+  });
+  // "w0" went to n1 once "run" ended: at a scheduler, after the one waiting in the bus.
+  ann.send({ cmd: "set_priority", id: "w1", priority: 8 });
+  await ann.next((m) => m.cmd === "ack");
+  bob.send({ cmd: "list", states: ["queued"] });
+  const queued = await bob.next((m) => m.cmd === "jobs");
+  assert.deepEqual((queued.jobs as Message[]).map((j) => [j.id, j.priority, j.scheduler]), [
+    ["w1", 8, undefined],
+    ["w0", 5, "n1"],
+  ]);
+});
+
+Deno.test("BusServer relays a followed job's output to its owner's connections only", async () => {
+  const { bus, url } = start();
+  await using _bus = bus;
+  const notices: string[] = [];
+  bus.addEventListener("notice", (e) => notices.push(e.message));
+  await using ann = await WsPeer.open(url);
+  await ann.register({ type: "producer", protocol: 2, name: "ann" });
+  await using ann2 = await WsPeer.open(url);
+  await ann2.register({ type: "producer", protocol: 2, name: "ann" });
+  await using bob = await WsPeer.open(url);
+  await bob.register({ type: "producer", protocol: 2, name: "bob" });
+  await using monitor = await WsPeer.open(url);
+  await monitor.register({ type: "monitor", protocol: 2 });
+  await using at = await WsPeer.open(url);
+  await at.register({ type: "scheduler", protocol: 2, slots: 1, name: "n1" });
+  ann.send(request(3, { id: "j" }));
+  await at.next(isJob);
+  await using other = await WsPeer.open(url);
+  await other.register({ type: "scheduler", protocol: 2, slots: 1, name: "n2" });
+  const piece = { cmd: "output", id: "j", stream: "stdout", data: "héllo\n" };
+  other.send({ ...piece, data: "not mine" }); // not at that scheduler: ignored
+  other.send({ cmd: "list" }); // its answer says the output before it was handled
+  await other.next((m) => m.cmd === "error");
+  assert.ok(notices.includes("ignored output of job j: not at scheduler n2"));
+  at.send(piece);
+  at.send({ cmd: "output", id: "j", stream: "stderr", data: "", dropped: 12345 });
+  assert.deepEqual(await ann.next((m) => m.cmd === "output"), piece);
+  assert.deepEqual(await ann2.next((m) => m.cmd === "output"), piece);
+  assert.equal((await ann.next((m) => m.cmd === "output")).dropped, 12345);
+  // What the bus sends a connection after the outputs arrives after them: bob and the
+  // monitor got none.
+  at.send({ cmd: "event", id: "j", state: "started" });
+  await monitor.next(event("j", "started"));
+  bob.send({ cmd: "list" });
+  await bob.next((m) => m.cmd === "jobs");
+  assert.equal(monitor.all().some((m) => m.cmd === "output"), false);
+  assert.equal(bob.all().some((m) => m.cmd === "output"), false);
+  assert.equal(ann.all().filter((m) => m.cmd === "output").length, 2);
+  // A producer may not send output.
+  bob.send(piece);
+  assert.match(
+    String((await bob.next((m) => m.cmd === "error")).reason),
+    /output needs a connection registered as protocol 2 scheduler/,
+  );
+});
+
+Deno.test("BusServer drops output for an owner that does not read, and counts it", async () => {
+  const { bus, url, http } = start({ maxFrameBytes: 1 << 20, maxBufferedBytes: 1 << 16 });
+  await using _bus = bus;
+  await using ann = await WsPeer.open(url);
+  await ann.register({ type: "producer", protocol: 2, name: "ann" });
+  await using scheduler = await WsPeer.open(url);
+  await scheduler.register({ type: "scheduler", protocol: 2, slots: 1, name: "n1" });
+  const silent = await SilentPeer.open(Number(new URL(http).port));
+  try {
+    await silent.send({ cmd: "register", type: "producer", protocol: 2, name: "ann" });
+    for (let i = 0; bus.health().producers !== 2; i++) {
+      assert.ok(i < 100, "the silent producer never registered");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    ann.send(request(3, { id: "j" }));
+    await scheduler.next(isJob);
+    const data = "x".repeat(500_000);
+    for (let i = 0; bus.status().droppedEvents === 0; i++) {
+      assert.ok(i < 400, "nothing was dropped");
+      scheduler.send({ cmd: "output", id: "j", stream: "stdout", data });
+      await ann.next((m) => m.cmd === "output", 10_000); // the reader that reads gets each one
+    }
+    assert.ok(bus.status().droppedEvents > 0);
+  } finally {
+    silent.close();
+  }
+});
+
+Deno.test("BusServer's list says why a job waits with no scheduler that can run it", async () => {
+  const { bus, url } = start();
+  await using _bus = bus;
+  await using ann = await WsPeer.open(url);
+  await ann.register({ type: "producer", protocol: 2, name: "ann" });
+  await using scheduler = await WsPeer.open(url);
+  await scheduler.register({ type: "scheduler", protocol: 2, slots: 1, name: "cpu" });
+  ann.send({
+    cmd: "job_request",
+    id: "gpu-job",
+    payload: { priority: 3, command: ["render"], requires: { gpu: "a100" } },
+  });
+  await ann.next((m) => m.cmd === "accepted" && m.id === "gpu-job");
+  ann.send({ cmd: "list" });
+  const { jobs } = await ann.next((m) => m.cmd === "jobs");
+  assert.deepEqual((jobs as Message[]).map((j) => [j.id, j.state, j.waiting]), [
+    ["gpu-job", "queued", "no scheduler with gpu=a100"],
+  ]);
+});
