@@ -1,0 +1,65 @@
+/**
+ * `ChunkReader`: reads one of a child's output pipes to its end, passing each chunk of bytes on
+ * as it comes (`Proc`'s `output: "chunks"`).
+ *
+ * @module
+ */
+
+import type { OutputReader } from "./output_reader.ts";
+
+/**
+ * Reads a stream to its end, passing each chunk on as it comes. The next chunk is read only once
+ * the callback has returned, so a slow consumer slows the child down (its pipe fills) instead of
+ * piling chunks up in memory. What the callback throws is ignored: the reading must go on, or
+ * the pipe would fill and block.
+ *
+ * @example
+ * ```ts
+ * import { ChunkReader } from "./chunk_reader.ts";
+ * const stream = ReadableStream.from([new Uint8Array([104, 105]), new Uint8Array([33])]);
+ * let size = 0;
+ * await new ChunkReader(stream, (chunk) => size += chunk.length).done;
+ * console.log(size); // 3
+ * ```
+ */
+export class ChunkReader implements OutputReader {
+  #reader: ReadableStreamDefaultReader<Uint8Array>;
+  #onChunk: (chunk: Uint8Array) => void;
+  /** Settles when the stream reached its end, or reading stopped. */
+  readonly done: Promise<void>;
+
+  /**
+   * Starts reading at once.
+   *
+   * @param stream The pipe.
+   * @param onChunk Called with each chunk, in order.
+   */
+  constructor(stream: ReadableStream<Uint8Array>, onChunk: (chunk: Uint8Array) => void) {
+    this.#reader = stream.getReader();
+    this.#onChunk = onChunk;
+    this.done = this.#pump();
+  }
+
+  /** Stops reading (closes the pipe). */
+  cancel(): Promise<void> {
+    return this.#reader.cancel().catch(() => {});
+  }
+
+  async #pump(): Promise<void> {
+    try {
+      for (;;) {
+        const { done, value } = await this.#reader.read();
+        if (done) return;
+        try {
+          this.#onChunk(value);
+        } catch {
+          // A failing callback must not stop the reading (the pipe would fill and block).
+        }
+      }
+    } catch {
+      // A read error ends the reading.
+    } finally {
+      this.#reader.releaseLock();
+    }
+  }
+}
