@@ -168,8 +168,8 @@ function notStarted(startError: string): LaunchedJob {
   return {
     wait: () => Promise.resolve(outcome),
     terminate: () => Promise.resolve(),
-    suspend() {},
-    resume() {},
+    suspend(): void {},
+    resume(): void {},
   };
 }
 
