@@ -7,7 +7,7 @@
 
 import { describeValue } from "../core/describe_value.ts";
 import { isFinalState, isPriority, JOB_STATES, type JobState } from "../scheduler/job.ts";
-import type { CommandSpec } from "../scheduler/command_spec.ts";
+import { type CommandSpec, validateCommandSpec } from "../scheduler/command_spec.ts";
 import type { JobResult } from "../scheduler/job_result.ts";
 import type { SleeperPayload } from "../scheduler/sleeper_launcher.ts";
 
@@ -433,6 +433,10 @@ export function validatePayload(value: unknown): ParseResult<JobPayload> {
   if (value === undefined) return { ok: false, reason: "missing 'payload'" };
   if (!isJsonObject(value)) {
     return { ok: false, reason: `payload must be an object, got ${describeValue(value)}` };
+  }
+  if (value.command !== undefined) {
+    const spec = validateCommandSpec(value);
+    return spec.ok ? { ok: true, message: spec.value } : { ok: false, reason: spec.reason };
   }
   const priority = validatePriority(value.priority);
   if (!priority.ok) return priority;
