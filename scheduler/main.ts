@@ -378,6 +378,7 @@ export function main(args: string[], options: MainOptions = {}): Promise<number>
 async function run(config: Config, io: CliIo): Promise<number> {
   // One reaper per scheduler: command jobs' process groups die with it, even by SIGKILL.
   await using reaper = new GroupReaper();
+  if (config.commands.length > 0) reaper.start();
   const scheduler: SchedulerClient = new SchedulerClient(config.url, {
     name: config.name,
     slots: config.slots,

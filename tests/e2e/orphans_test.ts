@@ -29,18 +29,33 @@ Deno.test("e2e: a command job and its grandchild are gone within 1 s of its sche
     await until("the job wrote its pids", () => exists(pids));
     const [shell, grandchild] = Deno.readTextFileSync(pids).trim().split(" ").map(Number);
     const tree = descendants(scheduler.pid); // the job's shell, its sleeps, the reaper
-    assert.ok(tree.includes(shell!) && tree.includes(grandchild!), `tree ${tree}`);
+    assert.ok(
+      tree.includes(shell!) && tree.includes(grandchild!),
+      `${shell} ${grandchild} in ${tree}`,
+    );
     assert.ok(tree.length >= 4, `tree ${tree}`);
     Deno.kill(scheduler.pid, "SIGKILL"); // the scheduler alone, not its group
     const killedAt = Date.now();
     const left = await survivors(tree, 1000);
     const tookMs = Date.now() - killedAt;
-    assert.deepEqual(left, [], `still alive ${tookMs} ms after the SIGKILL`);
+    assert.deepEqual(left, [], `still alive ${tookMs} ms after the SIGKILL: ${describe(left)}`);
     assert.ok(tookMs <= 1000, `${tookMs} ms`);
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
 });
+
+/** Each pid with its command line, for failure messages. */
+function describe(pids: number[]): string {
+  return pids.map((pid) => {
+    try {
+      const cmdline = Deno.readTextFileSync(`/proc/${pid}/cmdline`).replaceAll("\0", " ");
+      return `${pid} ${cmdline}`;
+    } catch {
+      return `${pid} (gone)`;
+    }
+  }).join("; ");
+}
 
 function exists(path: string): boolean {
   try {
