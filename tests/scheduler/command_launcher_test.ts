@@ -4,6 +4,7 @@ import { commandLauncher, type CommandLauncherOptions } from "../../scheduler/co
 import type { CommandSpec } from "../../scheduler/command_spec.ts";
 import type { JobOutcome } from "../../scheduler/job.ts";
 import { GroupReaper } from "../../process/group_reaper.ts";
+import { findUser } from "../../scheduler/user_account.ts";
 
 const ENV = { PATH: "/usr/bin:/bin", HOME: "/root", LANG: "C.UTF-8", SCHED_TOKEN: "secret" };
 
@@ -211,3 +212,19 @@ class TempDir {
     Deno.removeSync(this.path, { recursive: true });
   }
 }
+
+Deno.test({
+  name: "commandLauncher --user runs the job as that user, with the user's HOME",
+  ignore: Deno.uid() !== 0,
+  fn: async () => {
+    const user = findUser("nobody", Deno.readTextFileSync("/etc/passwd"));
+    assert.ok(user !== undefined, "no user nobody here");
+    const command = ["sh", "-c", 'echo "$(id -u) $(id -g) $(id -G) $HOME $USER"'];
+    const outcome = await run({ command }, { user });
+    assert.equal(outcome.state, "succeeded", outcome.launch?.output?.stderrTail);
+    assert.equal(
+      outcome.launch?.output?.stdoutTail,
+      `${user.uid} ${user.gid} ${user.gid} ${user.home} nobody\n`,
+    );
+  },
+});
