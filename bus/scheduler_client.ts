@@ -315,8 +315,8 @@ export class SchedulerClient implements AsyncDisposable {
         return `refused: command ${executable} is not allowed here`;
       }
     }
-    const requires = payload.requires as Record<string, string> | undefined;
-    if (requires !== undefined && !labelsMatch(this.#labels, requires)) {
+    const requires = payload.requires;
+    if (isLabels(requires) && !labelsMatch(this.#labels, requires)) {
       const missing = Object.fromEntries(
         Object.entries(requires).filter(([key, value]) => this.#labels[key] !== value),
       );
@@ -327,7 +327,7 @@ export class SchedulerClient implements AsyncDisposable {
 
   /** A command job's own timeout, when it is shorter than the scheduler's. */
   #timeout(payload: JobPayload): { timeoutMs?: number } {
-    const timeout = payload.timeout;
+    const timeout = "command" in payload ? payload.timeout : undefined;
     if (typeof timeout !== "number" || !(timeout > 0)) return {};
     return { timeoutMs: Math.min(timeout * 1000, this.#runner.timeoutMs) };
   }
@@ -409,6 +409,11 @@ export class SchedulerClient implements AsyncDisposable {
       if (isFinalState(sent.state)) this.#held.delete(sent.id);
     }
   }
+}
+
+/** Whether a payload's `requires` is an object of label values (the bus checked it). */
+function isLabels(value: unknown): value is Record<string, string> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 /** The bus's `attempt` of a `job` message: a positive integer, else 1. */
