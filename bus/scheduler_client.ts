@@ -8,11 +8,26 @@
 
 import type { BackoffOptions } from "./backoff.ts";
 import { BusClient, type BusMessageEvent } from "./client.ts";
-import type { JobPayload, SchedulerEventMessage, SchedulerJobState } from "./protocol.ts";
+import type {
+  JobPayload,
+  OutputMessage,
+  RegisterMessage,
+  SchedulerEventMessage,
+  SchedulerJobState,
+} from "./protocol.ts";
 import { isJobId, PROTOCOL_VERSION, validatePayload } from "./protocol.ts";
+import { OutputThrottle } from "./output_throttle.ts";
 import { type Clock, systemClock } from "../core/clock.ts";
 import { type EvictMode, Runner, type RunnerOptions } from "../scheduler/runner.ts";
-import { isFinalState, JOB_STATES, type JobEvent, type JobState } from "../scheduler/job.ts";
+import {
+  isFinalState,
+  JOB_STATES,
+  type JobEvent,
+  type JobState,
+  type JobView,
+} from "../scheduler/job.ts";
+import { allowsCommand, formatLabels, labelsMatch } from "../scheduler/command_spec.ts";
+import type { JobResult } from "../scheduler/job_result.ts";
 
 /**
  * What happens to a running job this scheduler evicts for a more urgent one:
@@ -62,6 +77,18 @@ export interface SchedulerClientOptions extends Omit<RunnerOptions<JobPayload>, 
    * @default {2000}
    */
   seedBusAfterMs?: number;
+  /**
+   * The scheduler's labels (`--label gpu=a100`), announced to the bus: jobs that `require`
+   * others are refused.
+   * @default {{}}
+   */
+  labels?: Record<string, string>;
+  /**
+   * The commands this scheduler runs (`--allow-command`): names, absolute paths or `"*"`;
+   * announced to the bus. Empty: no command jobs (they are refused).
+   * @default {[]}
+   */
+  commands?: string[];
 }
 
 /**
@@ -124,6 +151,11 @@ export class SchedulerClient implements AsyncDisposable {
   /** Ids of the jobs a seed bus sent (given here): not reported to the bus. */
   #seedJobs = new Set<string>();
   #seedJobCount = 0;
+  /** The attempt number the bus gave each job it sent (1 when it did not say). */
+  #attempts = new Map<string, number>();
+  #labels: Record<string, string>;
+  #commands: string[];
+  #output: OutputThrottle;
   #onJobEvent = (event: JobEvent<JobPayload>): void => this.#report(event);
   #closing: Promise<void> | undefined;
 
@@ -136,7 +168,15 @@ export class SchedulerClient implements AsyncDisposable {
    * @throws {RangeError} If `evict` is unknown, or as `new Runner()` does.
    */
   constructor(url: string, options: SchedulerClientOptions) {
-    const { name, backoff, seedBusAfterMs, evict = "requeue", ...runnerOptions } = options;
+    const {
+      name,
+      backoff,
+      seedBusAfterMs,
+      evict = "requeue",
+      labels = {},
+      commands = [],
+      ...runnerOptions
+    } = options;
     if (!Object.hasOwn(RUNNER_EVICT, evict)) {
       throw new RangeError(
         `Cannot create SchedulerClient: 'evict' must be one of ${
@@ -148,15 +188,13 @@ export class SchedulerClient implements AsyncDisposable {
     this.#runner = new Runner<JobPayload>({ ...runnerOptions, evict: RUNNER_EVICT[evict] });
     this.#clock = options.clock ?? systemClock;
     this.#name = name ?? `scheduler-${Deno.pid}`;
+    this.#labels = { ...labels };
+    this.#commands = [...commands];
+    this.#output = new OutputThrottle((message) => this.#sendOutput(message), {
+      clock: this.#clock,
+    });
     this.#bus = new BusClient(url, {
-      register: () => ({
-        cmd: "register",
-        type: "scheduler",
-        protocol: PROTOCOL_VERSION,
-        name: this.#name,
-        slots: this.#runner.slots,
-        running: [...this.#held],
-      }),
+      register: () => this.#registration(),
       backoff,
       seedBusAfterMs,
       clock: this.#clock,
@@ -178,6 +216,22 @@ export class SchedulerClient implements AsyncDisposable {
   /** The scheduler's name on the bus. */
   get name(): string {
     return this.#name;
+  }
+
+  /**
+   * Takes a piece of a running job's output, for a job submitted with `follow: true` (others
+   * are ignored): sent to the bus as `output` messages, coalesced per 100 ms, at most 64 KiB per
+   * job per second (beyond: dropped, then one message with the `dropped` count). Best effort:
+   * output while the bus is away is lost. The chunk is copied.
+   *
+   * @param id The job.
+   * @param stream Which stream.
+   * @param chunk The bytes.
+   */
+  output(id: string, stream: OutputMessage["stream"], chunk: Uint8Array): void {
+    const payload = this.#runner.get(id)?.payload;
+    if (this.#closing || payload === undefined || payload.follow !== true) return;
+    this.#output.push(id, stream, chunk);
   }
 
   /** Starts listening to the runner and connecting to the bus. No effect once closed. */
@@ -209,7 +263,22 @@ export class SchedulerClient implements AsyncDisposable {
     // scheduler that leaves, and by then none of them runs here any more, so none runs twice.
     if (!this.#bus.seedBus) this.#bus.send({ cmd: "drain" });
     await this.#runner.close();
+    this.#output.close();
     await this.#bus.close();
+  }
+
+  #registration(): RegisterMessage {
+    const message: RegisterMessage = {
+      cmd: "register",
+      type: "scheduler",
+      protocol: PROTOCOL_VERSION,
+      name: this.#name,
+      slots: this.#runner.slots,
+      running: [...this.#held],
+    };
+    if (Object.keys(this.#labels).length > 0) message.labels = this.#labels;
+    if (this.#commands.length > 0) message.commands = this.#commands;
+    return message;
   }
 
   #receive({ message: raw, parsed }: BusMessageEvent): void {
@@ -222,9 +291,12 @@ export class SchedulerClient implements AsyncDisposable {
     const message = parsed.message;
     if (message.cmd === "job") {
       const { id, payload } = message;
+      if (this.#runner.get(id) === undefined) this.#attempts.set(id, attemptOf(raw.attempt));
+      const refusal = this.#refusal(payload);
+      if (refusal !== undefined) return this.#fail(id, refusal);
       try {
         this.#held.add(id);
-        this.#runner.submit(payload, { id, priority: payload.priority });
+        this.#runner.submit(payload, { id, priority: payload.priority, ...this.#timeout(payload) });
       } catch (error) {
         const reason = error instanceof Error ? error.message : String(error);
         if (this.#runner.get(id)) return; // already ours (a duplicate send): keep it running
@@ -233,6 +305,31 @@ export class SchedulerClient implements AsyncDisposable {
     } else if (message.cmd === "cancel") {
       this.#runner.cancel(message.id, message.reason);
     }
+  }
+
+  /** Why this scheduler would not run a job, if it would not (checked before anything runs). */
+  #refusal(payload: JobPayload): string | undefined {
+    if ("command" in payload && Array.isArray(payload.command)) {
+      const executable = String(payload.command[0]);
+      if (!allowsCommand(this.#commands, executable)) {
+        return `refused: command ${executable} is not allowed here`;
+      }
+    }
+    const requires = payload.requires;
+    if (isLabels(requires) && !labelsMatch(this.#labels, requires)) {
+      const missing = Object.fromEntries(
+        Object.entries(requires).filter(([key, value]) => this.#labels[key] !== value),
+      );
+      return `refused: requires ${formatLabels(missing)}, which this scheduler lacks`;
+    }
+    return undefined;
+  }
+
+  /** A command job's own timeout, when it is shorter than the scheduler's. */
+  #timeout(payload: JobPayload): { timeoutMs?: number } {
+    const timeout = "command" in payload ? payload.timeout : undefined;
+    if (typeof timeout !== "number" || !(timeout > 0)) return {};
+    return { timeoutMs: Math.min(timeout * 1000, this.#runner.timeoutMs) };
   }
 
   /** Runs a seed bus's bare payload as a job with a local id; a bad payload is dropped. */
@@ -250,7 +347,18 @@ export class SchedulerClient implements AsyncDisposable {
 
   /** Reports a job the bus gave that cannot run here (bad message, refused by the runner). */
   #fail(id: string, reason: string): void {
-    this.#send({ cmd: "event", id, state: "failed", at: this.#clock.now(), reason });
+    const at = this.#clock.now();
+    const result: JobResult = {
+      exitCode: null,
+      signal: null,
+      durationMs: 0,
+      startedAt: null,
+      endedAt: at,
+      scheduler: this.#name,
+      attempts: this.#attempts.get(id) ?? 1,
+    };
+    if (this.#runner.get(id) === undefined) this.#attempts.delete(id);
+    this.#send({ cmd: "event", id, state: "failed", at, reason, result: { ...result } });
   }
 
   #report(event: JobEvent<JobPayload>): void {
@@ -264,10 +372,27 @@ export class SchedulerClient implements AsyncDisposable {
     const message: SchedulerEventMessage = { cmd: "event", id: job.id, state, at: event.time };
     if (job.reason !== undefined) message.reason = job.reason;
     if (state === "evicted" && this.#evict === "kill") message.requeue = false;
-    if (isFinalState(state)) {
-      message.result = { code: job.code, durationMs: job.runMs, attempts: job.attempts };
+    if (!isFinalState(state)) return this.#send(message);
+    if (state === "timed_out") {
+      // Its process is still being terminated: report once it has ended, with its output.
+      job.done.then(() => this.#sendFinal(job, message));
+    } else {
+      this.#sendFinal(job, message);
     }
+  }
+
+  /** Sends a job's last event here, with its result (after the rest of its output). */
+  #sendFinal(job: JobView<JobPayload>, message: SchedulerEventMessage): void {
+    const attempts = this.#attempts.get(job.id) ?? 1;
+    this.#attempts.delete(job.id);
+    this.#output.end(job.id);
+    message.result = { ...jobResult(job, message.at ?? this.#clock.now(), this.#name, attempts) };
     this.#send(message);
+  }
+
+  /** Sends one piece of output now if the bus is there (output is not kept for later). */
+  #sendOutput(message: OutputMessage): void {
+    if (!this.#bus.seedBus) this.#bus.send(message);
   }
 
   /** Sends now, or keeps the message (in order) for after the next registration. */
@@ -284,4 +409,43 @@ export class SchedulerClient implements AsyncDisposable {
       if (isFinalState(sent.state)) this.#held.delete(sent.id);
     }
   }
+}
+
+/** Whether a payload's `requires` is an object of label values (the bus checked it). */
+function isLabels(value: unknown): value is Record<string, string> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** The bus's `attempt` of a `job` message: a positive integer, else 1. */
+function attemptOf(value: unknown): number {
+  return Number.isSafeInteger(value) && (value as number) > 0 ? value as number : 1;
+}
+
+/**
+ * A finished job's result, from the runner's view of it and what its launch reported.
+ *
+ * @param job The job (final).
+ * @param endedAt When it ended, epoch ms.
+ * @param scheduler This scheduler's name.
+ * @param attempts The bus's attempt number.
+ * @returns The result sent in the job's final event.
+ */
+function jobResult(
+  job: JobView<JobPayload>,
+  endedAt: number,
+  scheduler: string,
+  attempts: number,
+): JobResult {
+  const launch = job.launch;
+  const result: JobResult = {
+    exitCode: launch?.code ?? null,
+    signal: launch?.signal ?? null,
+    durationMs: job.runMs,
+    startedAt: launch?.startError !== undefined ? null : job.startedAt ?? null,
+    endedAt,
+    scheduler,
+    attempts,
+  };
+  if (launch?.startError !== undefined) result.startError = launch.startError;
+  return { ...result, ...launch?.output };
 }

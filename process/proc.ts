@@ -9,6 +9,7 @@ import { type Clock, systemClock, type TimerId } from "../core/clock.ts";
 import { Deadline } from "../core/deadline.ts";
 import { CantStartError, NotRunningError, ProcSpawnError } from "./errors.ts";
 import { trackProc, untrackProc } from "./exit_guard.ts";
+import { ChunkReader } from "./chunk_reader.ts";
 import { LineReader } from "./line_reader.ts";
 import { drainOutput, type OutputReader } from "./output_reader.ts";
 import { TailReader } from "./tail_reader.ts";
@@ -17,7 +18,7 @@ import { TailReader } from "./tail_reader.ts";
 export type ProcResult = "success" | "error" | "timeout" | "terminated";
 
 /** Where a {@linkcode Proc}'s stdout and stderr go. */
-export type ProcOutput = "inherit" | "capture" | "lines" | "null";
+export type ProcOutput = "inherit" | "capture" | "lines" | "chunks" | "null";
 
 /** Which output stream a line came from, for {@linkcode ProcOptions.onLine}. */
 export type ProcStream = "stdout" | "stderr";
@@ -77,8 +78,9 @@ export interface ProcOptions {
   cwd?: string | URL;
   /**
    * Where stdout and stderr go: the parent's (`inherit`), nowhere (`null`), a bounded
-   * in-memory tail of each that appears in the outcome (`capture`), or line by line to
-   * `onLine` as they come (`lines`). Stdin is always `null`.
+   * in-memory tail of each that appears in the outcome (`capture`), line by line to `onLine`
+   * as they come (`lines`), or as raw chunks of bytes to `onChunk` (`chunks`). Stdin is always
+   * `null`.
    * @default {"inherit"}
    */
   output?: ProcOutput;
@@ -88,6 +90,30 @@ export interface ProcOptions {
    * @default {undefined}
    */
   onLine?: (line: string, stream: ProcStream) => void;
+  /**
+   * With `output: "chunks"`, called with each chunk of stdout and stderr as it comes; the next
+   * chunk of that stream is read once it returns. Required then.
+   * @default {undefined}
+   */
+  onChunk?: (chunk: Uint8Array, stream: ProcStream) => void;
+  /**
+   * How the child gets its own process group: `detached` (Deno's `detached: true`, which forks
+   * the whole parent: its cost grows with the parent's memory) or the path of util-linux's
+   * `setsid` (e.g. `/usr/bin/setsid`), which the child runs as `setsid COMMAND ARGS…`: a new
+   * session made by the child's own exec, with Deno's cheaper spawn. The pid is the same.
+   * @default {"detached"}
+   */
+  group?: "detached" | string;
+  /**
+   * Run the child as this user id (the parent must be allowed to: root).
+   * @default {undefined}
+   */
+  uid?: number;
+  /**
+   * Run the child with this group id.
+   * @default {undefined}
+   */
+  gid?: number;
   /**
    * With `output: "capture"`, how many trailing bytes of stdout and of stderr are kept; with
    * `output: "lines"`, the longest line buffered before it is passed on in pieces.
@@ -181,6 +207,10 @@ export class Proc implements AsyncDisposable {
   #clock: Clock;
   #onCallbackError: ((error: unknown) => void) | undefined;
   #onLine: ((line: string, stream: ProcStream) => void) | undefined;
+  #onChunk: ((chunk: Uint8Array, stream: ProcStream) => void) | undefined;
+  #setsid: string | undefined;
+  #uid: number | undefined;
+  #gid: number | undefined;
 
   #state: ProcState = "created";
   #pid: number | undefined;
@@ -210,13 +240,16 @@ export class Proc implements AsyncDisposable {
       );
     }
     const output = options.output ?? "inherit";
-    if (!["inherit", "capture", "lines", "null"].includes(output)) {
+    if (!["inherit", "capture", "lines", "chunks", "null"].includes(output)) {
       throw new TypeError(
-        `Cannot create Proc: 'output' must be "inherit", "capture", "lines" or "null", got ${output}`,
+        `Cannot create Proc: 'output' must be "inherit", "capture", "lines", "chunks" or "null", got ${output}`,
       );
     }
     if (output === "lines" && typeof options.onLine !== "function") {
       throw new TypeError(`Cannot create Proc: output "lines" needs an 'onLine' callback`);
+    }
+    if (output === "chunks" && typeof options.onChunk !== "function") {
+      throw new TypeError(`Cannot create Proc: output "chunks" needs an 'onChunk' callback`);
     }
     const graceMs = options.graceMs ?? 2000;
     if (!Number.isFinite(graceMs) || graceMs < 0) {
@@ -241,6 +274,11 @@ export class Proc implements AsyncDisposable {
     this.#clock = options.clock ?? systemClock;
     this.#onCallbackError = options.onCallbackError;
     this.#onLine = options.onLine;
+    this.#onChunk = options.onChunk;
+    const group = options.group ?? "detached";
+    this.#setsid = group === "detached" ? undefined : group;
+    this.#uid = options.uid;
+    this.#gid = options.gid;
   }
 
   /**
@@ -332,18 +370,21 @@ export class Proc implements AsyncDisposable {
       );
     }
     signal?.throwIfAborted();
-    const stdio = this.#output === "capture" || this.#output === "lines" ? "piped" : this.#output;
+    const stdio = this.#output === "inherit" || this.#output === "null" ? this.#output : "piped";
+    const setsid = this.#setsid;
     let child: Deno.ChildProcess;
     try {
-      child = new Deno.Command(this.#command, {
-        args: this.#args,
+      child = new Deno.Command(setsid ?? this.#command, {
+        args: setsid === undefined ? this.#args : [this.#command, ...this.#args],
+        ...(this.#uid !== undefined && { uid: this.#uid }),
+        ...(this.#gid !== undefined && { gid: this.#gid }),
         ...(this.#env !== undefined && { env: this.#env }),
         clearEnv: this.#clearEnv,
         ...(this.#cwd !== undefined && { cwd: this.#cwd }),
         stdin: "null",
         stdout: stdio,
         stderr: stdio,
-        detached: true,
+        detached: setsid === undefined,
       }).spawn();
     } catch (error) {
       const why = error instanceof Error ? error.message : String(error);
@@ -541,7 +582,17 @@ export class Proc implements AsyncDisposable {
       Deno.kill(-this.#pid!, signal);
     } catch {
       // ESRCH: the group is empty (its leader may be an unreaped zombie). Any other failure
-      // (EPERM) would mean the id is no longer ours. Either way there is nothing to signal.
+      // (EPERM) would mean the id is no longer ours. Either way there is nothing to signal,
+      // except for a child started through `setsid` that has not made its group yet.
+      if (this.#setsid !== undefined && this.#state === "running") this.#signalLeader(signal);
+    }
+  }
+
+  #signalLeader(signal: Deno.Signal): void {
+    try {
+      Deno.kill(this.#pid!, signal);
+    } catch {
+      // gone already
     }
   }
 
@@ -557,6 +608,10 @@ export class Proc implements AsyncDisposable {
       const onLine = this.#onLine!;
       stdout = new LineReader(child.stdout, max, (line) => onLine(line, "stdout"));
       stderr = new LineReader(child.stderr, max, (line) => onLine(line, "stderr"));
+    } else if (this.#output === "chunks") {
+      const onChunk = this.#onChunk!;
+      stdout = new ChunkReader(child.stdout, (chunk) => onChunk(chunk, "stdout"));
+      stderr = new ChunkReader(child.stderr, (chunk) => onChunk(chunk, "stderr"));
     }
     const status = await child.status;
     const endedAt = this.#clock.now();

@@ -152,13 +152,19 @@ export function finalStateOf(
   error: string | undefined,
 ): [FinalState, string | undefined] {
   if (error !== undefined) return ["failed", error];
+  if (outcome.startError !== undefined) return ["failed", `could not start: ${outcome.startError}`];
   switch (outcome.result) {
     case "success":
       return ["succeeded", undefined];
     case "timeout":
       return ["timed_out", "the launcher timed out"];
     case "error":
-      return ["failed", `exit code ${outcome.code}`];
+      return [
+        "failed",
+        outcome.code === null && outcome.signal
+          ? `killed by ${outcome.signal}`
+          : `exit code ${outcome.code}`,
+      ];
     default:
       return ["failed", "terminated"];
   }

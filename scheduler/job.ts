@@ -5,6 +5,8 @@
  * @module
  */
 
+import type { JobResult } from "./job_result.ts";
+
 /** The most urgent priority. */
 export const MIN_PRIORITY = 0;
 /** The least urgent priority. */
@@ -98,12 +100,27 @@ export function isFinalState(state: JobState): state is FinalState {
   return FINAL.has(state);
 }
 
+/**
+ * What a command job's launch reports of its output: the tails of each stream and, with an
+ * output directory, the files that hold all of it (the fields of `JobResult`).
+ */
+export type LaunchOutput = Pick<
+  JobResult,
+  "stdoutTail" | "stderrTail" | "stdoutTruncated" | "stderrTruncated" | "stdoutFile" | "stderrFile"
+>;
+
 /** What a launched job reports when it ends (a `Proc`'s `ProcOutcome` has these fields). */
 export interface LaunchOutcome {
   /** How it ended: the four results of a `Proc`. */
   result: "success" | "error" | "timeout" | "terminated";
   /** Exit code, or `null` when killed by a signal. */
   code: number | null;
+  /** The signal that ended it (`"SIGKILL"`), `null` when it exited; absent when unknown. */
+  signal?: string | null;
+  /** Why it could not start at all (`"no such executable: ffmpeg"`): it never ran. */
+  startError?: string;
+  /** Its output's tails and files, for launchers that keep them. */
+  output?: LaunchOutput;
 }
 
 /**
@@ -183,6 +200,8 @@ export interface JobOutcome {
   runMs: number;
   /** How many times the job was launched. */
   attempts: number;
+  /** What its last launch reported (signal, output, start error), if it was launched. */
+  launch?: LaunchOutcome;
 }
 
 /** A read-only, live view of a job in a runner. */
@@ -217,6 +236,8 @@ export interface JobView<P> extends JobInfo<P> {
   readonly waitMs: number;
   /** The last launch's exit code, once known. */
   readonly code: number | null;
+  /** What the last launch reported once it ended (signal, output, start error). */
+  readonly launch: LaunchOutcome | undefined;
   /** Settles with the outcome once the job is final and its process has ended. Never rejects. */
   readonly done: Promise<JobOutcome>;
 }

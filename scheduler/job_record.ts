@@ -6,7 +6,7 @@
  */
 
 import type { Attempt } from "./attempt.ts";
-import type { JobOutcome, JobState, JobView } from "./job.ts";
+import type { JobOutcome, JobState, JobView, LaunchOutcome } from "./job.ts";
 
 /** What a {@linkcode JobRecord} is made from. */
 export interface JobRecordInit<P> {
@@ -83,6 +83,8 @@ export class JobRecord<P> {
   attempts = 0;
   /** The last launch's exit code. */
   code: number | null = null;
+  /** What the last launch reported when it ended. */
+  launch: LaunchOutcome | undefined;
   /** When it first started. */
   startedAt: number | undefined;
   /** When the runner ended it. */
@@ -147,6 +149,7 @@ export class JobRecord<P> {
       waitMs: endedAt - this.submittedAt - this.runMs,
       runMs: this.runMs,
       attempts: this.attempts,
+      ...(this.launch !== undefined && { launch: this.launch }),
     };
   }
 }
@@ -215,6 +218,9 @@ class LiveJobView<P> implements JobView<P> {
   }
   get code(): number | null {
     return this.#job.code;
+  }
+  get launch(): LaunchOutcome | undefined {
+    return this.#job.launch;
   }
   get done(): Promise<JobOutcome> {
     return this.#job.done;

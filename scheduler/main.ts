@@ -1,7 +1,7 @@
 /**
  * `deno task scheduler`: the seed's `test_scheduler`. Registers on the bus as a (protocol 2)
- * scheduler and runs every job it is given as a sleeper process through a `Runner`,
- * printing one line per job event.
+ * scheduler and runs every job it is given through a `Runner` — the seed's sleeper jobs and,
+ * when allowed (`--allow-command`), command jobs — printing one line per job event.
  *
  * @module
  */
@@ -22,6 +22,10 @@ import {
 import { ShutdownSignal } from "../process/mod.ts";
 import type { JobPayload } from "../bus/protocol.ts";
 import { SchedulerClient } from "../bus/scheduler_client.ts";
+import { GroupReaper } from "../process/group_reaper.ts";
+import { commandLauncher } from "./command_launcher.ts";
+import { validateAllowList, validateLabels } from "./command_spec.ts";
+import { findUser, type UserAccount } from "./user_account.ts";
 import {
   type FinalState,
   JOB_STATES,
@@ -32,7 +36,7 @@ import {
   MIN_PRIORITY,
 } from "./job.ts";
 import { jobLauncher } from "./job_launcher.ts";
-import { sleeperLauncher } from "./sleeper_launcher.ts";
+import { sleeperLauncher, type SleeperPayload } from "./sleeper_launcher.ts";
 import { procLauncher } from "./proc_launcher.ts";
 import { DEFAULT_BACKOFF } from "../bus/backoff.ts";
 
@@ -42,7 +46,8 @@ const PRIORITIES = `${MIN_PRIORITY} = most urgent, ${MAX_PRIORITY} = least`;
 export const USAGE: string = formatUsage({
   command: "deno task scheduler",
   about: `Connects to the bus as a scheduler and runs the jobs it is given (sleepers of the job's
-runtime), by priority (${PRIORITIES}), on a fixed number of slots.`,
+runtime and, with --allow-command, command jobs), by priority (${PRIORITIES}), on a fixed
+number of slots.`,
   sections: [{
     title: "Options (as the seed's test_scheduler)",
     rows: [
@@ -75,6 +80,24 @@ one executable file, without arguments`,
       ],
     ],
   }, {
+    title: "Command jobs (none unless --allow-command)",
+    rows: [
+      [
+        "--allow-command CMD",
+        `run command jobs whose command[0] is CMD: a name looked up on PATH
+(ffmpeg), an absolute path (/usr/bin/python3), or '*' for any; repeatable`,
+      ],
+      ["--label K=V", "a label jobs may require (gpu=a100); repeatable"],
+      ["--output-tail BYTES", "bytes of each output stream kept in a job's result (default 16384)"],
+      ["--output-dir DIR", "also write each job's whole output to DIR/<job id>.out and .err"],
+      [
+        "--clear-env",
+        `give jobs only PATH, HOME and LANG of the scheduler's environment (plus
+their own env); without it they get all of it but SCHED_TOKEN`,
+      ],
+      ["--user NAME", "run command jobs as this user (the scheduler must run as root)"],
+    ],
+  }, {
     title: "Exit codes",
     rows: [
       ["0", "stopped by Ctrl-C or SIGTERM: running jobs terminated, handed back to the bus"],
@@ -85,6 +108,8 @@ one executable file, without arguments`,
     "deno task scheduler -- -s 5 -t 10",
     "deno task scheduler -- -s 2 -t 30 --evict suspend --name node-a",
     "deno task scheduler -- -s 8 --exec /bin/sleep",
+    "deno task scheduler -- -s 4 --allow-command ffmpeg --allow-command python3 --label gpu=a100",
+    "deno task scheduler -- -s 8 --allow-command '*' --output-dir /var/tmp/jobs --clear-env",
   ],
 });
 
@@ -97,7 +122,16 @@ const OPTIONS = {
   evict: { type: "string", default: "requeue" },
   "min-run": { type: "string", default: "0" },
   exec: { type: "string" },
+  "allow-command": { type: "string", multiple: true },
+  label: { type: "string", multiple: true },
+  "output-tail": { type: "string", default: "16384" },
+  "output-dir": { type: "string" },
+  "clear-env": { type: "boolean", default: false },
+  user: { type: "string" },
 } as const;
+
+/** The largest `--output-tail`: 64 MiB. */
+const MAX_OUTPUT_TAIL = 64 * 1024 * 1024;
 
 /** The parsed command line. */
 interface Config {
@@ -109,6 +143,12 @@ interface Config {
   evict: "requeue" | "kill" | "suspend";
   minRunS: number;
   exec?: string | undefined;
+  commands: string[];
+  labels: Record<string, string>;
+  outputTailBytes: number;
+  outputDir?: string | undefined;
+  clearEnv: boolean;
+  user?: UserAccount | undefined;
 }
 
 function configure({ values }: Flags<typeof OPTIONS>): Config {
@@ -125,7 +165,93 @@ function configure({ values }: Flags<typeof OPTIONS>): Config {
     evict,
     minRunS: secondsFlag("--min-run", values["min-run"]),
     exec: values.exec === undefined ? undefined : executable(values.exec),
+    ...commandJobs(values),
   };
+}
+
+/** The command-job flags, checked. */
+function commandJobs(
+  values: Flags<typeof OPTIONS>["values"],
+): Pick<Config, "commands" | "labels" | "outputTailBytes" | "outputDir" | "clearEnv" | "user"> {
+  const commands = values["allow-command"] ?? [];
+  for (const entry of commands) {
+    if (!validateAllowList([entry]).ok) {
+      throw new UsageError(
+        `--allow-command takes a name without '/', an absolute path or '*', got '${entry}'`,
+      );
+    }
+  }
+  if (commands.length > 0 && Deno.permissions.querySync({ name: "env" }).state !== "granted") {
+    throw new UsageError(
+      "command jobs need --allow-env (the scheduler passes its environment on without its credentials)",
+    );
+  }
+  return {
+    commands,
+    labels: labelFlags(values.label ?? []),
+    outputTailBytes: integerFlag("--output-tail", values["output-tail"], { max: MAX_OUTPUT_TAIL }),
+    outputDir: values["output-dir"] === undefined ? undefined : outputDir(values["output-dir"]),
+    clearEnv: values["clear-env"],
+    user: values.user === undefined ? undefined : userFlag(values.user),
+  };
+}
+
+/** `--label K=V`, repeatable, into an object; checked as the bus checks labels. */
+function labelFlags(texts: string[]): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (const text of texts) {
+    const at = text.indexOf("=");
+    if (at <= 0) throw new UsageError(`--label must be NAME=VALUE, got '${text}'`);
+    const name = text.slice(0, at);
+    if (Object.hasOwn(labels, name)) throw new UsageError(`--label ${name} given twice`);
+    labels[name] = text.slice(at + 1);
+  }
+  const checked = validateLabels("--label", labels);
+  if (!checked.ok) throw new UsageError(checked.reason);
+  return labels;
+}
+
+/** `--output-dir`: an existing directory this process can write in. */
+function outputDir(dir: string): string {
+  const refuse = (why: string): never => {
+    throw new UsageError(`--output-dir must be a writable directory, got '${dir}' (${why})`);
+  };
+  try {
+    if (!Deno.statSync(dir).isDirectory) refuse("not a directory");
+    Deno.removeSync(Deno.makeTempFileSync({ dir, prefix: ".probe-" }));
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    if (error instanceof Deno.errors.NotFound) refuse("no such directory");
+    refuse(error instanceof Error ? error.message : String(error));
+  }
+  return dir;
+}
+
+/** `--user NAME`: only for a scheduler running as root; the account from /etc/passwd. */
+function userFlag(name: string): UserAccount {
+  if (!isRoot()) throw new UsageError(`--user needs the scheduler to run as root`);
+  let passwd: string;
+  try {
+    passwd = Deno.readTextFileSync("/etc/passwd");
+  } catch (error) {
+    throw new UsageError(`--user: cannot read /etc/passwd (${(error as Error).message})`);
+  }
+  const user = findUser(name, passwd);
+  if (user === undefined) throw new UsageError(`--user: no such user '${name}'`);
+  return user;
+}
+
+/** Whether this process runs as root (without --allow-sys: from /proc/self/status). */
+function isRoot(): boolean {
+  try {
+    return Deno.uid() === 0;
+  } catch {
+    try {
+      return /^Uid:\s+0\s/m.test(Deno.readTextFileSync("/proc/self/status"));
+    } catch {
+      return false;
+    }
+  }
 }
 
 /**
@@ -168,8 +294,8 @@ function isFile(path: string): boolean {
   }
 }
 
-/** A launcher that runs `path <runtime>` for each job (`--exec`). */
-function execLauncher(path: string): Launcher<JobPayload> {
+/** A launcher that runs `path <runtime>` for each sleeper job (`--exec`). */
+function execLauncher(path: string): Launcher<SleeperPayload> {
   const launch = procLauncher({ output: "inherit" });
   return ({ id, priority, attempts, payload }) =>
     launch({ id, priority, attempts, payload: { command: path, args: [String(payload.runtime)] } });
@@ -192,6 +318,17 @@ const WHAT: Readonly<Record<JobState, string>> = {
 /** The final states after which a job's line says how long it ran. */
 const RAN: ReadonlySet<JobState> = new Set<FinalState>(["succeeded", "failed", "timed_out"]);
 
+/** What a job runs, in a few words: `runtime 2 s`, or its name or command line. */
+function jobWhat(payload: JobPayload): string {
+  if (!("command" in payload) || !Array.isArray(payload.command)) {
+    return `runtime ${payload.runtime} s`;
+  }
+  const line = payload.command.map((arg) => /^[\w./:=@%+-]+$/.test(arg) ? arg : JSON.stringify(arg))
+    .join(" ");
+  const text = typeof payload.name === "string" ? payload.name : line;
+  return text.length > 60 ? `${text.slice(0, 59)}…` : text;
+}
+
 /** The text of a job event, after the stamp. */
 function describe(event: JobEvent<JobPayload>, config: Config, stopping: boolean): string {
   const job = event.job;
@@ -203,7 +340,7 @@ function describe(event: JobEvent<JobPayload>, config: Config, stopping: boolean
   if (event.state === "started") {
     // Attempts here only (a job the bus requeued from elsewhere starts here as attempt 1).
     const attempt = job.attempts > 1 ? `, attempt ${job.attempts} here` : "";
-    what += ` (runtime ${job.payload.runtime} s${attempt})`;
+    what += ` (${jobWhat(job.payload)}${attempt})`;
   }
   if (event.state === "evicted" && config.evict === "requeue") what += ", handed back to the bus";
   // A timeout's reason speaks ms: said below in -t's seconds.
@@ -239,16 +376,31 @@ export function main(args: string[], options: MainOptions = {}): Promise<number>
 }
 
 async function run(config: Config, io: CliIo): Promise<number> {
-  const scheduler = new SchedulerClient(config.url, {
+  // One reaper per scheduler: command jobs' process groups die with it, even by SIGKILL.
+  await using reaper = new GroupReaper();
+  if (config.commands.length > 0) reaper.start();
+  const scheduler: SchedulerClient = new SchedulerClient(config.url, {
     name: config.name,
     slots: config.slots,
     evict: config.evict,
     timeoutMs: config.timeoutS * 1000,
     minRunMs: config.minRunS * 1000,
     clock: io.clock,
-    launch: config.exec === undefined
-      ? jobLauncher({ sleeper: sleeperLauncher({ output: "inherit" }) })
-      : execLauncher(config.exec),
+    labels: config.labels,
+    commands: config.commands,
+    launch: jobLauncher({
+      sleeper: config.exec === undefined
+        ? sleeperLauncher({ output: "inherit" })
+        : execLauncher(config.exec),
+      command: config.commands.length === 0 ? undefined : commandLauncher({
+        clearEnv: config.clearEnv,
+        user: config.user,
+        outputTailBytes: config.outputTailBytes,
+        outputDir: config.outputDir,
+        reaper,
+        onOutput: (id, stream, chunk) => scheduler.output(id, stream, chunk),
+      }),
+    }),
   });
   const runner = scheduler.runner;
   let stopping = false;
@@ -289,10 +441,14 @@ function watchBus(scheduler: SchedulerClient, config: Config, io: CliIo): void {
     io.log(`${event.reconnect ? "reconnected" : "connected"} to ${config.url} as ${config.name}`);
   });
   bus.addEventListener("registered", (event) => {
+    const commands = config.commands.length === 0 ? "" : `, commands ${config.commands.join(" ")}`;
+    const labels = Object.entries(config.labels).map(([k, v]) => `${k}=${v}`).join(" ");
     io.log(
       `registered: ${
         plural(config.slots, "slot")
-      }, timeout ${config.timeoutS} s, evict ${config.evict}`,
+      }, timeout ${config.timeoutS} s, evict ${config.evict}${commands}${
+        labels && `, labels ${labels}`
+      }`,
     );
     const { parsed } = event;
     if (parsed.ok && parsed.message.cmd === "registered" && parsed.message.warning) {

@@ -128,6 +128,11 @@ export class Runner<P> extends TypedEventTarget<RunnerEventMap<P>> implements As
     return this.#slots;
   }
 
+  /** The running time allowed to a job submitted without its own `timeoutMs`, ms. */
+  get timeoutMs(): number {
+    return this.#timeoutMs;
+  }
+
   /** Jobs holding a slot now. */
   get running(): number {
     return this.#running.size;
@@ -520,6 +525,7 @@ export class Runner<P> extends TypedEventTarget<RunnerEventMap<P>> implements As
     if (!attempt.end()) return;
     this.#stopping.delete(attempt);
     job.code = outcome.code ?? null;
+    job.launch = outcome;
     if (attempt.ending !== undefined && job.stopping === attempt.ending) job.stopping = undefined;
     if (attempt.stopped) return;
     this.#leave(job);

@@ -3,6 +3,10 @@ import { BusServer } from "../../bus/server.ts";
 import { SchedulerClient, type SchedulerEvictMode } from "../../bus/scheduler_client.ts";
 import { FakeLauncher } from "../scheduler/fake_launcher.ts";
 import { TcpRelay } from "../fixtures/tcp_relay.ts";
+import { type Message, WsPeer } from "../fixtures/raw_ws.ts";
+import { FakeBus, type Message as FakeMessage } from "../fixtures/fake_bus.ts";
+import { jobLauncher } from "../../scheduler/job_launcher.ts";
+import { commandLauncher } from "../../scheduler/command_launcher.ts";
 
 /** Polls `check` every 5 ms until it is true; fails after `timeoutMs`. */
 async function until(what: string, check: () => boolean, timeoutMs = 5000): Promise<void> {
@@ -258,4 +262,172 @@ Deno.test("SchedulerClient drains first: schedulers closing together are sent no
     assert.deepEqual(producer.states(id), ["queued", "started", "requeued"]);
   }
   assert.equal(a.fake.launched.length + b.fake.launched.length, 4); // nothing sent while closing
+});
+
+/** A scheduler that runs command jobs for real, as `deno task scheduler --allow-command` does. */
+function commandNode(
+  url: string,
+  options: { commands?: string[]; labels?: Record<string, string>; timeoutMs?: number } = {},
+): SchedulerClient {
+  const client: SchedulerClient = new SchedulerClient(url, {
+    name: "c",
+    slots: 2,
+    timeoutMs: options.timeoutMs ?? 10_000,
+    commands: options.commands ?? ["*"],
+    labels: options.labels ?? {},
+    backoff: { initialMs: 10, maxMs: 50 },
+    launch: jobLauncher({
+      command: commandLauncher({
+        env: { PATH: "/usr/bin:/bin" },
+        onOutput: (id, stream, chunk) => client.output(id, stream, chunk),
+      }),
+    }),
+  });
+  client.start();
+  return client;
+}
+
+/** A final event of job `id`. */
+const finalOf = (id: string) => (m: Message): boolean =>
+  m.cmd === "event" && m.id === id &&
+  ["succeeded", "failed", "timed_out"].includes(String(m.state));
+
+Deno.test("SchedulerClient runs command jobs: exit 3, timeout and missing executable come back as results", async () => {
+  const { bus, url } = busOn();
+  await using _bus = bus;
+  await using _client = commandNode(url, { timeoutMs: 5000 });
+  await until("registered", () => bus.health().schedulers.v2 === 1);
+  await using producer = await WsPeer.open(url);
+  await producer.register({ type: "producer", protocol: 2, name: "p" });
+  const submit = (id: string, payload: Record<string, unknown>): void =>
+    producer.send({ cmd: "job_request", id, payload: { priority: 3, ...payload } });
+  submit("exit3", { command: ["sh", "-c", "echo to-out; echo to-err >&2; exit 3"] });
+  submit("slow", { command: ["sh", "-c", "echo begun; exec sleep 30"], timeout: 0.2 });
+  submit("missing", { command: ["no-such-tool-here", "-x"] });
+  const results: Record<string, Message> = {};
+  for (let i = 0; i < 3; i++) {
+    const event = await producer.next((m) => finalOf(String(m.id))(m), 10_000);
+    results[String(event.id)] = event;
+  }
+  const exit3 = results.exit3!;
+  assert.equal(exit3.state, "failed");
+  assert.equal(exit3.reason, "exit code 3");
+  const result = exit3.result as Record<string, unknown>;
+  assert.equal(result.exitCode, 3);
+  assert.equal(result.signal, null);
+  assert.equal(result.stdoutTail, "to-out\n");
+  assert.equal(result.stderrTail, "to-err\n");
+  assert.equal(result.stdoutTruncated, false);
+  assert.equal(result.scheduler, "c");
+  assert.equal(result.attempts, 1);
+  assert.equal(typeof result.startedAt, "number");
+  assert.ok((result.endedAt as number) >= (result.startedAt as number));
+  assert.equal(typeof result.durationMs, "number");
+
+  const slow = results.slow!;
+  assert.equal(slow.state, "timed_out");
+  const slowResult = slow.result as Record<string, unknown>;
+  assert.equal(slowResult.exitCode, null);
+  assert.equal(slowResult.signal, "SIGTERM");
+  assert.equal(slowResult.stdoutTail, "begun\n");
+
+  const missing = results.missing!;
+  assert.equal(missing.state, "failed");
+  assert.equal(missing.reason, "could not start: no such executable: no-such-tool-here");
+  const missingResult = missing.result as Record<string, unknown>;
+  assert.equal(missingResult.startError, "no such executable: no-such-tool-here");
+  assert.equal(missingResult.exitCode, null);
+  assert.equal(missingResult.startedAt, null);
+  // The scheduler keeps serving.
+  submit("after", { command: ["true"] });
+  const after = await producer.next(finalOf("after"), 10_000);
+  assert.equal(after.state, "succeeded");
+  assert.equal((after.result as Record<string, unknown>).exitCode, 0);
+});
+
+/** A fake bus that records the scheduler's messages; `job` sends it a job. */
+async function fakeBusWithScheduler(
+  options: { commands?: string[]; labels?: Record<string, string> },
+): Promise<{ fake: FakeBus; client: SchedulerClient; job: (message: object) => void }> {
+  const fake = new FakeBus();
+  const client = commandNode(fake.url, options);
+  await until("registered", () => fake.received.some((m) => m.cmd === "register"));
+  return { fake, client, job: (message) => fake.broadcast({ cmd: "job", ...message }) };
+}
+
+/** The events the fake bus got for job `id`. */
+function eventsOf(fake: FakeBus, id: string): FakeMessage[] {
+  return fake.received.filter((m) => m.cmd === "event" && m.id === id);
+}
+
+Deno.test("SchedulerClient registers its labels and commands, and refuses a job it would not run", async () => {
+  const { fake, client, job } = await fakeBusWithScheduler({
+    commands: ["echo"],
+    labels: { os: "linux" },
+  });
+  await using _fake = fake;
+  await using _client = client;
+  const register = fake.received.find((m) => m.cmd === "register")!;
+  assert.deepEqual(register.labels, { os: "linux" });
+  assert.deepEqual(register.commands, ["echo"]);
+  job({ id: "no", payload: { priority: 1, command: ["rm", "-rf", "/tmp/x"] }, attempt: 2 });
+  job({ id: "gpu", payload: { priority: 1, command: ["echo"], requires: { gpu: "a100" } } });
+  job({ id: "yes", payload: { priority: 1, command: ["echo", "hi"] }, attempt: 3 });
+  await until(
+    "three finals",
+    () =>
+      ["no", "gpu", "yes"].every((id) =>
+        eventsOf(fake, id).length > 0 && eventsOf(fake, id).at(-1)!.state !== "started"
+      ),
+  );
+  const [no] = eventsOf(fake, "no");
+  assert.equal(no?.state, "failed");
+  assert.equal(no?.reason, "refused: command rm is not allowed here");
+  assert.equal((no?.result as Record<string, unknown>).attempts, 2);
+  assert.equal(eventsOf(fake, "no").length, 1); // never started
+  const [gpu] = eventsOf(fake, "gpu");
+  assert.equal(gpu?.reason, "refused: requires gpu=a100, which this scheduler lacks");
+  const yes = eventsOf(fake, "yes").at(-1)!;
+  assert.equal(yes.state, "succeeded");
+  assert.equal((yes.result as Record<string, unknown>).stdoutTail, "hi\n");
+  assert.equal((yes.result as Record<string, unknown>).attempts, 3);
+  assert.equal(client.runner.counts.started, 1);
+});
+
+Deno.test("SchedulerClient streams a follow job's output: coalesced, before its final event", async () => {
+  const { fake, client, job } = await fakeBusWithScheduler({});
+  await using _fake = fake;
+  await using _client = client;
+  const script = "for i in 1 2 3 4 5; do echo line $i; done; echo warn >&2";
+  job({ id: "f", payload: { priority: 1, command: ["sh", "-c", script], follow: true } });
+  job({ id: "quiet", payload: { priority: 1, command: ["echo", "unseen"] } });
+  await until("f ended", () => eventsOf(fake, "f").some((m) => m.state === "succeeded"));
+  await until("quiet ended", () => eventsOf(fake, "quiet").some((m) => m.state === "succeeded"));
+  const forF = fake.received.filter((m) => m.id === "f");
+  const outputs = forF.filter((m) => m.cmd === "output");
+  const text = (stream: string): string =>
+    outputs.filter((m) => m.stream === stream).map((m) => m.data).join("");
+  assert.equal(text("stdout"), "line 1\nline 2\nline 3\nline 4\nline 5\n");
+  assert.equal(text("stderr"), "warn\n");
+  assert.ok(outputs.length <= 4, `${outputs.length} output messages`);
+  assert.equal(forF.at(-1)?.cmd, "event"); // the output came first
+  assert.equal(fake.received.filter((m) => m.cmd === "output" && m.id === "quiet").length, 0);
+});
+
+Deno.test("SchedulerClient rate-limits a follow job's output and says how much it dropped", async () => {
+  const { fake, client, job } = await fakeBusWithScheduler({});
+  await using _fake = fake;
+  await using _client = client;
+  const bytes = 1024 * 1024;
+  job({
+    id: "loud",
+    payload: { priority: 1, command: ["head", "-c", String(bytes), "/dev/zero"], follow: true },
+  });
+  await until("loud ended", () => eventsOf(fake, "loud").some((m) => m.state === "succeeded"));
+  const outputs = fake.received.filter((m) => m.cmd === "output" && m.id === "loud");
+  const sent = outputs.reduce((sum, m) => sum + String(m.data).length, 0);
+  const dropped = outputs.reduce((sum, m) => sum + Number(m.dropped ?? 0), 0);
+  assert.ok(sent <= 2 * 65536, `sent ${sent}`);
+  assert.equal(sent + dropped, bytes);
+  assert.equal(outputs.filter((m) => m.dropped !== undefined).length >= 1, true);
 });

@@ -132,3 +132,77 @@ Deno.test("scheduler main --exec runs PATH <runtime> for each job", async () => 
   assert.equal(code, 0);
   assert.equal(done.state, "succeeded", out.join("\n"));
 });
+
+Deno.test("scheduler main: bad command-job flags print one line and the usage, return 2", async () => {
+  using file = new TempFile(0o644);
+  const cases: [string[], RegExp][] = [
+    [
+      ["--allow-command", "bin/x"],
+      /^scheduler: --allow-command takes a name without '\/', an absolute path or '\*', got 'bin\/x'$/,
+    ],
+    [["--allow-command", ""], /^scheduler: --allow-command takes .*, got ''$/],
+    [["--label", "gpu"], /^scheduler: --label must be NAME=VALUE, got 'gpu'$/],
+    [["--label", "=a100"], /^scheduler: --label must be NAME=VALUE, got '=a100'$/],
+    [["--label", "a=1", "--label", "a=2"], /^scheduler: --label a given twice$/],
+    [["--label", "gpu type=a100"], /^scheduler: --label: name "gpu type" must be 1\.\.64 letters/],
+    [["--output-tail", "x"], /^scheduler: --output-tail must be an integer/],
+    [["--output-tail", "-1"], /^scheduler: --output-tail must be an integer/],
+    [
+      ["--output-dir", "/no/such/dir"],
+      /^scheduler: --output-dir must be a writable directory, got '\/no\/such\/dir' \(no such directory\)$/,
+    ],
+    [["--output-dir", file.path], /^scheduler: --output-dir must be .* \(not a directory\)$/],
+    [
+      ["--user", "no-such-user-here"],
+      /^scheduler: --user(: no such user 'no-such-user-here'| needs the scheduler to run as root)$/,
+    ],
+  ];
+  for (const [args, message] of cases) {
+    const { code, out, err } = await run(args);
+    assert.equal(code, 2, args.join(" "));
+    assert.deepEqual(out, []);
+    assert.equal(err.length, 2, args.join(" "));
+    assert.match(err[0]!, message);
+    assert.equal(err[1], USAGE);
+  }
+  assert.match(USAGE, /--allow-command CMD[\s\S]*--label K=V[\s\S]*--output-tail BYTES/);
+  assert.match(USAGE, /--output-dir DIR[\s\S]*--clear-env[\s\S]*--user NAME/);
+});
+
+Deno.test("scheduler main --allow-command runs a command job: its result and output files come back", async () => {
+  const { bus, url, producer, monitor } = await busWithPeers();
+  await using _bus = bus;
+  await using _producer = producer;
+  await using _monitor = monitor;
+  const dir = Deno.makeTempDirSync({ prefix: "scheduler_main_test_" });
+  try {
+    const stop = new AbortController();
+    const args = ["--url", url, "--name", "n2", "--allow-command", "sh", "--label", "os=linux"];
+    const running = run([...args, "--output-dir", dir, "--output-tail", "3"], stop.signal);
+    const command = ["sh", "-c", "echo hello; echo oops >&2; exit 3"];
+    producer.send({ cmd: "job_request", id: "cmd-1", payload: { priority: 2, command } });
+    const done = await monitor.next(final("cmd-1"), 10_000);
+    stop.abort();
+    const { code, out } = await running;
+    assert.equal(code, 0);
+    assert.equal(done.state, "failed", out.join("\n"));
+    const result = done.result as Record<string, unknown>;
+    assert.equal(result.exitCode, 3);
+    assert.equal(result.signal, null);
+    assert.equal(result.scheduler, "n2");
+    assert.equal(result.attempts, 1);
+    assert.equal(result.stdoutTail, "lo\n");
+    assert.equal(result.stdoutTruncated, true);
+    assert.equal(Deno.readTextFileSync(`${dir}/cmd-1.out`), "hello\n");
+    assert.equal(result.stderrFile, `${dir}/cmd-1.err`);
+    const text = out.join("\n");
+    assert.match(
+      text,
+      /registered: 5 slots, timeout 10 s, evict requeue, commands sh, labels os=linux/,
+    );
+    assert.match(text, /job cmd-1 p2 started \(sh -c "echo hello; echo oops >&2; exit 3"\)/);
+    assert.match(text, /job cmd-1 p2 failed: exit code 3 after/);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
