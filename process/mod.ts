@@ -16,3 +16,4 @@ export * from "./errors.ts";
 export * from "./proc.ts";
 export { holdSignals, liveProcCount, setSignalGuard } from "./exit_guard.ts";
 export * from "./shutdown_signal.ts";
+export * from "./group_reaper.ts";
