@@ -206,7 +206,10 @@ async function run(config: Config, io: CliIo): Promise<number> {
     const ended = await Promise.race([died, shutdown.wait()]);
     if (ended) say(`${ended.label} exited unexpectedly; stopping the others`);
     else {
-      say("stopping: producers first, then schedulers (their jobs are terminated), then the bus");
+      say(
+        "stopping: the submits and producers first, then schedulers (their jobs are " +
+          "terminated), then the bus",
+      );
     }
     return ended ? 1 : 0;
   } finally {
