@@ -30,10 +30,10 @@ export const USAGE: string = formatUsage({
   command: "deno task demo",
   about: `Starts a bus, schedulers (which allow command jobs of sh) and two producers (one periodic,
 one gaussian) on a free loopback port, submits three command jobs with deno task submit (render:
-its output streamed live; check: fails with exit code 3; urgent: priority 0, which takes the slot
-of a less urgent job if none is free), and shows every line, each prefixed by its source. Within a minute you see jobs flowing, evictions
-(an urgent job taking the slot of a less urgent one) and timeouts (jobs running past the
-schedulers' -t). Ctrl-C stops everything.`,
+its output streamed live; check: fails with exit code 3; urgent: priority 0), and shows every
+line, each prefixed by its source. Within a minute you see jobs flowing, evictions (an urgent job
+taking the slot of a less urgent one) and timeouts (jobs running past the schedulers' -t).
+Ctrl-C stops everything.`,
   sections: [{
     title: "Options",
     rows: [
