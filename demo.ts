@@ -1,8 +1,8 @@
 /**
  * `deno task demo`: the whole system in one command. Starts a bus on a free loopback port, two
- * schedulers and two producers (one periodic, one gaussian), prefixes every line with its
- * source, and stops everything on Ctrl-C or after `--duration` seconds, leaving no process
- * behind.
+ * schedulers and two producers (one periodic, one gaussian), submits a few command jobs with
+ * `deno task submit` whose output comes back, prefixes every line with its source, and stops
+ * everything on Ctrl-C or after `--duration` seconds, leaving no process behind.
  *
  * @module
  */
@@ -23,14 +23,17 @@ const HERE = new URL("./", import.meta.url);
 const BUS = new URL("bus/main.ts", HERE);
 const SCHEDULER = new URL("scheduler/main.ts", HERE);
 const PRODUCER = new URL("producer/main.ts", HERE);
+const SUBMIT = new URL("producer/submit.ts", HERE);
 
 /** The usage text printed by `--help` and after a bad flag. */
 export const USAGE: string = formatUsage({
   command: "deno task demo",
-  about: `Starts a bus, schedulers and two producers (one periodic, one gaussian) on a free loopback
-port, and shows their lines, each prefixed by its source. Within a minute you see jobs flowing,
-evictions (an urgent job taking the slot of a less urgent one) and timeouts (jobs running past
-the schedulers' -t). Ctrl-C stops everything.`,
+  about: `Starts a bus, schedulers (which allow command jobs of sh) and two producers (one periodic,
+one gaussian) on a free loopback port, submits three command jobs with deno task submit (render:
+its output streamed live; check: fails with exit code 3; urgent: priority 0), and shows every
+line, each prefixed by its source. Within a minute you see jobs flowing, evictions (an urgent job
+taking the slot of a less urgent one) and timeouts (jobs running past the schedulers' -t).
+Ctrl-C stops everything.`,
   sections: [{
     title: "Options",
     rows: [
@@ -95,6 +98,39 @@ function prefixer(label: string, width: number, color: number | undefined): stri
   return color === undefined ? padded : `\x1b[${color}m${padded}\x1b[0m`;
 }
 
+/** One command job the demo submits: `deno task submit -- -p P --name LABEL FLAGS -- COMMAND`. */
+interface DemoJob {
+  label: string;
+  priority: number;
+  /** Seconds after the bus is up. */
+  afterS: number;
+  flags: string[];
+  command: string[];
+}
+
+/** The demo's command jobs: output streamed live, a failure with its exit code, an urgent one. */
+const JOBS: DemoJob[] = [{
+  label: "render",
+  priority: 3,
+  afterS: 0,
+  flags: ["--follow"],
+  command: ["sh", "-c", "for i in 1 2 3; do echo rendering frame $i; sleep 1; done; echo done"],
+}, {
+  label: "check",
+  priority: 5,
+  afterS: 0.5,
+  flags: ["--wait"],
+  command: ["sh", "-c", "echo checking inputs; echo missing input.mp4 >&2; exit 3"],
+}, {
+  label: "urgent",
+  priority: 0,
+  afterS: 2.5,
+  flags: ["--wait"],
+  command: ["sh", "-c", "echo hotfix built; sleep 1; echo hotfix deployed"],
+}];
+
+const JOB_LABELS: ReadonlySet<string> = new Set(JOBS.map((job) => job.label));
+
 /** How long the bus may take to say where it listens. */
 const BUS_START_MS = 15_000;
 
@@ -126,6 +162,7 @@ async function run(config: Config, io: CliIo): Promise<number> {
     ...Array.from({ length: config.schedulers }, (_, i) => `sched-${i + 1}`),
     "periodic",
     "gauss",
+    ...JOB_LABELS,
   ];
   const width = Math.max(...labels.map((label) => label.length));
   const parts: Part[] = [];
@@ -158,13 +195,21 @@ async function run(config: Config, io: CliIo): Promise<number> {
         : `stopping in ${config.durationS} s (or Ctrl-C)`,
     );
     launchClients(config, url, launch);
+    submitJobs(url, launch, say, shutdown.signal);
 
-    // Run until stopped, or until a part dies on its own (then stop the rest).
-    const died = Promise.race(parts.map((part) => part.proc.wait().then(() => part)));
+    // Run until stopped, or until a part dies on its own (then stop the rest); jobs' submit
+    // processes end by themselves.
+    const died = Promise.race(
+      parts.filter((part) => !JOB_LABELS.has(part.label))
+        .map((part) => part.proc.wait().then(() => part)),
+    );
     const ended = await Promise.race([died, shutdown.wait()]);
     if (ended) say(`${ended.label} exited unexpectedly; stopping the others`);
     else {
-      say("stopping: producers first, then schedulers (their jobs are terminated), then the bus");
+      say(
+        "stopping: the submits and producers first, then schedulers (their jobs are " +
+          "terminated), then the bus",
+      );
     }
     return ended ? 1 : 0;
   } finally {
@@ -235,7 +280,8 @@ function launchClients(
     launch(`sched-${i}`, SCHEDULER, [
       ...["--url", url, "--name", `sched-${i}`],
       ...["-s", String(config.slots), "-t", String(config.timeoutS)],
-    ], ["--allow-net", "--allow-run", "--allow-read"]);
+      ...["--allow-command", "sh"],
+    ], ["--allow-net", "--allow-run", "--allow-read", "--allow-env"]);
   }
   const period = String(config.periodS);
   launch("periodic", PRODUCER, ["--url", url, "--name", "periodic", "-p", period], [
@@ -247,8 +293,57 @@ function launchClients(
   ], ["--allow-net"]);
 }
 
-/** Stops the parts in order: producers, schedulers, then the bus; each drains on SIGTERM. */
+/**
+ * Submits {@linkcode JOBS}, each after its delay unless the demo stops first, by running
+ * `deno task submit` as a part; says how each one ended.
+ */
+function submitJobs(
+  url: string,
+  launch: Launch,
+  say: (text: string) => void,
+  stop: AbortSignal,
+): void {
+  const timers = JOBS.map((job) =>
+    setTimeout(() => {
+      if (stop.aborted) return;
+      const flags = ["-p", String(job.priority), "--name", job.label, ...job.flags];
+      say(`${job.label}: deno task submit -- ${flags.join(" ")} -- ${shellWords(job.command)}`);
+      const part = launch(job.label, SUBMIT, [
+        ...["--url", url, "--owner", "demo", ...flags, "--", ...job.command],
+      ], ["--allow-net", "--allow-env=SCHED_OWNER,USER,SCHED_TOKEN", "--allow-read"]);
+      part.proc.wait().then(({ code }) => {
+        if (!stop.aborted) say(`${job.label}: submit exited with ${code} (${exitMeaning(code)})`);
+      });
+    }, job.afterS * 1000)
+  );
+  stop.addEventListener("abort", () => timers.forEach(clearTimeout), { once: true });
+}
+
+/** What `submit --wait`'s exit code says about the job. */
+function exitMeaning(code: number | null): string {
+  if (code === 0) return "the job succeeded";
+  if (code === 124) return "the job timed out";
+  if (code === 125) return "the job could not start";
+  if (code === 126) return "the job was cancelled or evicted";
+  if (code === 130) return "stopped waiting: Ctrl-C";
+  if (code !== null && code > 128) return `the job was killed by signal ${code - 128}`;
+  return "the job's exit code";
+}
+
+/** `argv` as one would type it in a shell (single quotes where needed). */
+function shellWords(argv: string[]): string {
+  return argv.map((arg) => /^[\w./=:-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", "'\\''")}'`)
+    .join(" ");
+}
+
+/**
+ * Stops the parts in order: the jobs' submit processes (their jobs are stopped with their
+ * schedulers), producers, schedulers, then the bus; each drains on SIGTERM.
+ */
 async function stopAll(parts: Part[], say: (text: string) => void): Promise<void> {
+  await Promise.all(
+    parts.filter((part) => JOB_LABELS.has(part.label)).map((part) => part.proc.terminate()),
+  );
   const stages = [
     parts.filter((part) => part.label === "periodic" || part.label === "gauss"),
     parts.filter((part) => part.label.startsWith("sched-")),

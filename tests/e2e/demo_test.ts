@@ -1,6 +1,7 @@
 /**
- * End to end: `deno task demo`, the README's main command — every part speaks, it stops by
- * itself after `--duration` or on Ctrl-C, and leaves no process behind.
+ * End to end: `deno task demo`, the README's main command — every part speaks, its command jobs'
+ * output comes back, it stops by itself after `--duration` or on Ctrl-C, and leaves no process
+ * behind.
  */
 
 import assert from "node:assert/strict";
@@ -39,6 +40,12 @@ Deno.test("e2e: deno task demo -- --duration 8 runs every part and stops by itse
   assert.deepEqual(speakers(timed), PARTS, timed.text);
   assert.match(timed.text, /\[demo\] +stopping in 8 s/);
   assert.match(timed.text, /\[sched-\d\] .* started \(runtime/);
+  // The command jobs' output came back to their submit processes: streamed, and a failure's
+  // tails with its exit code.
+  assert.match(timed.text, /^\[render\] +rendering frame 1$/m);
+  assert.match(timed.text, /^\[check\] +checking inputs$/m);
+  assert.match(timed.text, /^\[check\] +missing input\.mp4$/m);
+  assert.match(timed.text, /^\[demo\] +check: submit exited with 3 \(the job's exit code\)$/m);
   assert.match(timed.text, /\[demo\] +all stopped$/m);
   assert.ok(seen.size >= 5, `the timed demo's processes: ${[...seen]}`);
   assert.deepEqual(await survivors([...seen]), [], "the timed demo left processes behind");
