@@ -1,16 +1,21 @@
 /**
- * The bus server: WebSocket connection handling, roles, `/health` and `/status`. Validation is
- * in `protocol.ts`, the queue in `job_queue.ts`, the delivery policy in `dispatcher.ts`.
+ * The bus server: WebSocket connection handling, `/health` and `/status`. Parsing is in
+ * `client_message.ts`, who may send what in `role_table.ts`, the delivery policy in
+ * `dispatcher.ts`, the memory of jobs in `job_records.ts`.
  *
  * @module
  */
 
 import { type Clock, systemClock, type TimerId } from "../core/clock.ts";
-import { Dispatcher, type DispatcherJobEvent, type DispatcherStatus } from "./dispatcher.ts";
+import { Dispatcher, type DispatcherJobEvent } from "./dispatcher.ts";
 import { BusStateError } from "./errors.ts";
 import { TypedEventTarget } from "../core/typed_event_target.ts";
 import { parseClientMessage } from "./client_message.ts";
-import { JobRecords, type JobRecordsOptions } from "./job_records.ts";
+import { roleRefusal } from "./role_table.ts";
+import type { BusHealth, BusServerOptions, BusStatus } from "./server_options.ts";
+
+export type { BusHealth, BusServerOptions, BusStatus } from "./server_options.ts";
+import { JobRecords } from "./job_records.ts";
 import {
   BusConnectionEvent,
   BusDispatchEvent,
@@ -21,8 +26,6 @@ import {
   type BusServerEventMap,
 } from "./server_events.ts";
 import {
-  type BusJobState,
-  type ClientCommand,
   type ClientMessage,
   encodeMessage,
   type JobPayload,
@@ -33,85 +36,6 @@ import {
   type Role,
   type ServerMessage,
 } from "./protocol.ts";
-
-/** Options for {@linkcode BusServer}. */
-export interface BusServerOptions {
-  /**
-   * Interface to listen on.
-   * @default {"127.0.0.1"}
-   */
-  hostname?: string;
-  /**
-   * Port to listen on; 0 picks a free one.
-   * @default {8101}
-   */
-  port?: number;
-  /**
-   * Most jobs waiting in the bus; beyond it new jobs are rejected "queue full".
-   * @default {100_000}
-   */
-  maxQueue?: number;
-  /**
-   * Largest frame accepted, in bytes; a bigger one closes the connection with 1009.
-   * @default {65_536}
-   */
-  maxFrameBytes?: number;
-  /**
-   * A peer that does not answer pings within this time is closed and treated as gone
-   * (rounded up to whole seconds; 0 disables).
-   * @default {30_000}
-   */
-  pingTimeoutMs?: number;
-  /**
-   * Every job to every scheduler (the seed's behavior) instead of exactly-once.
-   * @default {false}
-   */
-  broadcast?: boolean;
-  /**
-   * Send-buffer level above which a peer gets no job frames (they wait) and no events (dropped
-   * and counted); at 4 times this level the peer is closed with 1008.
-   * @default {1_048_576}
-   */
-  maxBufferedBytes?: number;
-  /**
-   * The job states for which the server dispatches its `job` event (a log showing only some);
-   * the events sent to producers and monitors are not affected.
-   * @default {undefined} every state
-   */
-  jobEventStates?: readonly BusJobState[];
-  /**
-   * Bounds of the bus's memory of finished jobs, for `list` and `show` (see `JobRecords`).
-   * @default {{}} 10,000 finished jobs, 64 Mi characters of their output tails
-   */
-  jobRecords?: JobRecordsOptions;
-  /**
-   * Where time comes from (event timestamps, uptime, retry timers).
-   * @default {systemClock}
-   */
-  clock?: Clock;
-}
-
-/** The `/health` document. */
-export interface BusHealth {
-  /** Always "ok" while serving. */
-  status: "ok";
-  /** Seconds since `listen()`. */
-  uptimeS: number;
-  /** Registered producers. */
-  producers: number;
-  /** Registered schedulers by protocol. */
-  schedulers: { seed: number; v2: number };
-  /** Registered monitors. */
-  monitors: number;
-  /** Jobs: distinct accepted, hand-overs to schedulers, waiting now. */
-  jobs: { received: number; delivered: number; queued: number };
-}
-
-/** The `/status` document: the dispatcher's view plus events dropped for slow readers. */
-export interface BusStatus extends DispatcherStatus {
-  /** Events not sent to producers or monitors whose send buffer was over the limit. */
-  droppedEvents: number;
-}
 
 interface Conn {
   id: string;
@@ -124,26 +48,6 @@ interface Conn {
   suppressed: number;
   closed: Promise<void>;
 }
-
-/**
- * Who may send each command once registered: the role, and the protocol when it matters
- * (`register` itself is allowed only before).
- */
-const ALLOWED: {
-  readonly [C in Exclude<ClientCommand, "register">]: {
-    role: Role | readonly Role[];
-    protocol?: 2;
-  };
-} = {
-  job_request: { role: "producer" },
-  cancel: { role: "producer", protocol: 2 },
-  set_priority: { role: "producer", protocol: 2 },
-  event: { role: "scheduler", protocol: 2 },
-  drain: { role: "scheduler", protocol: 2 },
-  output: { role: "scheduler", protocol: 2 },
-  list: { role: ["producer", "monitor"], protocol: 2 },
-  show: { role: ["producer", "monitor"], protocol: 2 },
-};
 
 const MAX_REPORTED_REASONS = 5;
 const RETRY_MS = 20;
@@ -453,17 +357,10 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
       if (conn.role) this.#reject(conn, `already registered as ${conn.role}`, { op });
       return conn.role === undefined;
     }
-    const allowed = ALLOWED[op];
-    const roles = allowed.role;
-    if (
-      conn.role !== undefined &&
-      (typeof roles === "string" ? conn.role === roles : roles.includes(conn.role)) &&
-      (allowed.protocol === undefined || conn.protocol === allowed.protocol)
-    ) return true;
-    const role = typeof roles === "string" ? roles : roles.join(" or ");
-    const who = allowed.protocol ? `protocol ${allowed.protocol} ${role}` : role;
+    const needs = roleRefusal(op, conn.role, conn.protocol);
+    if (needs === undefined) return true;
     const id = "id" in message ? message.id : undefined;
-    this.#reject(conn, `${op} needs a connection registered as ${who}`, { op, id });
+    this.#reject(conn, needs, { op, id });
     return false;
   }
 

@@ -1,0 +1,90 @@
+/**
+ * What a {@linkcode BusServer} is given and what it tells: its options, and the `/health` and
+ * `/status` documents.
+ *
+ * @module
+ */
+
+import type { Clock } from "../core/clock.ts";
+import type { DispatcherStatus } from "./dispatcher.ts";
+import type { JobRecordsOptions } from "./job_records.ts";
+import type { BusJobState } from "./protocol.ts";
+
+/** Options for {@linkcode BusServer}. */
+export interface BusServerOptions {
+  /**
+   * Interface to listen on.
+   * @default {"127.0.0.1"}
+   */
+  hostname?: string;
+  /**
+   * Port to listen on; 0 picks a free one.
+   * @default {8101}
+   */
+  port?: number;
+  /**
+   * Most jobs waiting in the bus; beyond it new jobs are rejected "queue full".
+   * @default {100_000}
+   */
+  maxQueue?: number;
+  /**
+   * Largest frame accepted, in bytes; a bigger one closes the connection with 1009.
+   * @default {65_536}
+   */
+  maxFrameBytes?: number;
+  /**
+   * A peer that does not answer pings within this time is closed and treated as gone
+   * (rounded up to whole seconds; 0 disables).
+   * @default {30_000}
+   */
+  pingTimeoutMs?: number;
+  /**
+   * Every job to every scheduler (the seed's behavior) instead of exactly-once.
+   * @default {false}
+   */
+  broadcast?: boolean;
+  /**
+   * Send-buffer level above which a peer gets no job frames (they wait) and no events (dropped
+   * and counted); at 4 times this level the peer is closed with 1008.
+   * @default {1_048_576}
+   */
+  maxBufferedBytes?: number;
+  /**
+   * The job states for which the server dispatches its `job` event (a log showing only some);
+   * the events sent to producers and monitors are not affected.
+   * @default {undefined} every state
+   */
+  jobEventStates?: readonly BusJobState[];
+  /**
+   * Bounds of the bus's memory of finished jobs, for `list` and `show` (see `JobRecords`).
+   * @default {{}} 10,000 finished jobs, 64 Mi characters of their output tails
+   */
+  jobRecords?: JobRecordsOptions;
+  /**
+   * Where time comes from (event timestamps, uptime, retry timers).
+   * @default {systemClock}
+   */
+  clock?: Clock;
+}
+
+/** The `/health` document. */
+export interface BusHealth {
+  /** Always "ok" while serving. */
+  status: "ok";
+  /** Seconds since `listen()`. */
+  uptimeS: number;
+  /** Registered producers. */
+  producers: number;
+  /** Registered schedulers by protocol. */
+  schedulers: { seed: number; v2: number };
+  /** Registered monitors. */
+  monitors: number;
+  /** Jobs: distinct accepted, hand-overs to schedulers, waiting now. */
+  jobs: { received: number; delivered: number; queued: number };
+}
+
+/** The `/status` document: the dispatcher's view plus events dropped for slow readers. */
+export interface BusStatus extends DispatcherStatus {
+  /** Events not sent to producers or monitors whose send buffer was over the limit. */
+  droppedEvents: number;
+}
