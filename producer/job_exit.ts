@@ -79,8 +79,8 @@ export function exitCodeOf(end: JobEnd): number {
  * @example
  * ```ts
  * import { describeEnd } from "./job_exit.ts";
- * console.log(describeEnd({ id: "j-1", state: "cancelled", reason: "cancelled by producer" }));
- * // j-1 cancelled: cancelled by producer
+ * console.log(describeEnd({ id: "j-1", state: "cancelled", reason: "cancelled by its owner" }));
+ * // j-1 cancelled: cancelled by its owner
  * ```
  */
 export function describeEnd(end: JobEnd): string {

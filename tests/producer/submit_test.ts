@@ -218,9 +218,9 @@ Deno.test("submit --wait prints the tails and exits with the job's code", async 
       /could not start: no such executable: nope/,
     ],
     [
-      { state: "cancelled", reason: "cancelled by producer" },
+      { state: "cancelled", reason: "cancelled by its owner" },
       126,
-      /cancelled: cancelled by producer/,
+      /cancelled: cancelled by its owner/,
     ],
     [{ state: "evicted", reason: "preempted" }, 126, /evicted: preempted/],
   ];
