@@ -149,7 +149,7 @@ const OPTIONS = {
  * import { main } from "./submit.ts";
  * const err: string[] = [];
  * console.log(await main(["--", "-p", "11", "--", "true"], { stderr: (l) => err.push(l) })); // 2
- * console.log(err[0]); // "submit: priority must be an integer 0..10, got 11"
+ * console.log(err[0]); // "submit: -p/--priority must be an integer 0..10, got 11"
  * ```
  */
 export function main(args: string[], options: SubmitMainOptions = {}): Promise<number> {
@@ -203,14 +203,9 @@ function configure(
   }
   const spec = specOfFlags(values, base);
   if (values.follow) spec.follow = true;
-  if (values.file === undefined) {
-    const check = validateCommandSpec({ ...spec, command });
-    if (!check.ok) throw new UsageError(check.reason);
-    spec.command = command;
-  } else {
-    const check = validateCommandSpec({ ...spec, command: ["true"] });
-    if (!check.ok) throw new UsageError(check.reason);
-  }
+  const check = validateCommandSpec({ ...spec, command: values.file ? ["true"] : command });
+  if (!check.ok) throw new UsageError(inFlagWords(check.reason));
+  if (values.file === undefined) spec.command = command;
   return {
     url: wsUrlFlag("--url", values.url),
     owner,
@@ -244,6 +239,35 @@ function specOfFlags(
   if (values.require?.length) spec.requires = pairs("--require", values.require);
   if (values.retries !== undefined) spec.retries = numberFlag("--retries", values.retries);
   return spec;
+}
+
+/** The flag each payload field comes from, for `validateCommandSpec`'s reasons. */
+const FLAG_OF_FIELD = new Map([
+  ["priority", "-p/--priority"],
+  ["name", "--name"],
+  ["cwd", "--cwd"],
+  ["env", "--env"],
+  ["timeout", "--timeout"],
+  ["grace", "--grace"],
+  ["requires", "--require"],
+  ["retries", "--retries"],
+]);
+
+/**
+ * A reason of `validateCommandSpec` in the words of the command line: the flag instead of the
+ * field (`env: name "1X" must …` → `--env: name '1X' must …`, `requires.gpu must …` →
+ * `--require gpu=…: the value must …`), quoted as the CLI quotes. Reasons about the command
+ * stay as they are.
+ */
+function inFlagWords(reason: string): string {
+  const [, field = "", tail = "", rest = ""] = /^(\w+)(\.\S+|:)? (.*)$/s.exec(reason) ?? [];
+  const flag = FLAG_OF_FIELD.get(field);
+  if (flag === undefined) return reason;
+  const said = tail.startsWith(".")
+    ? `${flag} ${tail.slice(1)}=…: the value ${rest}`
+    : `${flag}${tail} ${rest}`;
+  // describeValue's JSON strings, in the CLI's single quotes when nothing in them is escaped
+  return said.replace(/"([^"\\']*)"/g, "'$1'");
 }
 
 /** A number as given; its range is for `validateCommandSpec` to check. */

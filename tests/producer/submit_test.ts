@@ -77,18 +77,21 @@ Deno.test("submit --help shows the flags, examples and exit codes", async () => 
 
 Deno.test("submit refuses bad command lines with one line and exit 2, before connecting", async () => {
   const cases: Array<[string[], string]> = [
-    [["--", "-p", "11", "--", "true"], "submit: priority must be an integer 0..10, got 11"],
+    [["--", "-p", "11", "--", "true"], "submit: -p/--priority must be an integer 0..10, got 11"],
     [["-p", "x", "--", "true"], "submit: -p/--priority must be a number, got 'x'"],
-    [["--timeout", "-1", "--", "true"], "submit: timeout must be a number of seconds > 0, got -1"],
-    [["--retries", "1.5", "--", "true"], "submit: retries must be an integer 0..100, got 1.5"],
+    [
+      ["--timeout", "-1", "--", "true"],
+      "submit: --timeout must be a number of seconds > 0, got -1",
+    ],
+    [["--retries", "1.5", "--", "true"], "submit: --retries must be an integer 0..100, got 1.5"],
     [["--env", "X", "--", "true"], "submit: --env must be NAME=VALUE, got 'X'"],
     [
       ["--env", "1X=2", "--", "true"],
-      "submit: env: name \"1X\" must be letters, digits and '_', not starting with a digit",
+      "submit: --env: name '1X' must be letters, digits and '_', not starting with a digit",
     ],
     [
       ["--require", "gpu type=a", "--", "true"],
-      "submit: requires: name \"gpu type\" must be 1..64 letters, digits, '_', '.' or '-'",
+      "submit: --require: name 'gpu type' must be 1..64 letters, digits, '_', '.' or '-'",
     ],
     [
       ["--", "-p", "1"],
@@ -105,6 +108,22 @@ Deno.test("submit refuses bad command lines with one line and exit 2, before con
       "submit: --url must be a ws:// or wss:// URL, got 'http://x'",
     ],
     [["--nope", "--", "true"], "submit: unknown option '--nope'"],
+    [
+      ["--grace", "4000", "--", "true"],
+      "submit: --grace must be a number of seconds >= 0 and <= 3600, got 4000",
+    ],
+    [["--name", "", "--", "true"], "submit: --name must be 1..128 printable characters, got ''"],
+    [["--cwd", "/a\0b", "--", "true"], 'submit: --cwd must be an absolute path, got "/a\\u0000b"'], // escaped: JSON's quotes
+    [
+      ["--require", `gpu=${"x".repeat(129)}`, "--", "true"],
+      `submit: --require gpu=…: the value must be a string of at most 128 printable characters, got '${
+        "x".repeat(40)
+      }…'`,
+    ],
+    [
+      ["--env", "1X=2", "--file", "jobs.jsonl"],
+      "submit: --env: name '1X' must be letters, digits and '_', not starting with a digit",
+    ],
   ];
   for (const [args, line] of cases) {
     const { code, err, out } = await submit(args);
