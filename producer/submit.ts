@@ -6,6 +6,7 @@
  */
 
 import { resolve } from "node:path";
+import { parseArgs } from "node:util";
 import {
   type CliIo,
   type Flags,
@@ -160,19 +161,53 @@ export function main(args: string[], options: SubmitMainOptions = {}): Promise<n
   const env = options.env ?? readEnv;
   const base = options.cwd ?? Deno.cwd();
   const progressMs = options.progressMs ?? 1000;
+  const misplaced = misplacedOption(flags);
   return runCli(
     {
       name: "submit",
       usage: USAGE,
       options: OPTIONS,
       positionals: true,
-      configure: (parsed) =>
-        configure(parsed, [...parsed.positionals, ...command], env, base, progressMs),
+      configure: (parsed) => {
+        if (misplaced !== undefined) {
+          throw new UsageError(
+            `unknown option '${misplaced.option}': put the command after a second --, e.g. ` +
+              "deno task submit -- -p 3 -- sh -c '…'",
+          );
+        }
+        return configure(parsed, [...parsed.positionals, ...command], env, base, progressMs);
+      },
       run,
     },
-    flags,
+    misplaced === undefined ? flags : flags.slice(0, misplaced.commandAt),
     options,
   );
+}
+
+/**
+ * An unknown option after the first word that is no flag: the command's own option, as in
+ * `deno task submit -- sh -c 'echo hi'` (the second `--` forgotten). The flags before the
+ * command are still read (so `--help` and their errors come first).
+ */
+function misplacedOption(
+  args: readonly string[],
+): { option: string; commandAt: number } | undefined {
+  const known = new Set(["help", ...Object.keys(OPTIONS)]);
+  const { tokens } = parseArgs({
+    args: [...args],
+    options: { ...OPTIONS, help: { type: "boolean", short: "h" } },
+    strict: false,
+    allowPositionals: true,
+    tokens: true,
+  });
+  const first = tokens.find((token) => token.kind === "positional");
+  if (first === undefined) return undefined;
+  const unknown = tokens.find((token) =>
+    token.kind === "option" && token.index > first.index && !known.has(token.name)
+  );
+  return unknown?.kind === "option"
+    ? { option: unknown.rawName, commandAt: first.index }
+    : undefined;
 }
 
 function configure(

@@ -133,6 +133,26 @@ Deno.test("submit refuses bad command lines with one line and exit 2, before con
   }
 });
 
+Deno.test("submit says to put the command after a second -- when its option looks like ours", async () => {
+  const hint = "put the command after a second --, e.g. deno task submit -- -p 3 -- sh -c '…'";
+  const cases: Array<[string[], string]> = [
+    [["--", "sh", "-c", "echo hi"], `submit: unknown option '-c': ${hint}`],
+    [["--", "-p", "3", "ls", "--color=auto", "/"], `submit: unknown option '--color': ${hint}`],
+    [["--", "-p", "x", "sh", "-c", "echo hi"], `submit: unknown option '-c': ${hint}`],
+    [["--", "--nope", "sh", "-c", "x"], "submit: unknown option '--nope'"], // before the command
+  ];
+  for (const [args, line] of cases) {
+    const { code, err, out } = await submit(args);
+    assert.equal(code, 2, args.join(" "));
+    assert.equal(err[0], line);
+    assert.equal(err[1], USAGE);
+    assert.deepEqual(out, []);
+  }
+  const help = await submit(["--", "--help", "sh", "-c", "x"]);
+  assert.equal(help.code, 0);
+  assert.deepEqual(help.out, [USAGE]);
+});
+
 Deno.test("submit sends the payload of the flags, prints the id and exits 0", async () => {
   await using bus = endingBus(() => ({ state: "succeeded" }));
   const { code, out, err } = await submit([
