@@ -151,6 +151,22 @@ export function splitLines(text: string): string[] {
 }
 
 /**
+ * An argument as a shell would need it: as it is when it has only safe characters, else in
+ * single quotes.
+ *
+ * @param arg The argument.
+ * @returns It, quoted if need be.
+ * @example
+ * ```ts
+ * import { shellQuote } from "./job_exit.ts";
+ * console.log(shellQuote("gpu=a100"), shellQuote("it's")); // gpu=a100 'it'\''s'
+ * ```
+ */
+export function shellQuote(arg: string): string {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
+}
+
+/**
  * Whose jobs these are: `--owner`, else `$SCHED_OWNER`, else `$USER`, else `"user"`.
  *
  * @param flag The `--owner` value, if given.

@@ -35,6 +35,7 @@ import {
   readEnv,
   type ReportIo,
   resolveOwner,
+  shellQuote,
   splitLines,
   waitAndReport,
 } from "./job_exit.ts";
@@ -380,13 +381,13 @@ export function formatJobDetails(job: JobDetails): string[] {
       : ` (ran ${seconds(job.endedAt - job.startedAt, 3)})`;
     row("ended", `${stamp(job.endedAt)}${ran}`);
   }
-  if (Array.isArray(p.command)) row("command", (p.command as string[]).map(quote).join(" "));
+  if (Array.isArray(p.command)) row("command", (p.command as string[]).map(shellQuote).join(" "));
   else if (p.runtime !== undefined) row("runtime", `${p.runtime} s (test job)`);
   row("cwd", p.cwd as string | undefined);
   if (p.env) {
     row(
       "env",
-      Object.entries(p.env as object).map(([k, v]) => `${k}=${quote(String(v))}`).join(" "),
+      Object.entries(p.env as object).map(([k, v]) => `${k}=${shellQuote(String(v))}`).join(" "),
     );
   }
   if (p.requires) {
@@ -421,11 +422,6 @@ export function formatJobDetails(job: JobDetails): string[] {
     lines.push(`  ${cells.join("  ").trimEnd()}`);
   }
   return lines;
-}
-
-/** An argument as a shell would need it: quoted when it has anything beyond safe characters. */
-function quote(arg: string): string {
-  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -28,6 +28,7 @@ import {
   readEnv,
   type ReportIo,
   resolveOwner,
+  shellQuote,
   waitAndReport,
 } from "./job_exit.ts";
 
@@ -366,12 +367,35 @@ async function submitOne(
     }
     io.out(id);
     lines?.start();
-    if (answer.waiting !== undefined) io.note(`${id} waits: ${answer.waiting}`);
+    if (answer.waiting !== undefined) {
+      io.note(`${id} waits: ${answer.waiting}`);
+      const hint = waitingHint(answer.waiting, spec);
+      if (hint !== undefined) io.note(hint);
+    }
     if (!config.wait) return EXIT.ok;
     return await waitAndReport(client, id, io, stop, config.follow);
   } finally {
     lines?.[Symbol.dispose]();
   }
+}
+
+/**
+ * What to start so that a waiting job can run, from why it waits (`no scheduler allows command
+ * sh`, `no scheduler with gpu=a100`, both, or `no scheduler connected`): `start a scheduler with
+ * --label gpu=a100 --allow-command sh (or '*')`; undefined when it just waits its turn.
+ */
+function waitingHint(waiting: string, spec: CommandSpec): string | undefined {
+  const none = waiting === "no scheduler connected";
+  const flags: string[] = [];
+  if (none || waiting.startsWith("no scheduler with ")) {
+    for (const [key, value] of Object.entries(spec.requires ?? {})) {
+      flags.push(`--label ${shellQuote(`${key}=${value}`)}`);
+    }
+  }
+  if (none || waiting.includes("allows command")) {
+    flags.push(`--allow-command ${shellQuote(spec.command[0] ?? "")} (or '*')`);
+  }
+  return flags.length > 0 ? `start a scheduler with ${flags.join(" ")}` : undefined;
 }
 
 /** A followed job's output, printed line by line once {@linkcode Follower.start} is called. */
@@ -478,6 +502,7 @@ async function submitMany(
   const ids = specs.map(() => newJobId());
   const answers = specs.map((spec, i) => client.submit(spec, { id: ids[i] as string }));
   const accepted: string[] = [];
+  const hinted = new Set<string>();
   let rejected = 0;
   for (const [i, promise] of answers.entries()) {
     const answer = await untilStopped(promise, stop);
@@ -488,6 +513,12 @@ async function submitMany(
     if (answer.status === "accepted") {
       accepted.push(answer.id);
       io.out(answer.id);
+      const hint = answer.waiting && waitingHint(answer.waiting, specs[i] as CommandSpec);
+      if (hint && !hinted.has(hint)) { // once for all the jobs that wait for the same
+        hinted.add(hint);
+        io.note(`${answer.id} waits: ${answer.waiting}`);
+        io.note(hint);
+      }
     } else {
       rejected++;
       const why = answer.status === "rejected" ? answer.reason : "id already known";

@@ -301,6 +301,74 @@ Deno.test("submit exits 3 when the bus rejects the job", async () => {
   assert.deepEqual(err, ["submit: rejected: no scheduler allows command x"]);
 });
 
+/** A bus that accepts every job as waiting, for the reason `waiting(payload)` gives. */
+function waitingBus(waiting: (payload: Record<string, unknown>) => string | null): FakeBus {
+  return new FakeBus({
+    answer: (message, reply) => {
+      answerRegister(message, reply);
+      if (message.cmd !== "job_request") return;
+      const reason = waiting(message.payload as Record<string, unknown>);
+      reply({ cmd: "accepted", id: message.id, ...(reason === null ? {} : { waiting: reason }) });
+    },
+  });
+}
+
+Deno.test("submit says what scheduler to start when its job waits with none to run it", async () => {
+  const cases: Array<[string[], string, string | undefined]> = [
+    [
+      ["--", "sh", "-c", "echo hi"],
+      "no scheduler allows command sh",
+      "submit: start a scheduler with --allow-command sh (or '*')",
+    ],
+    [
+      ["--require", "gpu=a100", "--require", "os=linux", "--", "./run it.sh"],
+      "no scheduler with gpu=a100, os=linux",
+      "submit: start a scheduler with --label gpu=a100 --label os=linux",
+    ],
+    [
+      ["--require", "gpu=a 1", "--", "ffmpeg"],
+      "no scheduler with gpu=a 1 allows command ffmpeg",
+      "submit: start a scheduler with --label 'gpu=a 1' --allow-command ffmpeg (or '*')",
+    ],
+    [
+      ["--", "./run it.sh"],
+      "no scheduler connected",
+      "submit: start a scheduler with --allow-command './run it.sh' (or '*')",
+    ],
+    [["--", "true"], "something new", undefined],
+  ];
+  for (const [args, waiting, hint] of cases) {
+    await using bus = waitingBus(() => waiting);
+    const { code, out, err } = await submit(["--url", bus.url, ...args]);
+    assert.equal(code, 0);
+    assert.deepEqual(err, [`submit: ${out[0]} waits: ${waiting}`, ...(hint ? [hint] : [])]);
+  }
+  await using bus = waitingBus(() => null); // waits its turn: nothing to say
+  const { err } = await submit(["--url", bus.url, "--", "true"]);
+  assert.deepEqual(err, []);
+});
+
+Deno.test("submit --file says once what scheduler to start for the jobs that wait alike", async () => {
+  await using bus = waitingBus((payload) =>
+    `no scheduler allows command ${(payload.command as string[])[0]}`
+  );
+  const dir = await Deno.makeTempDir();
+  try {
+    const lines = ['{"command":["a"]}', '{"command":["b"]}', '{"command":["a","x"]}'];
+    await Deno.writeTextFile(`${dir}/j.jsonl`, lines.join("\n"));
+    const { code, out, err } = await submit(["--file", "j.jsonl", "--url", bus.url], { cwd: dir });
+    assert.equal(code, 0);
+    assert.deepEqual(err, [
+      `submit: ${out[0]} waits: no scheduler allows command a`,
+      "submit: start a scheduler with --allow-command a (or '*')",
+      `submit: ${out[1]} waits: no scheduler allows command b`,
+      "submit: start a scheduler with --allow-command b (or '*')",
+    ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("submit exits 4 when the bus is unreachable within --connect-timeout", async () => {
   await using dead = new DeadPort();
   const args = ["--url", dead.url, "--connect-timeout", "0.2", "--", "true"];
