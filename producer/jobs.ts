@@ -30,6 +30,7 @@ import { JobOpError } from "./errors.ts";
 import { JobClient } from "./job_client.ts";
 import {
   connectWithin,
+  DEFAULT_URL,
   describeEnd,
   EXIT,
   readEnv,
@@ -61,7 +62,7 @@ history. cancel, priority: the owner's own jobs. wait: as submit --wait.`,
       ],
       ["--limit N", "list: at most N jobs, 1..10000 (default 100)"],
       ["--json", "list, show: print the bus's answer as JSON"],
-      ["--url URL", "the bus (default ws://127.0.0.1:8101)"],
+      ["--url URL", `the bus (default ${DEFAULT_URL})`],
       ["--connect-timeout S", "give up when the bus is unreachable this long (default 10)"],
       ["-h, --help", "show this help and exit"],
     ],
@@ -117,6 +118,8 @@ interface Config {
   action: Action;
   url: string;
   owner: string;
+  /** `--owner` as given. */
+  ownerFlag: string | undefined;
   json: boolean;
   connectTimeoutS: number;
 }
@@ -127,7 +130,7 @@ const OPTIONS = {
   owner: { type: "string" },
   limit: { type: "string" },
   json: { type: "boolean", default: false },
-  url: { type: "string", default: "ws://127.0.0.1:8101" },
+  url: { type: "string", default: DEFAULT_URL },
   "connect-timeout": { type: "string", default: "10" },
 } as const;
 
@@ -209,6 +212,7 @@ function configure(
     action,
     url: wsUrlFlag("--url", values.url),
     owner: resolveOwner(values.owner, env),
+    ownerFlag: values.owner,
     json: values.json,
     connectTimeoutS: secondsFlag("--connect-timeout", values["connect-timeout"], {
       exclusive: true,
@@ -235,7 +239,13 @@ function listAction(values: Flags<typeof OPTIONS>["values"]): Action {
 async function run(config: Config, cli: CliIo): Promise<number> {
   using shutdown = new ShutdownSignal({ signal: cli.signal });
   const stop = shutdown.signal;
-  const io: ReportIo = { ...cli, note: (line) => cli.err(`jobs: ${line}`) };
+  const io: ReportIo = {
+    ...cli,
+    note: (line) => cli.err(`jobs: ${line}`),
+    name: "jobs",
+    url: config.url,
+    owner: config.ownerFlag,
+  };
   await using client = new JobClient(config.url, { owner: config.owner, clock: cli.clock });
   client.start();
   const unreachable = await connectWithin(client, config.connectTimeoutS, io, stop);

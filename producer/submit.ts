@@ -23,12 +23,15 @@ import { type CommandSpec, validateCommandSpec } from "../scheduler/command_spec
 import { JobClient, type JobEnd, JobOutputEvent, newJobId } from "./job_client.ts";
 import {
   connectWithin,
+  DEFAULT_URL,
   describeEnd,
   EXIT,
+  jobsCommand,
   readEnv,
   type ReportIo,
   resolveOwner,
   shellQuote,
+  stateInWords,
   waitAndReport,
 } from "./job_exit.ts";
 
@@ -59,7 +62,7 @@ runs as an argv, without a shell (use sh -c '...' for one), on a scheduler that 
         "--file FILE",
         "submit one job per line of FILE (JSON, the fields of a payload;\nfields a line leaves out come from the options); prints the ids",
       ],
-      ["--url URL", "the bus (default ws://127.0.0.1:8101)"],
+      ["--url URL", `the bus (default ${DEFAULT_URL})`],
       ["--owner NAME", "whose job it is (default $SCHED_OWNER, else $USER, else user)"],
       ["--connect-timeout S", "give up when the bus is unreachable this long (default 10)"],
       ["-h, --help", "show this help and exit"],
@@ -111,6 +114,8 @@ export interface SubmitMainOptions extends MainOptions {
 interface Config {
   url: string;
   owner: string;
+  /** `--owner` as given. */
+  ownerFlag: string | undefined;
   connectTimeoutS: number;
   wait: boolean;
   follow: boolean;
@@ -133,7 +138,7 @@ const OPTIONS = {
   wait: { type: "boolean", default: false },
   follow: { type: "boolean", default: false },
   file: { type: "string" },
-  url: { type: "string", default: "ws://127.0.0.1:8101" },
+  url: { type: "string", default: DEFAULT_URL },
   owner: { type: "string" },
   "connect-timeout": { type: "string", default: "10" },
 } as const;
@@ -245,6 +250,7 @@ function configure(
   return {
     url: wsUrlFlag("--url", values.url),
     owner,
+    ownerFlag: values.owner,
     connectTimeoutS: secondsFlag("--connect-timeout", values["connect-timeout"], {
       exclusive: true,
     }),
@@ -327,7 +333,13 @@ function pairs(flag: string, texts: readonly string[]): Record<string, string> {
 async function run(config: Config, cli: CliIo): Promise<number> {
   using shutdown = new ShutdownSignal({ signal: cli.signal });
   const stop = shutdown.signal;
-  const io: ReportIo = { ...cli, note: (line) => cli.err(`submit: ${line}`) };
+  const io: ReportIo = {
+    ...cli,
+    note: (line) => cli.err(`submit: ${line}`),
+    name: "submit",
+    url: config.url,
+    owner: config.ownerFlag,
+  };
   let specs: CommandSpec[] = [config.spec as CommandSpec];
   if (config.file !== undefined) {
     const read = await readJobFile(config.file, config.spec, config.base, io);
@@ -546,7 +558,7 @@ async function waitAll(
     const now = io.clock.now();
     if (!last && now - saidAt < config.progressMs) return;
     saidAt = now;
-    const counts = [...byOutcome].map(([k, n]) => `${k} ${n}`).join(", ");
+    const counts = [...byOutcome].map(([k, n]) => `${stateInWords(k)} ${n}`).join(", ");
     io.note(`${done} of ${total} done${counts ? ` (${counts})` : ""}`);
   };
   const failures: JobEnd[] = [];
@@ -563,8 +575,9 @@ async function waitAll(
     all.catch(() => {});
     progress(true);
     io.note(
-      `stopped waiting: ${plural(total - done, "job")} keep running ` +
-        "(deno task jobs -- list; deno task jobs -- cancel ID)",
+      `stopped waiting: ${plural(total - done, "job")} ${total - done === 1 ? "keeps" : "keep"} ` +
+        "running " +
+        `(${jobsCommand("list", io)}; ${jobsCommand("cancel ID", io)})`,
     );
     return EXIT.interrupted;
   }

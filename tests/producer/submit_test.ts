@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { main, type SubmitMainOptions, USAGE } from "../../producer/submit.ts";
+import { jobsCommand } from "../../producer/job_exit.ts";
 import { answerRegister, FakeBus, type Message } from "../fixtures/fake_bus.ts";
 import { DeadPort } from "../fixtures/dead_port.ts";
 
@@ -227,21 +228,26 @@ Deno.test("submit --wait prints the tails and exits with the job's code", async 
     [
       { state: "failed", result: { ...BASE_RESULT, exitCode: 3 } },
       3,
-      /failed: exit code 3 \(on node-a, 0\.012 s\)/,
+      /failed: exit code 3 \(on node-a, 0\.012 s\); submit exits 3$/,
     ],
     [
       { state: "failed", result: { ...BASE_RESULT, exitCode: null, signal: "SIGKILL" } },
       137,
-      /killed by SIGKILL \(exit code 137\)/,
+      /failed: killed by SIGKILL \(on node-a, 0\.012 s\); submit exits 137$/,
     ],
     [
       {
         state: "timed_out",
-        reason: "timed out after 1 s",
+        reason: "ran past its timeout of 0.5 s",
         result: { ...BASE_RESULT, exitCode: null, signal: "SIGTERM" },
       },
       124,
-      /timed_out/,
+      /^submit: j-\w+ timed out after 0\.5 s: killed by SIGTERM \(on node-a, 0\.012 s\); submit exits 124$/,
+    ],
+    [
+      { state: "timed_out", reason: "too slow" }, // another reason: said as it is
+      124,
+      /^submit: j-\w+ timed out: too slow \(on node-a\); submit exits 124$/,
     ],
     [
       {
@@ -254,14 +260,18 @@ Deno.test("submit --wait prints the tails and exits with the job's code", async 
         },
       },
       125,
-      /could not start: no such executable: nope/,
+      /failed: could not start: no such executable: nope \(on node-a\); submit exits 125$/,
     ],
     [
       { state: "cancelled", reason: "cancelled by its owner" },
       126,
-      /cancelled: cancelled by its owner/,
+      /^submit: j-\w+ cancelled by its owner \(on node-a\); submit exits 126$/,
     ],
-    [{ state: "evicted", reason: "preempted" }, 126, /evicted: preempted/],
+    [
+      { state: "evicted", reason: "preempted" },
+      126,
+      /evicted: preempted \(on node-a\); submit exits 126$/,
+    ],
   ];
   for (const [end, expected, line] of cases) {
     await using bus = endingBus(() => end);
@@ -384,19 +394,64 @@ Deno.test("submit --wait exits 130 on Ctrl-C and says how to cancel the job, whi
       if (message.cmd === "job_request") reply({ cmd: "accepted", id: message.id });
     },
   });
-  const controller = new AbortController();
-  const { code, out, err } = await submit(["--wait", "--url", bus.url, "--", "sleep", "9"], {
-    signal: controller.signal,
-    onOut: () => controller.abort(),
-  });
-  assert.equal(code, 130);
-  assert.equal(
-    err[0],
-    `submit: stopped waiting: ${out[0]} keeps running (cancel it with: deno task jobs -- cancel ${
-      out[0]
-    })`,
-  );
+  // the hint repeats --url (not the default here) and --owner when given, quoted for a shell
+  for (const owner of [[], ["--owner", "ada l"]]) {
+    const controller = new AbortController();
+    const args = ["--wait", "--url", bus.url, ...owner, "--", "sleep", "9"];
+    const { code, out, err } = await submit(args, {
+      signal: controller.signal,
+      onOut: () => controller.abort(),
+    });
+    assert.equal(code, 130);
+    const flags = `--url ${bus.url}${owner.length ? " --owner 'ada l'" : ""}`;
+    assert.equal(
+      err[0],
+      `submit: stopped waiting: ${out[0]} keeps running (cancel it with: deno task jobs -- cancel ${
+        out[0]
+      } ${flags})`,
+    );
+  }
   assert.ok(!bus.received.some((m) => m.cmd === "cancel"));
+});
+
+Deno.test("jobsCommand leaves out the default --url", () => {
+  assert.equal(
+    jobsCommand("cancel j-1", { url: "ws://127.0.0.1:8101" }),
+    "deno task jobs -- cancel j-1",
+  );
+  assert.equal(
+    jobsCommand("list", { url: "ws://h:1", owner: "bob" }),
+    "deno task jobs -- list --url ws://h:1 --owner bob",
+  );
+});
+
+Deno.test("submit --file --wait on Ctrl-C says how to list and cancel, with --url and --owner", async () => {
+  await using bus = new FakeBus({
+    answer: (message, reply) => {
+      answerRegister(message, reply);
+      if (message.cmd === "job_request") reply({ cmd: "accepted", id: message.id });
+    },
+  });
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/j.jsonl`, '{"command":["sleep","9"]}\n');
+    const controller = new AbortController();
+    const args = ["--file", "j.jsonl", "--wait", "--url", bus.url, "--owner", "bob"];
+    const { code, err } = await submit(args, {
+      cwd: dir,
+      signal: controller.signal,
+      onOut: () => controller.abort(),
+    });
+    assert.equal(code, 130);
+    const flags = `--url ${bus.url} --owner bob`;
+    assert.equal(
+      err.at(-1),
+      `submit: stopped waiting: 1 job keeps running (deno task jobs -- list ${flags}; ` +
+        `deno task jobs -- cancel ID ${flags})`,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("submit --follow streams the output live, then exits with the job's code", async () => {
@@ -488,6 +543,27 @@ Deno.test("submit --file --wait submits every line, shows progress, exits 1 if o
     assert.equal((sent[2]?.payload as { cwd?: string }).cwd, `${dir}/sub`);
     assert.ok(err.includes("submit: 3 of 3 done (succeeded 2, failed 1)"), err.join("\n"));
     assert.match(err.at(-1)!, new RegExp(`^submit: ${out[1]} failed: exit code 1`));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("submit --file --wait counts the outcomes in words (timed out)", async () => {
+  await using bus = endingBus(() => ({
+    state: "timed_out",
+    reason: "ran past its timeout of 1 s",
+  }));
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/j.jsonl`, '{"command":["sleep","9"]}\n');
+    const { code, out, err } = await submit(["--file", "j.jsonl", "--wait", "--url", bus.url], {
+      cwd: dir,
+    });
+    assert.equal(code, 1);
+    assert.deepEqual(err.slice(-2), [
+      "submit: 1 of 1 done (timed out 1)",
+      `submit: ${out[0]} timed out after 1 s (on node-a)`,
+    ]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
