@@ -71,7 +71,8 @@ runs as an argv, without a shell (use sh -c '...' for one), on a scheduler that 
     title: "Exit codes",
     rows: [
       ["0", "submitted; with --wait or --follow: the job succeeded"],
-      ["N", "with --wait or --follow: the job's exit code (128+N: killed by signal N)"],
+      ["N", "with --wait or --follow: the job's own exit code (the others are submit's)"],
+      ["128+N", "with --wait or --follow: the job was killed by signal N"],
       ["1", "--file --wait: some job did not succeed (or a job failed without a code)"],
       ["2", "bad command line, or a bad line in --file (nothing is sent)"],
       ["3", "the bus rejected the job (the reason is printed)"],
