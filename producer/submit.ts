@@ -21,6 +21,7 @@ import {
 import { ShutdownSignal } from "../process/shutdown_signal.ts";
 import { type CommandSpec, validateCommandSpec } from "../scheduler/command_spec.ts";
 import { JobClient, type JobEnd, JobOutputEvent, newJobId } from "./job_client.ts";
+import { readJobFile } from "./job_file.ts";
 import {
   connectWithin,
   DEFAULT_URL,
@@ -450,58 +451,6 @@ function followOutput(client: JobClient, id: string, io: ReportIo): Follower {
       }
     },
   };
-}
-
-/** Reads `--file`: one JSON spec a line, the flags filling in what a line leaves out. */
-async function readJobFile(
-  path: string,
-  defaults: Record<string, unknown>,
-  base: string,
-  io: ReportIo,
-): Promise<CommandSpec[] | undefined> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(resolve(base, path));
-  } catch (error) {
-    io.note(`cannot read ${path}: ${error instanceof Error ? error.message : String(error)}`);
-    return undefined;
-  }
-  const specs: CommandSpec[] = [];
-  const bad: string[] = [];
-  for (const [i, line] of text.split("\n").entries()) {
-    if (line.trim() === "") continue;
-    const reason = parseLine(line, defaults, base, specs);
-    if (reason !== undefined) bad.push(`${path}:${i + 1}: ${reason}`);
-  }
-  if (bad.length === 0 && specs.length === 0) bad.push(`${path}: no jobs in it`);
-  for (const line of bad.slice(0, 20)) io.note(line);
-  if (bad.length > 20) io.note(`... and ${plural(bad.length - 20, "more bad line")}`);
-  if (bad.length > 0) io.note("nothing submitted");
-  return bad.length > 0 ? undefined : specs;
-}
-
-/** One line of `--file`: pushes its spec, or returns why it is bad. */
-function parseLine(
-  line: string,
-  defaults: Record<string, unknown>,
-  base: string,
-  specs: CommandSpec[],
-): string | undefined {
-  let value: unknown;
-  try {
-    value = JSON.parse(line);
-  } catch (error) {
-    return `not JSON (${error instanceof Error ? error.message : String(error)})`;
-  }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    return "must be a JSON object (a job's payload)";
-  }
-  const spec: Record<string, unknown> = { ...defaults, ...value };
-  if (typeof spec.cwd === "string" && !spec.cwd.startsWith("/")) spec.cwd = resolve(base, spec.cwd);
-  const check = validateCommandSpec(spec);
-  if (!check.ok) return check.reason;
-  specs.push(check.value);
-  return undefined;
 }
 
 /** `--file`: submits every job, prints their ids; with `--wait`, waits for all. */
