@@ -38,6 +38,9 @@ type Sched = PooledScheduler<Job>;
 /** How many waiting jobs `/status` lists. */
 const STATUS_JOBS = 100;
 
+/** The reason of a cancel its owner asked for (`cancel` to the scheduler, the final event). */
+const OWNER_CANCEL = "cancelled by its owner";
+
 /**
  * Decides which scheduler gets which job.
  *
@@ -198,13 +201,13 @@ export class Dispatcher {
     if (!("id" in job)) return job;
     if (this.#queue.remove(job) || this.#backoff.stop(job)) {
       const result = job.lastResult;
-      this.#finish(job, "cancelled", { reason: "cancelled by producer", result });
+      this.#finish(job, "cancelled", { reason: OWNER_CANCEL, result });
       return { ok: true };
     }
     if (!job.scheduler) return { ok: false, reason: `job already ${job.state}` }; // final
     if (!job.cancelRequested) {
       job.cancelRequested = true;
-      job.scheduler.peer.sendCancel(id, "cancelled by producer");
+      job.scheduler.peer.sendCancel(id, OWNER_CANCEL);
     }
     return { ok: true };
   }
@@ -324,7 +327,7 @@ export class Dispatcher {
         else {
           this.#emit(job, "evicted", extra);
           if (job.cancelRequested) {
-            this.#finish(job, "cancelled", { reason: "cancelled by producer" });
+            this.#finish(job, "cancelled", { reason: OWNER_CANCEL });
           } else this.#requeue(job, event.reason ?? "evicted");
         }
         this.pump();
@@ -468,7 +471,7 @@ export class Dispatcher {
       job.startedAt = this.#clock.now();
       this.#scheds.attach(job, sched);
       this.#onNotice(`re-attached job ${id} to ${sched.peer.name}`);
-      if (job.cancelRequested) sched.peer.sendCancel(id, "cancelled by producer");
+      if (job.cancelRequested) sched.peer.sendCancel(id, OWNER_CANCEL);
       else if (!from) {
         job.state = "started";
         this.#emit(job, "started", { scheduler: sched.peer.name, reason: "reattached" });

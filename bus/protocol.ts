@@ -314,7 +314,7 @@ export interface CancelJobMessage {
   cmd: "cancel";
   /** The job. */
   id: string;
-  /** `"cancelled by producer"`, `"reassigned"` or `"unknown job"`. */
+  /** `"cancelled by its owner"`, `"reassigned"` or `"unknown job"`. */
   reason: string;
 }
 

@@ -33,10 +33,59 @@ export const EXIT = {
   interrupted: 130,
 } as const;
 
-/** A CLI's output for these helpers: its streams, its clock, and `note` for its own lines. */
+/** The bus the CLIs talk to unless `--url` says otherwise. */
+export const DEFAULT_URL = "ws://127.0.0.1:8101";
+
+/**
+ * A CLI's output for these helpers: its streams, its clock, `note` for its own lines, and what
+ * it needs to say about itself (its name, its `--url` and `--owner`).
+ */
 export interface ReportIo extends Pick<CliIo, "out" | "err" | "clock"> {
   /** Prints one line of the CLI's own on stderr (`submit: …`). */
   note: (line: string) => void;
+  /** The CLI's name, in the line that tells its own exit code: `submit exits 124`. */
+  name: string;
+  /** The bus (`--url`), repeated in a suggested `deno task jobs` command unless the default. */
+  url: string;
+  /** `--owner` as given, repeated in a suggested `deno task jobs` command. */
+  owner?: string | undefined;
+}
+
+/**
+ * A `deno task jobs` command line to suggest, with the `--url` (unless the default) and the
+ * `--owner` (when one was given) the suggesting CLI used, so it reaches the same bus as the
+ * same owner.
+ *
+ * @param args What follows `--`: `cancel j-1`, `list`.
+ * @param io The `url` and `owner` to repeat.
+ * @returns The command line.
+ * @example
+ * ```ts
+ * import { jobsCommand } from "./job_exit.ts";
+ * console.log(jobsCommand("cancel j-1", { url: "ws://10.0.0.2:8101", owner: "ada lovelace" }));
+ * // deno task jobs -- cancel j-1 --url ws://10.0.0.2:8101 --owner 'ada lovelace'
+ * ```
+ */
+export function jobsCommand(args: string, io: Pick<ReportIo, "url" | "owner">): string {
+  const flags = [args];
+  if (io.url !== DEFAULT_URL) flags.push(`--url ${shellQuote(io.url)}`);
+  if (io.owner !== undefined) flags.push(`--owner ${shellQuote(io.owner)}`);
+  return `deno task jobs -- ${flags.join(" ")}`;
+}
+
+/**
+ * A job state in words, for sentences: `timed_out` → `timed out`.
+ *
+ * @param state The state.
+ * @returns It in words.
+ * @example
+ * ```ts
+ * import { stateInWords } from "./job_exit.ts";
+ * console.log(stateInWords("timed_out"), stateInWords("failed")); // timed out failed
+ * ```
+ */
+export function stateInWords(state: string): string {
+  return state.replaceAll("_", " ");
 }
 
 /**
@@ -72,33 +121,45 @@ export function exitCodeOf(end: JobEnd): number {
 }
 
 /**
- * A job's end in one line, for people: `j-1 failed: exit code 3 (on node-a, 0.81 s, attempt 1)`.
+ * A job's end in one line, for people, its state in words: `j-1 failed: exit code 3 (on node-a,
+ * 0.81 s)`, `j-1 timed out after 0.5 s: killed by SIGTERM`, `j-1 cancelled by its owner`. The
+ * exit code said is the job's own, never the one a CLI derives from the end (see
+ * {@linkcode waitAndReport}).
  *
  * @param end The job's end.
  * @returns The line.
  * @example
  * ```ts
  * import { describeEnd } from "./job_exit.ts";
- * console.log(describeEnd({ id: "j-1", state: "cancelled", reason: "cancelled by producer" }));
- * // j-1 cancelled: cancelled by producer
+ * console.log(describeEnd({ id: "j-1", state: "cancelled", reason: "cancelled by its owner" }));
+ * // j-1 cancelled by its owner
  * ```
  */
 export function describeEnd(end: JobEnd): string {
   const r = end.result;
+  const words = stateInWords(end.state);
+  let head = `${end.id} ${words}`;
+  let reason = end.reason;
+  const after = end.state === "timed_out" && /\btimeout of (\d[\d.]* s)$/.exec(reason ?? "");
+  if (after) { // the scheduler's "ran past its timeout of 0.5 s"
+    head += ` after ${after[1]}`;
+    reason = undefined;
+  } else if (reason?.startsWith(`${words} `)) { // "cancelled by its owner"
+    head = `${end.id} ${reason}`;
+    reason = undefined;
+  }
   const what: string[] = [];
   if (r?.startError !== undefined) what.push(`could not start: ${r.startError}`);
-  else if (r?.signal) what.push(`killed by ${r.signal} (exit code ${exitCodeOf(end)})`);
+  else if (r?.signal) what.push(`killed by ${r.signal}`);
   else if (r && r.exitCode !== null) what.push(`exit code ${r.exitCode}`);
-  if (end.reason !== undefined && !what.some((w) => w.includes(end.reason ?? ""))) {
-    what.push(end.reason);
-  }
+  if (reason !== undefined && !what.some((w) => w.includes(reason ?? ""))) what.push(reason);
   const where: string[] = [];
   const scheduler = r?.scheduler ?? end.scheduler;
   if (scheduler) where.push(`on ${scheduler}`);
   if (r && r.startedAt !== null) where.push(seconds(r.durationMs, 3));
   if (r && r.attempts > 1) where.push(`attempt ${r.attempts}`);
   const details = what.length ? `: ${what.join("; ")}` : "";
-  return `${end.id} ${end.state}${details}${where.length ? ` (${where.join(", ")})` : ""}`;
+  return `${head}${details}${where.length ? ` (${where.join(", ")})` : ""}`;
 }
 
 /**
@@ -148,6 +209,22 @@ export function printTails(end: JobEnd, io: Pick<CliIo, "out" | "err">): void {
 export function splitLines(text: string): string[] {
   if (text === "") return [];
   return (text.endsWith("\n") ? text.slice(0, -1) : text).split("\n");
+}
+
+/**
+ * An argument as a shell would need it: as it is when it has only safe characters, else in
+ * single quotes.
+ *
+ * @param arg The argument.
+ * @returns It, quoted if need be.
+ * @example
+ * ```ts
+ * import { shellQuote } from "./job_exit.ts";
+ * console.log(shellQuote("gpu=a100"), shellQuote("it's")); // gpu=a100 'it'\''s'
+ * ```
+ */
+export function shellQuote(arg: string): string {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
 }
 
 /**
@@ -235,12 +312,14 @@ export async function connectWithin(
 
 /**
  * Waits for one job's end and reports it: the output tails (unless `followed`), a line on
- * stderr when it did not succeed, and its exit code ({@linkcode exitCodeOf}). On Ctrl-C it says
- * the job keeps running and how to cancel it, and returns 130.
+ * stderr when it did not succeed (its end, then the CLI's own exit code: `j-1 timed out after
+ * 0.5 s: killed by SIGTERM; submit exits 124`), and that exit code ({@linkcode exitCodeOf}).
+ * On Ctrl-C it says the job keeps running and how to cancel it ({@linkcode jobsCommand}), and
+ * returns 130.
  *
  * @param client The client.
  * @param id The job.
- * @param io Where lines go.
+ * @param io Where lines go, the CLI's name, its `--url` and `--owner`.
  * @param stop Aborted on Ctrl-C.
  * @param followed Whether the output was streamed already (no tails then).
  * @returns The exit code.
@@ -250,14 +329,14 @@ export async function connectWithin(
  * import { JobClient } from "./job_client.ts";
  * import { cliIo } from "../cli/main_options.ts";
  * await using client = new JobClient("ws://127.0.0.1:9", { owner: "docs" });
- * const io = { ...cliIo(), note: () => {} };
+ * const io = { ...cliIo(), note: () => {}, name: "submit", url: "ws://127.0.0.1:9" };
  * console.log(await waitAndReport(client, "j-1", io, AbortSignal.abort())); // 130
  * ```
  */
 export async function waitAndReport(
   client: JobClient,
   id: string,
-  io: Pick<ReportIo, "out" | "err" | "note">,
+  io: Pick<ReportIo, "out" | "err" | "note" | "name" | "url" | "owner">,
   stop: AbortSignal,
   followed = false,
 ): Promise<number> {
@@ -267,11 +346,14 @@ export async function waitAndReport(
   } catch (error) {
     if (!stop.aborted) throw error;
     io.note(
-      `stopped waiting: ${id} keeps running (cancel it with: deno task jobs -- cancel ${id})`,
+      `stopped waiting: ${id} keeps running (cancel it with: ${jobsCommand(`cancel ${id}`, io)})`,
     );
     return EXIT.interrupted;
   }
   if (!followed) printTails(end, io);
-  if (end.state !== "succeeded" && end.state !== "delivered") io.note(describeEnd(end));
-  return exitCodeOf(end);
+  const code = exitCodeOf(end);
+  if (end.state !== "succeeded" && end.state !== "delivered") {
+    io.note(`${describeEnd(end)}; ${io.name} exits ${code}`);
+  }
+  return code;
 }

@@ -30,11 +30,13 @@ import { JobOpError } from "./errors.ts";
 import { JobClient } from "./job_client.ts";
 import {
   connectWithin,
+  DEFAULT_URL,
   describeEnd,
   EXIT,
   readEnv,
   type ReportIo,
   resolveOwner,
+  shellQuote,
   splitLines,
   waitAndReport,
 } from "./job_exit.ts";
@@ -60,7 +62,7 @@ history. cancel, priority: the owner's own jobs. wait: as submit --wait.`,
       ],
       ["--limit N", "list: at most N jobs, 1..10000 (default 100)"],
       ["--json", "list, show: print the bus's answer as JSON"],
-      ["--url URL", "the bus (default ws://127.0.0.1:8101)"],
+      ["--url URL", `the bus (default ${DEFAULT_URL})`],
       ["--connect-timeout S", "give up when the bus is unreachable this long (default 10)"],
       ["-h, --help", "show this help and exit"],
     ],
@@ -116,6 +118,8 @@ interface Config {
   action: Action;
   url: string;
   owner: string;
+  /** `--owner` as given. */
+  ownerFlag: string | undefined;
   json: boolean;
   connectTimeoutS: number;
 }
@@ -126,7 +130,7 @@ const OPTIONS = {
   owner: { type: "string" },
   limit: { type: "string" },
   json: { type: "boolean", default: false },
-  url: { type: "string", default: "ws://127.0.0.1:8101" },
+  url: { type: "string", default: DEFAULT_URL },
   "connect-timeout": { type: "string", default: "10" },
 } as const;
 
@@ -208,6 +212,7 @@ function configure(
     action,
     url: wsUrlFlag("--url", values.url),
     owner: resolveOwner(values.owner, env),
+    ownerFlag: values.owner,
     json: values.json,
     connectTimeoutS: secondsFlag("--connect-timeout", values["connect-timeout"], {
       exclusive: true,
@@ -234,7 +239,13 @@ function listAction(values: Flags<typeof OPTIONS>["values"]): Action {
 async function run(config: Config, cli: CliIo): Promise<number> {
   using shutdown = new ShutdownSignal({ signal: cli.signal });
   const stop = shutdown.signal;
-  const io: ReportIo = { ...cli, note: (line) => cli.err(`jobs: ${line}`) };
+  const io: ReportIo = {
+    ...cli,
+    note: (line) => cli.err(`jobs: ${line}`),
+    name: "jobs",
+    url: config.url,
+    owner: config.ownerFlag,
+  };
   await using client = new JobClient(config.url, { owner: config.owner, clock: cli.clock });
   client.start();
   const unreachable = await connectWithin(client, config.connectTimeoutS, io, stop);
@@ -380,13 +391,13 @@ export function formatJobDetails(job: JobDetails): string[] {
       : ` (ran ${seconds(job.endedAt - job.startedAt, 3)})`;
     row("ended", `${stamp(job.endedAt)}${ran}`);
   }
-  if (Array.isArray(p.command)) row("command", (p.command as string[]).map(quote).join(" "));
+  if (Array.isArray(p.command)) row("command", (p.command as string[]).map(shellQuote).join(" "));
   else if (p.runtime !== undefined) row("runtime", `${p.runtime} s (test job)`);
   row("cwd", p.cwd as string | undefined);
   if (p.env) {
     row(
       "env",
-      Object.entries(p.env as object).map(([k, v]) => `${k}=${quote(String(v))}`).join(" "),
+      Object.entries(p.env as object).map(([k, v]) => `${k}=${shellQuote(String(v))}`).join(" "),
     );
   }
   if (p.requires) {
@@ -421,11 +432,6 @@ export function formatJobDetails(job: JobDetails): string[] {
     lines.push(`  ${cells.join("  ").trimEnd()}`);
   }
   return lines;
-}
-
-/** An argument as a shell would need it: quoted when it has anything beyond safe characters. */
-function quote(arg: string): string {
-  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -6,6 +6,7 @@
  */
 
 import { resolve } from "node:path";
+import { parseArgs } from "node:util";
 import {
   type CliIo,
   type Flags,
@@ -20,13 +21,18 @@ import {
 import { ShutdownSignal } from "../process/shutdown_signal.ts";
 import { type CommandSpec, validateCommandSpec } from "../scheduler/command_spec.ts";
 import { JobClient, type JobEnd, JobOutputEvent, newJobId } from "./job_client.ts";
+import { readJobFile } from "./job_file.ts";
 import {
   connectWithin,
+  DEFAULT_URL,
   describeEnd,
   EXIT,
+  jobsCommand,
   readEnv,
   type ReportIo,
   resolveOwner,
+  shellQuote,
+  stateInWords,
   waitAndReport,
 } from "./job_exit.ts";
 
@@ -57,7 +63,7 @@ runs as an argv, without a shell (use sh -c '...' for one), on a scheduler that 
         "--file FILE",
         "submit one job per line of FILE (JSON, the fields of a payload;\nfields a line leaves out come from the options); prints the ids",
       ],
-      ["--url URL", "the bus (default ws://127.0.0.1:8101)"],
+      ["--url URL", `the bus (default ${DEFAULT_URL})`],
       ["--owner NAME", "whose job it is (default $SCHED_OWNER, else $USER, else user)"],
       ["--connect-timeout S", "give up when the bus is unreachable this long (default 10)"],
       ["-h, --help", "show this help and exit"],
@@ -66,7 +72,8 @@ runs as an argv, without a shell (use sh -c '...' for one), on a scheduler that 
     title: "Exit codes",
     rows: [
       ["0", "submitted; with --wait or --follow: the job succeeded"],
-      ["N", "with --wait or --follow: the job's exit code (128+N: killed by signal N)"],
+      ["N", "with --wait or --follow: the job's own exit code (the others are submit's)"],
+      ["128+N", "with --wait or --follow: the job was killed by signal N"],
       ["1", "--file --wait: some job did not succeed (or a job failed without a code)"],
       ["2", "bad command line, or a bad line in --file (nothing is sent)"],
       ["3", "the bus rejected the job (the reason is printed)"],
@@ -109,6 +116,8 @@ export interface SubmitMainOptions extends MainOptions {
 interface Config {
   url: string;
   owner: string;
+  /** `--owner` as given. */
+  ownerFlag: string | undefined;
   connectTimeoutS: number;
   wait: boolean;
   follow: boolean;
@@ -131,7 +140,7 @@ const OPTIONS = {
   wait: { type: "boolean", default: false },
   follow: { type: "boolean", default: false },
   file: { type: "string" },
-  url: { type: "string", default: "ws://127.0.0.1:8101" },
+  url: { type: "string", default: DEFAULT_URL },
   owner: { type: "string" },
   "connect-timeout": { type: "string", default: "10" },
 } as const;
@@ -149,7 +158,7 @@ const OPTIONS = {
  * import { main } from "./submit.ts";
  * const err: string[] = [];
  * console.log(await main(["--", "-p", "11", "--", "true"], { stderr: (l) => err.push(l) })); // 2
- * console.log(err[0]); // "submit: priority must be an integer 0..10, got 11"
+ * console.log(err[0]); // "submit: -p/--priority must be an integer 0..10, got 11"
  * ```
  */
 export function main(args: string[], options: SubmitMainOptions = {}): Promise<number> {
@@ -160,19 +169,53 @@ export function main(args: string[], options: SubmitMainOptions = {}): Promise<n
   const env = options.env ?? readEnv;
   const base = options.cwd ?? Deno.cwd();
   const progressMs = options.progressMs ?? 1000;
+  const misplaced = misplacedOption(flags);
   return runCli(
     {
       name: "submit",
       usage: USAGE,
       options: OPTIONS,
       positionals: true,
-      configure: (parsed) =>
-        configure(parsed, [...parsed.positionals, ...command], env, base, progressMs),
+      configure: (parsed) => {
+        if (misplaced !== undefined) {
+          throw new UsageError(
+            `unknown option '${misplaced.option}': put the command after a second --, e.g. ` +
+              "deno task submit -- -p 3 -- sh -c '…'",
+          );
+        }
+        return configure(parsed, [...parsed.positionals, ...command], env, base, progressMs);
+      },
       run,
     },
-    flags,
+    misplaced === undefined ? flags : flags.slice(0, misplaced.commandAt),
     options,
   );
+}
+
+/**
+ * An unknown option after the first word that is no flag: the command's own option, as in
+ * `deno task submit -- sh -c 'echo hi'` (the second `--` forgotten). The flags before the
+ * command are still read (so `--help` and their errors come first).
+ */
+function misplacedOption(
+  args: readonly string[],
+): { option: string; commandAt: number } | undefined {
+  const known = new Set(["help", ...Object.keys(OPTIONS)]);
+  const { tokens } = parseArgs({
+    args: [...args],
+    options: { ...OPTIONS, help: { type: "boolean", short: "h" } },
+    strict: false,
+    allowPositionals: true,
+    tokens: true,
+  });
+  const first = tokens.find((token) => token.kind === "positional");
+  if (first === undefined) return undefined;
+  const unknown = tokens.find((token) =>
+    token.kind === "option" && token.index > first.index && !known.has(token.name)
+  );
+  return unknown?.kind === "option"
+    ? { option: unknown.rawName, commandAt: first.index }
+    : undefined;
 }
 
 function configure(
@@ -203,17 +246,13 @@ function configure(
   }
   const spec = specOfFlags(values, base);
   if (values.follow) spec.follow = true;
-  if (values.file === undefined) {
-    const check = validateCommandSpec({ ...spec, command });
-    if (!check.ok) throw new UsageError(check.reason);
-    spec.command = command;
-  } else {
-    const check = validateCommandSpec({ ...spec, command: ["true"] });
-    if (!check.ok) throw new UsageError(check.reason);
-  }
+  const check = validateCommandSpec({ ...spec, command: values.file ? ["true"] : command });
+  if (!check.ok) throw new UsageError(inFlagWords(check.reason));
+  if (values.file === undefined) spec.command = command;
   return {
     url: wsUrlFlag("--url", values.url),
     owner,
+    ownerFlag: values.owner,
     connectTimeoutS: secondsFlag("--connect-timeout", values["connect-timeout"], {
       exclusive: true,
     }),
@@ -246,6 +285,35 @@ function specOfFlags(
   return spec;
 }
 
+/** The flag each payload field comes from, for `validateCommandSpec`'s reasons. */
+const FLAG_OF_FIELD = new Map([
+  ["priority", "-p/--priority"],
+  ["name", "--name"],
+  ["cwd", "--cwd"],
+  ["env", "--env"],
+  ["timeout", "--timeout"],
+  ["grace", "--grace"],
+  ["requires", "--require"],
+  ["retries", "--retries"],
+]);
+
+/**
+ * A reason of `validateCommandSpec` in the words of the command line: the flag instead of the
+ * field (`env: name "1X" must …` → `--env: name '1X' must …`, `requires.gpu must …` →
+ * `--require gpu=…: the value must …`), quoted as the CLI quotes. Reasons about the command
+ * stay as they are.
+ */
+function inFlagWords(reason: string): string {
+  const [, field = "", tail = "", rest = ""] = /^(\w+)(\.\S+|:)? (.*)$/s.exec(reason) ?? [];
+  const flag = FLAG_OF_FIELD.get(field);
+  if (flag === undefined) return reason;
+  const said = tail.startsWith(".")
+    ? `${flag} ${tail.slice(1)}=…: the value ${rest}`
+    : `${flag}${tail} ${rest}`;
+  // describeValue's JSON strings, in the CLI's single quotes when nothing in them is escaped
+  return said.replace(/"([^"\\']*)"/g, "'$1'");
+}
+
 /** A number as given; its range is for `validateCommandSpec` to check. */
 function numberFlag(flag: string, text: string): number {
   const value = text.trim() === "" ? NaN : Number(text);
@@ -267,7 +335,13 @@ function pairs(flag: string, texts: readonly string[]): Record<string, string> {
 async function run(config: Config, cli: CliIo): Promise<number> {
   using shutdown = new ShutdownSignal({ signal: cli.signal });
   const stop = shutdown.signal;
-  const io: ReportIo = { ...cli, note: (line) => cli.err(`submit: ${line}`) };
+  const io: ReportIo = {
+    ...cli,
+    note: (line) => cli.err(`submit: ${line}`),
+    name: "submit",
+    url: config.url,
+    owner: config.ownerFlag,
+  };
   let specs: CommandSpec[] = [config.spec as CommandSpec];
   if (config.file !== undefined) {
     const read = await readJobFile(config.file, config.spec, config.base, io);
@@ -307,12 +381,35 @@ async function submitOne(
     }
     io.out(id);
     lines?.start();
-    if (answer.waiting !== undefined) io.note(`${id} waits: ${answer.waiting}`);
+    if (answer.waiting !== undefined) {
+      io.note(`${id} waits: ${answer.waiting}`);
+      const hint = waitingHint(answer.waiting, spec);
+      if (hint !== undefined) io.note(hint);
+    }
     if (!config.wait) return EXIT.ok;
     return await waitAndReport(client, id, io, stop, config.follow);
   } finally {
     lines?.[Symbol.dispose]();
   }
+}
+
+/**
+ * What to start so that a waiting job can run, from why it waits (`no scheduler allows command
+ * sh`, `no scheduler with gpu=a100`, both, or `no scheduler connected`): `start a scheduler with
+ * --label gpu=a100 --allow-command sh (or '*')`; undefined when it just waits its turn.
+ */
+function waitingHint(waiting: string, spec: CommandSpec): string | undefined {
+  const none = waiting === "no scheduler connected";
+  const flags: string[] = [];
+  if (none || waiting.startsWith("no scheduler with ")) {
+    for (const [key, value] of Object.entries(spec.requires ?? {})) {
+      flags.push(`--label ${shellQuote(`${key}=${value}`)}`);
+    }
+  }
+  if (none || waiting.includes("allows command")) {
+    flags.push(`--allow-command ${shellQuote(spec.command[0] ?? "")} (or '*')`);
+  }
+  return flags.length > 0 ? `start a scheduler with ${flags.join(" ")}` : undefined;
 }
 
 /** A followed job's output, printed line by line once {@linkcode Follower.start} is called. */
@@ -356,58 +453,6 @@ function followOutput(client: JobClient, id: string, io: ReportIo): Follower {
   };
 }
 
-/** Reads `--file`: one JSON spec a line, the flags filling in what a line leaves out. */
-async function readJobFile(
-  path: string,
-  defaults: Record<string, unknown>,
-  base: string,
-  io: ReportIo,
-): Promise<CommandSpec[] | undefined> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(resolve(base, path));
-  } catch (error) {
-    io.note(`cannot read ${path}: ${error instanceof Error ? error.message : String(error)}`);
-    return undefined;
-  }
-  const specs: CommandSpec[] = [];
-  const bad: string[] = [];
-  for (const [i, line] of text.split("\n").entries()) {
-    if (line.trim() === "") continue;
-    const reason = parseLine(line, defaults, base, specs);
-    if (reason !== undefined) bad.push(`${path}:${i + 1}: ${reason}`);
-  }
-  if (bad.length === 0 && specs.length === 0) bad.push(`${path}: no jobs in it`);
-  for (const line of bad.slice(0, 20)) io.note(line);
-  if (bad.length > 20) io.note(`... and ${plural(bad.length - 20, "more bad line")}`);
-  if (bad.length > 0) io.note("nothing submitted");
-  return bad.length > 0 ? undefined : specs;
-}
-
-/** One line of `--file`: pushes its spec, or returns why it is bad. */
-function parseLine(
-  line: string,
-  defaults: Record<string, unknown>,
-  base: string,
-  specs: CommandSpec[],
-): string | undefined {
-  let value: unknown;
-  try {
-    value = JSON.parse(line);
-  } catch (error) {
-    return `not JSON (${error instanceof Error ? error.message : String(error)})`;
-  }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    return "must be a JSON object (a job's payload)";
-  }
-  const spec: Record<string, unknown> = { ...defaults, ...value };
-  if (typeof spec.cwd === "string" && !spec.cwd.startsWith("/")) spec.cwd = resolve(base, spec.cwd);
-  const check = validateCommandSpec(spec);
-  if (!check.ok) return check.reason;
-  specs.push(check.value);
-  return undefined;
-}
-
 /** `--file`: submits every job, prints their ids; with `--wait`, waits for all. */
 async function submitMany(
   client: JobClient,
@@ -419,6 +464,7 @@ async function submitMany(
   const ids = specs.map(() => newJobId());
   const answers = specs.map((spec, i) => client.submit(spec, { id: ids[i] as string }));
   const accepted: string[] = [];
+  const hinted = new Set<string>();
   let rejected = 0;
   for (const [i, promise] of answers.entries()) {
     const answer = await untilStopped(promise, stop);
@@ -429,6 +475,12 @@ async function submitMany(
     if (answer.status === "accepted") {
       accepted.push(answer.id);
       io.out(answer.id);
+      const hint = answer.waiting && waitingHint(answer.waiting, specs[i] as CommandSpec);
+      if (hint && !hinted.has(hint)) { // once for all the jobs that wait for the same
+        hinted.add(hint);
+        io.note(`${answer.id} waits: ${answer.waiting}`);
+        io.note(hint);
+      }
     } else {
       rejected++;
       const why = answer.status === "rejected" ? answer.reason : "id already known";
@@ -456,7 +508,7 @@ async function waitAll(
     const now = io.clock.now();
     if (!last && now - saidAt < config.progressMs) return;
     saidAt = now;
-    const counts = [...byOutcome].map(([k, n]) => `${k} ${n}`).join(", ");
+    const counts = [...byOutcome].map(([k, n]) => `${stateInWords(k)} ${n}`).join(", ");
     io.note(`${done} of ${total} done${counts ? ` (${counts})` : ""}`);
   };
   const failures: JobEnd[] = [];
@@ -473,8 +525,9 @@ async function waitAll(
     all.catch(() => {});
     progress(true);
     io.note(
-      `stopped waiting: ${plural(total - done, "job")} keep running ` +
-        "(deno task jobs -- list; deno task jobs -- cancel ID)",
+      `stopped waiting: ${plural(total - done, "job")} ${total - done === 1 ? "keeps" : "keep"} ` +
+        "running " +
+        `(${jobsCommand("list", io)}; ${jobsCommand("cancel ID", io)})`,
     );
     return EXIT.interrupted;
   }

@@ -46,8 +46,8 @@ const PRIORITIES = `${MIN_PRIORITY} = most urgent, ${MAX_PRIORITY} = least`;
 export const USAGE: string = formatUsage({
   command: "deno task scheduler",
   about: `Connects to the bus as a scheduler and runs the jobs it is given (sleepers of the job's
-runtime and, with --allow-command, command jobs), by priority (${PRIORITIES}), on a fixed
-number of slots.`,
+runtime and, with --allow-command, command jobs), by priority (${PRIORITIES}),
+on a fixed number of slots.`,
   sections: [{
     title: "Options (as the seed's test_scheduler)",
     rows: [

@@ -281,15 +281,16 @@ Deno.test("Dispatcher rejects new jobs beyond maxQueue but always takes requeued
 });
 
 Deno.test("Dispatcher cancels waiting jobs at once and asks the scheduler for running ones", () => {
-  const { bus, submit, report, states } = setup();
+  const { bus, submit, report, states, events } = setup();
   const a = new FakePeer("a", 2, 1);
   bus.addScheduler(a);
   submit("run", 5);
   submit("wait", 5);
   assert.deepEqual(bus.cancel("p", "wait"), { ok: true });
   assert.deepEqual(states("wait"), ["queued", "cancelled"]);
+  assert.equal(events.at(-1)?.reason, "cancelled by its owner"); // neutral: submit or jobs cancel
   assert.deepEqual(bus.cancel("p", "run"), { ok: true });
-  assert.deepEqual(a.cancels, [["run", "cancelled by producer"]]);
+  assert.deepEqual(a.cancels, [["run", "cancelled by its owner"]]);
   assert.deepEqual(bus.cancel("p", "run"), { ok: true }); // idempotent, not sent twice
   assert.equal(a.cancels.length, 1);
   report(a, "run", "cancelled");
@@ -817,7 +818,7 @@ Deno.test("Dispatcher keeps placing with 100,000 jobs waiting that nothing can r
 Deno.test("Dispatcher does not retry a job its producer asked to cancel while it ran", () => {
   const { fail, last, bus, a } = retrySetup(2);
   assert.deepEqual(bus.cancel("p", "r"), { ok: true });
-  assert.deepEqual(a.cancels, [["r", "cancelled by producer"]]);
+  assert.deepEqual(a.cancels, [["r", "cancelled by its owner"]]);
   fail("failed");
   assert.equal(last().state, "failed");
   assert.equal(last().final, true);

@@ -519,7 +519,7 @@ Deno.test("BusServer answers list and show to producers and monitors, not to sch
   monitor.send({ cmd: "show", id: assigned });
   const shown = (await monitor.next((m) => m.cmd === "job_info")).job as Message;
   assert.equal(shown.state, "cancelled");
-  assert.equal(shown.reason, "cancelled by producer");
+  assert.equal(shown.reason, "cancelled by its owner");
   assert.deepEqual(shown.payload, { priority: 9, runtime: 1 });
   assert.deepEqual((shown.history as Message[]).map((h) => h.state), ["queued", "cancelled"]);
   ann.send({ cmd: "show", id: "run" });

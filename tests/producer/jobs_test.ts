@@ -230,7 +230,47 @@ Deno.test("jobs wait prints the tails and exits with the job's code", async () =
   const { code, out, err } = await jobs(["wait", DETAILS.id, "--url", bus.url]);
   assert.equal(code, 3);
   assert.deepEqual(out, ["hi"]);
-  assert.match(err.at(-1)!, /^jobs: j-bbbbbbbbbbbb failed: exit code 3/);
+  assert.equal(
+    err.at(-1),
+    "jobs: j-bbbbbbbbbbbb failed: exit code 3 (on node-a, 0.812 s); jobs exits 3",
+  );
+});
+
+Deno.test("jobs wait exits 130 on Ctrl-C and says how to cancel, with --url and --owner", async () => {
+  const controller = new AbortController();
+  await using bus = new FakeBus({
+    answer: (message: Message, reply) => {
+      answerRegister(message, reply);
+      if (message.cmd !== "show") return;
+      reply({ cmd: "job_info", job: { ...RUNNING, payload: { priority: 5 }, history: [] } });
+      controller.abort();
+    },
+  });
+  const args = ["wait", RUNNING.id, "--url", bus.url, "--owner", "bob"];
+  const { code, err } = await jobs(args, { signal: controller.signal });
+  assert.equal(code, 130);
+  assert.deepEqual(err, [
+    `jobs: stopped waiting: ${RUNNING.id} keeps running (cancel it with: deno task jobs -- ` +
+    `cancel ${RUNNING.id} --url ${bus.url} --owner bob)`,
+  ]);
+});
+
+Deno.test("jobs wait says which exit code is its own", async () => {
+  await using bus = new FakeBus({
+    answer: (message: Message, reply) => {
+      answerRegister(message, reply);
+      if (message.cmd !== "show") return;
+      const result = { ...DETAILS.result, exitCode: null, signal: "SIGTERM" };
+      const reason = "ran past its timeout of 60 s";
+      reply({ cmd: "job_info", job: { ...DETAILS, state: "timed_out", reason, result } });
+    },
+  });
+  const { code, err } = await jobs(["wait", DETAILS.id, "--url", bus.url]);
+  assert.equal(code, 124);
+  assert.equal(
+    err.at(-1),
+    `jobs: ${DETAILS.id} timed out after 60 s: killed by SIGTERM (on node-a, 0.812 s); jobs exits 124`,
+  );
 });
 
 Deno.test("jobs exits 4 when the bus is unreachable", async () => {

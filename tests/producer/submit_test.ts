@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { main, type SubmitMainOptions, USAGE } from "../../producer/submit.ts";
+import { jobsCommand } from "../../producer/job_exit.ts";
 import { answerRegister, FakeBus, type Message } from "../fixtures/fake_bus.ts";
 import { DeadPort } from "../fixtures/dead_port.ts";
 
@@ -77,18 +78,21 @@ Deno.test("submit --help shows the flags, examples and exit codes", async () => 
 
 Deno.test("submit refuses bad command lines with one line and exit 2, before connecting", async () => {
   const cases: Array<[string[], string]> = [
-    [["--", "-p", "11", "--", "true"], "submit: priority must be an integer 0..10, got 11"],
+    [["--", "-p", "11", "--", "true"], "submit: -p/--priority must be an integer 0..10, got 11"],
     [["-p", "x", "--", "true"], "submit: -p/--priority must be a number, got 'x'"],
-    [["--timeout", "-1", "--", "true"], "submit: timeout must be a number of seconds > 0, got -1"],
-    [["--retries", "1.5", "--", "true"], "submit: retries must be an integer 0..100, got 1.5"],
+    [
+      ["--timeout", "-1", "--", "true"],
+      "submit: --timeout must be a number of seconds > 0, got -1",
+    ],
+    [["--retries", "1.5", "--", "true"], "submit: --retries must be an integer 0..100, got 1.5"],
     [["--env", "X", "--", "true"], "submit: --env must be NAME=VALUE, got 'X'"],
     [
       ["--env", "1X=2", "--", "true"],
-      "submit: env: name \"1X\" must be letters, digits and '_', not starting with a digit",
+      "submit: --env: name '1X' must be letters, digits and '_', not starting with a digit",
     ],
     [
       ["--require", "gpu type=a", "--", "true"],
-      "submit: requires: name \"gpu type\" must be 1..64 letters, digits, '_', '.' or '-'",
+      "submit: --require: name 'gpu type' must be 1..64 letters, digits, '_', '.' or '-'",
     ],
     [
       ["--", "-p", "1"],
@@ -105,6 +109,22 @@ Deno.test("submit refuses bad command lines with one line and exit 2, before con
       "submit: --url must be a ws:// or wss:// URL, got 'http://x'",
     ],
     [["--nope", "--", "true"], "submit: unknown option '--nope'"],
+    [
+      ["--grace", "4000", "--", "true"],
+      "submit: --grace must be a number of seconds >= 0 and <= 3600, got 4000",
+    ],
+    [["--name", "", "--", "true"], "submit: --name must be 1..128 printable characters, got ''"],
+    [["--cwd", "/a\0b", "--", "true"], 'submit: --cwd must be an absolute path, got "/a\\u0000b"'], // escaped: JSON's quotes
+    [
+      ["--require", `gpu=${"x".repeat(129)}`, "--", "true"],
+      `submit: --require gpu=…: the value must be a string of at most 128 printable characters, got '${
+        "x".repeat(40)
+      }…'`,
+    ],
+    [
+      ["--env", "1X=2", "--file", "jobs.jsonl"],
+      "submit: --env: name '1X' must be letters, digits and '_', not starting with a digit",
+    ],
   ];
   for (const [args, line] of cases) {
     const { code, err, out } = await submit(args);
@@ -112,6 +132,26 @@ Deno.test("submit refuses bad command lines with one line and exit 2, before con
     assert.equal(err[0], line);
     assert.deepEqual(out, []);
   }
+});
+
+Deno.test("submit says to put the command after a second -- when its option looks like ours", async () => {
+  const hint = "put the command after a second --, e.g. deno task submit -- -p 3 -- sh -c '…'";
+  const cases: Array<[string[], string]> = [
+    [["--", "sh", "-c", "echo hi"], `submit: unknown option '-c': ${hint}`],
+    [["--", "-p", "3", "ls", "--color=auto", "/"], `submit: unknown option '--color': ${hint}`],
+    [["--", "-p", "x", "sh", "-c", "echo hi"], `submit: unknown option '-c': ${hint}`],
+    [["--", "--nope", "sh", "-c", "x"], "submit: unknown option '--nope'"], // before the command
+  ];
+  for (const [args, line] of cases) {
+    const { code, err, out } = await submit(args);
+    assert.equal(code, 2, args.join(" "));
+    assert.equal(err[0], line);
+    assert.equal(err[1], USAGE);
+    assert.deepEqual(out, []);
+  }
+  const help = await submit(["--", "--help", "sh", "-c", "x"]);
+  assert.equal(help.code, 0);
+  assert.deepEqual(help.out, [USAGE]);
 });
 
 Deno.test("submit sends the payload of the flags, prints the id and exits 0", async () => {
@@ -188,21 +228,26 @@ Deno.test("submit --wait prints the tails and exits with the job's code", async 
     [
       { state: "failed", result: { ...BASE_RESULT, exitCode: 3 } },
       3,
-      /failed: exit code 3 \(on node-a, 0\.012 s\)/,
+      /failed: exit code 3 \(on node-a, 0\.012 s\); submit exits 3$/,
     ],
     [
       { state: "failed", result: { ...BASE_RESULT, exitCode: null, signal: "SIGKILL" } },
       137,
-      /killed by SIGKILL \(exit code 137\)/,
+      /failed: killed by SIGKILL \(on node-a, 0\.012 s\); submit exits 137$/,
     ],
     [
       {
         state: "timed_out",
-        reason: "timed out after 1 s",
+        reason: "ran past its timeout of 0.5 s",
         result: { ...BASE_RESULT, exitCode: null, signal: "SIGTERM" },
       },
       124,
-      /timed_out/,
+      /^submit: j-\w+ timed out after 0\.5 s: killed by SIGTERM \(on node-a, 0\.012 s\); submit exits 124$/,
+    ],
+    [
+      { state: "timed_out", reason: "too slow" }, // another reason: said as it is
+      124,
+      /^submit: j-\w+ timed out: too slow \(on node-a\); submit exits 124$/,
     ],
     [
       {
@@ -215,14 +260,18 @@ Deno.test("submit --wait prints the tails and exits with the job's code", async 
         },
       },
       125,
-      /could not start: no such executable: nope/,
+      /failed: could not start: no such executable: nope \(on node-a\); submit exits 125$/,
     ],
     [
-      { state: "cancelled", reason: "cancelled by producer" },
+      { state: "cancelled", reason: "cancelled by its owner" },
       126,
-      /cancelled: cancelled by producer/,
+      /^submit: j-\w+ cancelled by its owner \(on node-a\); submit exits 126$/,
     ],
-    [{ state: "evicted", reason: "preempted" }, 126, /evicted: preempted/],
+    [
+      { state: "evicted", reason: "preempted" },
+      126,
+      /evicted: preempted \(on node-a\); submit exits 126$/,
+    ],
   ];
   for (const [end, expected, line] of cases) {
     await using bus = endingBus(() => end);
@@ -262,6 +311,74 @@ Deno.test("submit exits 3 when the bus rejects the job", async () => {
   assert.deepEqual(err, ["submit: rejected: no scheduler allows command x"]);
 });
 
+/** A bus that accepts every job as waiting, for the reason `waiting(payload)` gives. */
+function waitingBus(waiting: (payload: Record<string, unknown>) => string | null): FakeBus {
+  return new FakeBus({
+    answer: (message, reply) => {
+      answerRegister(message, reply);
+      if (message.cmd !== "job_request") return;
+      const reason = waiting(message.payload as Record<string, unknown>);
+      reply({ cmd: "accepted", id: message.id, ...(reason === null ? {} : { waiting: reason }) });
+    },
+  });
+}
+
+Deno.test("submit says what scheduler to start when its job waits with none to run it", async () => {
+  const cases: Array<[string[], string, string | undefined]> = [
+    [
+      ["--", "sh", "-c", "echo hi"],
+      "no scheduler allows command sh",
+      "submit: start a scheduler with --allow-command sh (or '*')",
+    ],
+    [
+      ["--require", "gpu=a100", "--require", "os=linux", "--", "./run it.sh"],
+      "no scheduler with gpu=a100, os=linux",
+      "submit: start a scheduler with --label gpu=a100 --label os=linux",
+    ],
+    [
+      ["--require", "gpu=a 1", "--", "ffmpeg"],
+      "no scheduler with gpu=a 1 allows command ffmpeg",
+      "submit: start a scheduler with --label 'gpu=a 1' --allow-command ffmpeg (or '*')",
+    ],
+    [
+      ["--", "./run it.sh"],
+      "no scheduler connected",
+      "submit: start a scheduler with --allow-command './run it.sh' (or '*')",
+    ],
+    [["--", "true"], "something new", undefined],
+  ];
+  for (const [args, waiting, hint] of cases) {
+    await using bus = waitingBus(() => waiting);
+    const { code, out, err } = await submit(["--url", bus.url, ...args]);
+    assert.equal(code, 0);
+    assert.deepEqual(err, [`submit: ${out[0]} waits: ${waiting}`, ...(hint ? [hint] : [])]);
+  }
+  await using bus = waitingBus(() => null); // waits its turn: nothing to say
+  const { err } = await submit(["--url", bus.url, "--", "true"]);
+  assert.deepEqual(err, []);
+});
+
+Deno.test("submit --file says once what scheduler to start for the jobs that wait alike", async () => {
+  await using bus = waitingBus((payload) =>
+    `no scheduler allows command ${(payload.command as string[])[0]}`
+  );
+  const dir = await Deno.makeTempDir();
+  try {
+    const lines = ['{"command":["a"]}', '{"command":["b"]}', '{"command":["a","x"]}'];
+    await Deno.writeTextFile(`${dir}/j.jsonl`, lines.join("\n"));
+    const { code, out, err } = await submit(["--file", "j.jsonl", "--url", bus.url], { cwd: dir });
+    assert.equal(code, 0);
+    assert.deepEqual(err, [
+      `submit: ${out[0]} waits: no scheduler allows command a`,
+      "submit: start a scheduler with --allow-command a (or '*')",
+      `submit: ${out[1]} waits: no scheduler allows command b`,
+      "submit: start a scheduler with --allow-command b (or '*')",
+    ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("submit exits 4 when the bus is unreachable within --connect-timeout", async () => {
   await using dead = new DeadPort();
   const args = ["--url", dead.url, "--connect-timeout", "0.2", "--", "true"];
@@ -277,19 +394,64 @@ Deno.test("submit --wait exits 130 on Ctrl-C and says how to cancel the job, whi
       if (message.cmd === "job_request") reply({ cmd: "accepted", id: message.id });
     },
   });
-  const controller = new AbortController();
-  const { code, out, err } = await submit(["--wait", "--url", bus.url, "--", "sleep", "9"], {
-    signal: controller.signal,
-    onOut: () => controller.abort(),
-  });
-  assert.equal(code, 130);
-  assert.equal(
-    err[0],
-    `submit: stopped waiting: ${out[0]} keeps running (cancel it with: deno task jobs -- cancel ${
-      out[0]
-    })`,
-  );
+  // the hint repeats --url (not the default here) and --owner when given, quoted for a shell
+  for (const owner of [[], ["--owner", "ada l"]]) {
+    const controller = new AbortController();
+    const args = ["--wait", "--url", bus.url, ...owner, "--", "sleep", "9"];
+    const { code, out, err } = await submit(args, {
+      signal: controller.signal,
+      onOut: () => controller.abort(),
+    });
+    assert.equal(code, 130);
+    const flags = `--url ${bus.url}${owner.length ? " --owner 'ada l'" : ""}`;
+    assert.equal(
+      err[0],
+      `submit: stopped waiting: ${out[0]} keeps running (cancel it with: deno task jobs -- cancel ${
+        out[0]
+      } ${flags})`,
+    );
+  }
   assert.ok(!bus.received.some((m) => m.cmd === "cancel"));
+});
+
+Deno.test("jobsCommand leaves out the default --url", () => {
+  assert.equal(
+    jobsCommand("cancel j-1", { url: "ws://127.0.0.1:8101" }),
+    "deno task jobs -- cancel j-1",
+  );
+  assert.equal(
+    jobsCommand("list", { url: "ws://h:1", owner: "bob" }),
+    "deno task jobs -- list --url ws://h:1 --owner bob",
+  );
+});
+
+Deno.test("submit --file --wait on Ctrl-C says how to list and cancel, with --url and --owner", async () => {
+  await using bus = new FakeBus({
+    answer: (message, reply) => {
+      answerRegister(message, reply);
+      if (message.cmd === "job_request") reply({ cmd: "accepted", id: message.id });
+    },
+  });
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/j.jsonl`, '{"command":["sleep","9"]}\n');
+    const controller = new AbortController();
+    const args = ["--file", "j.jsonl", "--wait", "--url", bus.url, "--owner", "bob"];
+    const { code, err } = await submit(args, {
+      cwd: dir,
+      signal: controller.signal,
+      onOut: () => controller.abort(),
+    });
+    assert.equal(code, 130);
+    const flags = `--url ${bus.url} --owner bob`;
+    assert.equal(
+      err.at(-1),
+      `submit: stopped waiting: 1 job keeps running (deno task jobs -- list ${flags}; ` +
+        `deno task jobs -- cancel ID ${flags})`,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("submit --follow streams the output live, then exits with the job's code", async () => {
@@ -381,6 +543,27 @@ Deno.test("submit --file --wait submits every line, shows progress, exits 1 if o
     assert.equal((sent[2]?.payload as { cwd?: string }).cwd, `${dir}/sub`);
     assert.ok(err.includes("submit: 3 of 3 done (succeeded 2, failed 1)"), err.join("\n"));
     assert.match(err.at(-1)!, new RegExp(`^submit: ${out[1]} failed: exit code 1`));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("submit --file --wait counts the outcomes in words (timed out)", async () => {
+  await using bus = endingBus(() => ({
+    state: "timed_out",
+    reason: "ran past its timeout of 1 s",
+  }));
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/j.jsonl`, '{"command":["sleep","9"]}\n');
+    const { code, out, err } = await submit(["--file", "j.jsonl", "--wait", "--url", bus.url], {
+      cwd: dir,
+    });
+    assert.equal(code, 1);
+    assert.deepEqual(err.slice(-2), [
+      "submit: 1 of 1 done (timed out 1)",
+      `submit: ${out[0]} timed out after 1 s (on node-a)`,
+    ]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

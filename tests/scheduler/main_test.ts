@@ -49,6 +49,11 @@ Deno.test("scheduler main --help prints the usage and returns 0, also after the 
   assert.match(USAGE, /-s SIZE[\s\S]*-t TIMEOUT[\s\S]*--exec PATH/);
 });
 
+Deno.test("scheduler main's usage fits in 100 columns", () => {
+  const long = USAGE.split("\n").filter((line) => line.length > 100);
+  assert.deepEqual(long, []);
+});
+
 Deno.test("scheduler main: a bad flag prints one line and the usage, returns 2", async () => {
   using notExecutable = new TempFile(0o644);
   const cases: [string[], RegExp][] = [
