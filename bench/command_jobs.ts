@@ -65,8 +65,12 @@ async function run(config: Config): Promise<number> {
   let failures = 0;
   try {
     for (let round = 1; round <= config.rounds; round++) {
+      const cpu0 = childrenCpuMs();
       const xargsS = await timeXargs(config);
-      const ours = await timeOurs(config, file, round === 1 ? config.probe : 0);
+      const cpu1 = childrenCpuMs();
+      const probe = round === 1 ? config.probe : 0;
+      const ours = await timeOurs(config, file, probe);
+      const cpu2 = childrenCpuMs();
       if (ours.code !== 0) failures++;
       const ratio = xargsS / ours.seconds;
       console.log(
@@ -76,6 +80,16 @@ async function run(config: Config): Promise<number> {
           }/s, ` +
           `exit ${ours.code}); ours/xargs rate ${ratio.toFixed(2)}× (goal >= 0.5×)`,
       );
+      if (cpu0 !== undefined && cpu1 !== undefined && cpu2 !== undefined) {
+        const perJob = (ms: number): string => (ms / config.jobs).toFixed(2);
+        console.log(
+          `  CPU per job (user + sys, every process): xargs ${perJob(cpu1 - cpu0)} ms; ours ${
+            perJob(cpu2 - cpu1)
+          } ms (bus, scheduler, submit and the jobs, with their startups${
+            probe > 0 ? ` and the ${probe} probe jobs` : ""
+          })`,
+        );
+      }
       if (ours.probe) {
         const { p50, p99, max } = ours.probe;
         console.log(
@@ -90,6 +104,21 @@ async function run(config: Config): Promise<number> {
     await Deno.remove(dir, { recursive: true });
   }
   return failures ? 1 : 0;
+}
+
+/**
+ * The CPU time of this process's reaped children (and theirs), user + sys, in ms, from
+ * `/proc/self/stat` (Linux); `undefined` elsewhere.
+ */
+function childrenCpuMs(): number | undefined {
+  try {
+    const fields = Deno.readTextFileSync("/proc/self/stat").split(") ")[1]?.split(" ") ?? [];
+    // after "pid (comm) ": state is field 0, cutime 13, cstime 14 (clock ticks, 100 per second)
+    const ticks = Number(fields[13]) + Number(fields[14]);
+    return Number.isFinite(ticks) ? ticks * 10 : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function rate(jobs: number, s: number): string {

@@ -30,6 +30,7 @@ const BUFFER_BYTES = 65536;
 export class ChunkReader implements OutputReader {
   #reader: ReadableStreamDefaultReader<Uint8Array> | ReadableStreamBYOBReader;
   #onChunk: (chunk: Uint8Array) => void;
+  #ended = false;
   /** Settles when the stream reached its end, or reading stopped. */
   readonly done: Promise<void>;
 
@@ -49,8 +50,14 @@ export class ChunkReader implements OutputReader {
     this.done = this.#pump();
   }
 
-  /** Stops reading (closes the pipe). */
+  /** Whether reading has stopped: the end of the stream, a read error, or `cancel`. */
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  /** Stops reading (closes the pipe); nothing to do once ended. */
   cancel(): Promise<void> {
+    if (this.#ended) return Promise.resolve();
     return this.#reader.cancel().catch(() => {});
   }
 
@@ -73,7 +80,9 @@ export class ChunkReader implements OutputReader {
     } catch {
       // A read error ends the reading.
     } finally {
-      this.#reader.releaseLock();
+      // The lock is kept: releasing it costs an exception (the reader's `closed` promise is
+      // rejected), and nothing else reads this stream.
+      this.#ended = true;
     }
   }
 }

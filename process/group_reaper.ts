@@ -70,6 +70,8 @@ export class GroupReaper implements AsyncDisposable {
   #encoder = new TextEncoder();
   #watched = new Set<number>();
   #closing: Promise<void> | undefined;
+  /** `-PGID` lines not written yet: written together, before the next `+` line or in a microtask. */
+  #unwatched = "";
 
   /**
    * Prepares the reaper; no process starts until the first {@linkcode GroupReaper.watch}.
@@ -119,7 +121,8 @@ export class GroupReaper implements AsyncDisposable {
     if (this.#closing) throw new Error("Cannot watch process group: the reaper is closed");
     this.#start();
     this.#watched.add(pgid);
-    this.#write(`+${pgid}\n`);
+    this.#write(`${this.#unwatched}+${pgid}\n`);
+    this.#unwatched = "";
   }
 
   /**
@@ -128,7 +131,12 @@ export class GroupReaper implements AsyncDisposable {
    * @param pgid The group's id.
    */
   unwatch(pgid: number): void {
-    if (this.#watched.delete(pgid)) this.#write(`-${pgid}\n`);
+    if (!this.#watched.delete(pgid)) return;
+    // Jobs that end together are unlisted in one write (a write wakes the reaper up): the lines
+    // wait for the end of this synchronous run, at most (a listed group that is gone costs the
+    // reaper a failed kill, nothing else).
+    if (this.#unwatched === "") queueMicrotask(() => this.#flushUnwatched());
+    this.#unwatched += `-${pgid}\n`;
   }
 
   /**
@@ -172,11 +180,17 @@ export class GroupReaper implements AsyncDisposable {
     }
   }
 
+  #flushUnwatched(): void {
+    if (this.#unwatched === "") return;
+    this.#write(this.#unwatched);
+    this.#unwatched = "";
+  }
+
   #write(line: string): void {
     const bytes = this.#encoder.encode(line);
     if (this.#pipe) {
       try {
-        this.#pipe.writeSync(bytes); // a line is < PIPE_BUF bytes: written whole
+        this.#pipe.writeSync(bytes); // a blocking pipe: written whole (the only writer)
       } catch {
         // the reaper is gone (killed by hand): nothing left to tell
       }
@@ -191,6 +205,7 @@ export class GroupReaper implements AsyncDisposable {
     const child = this.#child;
     if (!child) return;
     child.ref();
+    this.#flushUnwatched(); // then the reaper kills only what is still running
     this.#pipe?.close();
     await this.#writer?.close().catch(() => {});
     this.#watched.clear();

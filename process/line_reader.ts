@@ -26,6 +26,7 @@ export class LineReader implements OutputReader {
   #max: number;
   #onLine: (line: string) => void;
   #partial = "";
+  #ended = false;
   /** Settles when the stream reached its end, or reading stopped. */
   readonly done: Promise<void>;
 
@@ -43,8 +44,14 @@ export class LineReader implements OutputReader {
     this.done = this.#pump();
   }
 
+  /** Whether reading has stopped: the end of the stream, a read error, or `cancel`. */
+  get ended(): boolean {
+    return this.#ended;
+  }
+
   /** Stops reading (closes the pipe); a partial last line is still passed on. */
   cancel(): Promise<void> {
+    if (this.#ended) return Promise.resolve();
     return this.#reader.cancel().catch(() => {});
   }
 
@@ -78,6 +85,7 @@ export class LineReader implements OutputReader {
       if (this.#partial !== "") this.#emit(this.#partial);
       this.#partial = "";
       this.#reader.releaseLock();
+      this.#ended = true;
     }
   }
 }

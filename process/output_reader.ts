@@ -12,6 +12,8 @@ import { type Clock, systemClock, type TimerId } from "../core/clock.ts";
 export interface OutputReader {
   /** Settles when the pipe reached its end, or reading stopped. */
   readonly done: Promise<void>;
+  /** Whether reading has stopped (`done` has settled or is about to): nothing left to cancel. */
+  readonly ended: boolean;
   /** Stops reading (closes the pipe). */
   cancel(): Promise<void>;
 }
@@ -53,6 +55,8 @@ export async function drainOutput(
   readers: readonly OutputReader[],
   options: DrainOptions = {},
 ): Promise<void> {
+  // Usually both pipes reached their end by the time the child's exit is known: no timer then.
+  if (readers.every((reader) => reader.ended)) return;
   const clock = options.clock ?? systemClock;
   let timer: TimerId | undefined;
   const timeout = new Promise<void>((resolve) => {

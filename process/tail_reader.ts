@@ -24,6 +24,7 @@ export class TailReader implements OutputReader {
   #max: number;
   #chunks: Uint8Array[] = [];
   #size = 0;
+  #ended = false;
   /** Settles when the stream reached its end, or reading stopped. */
   readonly done: Promise<void>;
 
@@ -39,8 +40,14 @@ export class TailReader implements OutputReader {
     this.done = this.#pump();
   }
 
-  /** Stops reading (closes the pipe); what was read so far is kept. */
+  /** Whether reading has stopped: the end of the stream, a read error, or `cancel`. */
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  /** Stops reading (closes the pipe); what was read so far is kept. Nothing to do once ended. */
   cancel(): Promise<void> {
+    if (this.#ended) return Promise.resolve();
     return this.#reader.cancel().catch(() => {});
   }
 
@@ -72,7 +79,8 @@ export class TailReader implements OutputReader {
     } catch {
       // A read error ends the capture; the tail read so far is kept.
     } finally {
-      this.#reader.releaseLock();
+      // The lock is kept: releasing it costs an exception, and nothing else reads this stream.
+      this.#ended = true;
     }
   }
 }
