@@ -179,6 +179,10 @@ Deno.test("SchedulerClient close terminates its jobs and the bus runs them elsew
   const b = node(url, "b", 2);
   await using _b = b.client;
   await until("both started on b", () => b.fake.live().length === 2);
+  // b has launched them; the producer hears of the second start a moment later.
+  await until("the producer heard x start again", () => {
+    return producer.states("x").filter((state) => state === "started").length === 2;
+  });
   assert.equal(producer.startedOn("x"), "b");
   // Draining first, "a" was sent nothing while it closed: each job came back once.
   for (const id of ["x", "y"]) {
