@@ -373,7 +373,7 @@ export class SchedulerClient implements AsyncDisposable {
     if (job.reason !== undefined) message.reason = job.reason;
     if (state === "evicted" && this.#evict === "kill") message.requeue = false;
     if (!isFinalState(state)) return this.#send(message);
-    if (state === "timed_out") {
+    if (state === "timed_out" || state === "cancelled") {
       // Its process is still being terminated: report once it has ended, with its output.
       job.done.then(() => this.#sendFinal(job, message));
     } else {

@@ -349,6 +349,27 @@ Deno.test("SchedulerClient runs command jobs: exit 3, timeout and missing execut
   assert.equal((after.result as Record<string, unknown>).exitCode, 0);
 });
 
+Deno.test("SchedulerClient reports a cancelled command job once it has ended, with its output and signal", async () => {
+  const { bus, url } = busOn();
+  await using _bus = bus;
+  await using _client = commandNode(url);
+  await until("registered", () => bus.health().schedulers.v2 === 1);
+  await using producer = await WsPeer.open(url);
+  await producer.register({ type: "producer", protocol: 2, name: "p" });
+  const command = ["sh", "-c", "echo begun; exec sleep 30"];
+  producer.send({ cmd: "job_request", id: "c1", payload: { priority: 3, command, follow: true } });
+  await producer.next((m) => m.cmd === "output" && m.id === "c1" && m.data === "begun\n");
+  producer.send({ cmd: "cancel", id: "c1" });
+  const cancelled = await producer.next((m) =>
+    m.cmd === "event" && m.id === "c1" && m.final === true
+  );
+  assert.equal(cancelled.state, "cancelled");
+  const result = cancelled.result as Record<string, unknown>;
+  assert.equal(result.signal, "SIGTERM");
+  assert.equal(result.exitCode, null);
+  assert.equal(result.stdoutTail, "begun\n");
+});
+
 /** A fake bus that records the scheduler's messages; `job` sends it a job. */
 async function fakeBusWithScheduler(
   options: { commands?: string[]; labels?: Record<string, string> },
