@@ -243,6 +243,11 @@ export class BusAuth {
     await this.#polling;
   }
 
+  /** Same as {@linkcode BusAuth.close}, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
   async #verify(secret: string): Promise<TokenIdentity | undefined> {
     try {
       return await this.#store.verify(secret);
