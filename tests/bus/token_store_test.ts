@@ -113,6 +113,7 @@ Deno.test("TokenStore load says which file is missing, unreadable or corrupt, an
     message:
       /^Cannot load tokens from .*auth\.json: no such file \(make one with: deno task bus -- token add/,
   });
+  await assert.rejects(() => TokenStore.load(file.path), TokenFileError);
   const hash = `sha256:${"ab".repeat(32)}`;
   const token = { name: "a", role: "producer", hash, createdAt: "x" };
   const cases: [string, RegExp][] = [
