@@ -193,6 +193,38 @@ export class BusAuth {
   }
 
   /**
+   * {@linkcode BusAuth.authenticate}, then the response `then` makes for the identity, or the
+   * refusal.
+   *
+   * @param request The HTTP request.
+   * @param remote The remote address (host only).
+   * @param need What is asked: see {@linkcode AuthNeed}.
+   * @param then Makes the response once the request is let in.
+   * @returns The response to send.
+   * @example
+   * ```ts
+   * import { BusAuth } from "./auth.ts";
+   * import { TokenStore } from "./token_store.ts";
+   * const auth = new BusAuth(await TokenStore.load("no-such-file.json", { missingOk: true }));
+   * const response = await auth.admit(new Request("http://x/status"), "::1", {
+   *   upgrade: false,
+   *   roles: ["monitor", "admin"],
+   * }, () => new Response("the status"));
+   * console.log(response.status); // 401
+   * await response.body?.cancel();
+   * ```
+   */
+  async admit(
+    request: Request,
+    remote: string,
+    need: AuthNeed,
+    then: (identity: TokenIdentity | undefined, protocol: string | undefined) => Response,
+  ): Promise<Response> {
+    const result = await this.authenticate(request, remote, need);
+    return result.ok ? then(result.identity, result.protocol) : result.response;
+  }
+
+  /**
    * Looks at the token file once a second from now on; `onChange` runs after it was read again
    * (then {@linkcode TokenStore.holds} tells which connections lost their token).
    *

@@ -228,16 +228,28 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
     const url = new URL(request.url);
     if (request.headers.get("upgrade")?.toLowerCase() === "websocket") {
       if (this.#closing) return new Response("bus shutting down\n", { status: 503 });
-      if (this.#auth) return this.#upgradeAuthenticated(this.#auth, request, info);
-      return this.#upgrade(request, info);
+      if (!this.#auth) return this.#upgrade(request, info);
+      // With --auth: only for a valid token (else 401 / 429, see auth.ts)
+      return this.#auth.admit(
+        request,
+        info.remoteAddr.hostname,
+        { upgrade: true },
+        (id, protocol) =>
+          this.#closing
+            ? new Response("bus shutting down\n", { status: 503 })
+            : this.#upgrade(request, info, id, protocol),
+      );
     }
     if (request.method === "GET" && url.pathname === "/health") return Response.json(this.health());
     if (request.method === "GET" && url.pathname === "/status") {
       if (!this.#auth) return Response.json(this.status());
-      return this.#auth.authenticate(request, info.remoteAddr.hostname, {
-        upgrade: false,
-        roles: ["monitor", "admin"],
-      }).then((result) => result.ok ? Response.json(this.status()) : result.response);
+      const need = { upgrade: false, roles: ["monitor", "admin"] } as const;
+      return this.#auth.admit(
+        request,
+        info.remoteAddr.hostname,
+        need,
+        () => Response.json(this.status()),
+      );
     }
     if (url.pathname === "/") {
       return new Response("sched bus: connect with a WebSocket (see docs/protocol.md)\n", {
@@ -261,18 +273,6 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
     });
     this.#accept(socket, remote, identity);
     return response;
-  }
-
-  /** With `--auth`: the upgrade only for a valid token (else 401 / 429, see `auth.ts`). */
-  async #upgradeAuthenticated(
-    auth: BusAuth,
-    request: Request,
-    info: Deno.ServeHandlerInfo<Deno.NetAddr>,
-  ): Promise<Response> {
-    const result = await auth.authenticate(request, info.remoteAddr.hostname, { upgrade: true });
-    if (!result.ok) return result.response;
-    if (this.#closing) return new Response("bus shutting down\n", { status: 503 });
-    return this.#upgrade(request, info, result.identity, result.protocol);
   }
 
   /** After the token file changed: closes the connections whose token is gone with 1008. */
