@@ -4,6 +4,7 @@ import { type Message, SilentPeer, withTimeout, WsPeer } from "../fixtures/raw_w
 import { FakeClock } from "../fake_clock.ts";
 import { upgradeAnswer } from "../fixtures/raw_ws.ts";
 import { type TokenRole, TokenStore } from "../../bus/token_store.ts";
+import { mulberry32 } from "../../producer/generator.ts";
 
 function start(options: BusServerOptions = {}): { bus: BusServer; url: string; http: string } {
   const bus = new BusServer({ port: 0, ...options });
@@ -904,4 +905,42 @@ Deno.test("BusServer --auth: seed clients only with allowSeedClients, then proto
   });
   // A wrong token is still refused: only no token at all is a seed client.
   assert.equal((await upgradeAnswer(b.port, { authorization: "Bearer sched_x" })).status, 401);
+});
+
+Deno.test("BusServer --auth: random tokens and roles get exactly what their token allows", async () => {
+  const roles: TokenRole[] = ["producer", "scheduler", "monitor", "admin"];
+  const types = ["producer", "scheduler", "monitor"] as const;
+  const rand = mulberry32(10);
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(rand() * items.length)]!;
+  const tokens: Record<string, TokenRole> = {};
+  for (let i = 0; i < 8; i++) tokens[`t${i}`] = pick(roles);
+  await using b = await startAuthed(tokens);
+  let failures = 0; // kept under the 10 that would get the address 429
+  for (let i = 0; i < 40; i++) {
+    const kind = rand();
+    if (kind < 0.25 && ++failures < 10) { // a wrong token: refused before the upgrade
+      const secret = kind < 0.1 ? "" : `sched_${Math.floor(rand() * 1e9)}`;
+      const answer = await upgradeAnswer(
+        b.port,
+        secret ? { authorization: `Bearer ${secret}` } : {},
+      );
+      assert.equal(answer.status, 401, `attempt ${i}`);
+      continue;
+    }
+    const name = pick(Object.keys(tokens));
+    const role = tokens[name]!;
+    const type = pick(types);
+    await using peer = await WsPeer.open(b.url, 3000, bearerInit(b.secrets[name]));
+    peer.send({ cmd: "register", type, protocol: 2, name: pick(["x", "t0", "S1"]), slots: 1 });
+    const answer = await peer.next();
+    if (role === "admin" || role === type) {
+      assert.deepEqual([answer.cmd, answer.type, answer.name], ["registered", type, name]);
+    } else {
+      assert.equal(
+        answer.reason,
+        `token ${name} (${role}) may not register as ${type}: ` +
+          `not allowed for role ${role}`,
+      );
+    }
+  }
 });
