@@ -16,6 +16,8 @@ import {
 } from "../cli/mod.ts";
 import { ShutdownSignal } from "../process/shutdown_signal.ts";
 import { BusServer } from "./server.ts";
+import { tokenMain } from "./token_cli.ts";
+import { TokenFileError, TokenStore } from "./token_store.ts";
 
 /** The smallest `--max-frame`: room for any job a producer may reasonably send. */
 const MIN_FRAME_BYTES = 1024;
@@ -41,6 +43,8 @@ scheduler can take them; each job goes to one scheduler.`,
         "whole seconds without a pong before a peer counts as gone (default 30)",
       ],
       ["--broadcast", "every job to every scheduler (the seed's behavior)"],
+      ["--auth FILE", "tokens required (made by: deno task bus -- token add NAME --role ROLE)"],
+      ["--allow-seed-clients", "with --auth: let in seed (protocol 1) clients without a token"],
       ["-d, --debug", "log every job event and dispatch"],
       ["-h, --help", "show this help"],
     ],
@@ -48,7 +52,7 @@ scheduler can take them; each job goes to one scheduler.`,
     title: "Exit codes",
     rows: [
       ["0", "stopped by Ctrl-C or SIGTERM (every connection closed first)"],
-      ["1", "cannot listen (port in use, no permission)"],
+      ["1", "cannot listen (port in use, no permission), or cannot read the --auth file"],
       ["2", "bad command line"],
     ],
   }],
@@ -56,6 +60,8 @@ scheduler can take them; each job goes to one scheduler.`,
     "deno task bus",
     "deno task bus -- --port 9000 --max-queue 1000 -d",
     "curl http://127.0.0.1:8101/health",
+    "deno task bus -- token add alice --role producer   # see: deno task bus -- token --help",
+    "deno task bus -- --auth sched-auth.json",
   ],
 });
 
@@ -66,6 +72,8 @@ const OPTIONS = {
   "max-frame": { type: "string", default: "65536" },
   "ping-timeout": { type: "string", default: "30" },
   broadcast: { type: "boolean", default: false },
+  auth: { type: "string" },
+  "allow-seed-clients": { type: "boolean", default: false },
   debug: { type: "boolean", short: "d", default: false },
 } as const;
 
@@ -78,6 +86,8 @@ interface Config {
   pingTimeoutS: number;
   broadcast: boolean;
   debug: boolean;
+  auth: string | undefined;
+  allowSeedClients: boolean;
 }
 
 /**
@@ -95,11 +105,17 @@ interface Config {
  * ```
  */
 export function main(args: string[], options: MainOptions = {}): Promise<number> {
+  const rest = args[0] === "--" ? args.slice(1) : args;
+  if (rest[0] === "token") return tokenMain(rest.slice(1), options);
   return runCli({ name: "bus", usage: USAGE, options: OPTIONS, configure, run }, args, options);
 }
 
 function configure({ values }: Flags<typeof OPTIONS>): Config {
   if (values.host.trim() === "") throw new UsageError("--host must not be empty");
+  if (values.auth?.trim() === "") throw new UsageError("--auth must not be empty");
+  if (values["allow-seed-clients"] && values.auth === undefined) {
+    throw new UsageError("--allow-seed-clients needs --auth (without it every client is let in)");
+  }
   return {
     host: values.host,
     port: integerFlag("--port", values.port, { max: 65535 }),
@@ -109,11 +125,24 @@ function configure({ values }: Flags<typeof OPTIONS>): Config {
     pingTimeoutS: integerFlag("--ping-timeout", values["ping-timeout"], { min: 1 }),
     broadcast: values.broadcast,
     debug: values.debug,
+    auth: values.auth,
+    allowSeedClients: values["allow-seed-clients"],
   };
 }
 
 async function run(config: Config, io: CliIo): Promise<number> {
+  let auth: TokenStore | undefined;
+  try {
+    auth = config.auth === undefined
+      ? undefined
+      : await TokenStore.load(config.auth, { clock: io.clock });
+  } catch (error) {
+    if (!(error instanceof TokenFileError)) throw error;
+    io.err(`bus: --auth: ${error.message}`);
+    return 1;
+  }
   const bus = new BusServer({
+    ...(auth ? { auth, allowSeedClients: config.allowSeedClients } : {}),
     hostname: config.host,
     port: config.port,
     maxQueue: config.maxQueue,
@@ -142,6 +171,7 @@ async function run(config: Config, io: CliIo): Promise<number> {
       ? "broadcast: every job to every scheduler"
       : "each job to one scheduler";
     io.log(`bus listening on ws://${addr.hostname}:${addr.port}/ (${mode})`);
+    if (auth) logAuth(auth, config, io);
     await shutdown.wait();
     io.log(`${shutdown.received ?? "stop"}: closing every connection`);
     await bus.close();
@@ -150,6 +180,16 @@ async function run(config: Config, io: CliIo): Promise<number> {
   } finally {
     await bus.close();
   }
+}
+
+/** Says at start who may come in with --auth. */
+function logAuth(auth: TokenStore, config: Config, io: CliIo): void {
+  const tokens = auth.list();
+  io.log(
+    `auth: ${plural(tokens.length, "token")} from ${auth.path}; every client needs one` +
+      (config.allowSeedClients ? ", except seed (protocol 1) clients (--allow-seed-clients)" : ""),
+  );
+  if (tokens.length === 0) io.warn(`${auth.path} has no tokens: nobody can connect`);
 }
 
 /** Logs what the bus does: connections, registrations, rejections, requeues (all with -d). */

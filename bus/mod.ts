@@ -20,6 +20,8 @@ export * from "./dispatcher.ts";
 export * from "./job_records.ts";
 export * from "./server.ts";
 export * from "./server_events.ts";
+export * from "./token_store.ts";
+export * from "./auth.ts";
 export * from "./client_message.ts";
 export * from "./server_message.ts";
 export * from "./backoff.ts";

@@ -12,6 +12,8 @@ import { BusStateError } from "./errors.ts";
 import { TypedEventTarget } from "../core/typed_event_target.ts";
 import { parseClientMessage } from "./client_message.ts";
 import { roleRefusal } from "./role_table.ts";
+import { BusAuth, registerRefusal } from "./auth.ts";
+import type { TokenIdentity } from "./token_store.ts";
 import type { BusHealth, BusServerOptions, BusStatus } from "./server_options.ts";
 
 export type { BusHealth, BusServerOptions, BusStatus } from "./server_options.ts";
@@ -47,6 +49,7 @@ interface Conn {
   reported: Set<string>; // rejection reasons already dispatched
   suppressed: number;
   closed: Promise<void>;
+  identity?: TokenIdentity | undefined; // with --auth: the token's holder (none: a seed client)
 }
 
 const MAX_REPORTED_REASONS = 5;
@@ -88,6 +91,7 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
   #pendingEvents: DispatcherJobEvent[] = []; // job events to forward after the current message
   #retry: TimerId | undefined;
   #closing: Promise<void> | undefined;
+  #auth: BusAuth | undefined;
 
   /**
    * Creates a BusServer.
@@ -129,6 +133,11 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
       onNotice: (message) => this.#notice(message),
       onBlocked: () => this.#scheduleRetry(),
     });
+    this.#auth = options.auth && new BusAuth(options.auth, {
+      allowSeedClients: options.allowSeedClients ?? false,
+      clock: this.#clock,
+      onWarning: (line) => this.dispatchEvent(new BusNoticeEvent(line, "warning")),
+    });
   }
 
   /** The bound address once listening. */
@@ -150,6 +159,7 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
       { hostname: this.#hostname, port: this.#port, onListen: () => {} },
       (request, info) => this.#handle(request, info),
     );
+    this.#auth?.watch(() => this.#closeRevoked());
     return this.#server.addr;
   }
 
@@ -191,6 +201,7 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
       if (this.#retry !== undefined) this.#clock.clearTimeout(this.#retry);
       this.#retry = undefined;
       this.#dispatcher.close(); // retry backoffs
+      await this.#auth?.close();
       const conns = [...this.#conns.values()];
       for (const conn of conns) closeSocket(conn.socket, 1001, "bus shutting down");
       // A peer that never answers the close would hold us forever: wait a bounded time.
@@ -210,19 +221,36 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
     return this.close();
   }
 
-  #handle(request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>): Response {
+  #handle(
+    request: Request,
+    info: Deno.ServeHandlerInfo<Deno.NetAddr>,
+  ): Response | Promise<Response> {
     const url = new URL(request.url);
     if (request.headers.get("upgrade")?.toLowerCase() === "websocket") {
       if (this.#closing) return new Response("bus shutting down\n", { status: 503 });
-      const remote = `${info.remoteAddr.hostname}:${info.remoteAddr.port}`; // gone once upgraded
-      const { socket, response } = Deno.upgradeWebSocket(request, {
-        idleTimeout: this.#idleTimeoutS,
-      });
-      this.#accept(socket, remote);
-      return response;
+      if (!this.#auth) return this.#upgrade(request, info);
+      // With --auth: only for a valid token (else 401 / 429, see auth.ts)
+      return this.#auth.admit(
+        request,
+        info.remoteAddr.hostname,
+        { upgrade: true },
+        (id, protocol) =>
+          this.#closing
+            ? new Response("bus shutting down\n", { status: 503 })
+            : this.#upgrade(request, info, id, protocol),
+      );
     }
     if (request.method === "GET" && url.pathname === "/health") return Response.json(this.health());
-    if (request.method === "GET" && url.pathname === "/status") return Response.json(this.status());
+    if (request.method === "GET" && url.pathname === "/status") {
+      if (!this.#auth) return Response.json(this.status());
+      const need = { upgrade: false, roles: ["monitor", "admin"] } as const;
+      return this.#auth.admit(
+        request,
+        info.remoteAddr.hostname,
+        need,
+        () => Response.json(this.status()),
+      );
+    }
     if (url.pathname === "/") {
       return new Response("sched bus: connect with a WebSocket (see docs/protocol.md)\n", {
         status: 426,
@@ -232,7 +260,31 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
     return new Response("not found\n", { status: 404 });
   }
 
-  #accept(socket: WebSocket, remote: string): void {
+  #upgrade(
+    request: Request,
+    info: Deno.ServeHandlerInfo<Deno.NetAddr>,
+    identity?: TokenIdentity,
+    protocol?: string,
+  ): Response {
+    const remote = `${info.remoteAddr.hostname}:${info.remoteAddr.port}`; // gone once upgraded
+    const { socket, response } = Deno.upgradeWebSocket(request, {
+      idleTimeout: this.#idleTimeoutS,
+      ...(protocol === undefined ? {} : { protocol }),
+    });
+    this.#accept(socket, remote, identity);
+    return response;
+  }
+
+  /** After the token file changed: closes the connections whose token is gone with 1008. */
+  #closeRevoked(): void {
+    for (const conn of this.#conns.values()) {
+      if (conn.identity && !this.#auth?.store.holds(conn.identity)) {
+        closeSocket(conn.socket, 1008, "token revoked");
+      }
+    }
+  }
+
+  #accept(socket: WebSocket, remote: string, identity?: TokenIdentity): void {
     const id = `c${this.#nextConn++}`;
     const { promise: closed, resolve } = Promise.withResolvers<void>();
     const conn: Conn = {
@@ -245,6 +297,7 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
       reported: new Set(),
       suppressed: 0,
       closed,
+      identity,
     };
     socket.binaryType = "arraybuffer";
     this.#conns.set(id, conn);
@@ -355,7 +408,11 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
     const op = message.cmd;
     if (op === "register") {
       if (conn.role) this.#reject(conn, `already registered as ${conn.role}`, { op });
-      return conn.role === undefined;
+      const refusal = this.#auth && !conn.role
+        ? registerRefusal(conn.identity, message.type, message.protocol)
+        : undefined;
+      if (refusal !== undefined) this.#reject(conn, refusal, { op });
+      return conn.role === undefined && refusal === undefined;
     }
     const needs = roleRefusal(op, conn.role, conn.protocol);
     if (needs === undefined) return true;
@@ -388,8 +445,11 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
   #register(conn: Conn, message: RegisterMessage): void {
     conn.role = message.type;
     conn.protocol = message.protocol;
-    conn.name = message.name ?? conn.id;
-    conn.owner = message.name ?? conn.id;
+    // With --auth the token's name is the identity (a seed client's: its connection id): a
+    // `name` in `register` cannot claim another's jobs or scheduler.
+    const bound = this.#auth ? conn.identity?.name ?? conn.id : undefined;
+    conn.name = bound ?? message.name ?? conn.id;
+    conn.owner = bound ?? message.name ?? conn.id;
     const warning = this.#nameInUse(conn);
     if (conn.protocol === 2) {
       this.#send(conn, {

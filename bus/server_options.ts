@@ -9,6 +9,7 @@ import type { Clock } from "../core/clock.ts";
 import type { DispatcherStatus } from "./dispatcher.ts";
 import type { JobRecordsOptions } from "./job_records.ts";
 import type { BusJobState } from "./protocol.ts";
+import type { TokenStore } from "./token_store.ts";
 
 /** Options for {@linkcode BusServer}. */
 export interface BusServerOptions {
@@ -65,6 +66,18 @@ export interface BusServerOptions {
    * @default {systemClock}
    */
   clock?: Clock;
+  /**
+   * The tokens (`--auth FILE`): every upgrade and `/status` then needs a valid token (401 before
+   * the upgrade, 429 after 10 failures from an address within 60 s), a connection registers only
+   * as its token's role, and its token's name is its owner / scheduler name (see `bus/auth.ts`).
+   * @default {undefined} no authentication: anyone who reaches the port may do anything
+   */
+  auth?: TokenStore;
+  /**
+   * With `auth`: let in upgrades without a token, as seed (protocol 1) clients only.
+   * @default {false}
+   */
+  allowSeedClients?: boolean;
 }
 
 /** The `/health` document. */

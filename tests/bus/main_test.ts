@@ -2,6 +2,9 @@ import assert from "node:assert/strict";
 import { main, USAGE } from "../../bus/main.ts";
 import { cliRunner } from "../fixtures/cli_run.ts";
 import { withTimeout, WsPeer } from "../fixtures/raw_ws.ts";
+import { upgradeAnswer } from "../fixtures/raw_ws.ts";
+import { TOKEN_USAGE } from "../../bus/token_cli.ts";
+import { TokenStore } from "../../bus/token_store.ts";
 
 /** Runs the CLI's `main` with captured output. */
 const run = cliRunner(main);
@@ -124,4 +127,120 @@ Deno.test("bus main: serves, logs, and exits 0 on SIGTERM after closing sockets 
     await reader.cancel().catch(() => {});
     await child.stderr.cancel();
   }
+});
+
+// --- Tokens: `token add|list|revoke`, `--auth`, `--allow-seed-clients` ---
+
+async function tempAuth(): Promise<{ file: string } & AsyncDisposable> {
+  const dir = await Deno.makeTempDir();
+  return {
+    file: `${dir}/auth.json`,
+    [Symbol.asyncDispose]: () => Deno.remove(dir, { recursive: true }),
+  };
+}
+
+Deno.test("bus main: token add prints the secret once, list shows it, revoke removes it", async () => {
+  await using auth = await tempAuth();
+  const added = await run([
+    "--",
+    "token",
+    "add",
+    "alice",
+    "--role",
+    "producer",
+    "--auth",
+    auth.file,
+  ]);
+  assert.equal(added.code, 0, added.err.join("\n"));
+  assert.equal(added.out.length, 1);
+  const secret = added.out[0]!;
+  assert.match(secret, /^sched_[A-Za-z0-9_-]{43}$/);
+  assert.match(added.err.join("\n"), /token "alice" \(producer\) added to .*SCHED_TOKEN/);
+  assert.ok(!(await Deno.readTextFile(auth.file)).includes(secret), "only the hash is stored");
+  assert.equal((await Deno.stat(auth.file)).mode! & 0o777, 0o600);
+  assert.equal((await TokenStore.load(auth.file).then((s) => s.verify(secret)))?.name, "alice");
+  assert.equal(
+    (await run(["token", "add", "node-a", "--role", "scheduler", "--auth", auth.file])).code,
+    0,
+  );
+  const list = await run(["token", "list", "--auth", auth.file]);
+  assert.equal(list.code, 0);
+  assert.match(list.out[0]!, /^NAME +ROLE +CREATED$/);
+  assert.match(list.out[1]!, /^alice +producer +\d{4}-\d\d-\d\dT/);
+  assert.match(list.out[2]!, /^node-a +scheduler +\d{4}-/);
+  assert.ok(!list.out.join("\n").includes(secret));
+  const again = await run(["token", "add", "alice", "--role", "admin", "--auth", auth.file]);
+  assert.deepEqual([again.code, again.out], [1, []]);
+  assert.match(again.err[0]!, /^bus token: Cannot add token: a token named "alice" exists/);
+  const revoked = await run(["token", "revoke", "alice", "--auth", auth.file]);
+  assert.equal(revoked.code, 0);
+  const gone = await run(["token", "revoke", "alice", "--auth", auth.file]);
+  assert.deepEqual([gone.code, gone.err.length], [1, 1]);
+  assert.match(gone.err[0]!, /^bus token: no token named "alice" in /);
+  assert.equal((await run(["token", "list", "--auth", auth.file])).out.length, 2);
+});
+
+Deno.test("bus main: token refuses a bad command line with one line and its usage", async () => {
+  await using auth = await tempAuth();
+  const cases: [string[], RegExp][] = [
+    [[], /^bus token: a command is needed: add, list or revoke$/],
+    [["remove", "x"], /^bus token: unknown command 'remove'$/],
+    [["add", "alice"], /^bus token: add needs --role \(producer, scheduler, monitor, admin\)$/],
+    [["add", "alice", "--role", "root"], /^bus token: --role must be one of .*, got 'root'$/],
+    [["add", "a b", "--role", "admin"], /^bus token: a token name must be 1\.\.64/],
+    [["add", "--role", "admin"], /^bus token: add needs a token NAME$/],
+    [["revoke"], /^bus token: revoke needs a token NAME$/],
+    [["list", "x"], /^bus token: unexpected argument 'x'$/],
+    [["list", "--role", "admin"], /^bus token: list takes no --role$/],
+  ];
+  for (const [args, message] of cases) {
+    const result = await run(["token", ...args, "--auth", auth.file]);
+    assert.equal(result.code, 2, args.join(" "));
+    assert.equal(result.err.length, 2, args.join(" "));
+    assert.match(result.err[0]!, message);
+    assert.equal(result.err[1], TOKEN_USAGE);
+  }
+  assert.equal((await run(["token", "--help"])).out[0], TOKEN_USAGE);
+  const missing = await run(["token", "list", "--auth", auth.file]);
+  assert.equal(missing.code, 1);
+  assert.match(missing.err[0]!, /^bus token: Cannot load tokens from .*: no such file/);
+});
+
+Deno.test("bus main: --auth needs a readable token file; --allow-seed-clients needs --auth", async () => {
+  await using auth = await tempAuth();
+  const missing = await run(["--port", "0", "--auth", auth.file]);
+  assert.equal(missing.code, 1);
+  assert.equal(missing.err.length, 1);
+  assert.match(missing.err[0]!, /^bus: --auth: Cannot load tokens from .*auth\.json: no such file/);
+  await Deno.writeTextFile(auth.file, "{}");
+  const corrupt = await run(["--port", "0", "--auth", auth.file]);
+  assert.equal(corrupt.code, 1);
+  assert.match(corrupt.err[0]!, /not a token file/);
+  const seeds = await run(["--allow-seed-clients"]);
+  assert.equal(seeds.code, 2);
+  assert.match(seeds.err[0]!, /^bus: --allow-seed-clients needs --auth/);
+});
+
+Deno.test("bus main: with --auth, a client needs a token and registers as its name", async () => {
+  await using auth = await tempAuth();
+  const added = await run(["token", "add", "node-a", "--role", "scheduler", "--auth", auth.file]);
+  const secret = added.out[0]!;
+  const stop = new AbortController();
+  const bus = startBus(["--auth", auth.file], stop.signal);
+  const url = await withTimeout(bus.url, 10_000, "the listening line");
+  const port = Number(new URL(url).port);
+  assert.equal((await upgradeAnswer(port)).status, 401);
+  {
+    await using peer = await WsPeer.open(url, 3000, {
+      headers: { authorization: `Bearer ${secret}` },
+    });
+    const registered = await peer.register({ type: "scheduler", protocol: 2, name: "x", slots: 1 });
+    assert.equal(registered?.name, "node-a");
+  }
+  stop.abort();
+  const { code, out, err } = await bus.done;
+  assert.equal(code, 0);
+  assert.match(out.join("\n"), /auth: 1 token from .*auth\.json; every client needs one/);
+  assert.match(out.join("\n"), /registered as scheduler "node-a"/);
+  assert.match(err.join("\n"), /warning: auth: missing token from 127\.0\.0\.1/);
 });

@@ -2,6 +2,9 @@ import assert from "node:assert/strict";
 import { BusServer, type BusServerOptions } from "../../bus/server.ts";
 import { type Message, SilentPeer, withTimeout, WsPeer } from "../fixtures/raw_ws.ts";
 import { FakeClock } from "../fake_clock.ts";
+import { upgradeAnswer } from "../fixtures/raw_ws.ts";
+import { type TokenRole, TokenStore } from "../../bus/token_store.ts";
+import { mulberry32 } from "../../producer/generator.ts";
 
 function start(options: BusServerOptions = {}): { bus: BusServer; url: string; http: string } {
   const bus = new BusServer({ port: 0, ...options });
@@ -652,4 +655,292 @@ Deno.test("BusServer's list says why a job waits with no scheduler that can run 
   assert.deepEqual((jobs as Message[]).map((j) => [j.id, j.state, j.waiting]), [
     ["gpu-job", "queued", "no scheduler with gpu=a100"],
   ]);
+});
+
+// --- Authentication (--auth) ---
+
+/** A bus with a token file: `tokens` by name (role), each secret in `secrets`. */
+async function startAuthed(
+  roles: Record<string, TokenRole>,
+  options: BusServerOptions = {},
+): Promise<
+  ReturnType<typeof start> & {
+    port: number;
+    secrets: Record<string, string>;
+    file: string;
+    [Symbol.asyncDispose](): Promise<void>;
+  }
+> {
+  const dir = await Deno.makeTempDir();
+  const file = `${dir}/auth.json`;
+  const store = await TokenStore.load(file, {
+    missingOk: true,
+    ...(options.clock ? { clock: options.clock } : {}),
+  });
+  const secrets: Record<string, string> = {};
+  for (const [name, role] of Object.entries(roles)) secrets[name] = await store.add(name, role);
+  const started = start({ auth: store, ...options });
+  return {
+    ...started,
+    port: started.bus.addr!.port,
+    secrets,
+    file,
+    [Symbol.asyncDispose]: async () => {
+      await started.bus.close();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+const bearerInit = (secret: string | undefined): { headers: Record<string, string> } => ({
+  headers: { authorization: `Bearer ${secret}` },
+});
+
+Deno.test("BusServer --auth: a missing or unknown token is 401 before the upgrade", async () => {
+  await using b = await startAuthed({ alice: "producer" });
+  assert.deepEqual(
+    [(await upgradeAnswer(b.port)).status, JSON.parse((await upgradeAnswer(b.port)).body)],
+    [401, { error: "missing token" }],
+  );
+  const unknown = await upgradeAnswer(b.port, { authorization: "Bearer sched_guess" });
+  assert.deepEqual([unknown.status, JSON.parse(unknown.body)], [401, { error: "unknown token" }]);
+  assert.equal(b.bus.health().producers, 0);
+  await using alice = await WsPeer.open(b.url, 3000, bearerInit(b.secrets.alice));
+  const registered = await alice.register({ type: "producer", protocol: 2, name: "mallory" });
+  assert.equal(registered?.name, "alice", "the token's name, not the declared one");
+});
+
+Deno.test("BusServer --auth: the sched.v2 subprotocol form, answered with sched.v2", async () => {
+  await using b = await startAuthed({ watcher: "monitor" });
+  const token = btoa(b.secrets.watcher!).replaceAll("+", "-").replaceAll("/", "_")
+    .replace(/=+$/, "");
+  await using peer = await WsPeer.open(b.url, 3000, { protocols: ["sched.v2", `bearer.${token}`] });
+  assert.equal(peer.socket.protocol, "sched.v2");
+  assert.equal((await peer.register({ type: "monitor", protocol: 2 }))?.name, "watcher");
+  const wrong = await upgradeAnswer(b.port, { "sec-websocket-protocol": "sched.v2, bearer.eA" });
+  assert.equal(wrong.status, 401);
+});
+
+Deno.test("BusServer --auth: a revoked token is refused, and its connections closed 1008", async () => {
+  const clock = new FakeClock();
+  await using b = await startAuthed({ alice: "producer", bob: "producer" }, { clock });
+  await using alice = await WsPeer.open(b.url, 3000, bearerInit(b.secrets.alice));
+  await using bob = await WsPeer.open(b.url, 3000, bearerInit(b.secrets.bob));
+  await alice.register({ type: "producer", protocol: 2 });
+  await bob.register({ type: "producer", protocol: 2 });
+  await (await TokenStore.load(b.file)).revoke("alice");
+  let closed: CloseEvent | undefined;
+  alice.closed.then((event) => closed = event);
+  for (let i = 0; i < 500 && !closed; i++) { // the bus looks at the file once a (fake) second
+    await clock.tick(1000);
+    await new Promise((resolve) => setTimeout(resolve, 1)); // its look is real I/O
+  }
+  assert.deepEqual([closed?.code, closed?.reason], [1008, "token revoked"]);
+  const again = await upgradeAnswer(b.port, { authorization: `Bearer ${b.secrets.alice}` });
+  assert.deepEqual([again.status, JSON.parse(again.body)], [401, { error: "unknown token" }]);
+  bob.send(request(1, { id: "still-here" }));
+  assert.equal((await bob.next()).cmd, "accepted", "other tokens keep their connections");
+});
+
+Deno.test("BusServer --auth: 429 after 10 failed upgrades from an address within 60 s", async () => {
+  const clock = new FakeClock();
+  await using b = await startAuthed({ alice: "producer" }, { clock });
+  const warnings: string[] = [];
+  b.bus.addEventListener("notice", (e) => {
+    if (e.level === "warning") warnings.push(e.message);
+  });
+  for (let i = 0; i < 10; i++) {
+    const answer = await upgradeAnswer(b.port, { authorization: `Bearer sched_guess${i}` });
+    assert.equal(answer.status, 401, `attempt ${i + 1}`);
+  }
+  const limited = await upgradeAnswer(b.port, { authorization: `Bearer ${b.secrets.alice}` });
+  assert.equal(limited.status, 429);
+  assert.match(JSON.parse(limited.body).error, /^too many failed attempts from 127\.0\.0\.1/);
+  const status = await fetch(`${b.http}/status`);
+  assert.equal(status.status, 429); // read endpoints are limited too
+  await status.body?.cancel();
+  assert.equal(warnings.length, 1, warnings.join("\n"));
+  assert.match(warnings[0]!, /^auth: unknown token from 127\.0\.0\.1/);
+  await clock.tick(60_000);
+  await using alice = await WsPeer.open(b.url, 3000, bearerInit(b.secrets.alice));
+  assert.equal((await alice.register({ type: "producer", protocol: 2 }))?.name, "alice");
+});
+
+Deno.test("BusServer --auth: a token registers only as its role (admin as any)", async () => {
+  await using b = await startAuthed({
+    alice: "producer",
+    node: "scheduler",
+    watcher: "monitor",
+    root: "admin",
+  });
+  const cases: [string, string, string | undefined][] = [
+    ["alice", "scheduler", "token alice (producer) may not register as scheduler"],
+    ["alice", "monitor", "token alice (producer) may not register as monitor"],
+    ["node", "producer", "token node (scheduler) may not register as producer"],
+    ["watcher", "producer", "token watcher (monitor) may not register as producer"],
+    ["watcher", "scheduler", "token watcher (monitor) may not register as scheduler"],
+    ["alice", "producer", undefined],
+    ["node", "scheduler", undefined],
+    ["watcher", "monitor", undefined],
+    ["root", "producer", undefined],
+    ["root", "scheduler", undefined],
+    ["root", "monitor", undefined],
+  ];
+  for (const [token, type, refusal] of cases) {
+    await using peer = await WsPeer.open(b.url, 3000, bearerInit(b.secrets[token]));
+    peer.send({ cmd: "register", type, protocol: 2, slots: 1 });
+    const answer = await peer.next();
+    if (refusal === undefined) {
+      assert.deepEqual([answer.cmd, answer.name], ["registered", token], `${token} ${type}`);
+      continue;
+    }
+    const role = token === "alice" ? "producer" : token === "node" ? "scheduler" : "monitor";
+    assert.deepEqual(answer, {
+      cmd: "error",
+      op: "register",
+      reason: `${refusal}: not allowed for role ${role}`,
+    });
+    // The connection keeps its rights: it may still register as what its token is.
+    assert.equal((await peer.register({ type: role, protocol: 2, slots: 1 }))?.name, token);
+  }
+});
+
+Deno.test("BusServer --auth: another producer's name does not own its jobs (the attack fails)", async () => {
+  await using b = await startAuthed({ alice: "producer", mallory: "producer" });
+  await using alice = await WsPeer.open(b.url, 3000, bearerInit(b.secrets.alice));
+  await alice.register({ type: "producer", protocol: 2, name: "alice" });
+  alice.send(request(5, { id: "v-1" }));
+  assert.equal((await alice.next()).cmd, "accepted");
+  await using mallory = await WsPeer.open(b.url, 3000, bearerInit(b.secrets.mallory));
+  const registered = await mallory.register({ type: "producer", protocol: 2, name: "alice" });
+  assert.equal(registered?.name, "mallory");
+  mallory.send({ cmd: "cancel", id: "v-1" });
+  assert.deepEqual(await mallory.next(), {
+    cmd: "error",
+    op: "cancel",
+    id: "v-1",
+    reason: "not your job",
+  });
+  mallory.send({ cmd: "set_priority", id: "v-1", priority: 10 });
+  assert.equal((await mallory.next()).reason, "not your job");
+  assert.deepEqual(b.bus.status().queue.jobs.map((j) => [j.id, j.priority]), [["v-1", 5]]);
+  alice.send({ cmd: "cancel", id: "v-1" });
+  assert.deepEqual(await alice.next((m) => m.cmd === "ack"), {
+    cmd: "ack",
+    op: "cancel",
+    id: "v-1",
+  });
+  assert.ok(!mallory.all().some((m) => m.cmd === "event"), "mallory hears nothing of v-1");
+});
+
+Deno.test("BusServer --auth: a rogue registering as S1 cannot make the real S1 kill its job", async () => {
+  await using b = await startAuthed({ S1: "scheduler", rogue: "scheduler", alice: "producer" });
+  await using s1 = await WsPeer.open(b.url, 3000, bearerInit(b.secrets.S1));
+  await s1.register({ type: "scheduler", protocol: 2, slots: 1 });
+  await using alice = await WsPeer.open(b.url, 3000, bearerInit(b.secrets.alice));
+  await alice.register({ type: "producer", protocol: 2 });
+  alice.send(request(3, { id: "v-9" }));
+  assert.equal((await s1.next(isJob)).id, "v-9");
+  s1.send({ cmd: "event", id: "v-9", state: "started" });
+  await alice.next(event("v-9", "started"));
+  await using rogue = await WsPeer.open(b.url, 3000, bearerInit(b.secrets.rogue));
+  const registered = await rogue.register({
+    type: "scheduler",
+    protocol: 2,
+    name: "S1",
+    slots: 1000,
+    running: ["v-9"],
+  });
+  assert.equal(registered?.name, "rogue");
+  assert.equal(registered?.warning, undefined);
+  assert.deepEqual(await rogue.next((m) => m.cmd === "cancel"), {
+    cmd: "cancel",
+    id: "v-9",
+    reason: "reassigned",
+  });
+  s1.send({ cmd: "list" }); // a round trip: a cancel sent to S1 would have come before its answer
+  assert.equal((await s1.next()).cmd, "error");
+  assert.ok(!s1.all().some((m) => m.cmd === "cancel"), "S1 was told to cancel nothing");
+  const at = b.bus.status().schedulers.find((s) => s.running.some((j) => j.id === "v-9"));
+  assert.equal(at?.name, "S1");
+});
+
+Deno.test("BusServer --auth: /status needs a monitor or admin token, /health stays open", async () => {
+  await using b = await startAuthed({ alice: "producer", watcher: "monitor", root: "admin" });
+  const status = async (secret?: string): Promise<[number, unknown]> => {
+    const headers: Record<string, string> = secret ? { authorization: `Bearer ${secret}` } : {};
+    const response = await fetch(`${b.http}/status`, { headers });
+    return [response.status, await response.json()];
+  };
+  assert.deepEqual(await status(), [401, { error: "missing token" }]);
+  assert.deepEqual(await status(b.secrets.alice), [
+    401,
+    { error: "needs a monitor or admin token, got producer" },
+  ]);
+  assert.equal((await status(b.secrets.watcher))[0], 200);
+  assert.equal((await status(b.secrets.root))[0], 200);
+  const health = await fetch(`${b.http}/health`);
+  assert.equal(health.status, 200);
+  assert.equal((await health.json()).status, "ok");
+});
+
+Deno.test("BusServer --auth: seed clients only with allowSeedClients, then protocol 1 only", async () => {
+  {
+    await using b = await startAuthed({ alice: "producer" });
+    assert.equal((await upgradeAnswer(b.port)).status, 401);
+  }
+  await using b = await startAuthed({ alice: "producer" }, { allowSeedClients: true });
+  await using scheduler = await WsPeer.open(b.url);
+  await scheduler.register({ type: "scheduler" });
+  await using producer = await WsPeer.open(b.url);
+  await producer.register({ type: "producer", name: "alice" });
+  producer.send({ cmd: "job_request", payload: { priority: 3, runtime: 2 } });
+  assert.deepEqual(await scheduler.next(), { priority: 3, runtime: 2 });
+  await using v2 = await WsPeer.open(b.url);
+  v2.send({ cmd: "register", type: "producer", protocol: 2, name: "alice" });
+  assert.deepEqual(await v2.next(), {
+    cmd: "error",
+    op: "register",
+    reason: "a connection without a token may register only with protocol 1 (a seed client)",
+  });
+  // A wrong token is still refused: only no token at all is a seed client.
+  assert.equal((await upgradeAnswer(b.port, { authorization: "Bearer sched_x" })).status, 401);
+});
+
+Deno.test("BusServer --auth: random tokens and roles get exactly what their token allows", async () => {
+  const roles: TokenRole[] = ["producer", "scheduler", "monitor", "admin"];
+  const types = ["producer", "scheduler", "monitor"] as const;
+  const rand = mulberry32(10);
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(rand() * items.length)]!;
+  const tokens: Record<string, TokenRole> = {};
+  for (let i = 0; i < 8; i++) tokens[`t${i}`] = pick(roles);
+  await using b = await startAuthed(tokens);
+  let failures = 0; // kept under the 10 that would get the address 429
+  for (let i = 0; i < 40; i++) {
+    const kind = rand();
+    if (kind < 0.25 && ++failures < 10) { // a wrong token: refused before the upgrade
+      const secret = kind < 0.1 ? "" : `sched_${Math.floor(rand() * 1e9)}`;
+      const answer = await upgradeAnswer(
+        b.port,
+        secret ? { authorization: `Bearer ${secret}` } : {},
+      );
+      assert.equal(answer.status, 401, `attempt ${i}`);
+      continue;
+    }
+    const name = pick(Object.keys(tokens));
+    const role = tokens[name]!;
+    const type = pick(types);
+    await using peer = await WsPeer.open(b.url, 3000, bearerInit(b.secrets[name]));
+    peer.send({ cmd: "register", type, protocol: 2, name: pick(["x", "t0", "S1"]), slots: 1 });
+    const answer = await peer.next();
+    if (role === "admin" || role === type) {
+      assert.deepEqual([answer.cmd, answer.type, answer.name], ["registered", type, name]);
+    } else {
+      assert.equal(
+        answer.reason,
+        `token ${name} (${role}) may not register as ${type}: ` +
+          `not allowed for role ${role}`,
+      );
+    }
+  }
 });
