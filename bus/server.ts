@@ -12,6 +12,9 @@ import { BusStateError } from "./errors.ts";
 import { TypedEventTarget } from "../core/typed_event_target.ts";
 import { parseClientMessage } from "./client_message.ts";
 import { roleRefusal } from "./role_table.ts";
+import { originRefusal } from "./origin.ts";
+import { ConnLimits } from "./conn_limits.ts";
+import type { RateLimiter } from "./rate_limiter.ts";
 import type { BusHealth, BusServerOptions, BusStatus } from "./server_options.ts";
 
 export type { BusHealth, BusServerOptions, BusStatus } from "./server_options.ts";
@@ -32,6 +35,7 @@ import {
   type JobRequestMessage,
   type ListMessage,
   type OutputMessage,
+  type ParseResult,
   type RegisterMessage,
   type Role,
   type ServerMessage,
@@ -47,6 +51,8 @@ interface Conn {
   reported: Set<string>; // rejection reasons already dispatched
   suppressed: number;
   closed: Promise<void>;
+  rate: RateLimiter;
+  stopRegisterWatch: () => void;
 }
 
 const MAX_REPORTED_REASONS = 5;
@@ -75,6 +81,8 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
   #idleTimeoutS: number;
   #maxBuffered: number;
   #clock: Clock;
+  #limits: ConnLimits;
+  #tls: { cert: string; key: string } | undefined;
   #dispatcher: Dispatcher;
   #records: JobRecords;
   #server: Deno.HttpServer<Deno.NetAddr> | undefined;
@@ -94,6 +102,7 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
    *
    * @param options See {@linkcode BusServerOptions}.
    * @throws {RangeError} If a numeric option is out of range.
+   * @throws {TypeError} If only one of `cert` and `key` is given.
    */
   constructor(options: BusServerOptions = {}) {
     super();
@@ -112,10 +121,13 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
     check(isPositiveInt(this.#maxBuffered), "maxBufferedBytes", this.#maxBuffered);
     this.#idleTimeoutS = Math.ceil(pingTimeoutMs / 1000);
     this.#clock = options.clock ?? systemClock;
+    this.#limits = new ConnLimits({ ...options, clock: this.#clock });
+    this.#tls = tlsOptions(options.cert, options.key);
     this.#jobEventStates = options.jobEventStates && new Set(options.jobEventStates);
     const records = this.#records = new JobRecords(options.jobRecords);
     this.#dispatcher = new Dispatcher({
       maxQueue: options.maxQueue,
+      maxQueuePerOwner: options.maxQueuePerOwner,
       broadcast: options.broadcast,
       clock: this.#clock,
       onJobEvent: (event) => {
@@ -147,7 +159,7 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
     if (this.#server) throw new BusStateError("Cannot listen: the BusServer is already listening");
     this.#startedAt = this.#clock.now();
     this.#server = Deno.serve(
-      { hostname: this.#hostname, port: this.#port, onListen: () => {} },
+      { hostname: this.#hostname, port: this.#port, onListen: () => {}, ...this.#tls },
       (request, info) => this.#handle(request, info),
     );
     return this.#server.addr;
@@ -192,7 +204,10 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
       this.#retry = undefined;
       this.#dispatcher.close(); // retry backoffs
       const conns = [...this.#conns.values()];
-      for (const conn of conns) closeSocket(conn.socket, 1001, "bus shutting down");
+      for (const conn of conns) {
+        conn.stopRegisterWatch();
+        closeSocket(conn.socket, 1001, "bus shutting down");
+      }
       // A peer that never answers the close would hold us forever: wait a bounded time.
       let timer: TimerId | undefined;
       const grace = new Promise<void>((resolve) => {
@@ -214,6 +229,8 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
     const url = new URL(request.url);
     if (request.headers.get("upgrade")?.toLowerCase() === "websocket") {
       if (this.#closing) return new Response("bus shutting down\n", { status: 503 });
+      const refusal = this.#refuseUpgrade(request, url);
+      if (refusal) return refusal;
       const remote = `${info.remoteAddr.hostname}:${info.remoteAddr.port}`; // gone once upgraded
       const { socket, response } = Deno.upgradeWebSocket(request, {
         idleTimeout: this.#idleTimeoutS,
@@ -232,6 +249,30 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
     return new Response("not found\n", { status: 404 });
   }
 
+  /** The answer to an upgrade the bus will not take: at /health, foreign Origin, too many. */
+  #refuseUpgrade(request: Request, url: URL): Response | undefined {
+    if (url.pathname === "/health") {
+      return Response.json({ error: "/health is not an upgrade path: connect to /" }, {
+        status: 400,
+      });
+    }
+    const headers = request.headers;
+    const origin = originRefusal(
+      headers.get("origin"),
+      headers.get("host"),
+      this.#tls !== undefined,
+    );
+    if (origin !== undefined) {
+      this.#notice(`refused an upgrade: ${origin}`);
+      return Response.json({ error: origin }, { status: 403 });
+    }
+    if (!this.#limits.admit(this.#conns.size)) {
+      this.#notice(`refused an upgrade: too many connections (${this.#limits.maxConnections})`);
+      return Response.json({ error: "too many connections" }, { status: 503 });
+    }
+    return undefined;
+  }
+
   #accept(socket: WebSocket, remote: string): void {
     const id = `c${this.#nextConn++}`;
     const { promise: closed, resolve } = Promise.withResolvers<void>();
@@ -245,6 +286,11 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
       reported: new Set(),
       suppressed: 0,
       closed,
+      rate: this.#limits.rateLimiter(),
+      stopRegisterWatch: this.#limits.watchRegistration(() => {
+        this.#notice(`${id}: ${this.#limits.registerTimeoutReason}: closed`);
+        closeSocket(socket, 1008, this.#limits.registerTimeoutReason);
+      }),
     };
     socket.binaryType = "arraybuffer";
     this.#conns.set(id, conn);
@@ -282,6 +328,8 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
       return;
     }
     const parsed = parseClientMessage(data);
+    const verdict = conn.rate.take();
+    if (verdict !== "ok") return this.#overRate(conn, parsed, verdict);
     if (!parsed.ok) {
       const asRejected = parsed.op === "job_request" && this.#isProducer(conn, 2);
       this.#reject(conn, parsed.reason, { op: parsed.op, id: parsed.id, asRejected });
@@ -289,6 +337,20 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
     }
     this.#execute(conn, parsed.message);
     if (this.#dispatcher.blocked) this.#scheduleRetry();
+  }
+
+  /**
+   * A message over the connection's rate limit: dropped; a job_request is answered (never lost
+   * silently), anything else gets one `error` a second.
+   */
+  #overRate(conn: Conn, parsed: ParseResult<ClientMessage>, verdict: "drop" | "report"): void {
+    const op = parsed.ok ? parsed.message.cmd : parsed.op;
+    const id = parsed.ok ? ("id" in parsed.message ? parsed.message.id : undefined) : parsed.id;
+    if (op === "job_request" && this.#isProducer(conn)) {
+      this.#reject(conn, "rate limit", { op, id, asRejected: conn.protocol === 2 });
+    } else if (verdict === "report") {
+      this.#reject(conn, this.#limits.rateLimitReason, { op, id });
+    }
   }
 
   #execute(conn: Conn, message: ClientMessage): void {
@@ -386,6 +448,7 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
   }
 
   #register(conn: Conn, message: RegisterMessage): void {
+    conn.stopRegisterWatch();
     conn.role = message.type;
     conn.protocol = message.protocol;
     conn.name = message.name ?? conn.id;
@@ -444,6 +507,7 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
   }
 
   #drop(conn: Conn): void {
+    conn.stopRegisterWatch();
     if (!this.#conns.delete(conn.id)) return;
     this.#monitors.delete(conn);
     const owned = this.#owners.get(conn.owner);
@@ -559,6 +623,18 @@ function closeSocket(socket: WebSocket, code: number, reason: string): void {
   } catch {
     // already closing
   }
+}
+
+/** Deno.serve's TLS options from `cert` and `key`: both or neither. */
+function tlsOptions(
+  cert: string | undefined,
+  key: string | undefined,
+): { cert: string; key: string } | undefined {
+  if (cert === undefined && key === undefined) return undefined;
+  if (cert === undefined || key === undefined) {
+    throw new TypeError("Cannot create BusServer: 'cert' and 'key' go together, got only one");
+  }
+  return { cert, key };
 }
 
 function isPositiveInt(value: number): boolean {
