@@ -15,6 +15,7 @@ import { roleRefusal } from "./role_table.ts";
 import { originRefusal } from "./origin.ts";
 import { ConnLimits } from "./conn_limits.ts";
 import type { RateLimiter } from "./rate_limiter.ts";
+import { abortSocket } from "./socket_abort.ts";
 import type { BusHealth, BusServerOptions, BusStatus } from "./server_options.ts";
 
 export type { BusHealth, BusServerOptions, BusStatus } from "./server_options.ts";
@@ -53,6 +54,7 @@ interface Conn {
   closed: Promise<void>;
   rate: RateLimiter;
   stopRegisterWatch: () => void;
+  abortTimer: TimerId | undefined; // after a close the peer may never answer: drop the TCP
 }
 
 const MAX_REPORTED_REASONS = 5;
@@ -215,6 +217,7 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
       });
       await Promise.race([Promise.all(conns.map((conn) => conn.closed)), grace]);
       this.#clock.clearTimeout(timer!);
+      for (const conn of conns) this.#abort(conn); // those that never answered
       await this.#server?.shutdown();
     })();
     return this.#closing;
@@ -289,8 +292,9 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
       rate: this.#limits.rateLimiter(),
       stopRegisterWatch: this.#limits.watchRegistration(() => {
         this.#notice(`${id}: ${this.#limits.registerTimeoutReason}: closed`);
-        closeSocket(socket, 1008, this.#limits.registerTimeoutReason);
+        this.#closeHard(conn, 1008, this.#limits.registerTimeoutReason);
       }),
+      abortTimer: undefined,
     };
     socket.binaryType = "arraybuffer";
     this.#conns.set(id, conn);
@@ -299,6 +303,8 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
     };
     socket.onmessage = (event) => this.#receive(conn, event.data);
     socket.onclose = (event) => {
+      if (conn.abortTimer !== undefined) this.#clock.clearTimeout(conn.abortTimer);
+      conn.abortTimer = undefined;
       this.#drop(conn);
       resolve();
       if (conn.suppressed > 0) {
@@ -316,7 +322,7 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
     if (size > this.#maxFrameBytes) {
       const reason = `frame of ${size} bytes is over the limit of ${this.#maxFrameBytes}`;
       this.#reject(conn, reason);
-      closeSocket(conn.socket, 1009, "frame too big");
+      this.#closeHard(conn, 1009, "frame too big");
       return;
     }
     if (typeof data !== "string") {
@@ -590,10 +596,32 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
     const socket = conn.socket;
     if (socket.readyState !== WebSocket.OPEN) return;
     if (socket.bufferedAmount > 4 * this.#maxBuffered) {
-      closeSocket(socket, 1008, "send buffer overflow: peer does not read");
+      this.#closeHard(conn, 1008, "send buffer overflow: peer does not read");
       return;
     }
     socket.send(text);
+  }
+
+  /**
+   * Closes a connection the bus gives up on; a peer that does not complete the close handshake
+   * within {@linkcode CLOSE_GRACE_MS} (one that does not read never will) has its TCP connection
+   * dropped.
+   */
+  #closeHard(conn: Conn, code: number, reason: string): void {
+    closeSocket(conn.socket, code, reason);
+    if (conn.abortTimer !== undefined || !this.#conns.has(conn.id)) return;
+    conn.abortTimer = this.#clock.setTimeout(() => {
+      conn.abortTimer = undefined;
+      this.#abort(conn);
+    }, CLOSE_GRACE_MS);
+  }
+
+  /** Drops the TCP connection of a socket not closed yet. */
+  #abort(conn: Conn): void {
+    if (conn.abortTimer !== undefined) this.#clock.clearTimeout(conn.abortTimer);
+    conn.abortTimer = undefined;
+    if (conn.socket.readyState === WebSocket.CLOSED) return;
+    if (abortSocket(conn.socket)) this.#notice(`${conn.id}: no answer to the close: dropped`);
   }
 
   #isProducer(conn: Conn, protocol?: 1 | 2): boolean {
