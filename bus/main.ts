@@ -152,6 +152,7 @@ async function run(config: Config, io: CliIo): Promise<number> {
     io.err(`bus: ${exposure.refuse}`);
     return 2;
   }
+  if (exposure.warn) io.warn(`bus: ${exposure.warn}`);
   const tls = readTls(config);
   if (typeof tls === "string") {
     io.err(`bus: ${tls}`);
@@ -192,7 +193,6 @@ async function run(config: Config, io: CliIo): Promise<number> {
     const scheme = tls.cert === undefined ? "ws" : "wss";
     io.log(`bus listening on ${scheme}://${addr.hostname}:${addr.port}/ (${mode})`);
     if (exposure.note) io.log(exposure.note);
-    if (exposure.warn) io.warn(`bus: ${exposure.warn}`);
     await shutdown.wait();
     io.log(`${shutdown.received ?? "stop"}: closing every connection`);
     await bus.close();

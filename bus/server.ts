@@ -302,6 +302,11 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
       this.dispatchEvent(new BusConnectionEvent(id, true, { remote }));
     };
     socket.onmessage = (event) => this.#receive(conn, event.data);
+    // Deno reports a text frame of invalid UTF-8 here and drops the connection (no 1007 frame).
+    socket.onerror = (event) => {
+      const why = event instanceof ErrorEvent ? event.message : "error";
+      this.#notice(`${id}: ${why}: connection dropped`, conn);
+    };
     socket.onclose = (event) => {
       if (conn.abortTimer !== undefined) this.#clock.clearTimeout(conn.abortTimer);
       conn.abortTimer = undefined;
