@@ -613,6 +613,7 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
    * dropped.
    */
   #closeHard(conn: Conn, code: number, reason: string): void {
+    if (conn.socket.readyState === WebSocket.OPEN) this.#notice(`${conn.id}: closing: ${reason}`);
     closeSocket(conn.socket, code, reason);
     if (conn.abortTimer !== undefined || !this.#conns.has(conn.id)) return;
     conn.abortTimer = this.#clock.setTimeout(() => {
