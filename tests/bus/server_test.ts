@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { BusServer, type BusServerOptions } from "../../bus/server.ts";
 import { type Message, SilentPeer, withTimeout, WsPeer } from "../fixtures/raw_ws.ts";
 import { FakeClock } from "../fake_clock.ts";
+import { throwawayTls } from "./throwaway_tls.ts";
 
 function start(options: BusServerOptions = {}): { bus: BusServer; url: string; http: string } {
   const bus = new BusServer({ port: 0, ...options });
@@ -934,4 +935,40 @@ Deno.test("BusServer drops a connection that sends invalid UTF-8 in a text frame
   await until(() => notices.some((n) => /UTF-8/.test(n)), "a notice about the bad UTF-8");
   await using other = await WsPeer.open(url); // the bus serves on
   await other.register({ type: "monitor", protocol: 2 });
+});
+
+Deno.test("BusServer with cert and key serves wss:// and https:// (a throwaway CA)", async (t) => {
+  const tls = await throwawayTls();
+  if (typeof tls === "string") {
+    console.warn(`skipped: cannot make a test certificate: ${tls}`);
+    return;
+  }
+  try {
+    const bus = new BusServer({ port: 0, cert: tls.cert, key: tls.key });
+    await using _bus = bus;
+    const { port } = bus.listen();
+    await t.step("https://127.0.0.1/health", async () => {
+      using client = Deno.createHttpClient({ caCerts: [tls.ca] });
+      const health = await fetch(`https://127.0.0.1:${port}/health`, { client });
+      assert.equal((await health.json()).status, "ok");
+    });
+    await t.step("wss:// upgrade, register, and a foreign Origin refused", async () => {
+      const connect = () => Deno.connectTls({ hostname: "127.0.0.1", port, caCerts: [tls.ca] });
+      const host = `127.0.0.1:${port}`;
+      const own = await RawUpgrade.open(connect, host, "/", { Origin: `https://${host}` });
+      try {
+        assert.equal(own.status, 101, own.head);
+        await own.send({ cmd: "register", type: "monitor", protocol: 2 });
+        await until(() => bus.health().monitors === 1, "the monitor registered over TLS");
+      } finally {
+        own.close();
+      }
+      const foreign = await RawUpgrade.open(connect, host, "/", { Origin: `http://${host}` });
+      foreign.close();
+      assert.equal(foreign.status, 403, foreign.head);
+    });
+    assert.throws(() => new BusServer({ cert: tls.cert }), /'cert' and 'key' go together/);
+  } finally {
+    await tls.remove();
+  }
 });
