@@ -252,10 +252,10 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
     return new Response("not found\n", { status: 404 });
   }
 
-  /** The answer to an upgrade the bus will not take: at /health, foreign Origin, too many. */
+  /** The answer to an upgrade the bus will not take: at /health or /status, foreign Origin, too many. */
   #refuseUpgrade(request: Request, url: URL): Response | undefined {
-    if (url.pathname === "/health") {
-      return Response.json({ error: "/health is not an upgrade path: connect to /" }, {
+    if (url.pathname === "/health" || url.pathname === "/status") {
+      return Response.json({ error: `${url.pathname} is not an upgrade path: connect to /` }, {
         status: 400,
       });
     }

@@ -201,6 +201,7 @@ Deno.test("bus main: --max-connections answers the next upgrade with 503", async
 Deno.test("bus main: --cert and --key serve wss://; one of them alone or unreadable is one line", async () => {
   const tls = await throwawayTls();
   if (typeof tls === "string") {
+    // deno-lint-ignore no-console
     console.warn(`skipped: cannot make a test certificate: ${tls}`);
     return;
   }

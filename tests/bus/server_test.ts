@@ -759,7 +759,7 @@ Deno.test("BusServer refuses an upgrade from a foreign Origin with 403, takes it
   assert.equal(bus.health().monitors, 1);
 });
 
-Deno.test("BusServer answers an upgrade at /health with 400 and serves /health itself", async () => {
+Deno.test("BusServer answers an upgrade at /health or /status with 400 and serves /health itself", async () => {
   const { bus, http } = start();
   await using _bus = bus;
   const port = Number(new URL(http).port);
@@ -767,6 +767,9 @@ Deno.test("BusServer answers an upgrade at /health with 400 and serves /health i
   upgrade.close();
   assert.equal(upgrade.status, 400, upgrade.head);
   assert.match(upgrade.head, /not an upgrade path/);
+  const status = await RawUpgrade.open(tcp(port), `127.0.0.1:${port}`, "/status");
+  status.close();
+  assert.equal(status.status, 400, status.head);
   assert.equal((await fetch(`${http}/health`).then((r) => r.json())).status, "ok");
 });
 
@@ -940,6 +943,7 @@ Deno.test("BusServer drops a connection that sends invalid UTF-8 in a text frame
 Deno.test("BusServer with cert and key serves wss:// and https:// (a throwaway CA)", async (t) => {
   const tls = await throwawayTls();
   if (typeof tls === "string") {
+    // deno-lint-ignore no-console
     console.warn(`skipped: cannot make a test certificate: ${tls}`);
     return;
   }
