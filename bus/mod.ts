@@ -20,6 +20,8 @@ export * from "./dispatcher.ts";
 export * from "./job_records.ts";
 export * from "./server.ts";
 export * from "./server_events.ts";
+export * from "./conn_limits.ts";
+export * from "./rate_limiter.ts";
 export * from "./client_message.ts";
 export * from "./server_message.ts";
 export * from "./backoff.ts";
