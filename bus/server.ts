@@ -36,7 +36,6 @@ import {
   type JobRequestMessage,
   type ListMessage,
   type OutputMessage,
-  type ParseResult,
   type RegisterMessage,
   type Role,
   type ServerMessage,
@@ -330,6 +329,8 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
       this.#closeHard(conn, 1009, "frame too big");
       return;
     }
+    const verdict = seedScheduler ? "ok" : conn.rate.take(); // a seed scheduler's are ignored
+    if (verdict !== "ok") return this.#overRate(conn, data, verdict);
     if (typeof data !== "string") {
       this.#reject(conn, "binary frames are not supported: send JSON text frames");
       return;
@@ -339,8 +340,6 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
       return;
     }
     const parsed = parseClientMessage(data);
-    const verdict = conn.rate.take();
-    if (verdict !== "ok") return this.#overRate(conn, parsed, verdict);
     if (!parsed.ok) {
       const asRejected = parsed.op === "job_request" && this.#isProducer(conn, 2);
       this.#reject(conn, parsed.reason, { op: parsed.op, id: parsed.id, asRejected });
@@ -354,9 +353,17 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
    * A message over the connection's rate limit: dropped; a job_request is answered (never lost
    * silently), anything else gets one `error` a second.
    */
-  #overRate(conn: Conn, parsed: ParseResult<ClientMessage>, verdict: "drop" | "report"): void {
-    const op = parsed.ok ? parsed.message.cmd : parsed.op;
-    const id = parsed.ok ? ("id" in parsed.message ? parsed.message.id : undefined) : parsed.id;
+  #overRate(conn: Conn, data: unknown, verdict: "drop" | "report"): void {
+    // Parsed only when it may be a job_request or is reported: the excess costs next to nothing.
+    const parse = typeof data === "string" &&
+      (verdict === "report" || (this.#isProducer(conn) && data.includes("job_request")));
+    const parsed = parse ? parseClientMessage(data) : undefined;
+    const op = parsed === undefined ? undefined : parsed.ok ? parsed.message.cmd : parsed.op;
+    const id = parsed === undefined
+      ? undefined
+      : parsed.ok
+      ? ("id" in parsed.message ? parsed.message.id : undefined)
+      : parsed.id;
     if (op === "job_request" && this.#isProducer(conn)) {
       this.#reject(conn, "rate limit", { op, id, asRejected: conn.protocol === 2 });
     } else if (verdict === "report") {
