@@ -12,7 +12,7 @@ import { BusStateError } from "./errors.ts";
 import { TypedEventTarget } from "../core/typed_event_target.ts";
 import { parseClientMessage } from "./client_message.ts";
 import { roleRefusal } from "./role_table.ts";
-import { originRefusal } from "./origin.ts";
+import { upgradeRefusal } from "./upgrade_gate.ts";
 import { ConnLimits } from "./conn_limits.ts";
 import type { RateLimiter } from "./rate_limiter.ts";
 import { abortSocket } from "./socket_abort.ts";
@@ -231,7 +231,7 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
     const url = new URL(request.url);
     if (request.headers.get("upgrade")?.toLowerCase() === "websocket") {
       if (this.#closing) return new Response("bus shutting down\n", { status: 503 });
-      const refusal = this.#refuseUpgrade(request, url);
+      const refusal = this.#refuseUpgrade(request);
       if (refusal) return refusal;
       const remote = `${info.remoteAddr.hostname}:${info.remoteAddr.port}`; // gone once upgraded
       const { socket, response } = Deno.upgradeWebSocket(request, {
@@ -251,28 +251,17 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
     return new Response("not found\n", { status: 404 });
   }
 
-  /** The answer to an upgrade the bus will not take: at /health or /status, foreign Origin, too many. */
-  #refuseUpgrade(request: Request, url: URL): Response | undefined {
-    if (url.pathname === "/health" || url.pathname === "/status") {
-      return Response.json({ error: `${url.pathname} is not an upgrade path: connect to /` }, {
-        status: 400,
-      });
-    }
-    const headers = request.headers;
-    const origin = originRefusal(
-      headers.get("origin"),
-      headers.get("host"),
-      this.#tls !== undefined,
-    );
-    if (origin !== undefined) {
-      this.#notice(`refused an upgrade: ${origin}`);
-      return Response.json({ error: origin }, { status: 403 });
-    }
-    if (!this.#limits.admit(this.#conns.size)) {
-      this.#notice(`refused an upgrade: too many connections (${this.#limits.maxConnections})`);
-      return Response.json({ error: "too many connections" }, { status: 503 });
-    }
-    return undefined;
+  /** The answer to an upgrade the bus will not take (see {@linkcode upgradeRefusal}). */
+  #refuseUpgrade(request: Request): Response | undefined {
+    const secure = this.#tls !== undefined;
+    const refused = upgradeRefusal(request, {
+      secure,
+      open: this.#conns.size,
+      limits: this.#limits,
+    });
+    if (!refused) return undefined;
+    if (refused.status !== 400) this.#notice(`refused an upgrade: ${refused.error}`);
+    return Response.json({ error: refused.error }, { status: refused.status });
   }
 
   #accept(socket: WebSocket, remote: string): void {
