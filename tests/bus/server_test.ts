@@ -976,3 +976,11 @@ Deno.test("BusServer with cert and key serves wss:// and https:// (a throwaway C
     await tls.remove();
   }
 });
+
+Deno.test("BusServer refuses limits that are not positive", () => {
+  assert.throws(() => new BusServer({ maxQueuePerOwner: 0 }), /'maxQueuePerOwner' must be/);
+  assert.throws(() => new BusServer({ maxConnections: 0 }), /'maxConnections' must be/);
+  assert.throws(() => new BusServer({ registerTimeoutMs: -1 }), /'registerTimeoutMs' must be/);
+  assert.throws(() => new BusServer({ maxRate: 0 }), /'maxRate' must be/);
+  assert.throws(() => new BusServer({ key: "x" }), /'cert' and 'key' go together/);
+});
