@@ -279,7 +279,6 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
       closed,
       rate: this.#limits.rateLimiter(),
       stopRegisterWatch: this.#limits.watchRegistration(() => {
-        this.#notice(`${id}: ${this.#limits.registerTimeoutReason}: closed`);
         this.#closeHard(conn, 1008, this.#limits.registerTimeoutReason);
       }),
       abortTimer: undefined,
