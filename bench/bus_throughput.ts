@@ -188,7 +188,10 @@ async function run({ config, jsonPath }: Parsed): Promise<number> {
 async function withServer<T>(target: Target, body: (server: Server) => Promise<T>): Promise<T> {
   const args = target === "relay"
     ? ["run", "-A", new URL("bench/relay.ts", ROOT).pathname, "--port", "0"]
-    : ["run", "-A", new URL("bus/main.ts", ROOT).pathname, "--port", "0", "--max-queue", "200000"];
+    : [
+      ...["run", "-A", new URL("bus/main.ts", ROOT).pathname, "--port", "0"],
+      ...["--max-queue", "200000", "--max-rate", "1000000000"], // a flood: no rate limit
+    ];
   const child = new Deno.Command(Deno.execPath(), { args, stdout: "piped", stderr: "inherit" })
     .spawn();
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();

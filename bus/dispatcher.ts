@@ -91,12 +91,15 @@ export class Dispatcher {
   #outcomes = new Map<string, number>();
   #blocked = false;
   #skipped = false; // a scheduler's full send buffer held a job back in this round
+  #maxPerOwner: number | undefined;
+  #unfinished = new Map<string, number>(); // unfinished jobs by owner, with maxQueuePerOwner
 
   /**
    * Creates a Dispatcher.
    *
    * @param options See {@linkcode DispatcherOptions}.
-   * @throws {RangeError} If `maxQueue` or `rememberFinished` is not a positive integer.
+   * @throws {RangeError} If `maxQueue`, `maxQueuePerOwner` or `rememberFinished` is not a
+   * positive integer.
    */
   constructor(options: DispatcherOptions = {}) {
     this.#queue = new JobQueue<Job>({
@@ -110,6 +113,12 @@ export class Dispatcher {
       );
     }
     this.#finished = new FinishedIds(remember);
+    const perOwner = this.#maxPerOwner = options.maxQueuePerOwner;
+    if (perOwner !== undefined && (!Number.isInteger(perOwner) || perOwner < 1)) {
+      throw new RangeError(
+        `Cannot create Dispatcher: 'maxQueuePerOwner' must be a positive integer, got ${perOwner}`,
+      );
+    }
     this.#broadcast = options.broadcast ?? false;
     this.#clock = options.clock ?? systemClock;
     this.#backoff = new RetryBackoff(this.#clock);
@@ -137,12 +146,15 @@ export class Dispatcher {
    *
    * @param request Owner, optional id, validated payload.
    * @returns Accepted (with the id; for a duplicate, the job's current or final state) or
-   * rejected "queue full".
+   * rejected "queue full" (or "queue full for owner X", see `maxQueuePerOwner`).
    */
   submit(request: SubmitRequest): SubmitResult {
     const known = request.id === undefined ? undefined : this.#jobs.get(request.id);
     if (known) return { ok: true, id: known.id, duplicate: true, ...knownState(known) };
     if (this.#queue.full) return { ok: false, reason: "queue full" };
+    if (this.#ownerFull(request.owner)) {
+      return { ok: false, reason: `queue full for owner ${request.owner}` };
+    }
     let id = request.id;
     while (id === undefined || this.#jobs.has(id)) id = this.#idPrefix + this.#nextId++;
     const job = newBusJob(
@@ -153,6 +165,7 @@ export class Dispatcher {
       this.#seq++,
     );
     this.#received++;
+    this.#countOwner(request.owner, 1);
     this.#jobs.set(id, job);
     this.#emit(job, "queued");
     this.#queue.enqueue(job);
@@ -610,7 +623,21 @@ export class Dispatcher {
     this.#emit(job, "requeued", { reason });
   }
 
+  /** Whether the owner has `maxQueuePerOwner` unfinished jobs already. */
+  #ownerFull(owner: string): boolean {
+    return this.#maxPerOwner !== undefined &&
+      (this.#unfinished.get(owner) ?? 0) >= this.#maxPerOwner;
+  }
+
+  #countOwner(owner: string, delta: 1 | -1): void {
+    if (this.#maxPerOwner === undefined) return;
+    const count = (this.#unfinished.get(owner) ?? 0) + delta;
+    if (count > 0) this.#unfinished.set(owner, count);
+    else this.#unfinished.delete(owner);
+  }
+
   #finish(job: Job, state: BusJobState, extra: EventExtra = {}): void {
+    this.#countOwner(job.owner, -1);
     job.state = state;
     job.ending = extra;
     this.#outcomes.set(state, (this.#outcomes.get(state) ?? 0) + 1);

@@ -83,6 +83,12 @@ export interface DispatcherOptions {
    */
   maxQueue?: number | undefined;
   /**
+   * Most unfinished jobs (waiting, running or waiting for a retry) one owner may have in the
+   * bus; beyond it its new jobs are rejected "queue full for owner X".
+   * @default {undefined} no limit per owner
+   */
+  maxQueuePerOwner?: number | undefined;
+  /**
    * Every job to every scheduler (the seed's behavior) instead of exactly-once.
    * @default {false}
    */

@@ -34,6 +34,15 @@ scheduler can take them; each job goes to one scheduler.`,
       ["--host HOST", "interface to listen on (default 127.0.0.1)"],
       ["--port PORT", "port, 0 for any free one (default 8101)"],
       ["--max-queue N", "most jobs waiting in the bus (default 100000)"],
+      ["--max-queue-per-owner N", "most unfinished jobs of one owner (default: no limit)"],
+      ["--max-connections N", "most WebSocket connections at once; more get 503 (default 1000)"],
+      ["--max-rate N", "messages a second per connection, bursts of twice that (default 10000)"],
+      ["--cert FILE", "certificate chain (PEM): serve wss:// and https:// (needs --key)"],
+      ["--key FILE", "private key (PEM) of --cert"],
+      [
+        "--insecure",
+        "allow a --host that is not loopback without --auth (anyone reaching it may use it)",
+      ],
       [
         "--max-frame BYTES",
         `largest frame accepted, >= ${MIN_FRAME_BYTES}; bigger closes with 1009 (default 65536)`,
@@ -53,7 +62,10 @@ scheduler can take them; each job goes to one scheduler.`,
     rows: [
       ["0", "stopped by Ctrl-C or SIGTERM (every connection closed first)"],
       ["1", "cannot listen (port in use, no permission), or cannot read the --auth file"],
-      ["2", "bad command line"],
+      [
+        "2",
+        "bad command line, unreadable --cert/--key, or a --host not loopback without --auth",
+      ],
     ],
   }],
   examples: [
@@ -71,6 +83,12 @@ const OPTIONS = {
   "max-queue": { type: "string", default: "100000" },
   "max-frame": { type: "string", default: "65536" },
   "ping-timeout": { type: "string", default: "30" },
+  "max-queue-per-owner": { type: "string" },
+  "max-connections": { type: "string", default: "1000" },
+  "max-rate": { type: "string", default: "10000" },
+  cert: { type: "string" },
+  key: { type: "string" },
+  insecure: { type: "boolean", default: false },
   broadcast: { type: "boolean", default: false },
   auth: { type: "string" },
   "allow-seed-clients": { type: "boolean", default: false },
@@ -84,6 +102,12 @@ interface Config {
   maxQueue: number;
   maxFrame: number;
   pingTimeoutS: number;
+  maxQueuePerOwner: number | undefined;
+  maxConnections: number;
+  maxRate: number;
+  cert: string | undefined;
+  key: string | undefined;
+  insecure: boolean;
   broadcast: boolean;
   debug: boolean;
   auth: string | undefined;
@@ -123,6 +147,14 @@ function configure({ values }: Flags<typeof OPTIONS>): Config {
     maxFrame: integerFlag("--max-frame", values["max-frame"], { min: MIN_FRAME_BYTES }),
     // Deno's WebSocket idle timeout counts whole seconds.
     pingTimeoutS: integerFlag("--ping-timeout", values["ping-timeout"], { min: 1 }),
+    maxQueuePerOwner: values["max-queue-per-owner"] === undefined
+      ? undefined
+      : integerFlag("--max-queue-per-owner", values["max-queue-per-owner"], { min: 1 }),
+    maxConnections: integerFlag("--max-connections", values["max-connections"], { min: 1 }),
+    maxRate: integerFlag("--max-rate", values["max-rate"], { min: 1 }),
+    cert: values.cert,
+    key: values.key,
+    insecure: values.insecure,
     broadcast: values.broadcast,
     debug: values.debug,
     auth: values.auth,
@@ -131,6 +163,17 @@ function configure({ values }: Flags<typeof OPTIONS>): Config {
 }
 
 async function run(config: Config, io: CliIo): Promise<number> {
+  const exposure = checkExposure(config.host, config.auth !== undefined, config.insecure);
+  if (exposure.refuse) {
+    io.err(`bus: ${exposure.refuse}`);
+    return 2;
+  }
+  if (exposure.warn) io.warn(`bus: ${exposure.warn}`);
+  const tls = readTls(config);
+  if (typeof tls === "string") {
+    io.err(`bus: ${tls}`);
+    return 2;
+  }
   let auth: TokenStore | undefined;
   try {
     auth = config.auth === undefined
@@ -143,6 +186,10 @@ async function run(config: Config, io: CliIo): Promise<number> {
   }
   const bus = new BusServer({
     ...(auth ? { auth, allowSeedClients: config.allowSeedClients } : {}),
+    ...tls,
+    maxQueuePerOwner: config.maxQueuePerOwner,
+    maxConnections: config.maxConnections,
+    maxRate: config.maxRate,
     hostname: config.host,
     port: config.port,
     maxQueue: config.maxQueue,
@@ -170,8 +217,10 @@ async function run(config: Config, io: CliIo): Promise<number> {
     const mode = config.broadcast
       ? "broadcast: every job to every scheduler"
       : "each job to one scheduler";
-    io.log(`bus listening on ws://${addr.hostname}:${addr.port}/ (${mode})`);
+    const scheme = tls.cert === undefined ? "ws" : "wss";
+    io.log(`bus listening on ${scheme}://${addr.hostname}:${addr.port}/ (${mode})`);
     if (auth) logAuth(auth, config, io);
+    if (exposure.note) io.log(exposure.note);
     await shutdown.wait();
     io.log(`${shutdown.received ?? "stop"}: closing every connection`);
     await bus.close();
@@ -190,6 +239,56 @@ function logAuth(auth: TokenStore, config: Config, io: CliIo): void {
       (config.allowSeedClients ? ", except seed (protocol 1) clients (--allow-seed-clients)" : ""),
   );
   if (tokens.length === 0) io.warn(`${auth.path} has no tokens: nobody can connect`);
+}
+
+/**
+ * Whether the bus may listen on `host`: without `--auth` only on loopback, unless `--insecure`
+ * (then with a loud warning); a note that anyone on this machine may use a loopback bus.
+ */
+function checkExposure(
+  host: string,
+  authEnabled: boolean,
+  insecure: boolean,
+): { refuse?: string; warn?: string; note?: string } {
+  if (authEnabled) return {};
+  if (isLoopback(host)) return { note: "no --auth: anyone on this machine may use the bus" };
+  if (!insecure) {
+    return {
+      refuse: `refusing to listen on ${host} without --auth: anyone who reaches it could run ` +
+        "jobs (use --auth FILE, or --insecure to accept that)",
+    };
+  }
+  return {
+    warn: `--insecure: listening on ${host} without --auth: anyone who reaches it may submit, ` +
+      "take and watch jobs",
+  };
+}
+
+/** Whether a `--host` is a loopback address: 127.0.0.0/8, ::1, localhost. */
+function isLoopback(host: string): boolean {
+  const bare = host.replace(/^\[(.*)\]$/, "$1").toLowerCase();
+  if (bare === "localhost" || bare === "::1" || bare === "0:0:0:0:0:0:0:1") return true;
+  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(bare);
+}
+
+/** The PEM texts of `--cert` and `--key` (both or neither), or a one-line reason. */
+function readTls(config: Config): { cert?: string; key?: string } | string {
+  if (config.cert === undefined && config.key === undefined) return {};
+  if (config.cert === undefined || config.key === undefined) {
+    return "--cert and --key go together: give both or neither";
+  }
+  const read = (flag: string, path: string): string => {
+    try {
+      return Deno.readTextFileSync(path);
+    } catch (error) {
+      throw new Error(`${flag}: cannot read ${path} (${(error as Error).message})`);
+    }
+  };
+  try {
+    return { cert: read("--cert", config.cert), key: read("--key", config.key) };
+  } catch (error) {
+    return (error as Error).message;
+  }
 }
 
 /** Logs what the bus does: connections, registrations, rejections, requeues (all with -d). */

@@ -22,6 +22,8 @@ export * from "./server.ts";
 export * from "./server_events.ts";
 export * from "./token_store.ts";
 export * from "./auth.ts";
+export * from "./conn_limits.ts";
+export * from "./rate_limiter.ts";
 export * from "./client_message.ts";
 export * from "./server_message.ts";
 export * from "./backoff.ts";

@@ -14,6 +14,10 @@ import { parseClientMessage } from "./client_message.ts";
 import { roleRefusal } from "./role_table.ts";
 import { BusAuth, registerRefusal } from "./auth.ts";
 import type { TokenIdentity } from "./token_store.ts";
+import { upgradeRefusal } from "./upgrade_gate.ts";
+import { ConnLimits } from "./conn_limits.ts";
+import type { RateLimiter } from "./rate_limiter.ts";
+import { abortSocket } from "./socket_abort.ts";
 import type { BusHealth, BusServerOptions, BusStatus } from "./server_options.ts";
 
 export type { BusHealth, BusServerOptions, BusStatus } from "./server_options.ts";
@@ -50,6 +54,9 @@ interface Conn {
   suppressed: number;
   closed: Promise<void>;
   identity?: TokenIdentity | undefined; // with --auth: the token's holder (none: a seed client)
+  rate: RateLimiter;
+  stopRegisterWatch: () => void;
+  abortTimer: TimerId | undefined; // after a close the peer may never answer: drop the TCP
 }
 
 const MAX_REPORTED_REASONS = 5;
@@ -78,6 +85,8 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
   #idleTimeoutS: number;
   #maxBuffered: number;
   #clock: Clock;
+  #limits: ConnLimits;
+  #tls: { cert: string; key: string } | undefined;
   #dispatcher: Dispatcher;
   #records: JobRecords;
   #server: Deno.HttpServer<Deno.NetAddr> | undefined;
@@ -98,6 +107,7 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
    *
    * @param options See {@linkcode BusServerOptions}.
    * @throws {RangeError} If a numeric option is out of range.
+   * @throws {TypeError} If only one of `cert` and `key` is given.
    */
   constructor(options: BusServerOptions = {}) {
     super();
@@ -116,10 +126,13 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
     check(isPositiveInt(this.#maxBuffered), "maxBufferedBytes", this.#maxBuffered);
     this.#idleTimeoutS = Math.ceil(pingTimeoutMs / 1000);
     this.#clock = options.clock ?? systemClock;
+    this.#limits = new ConnLimits({ ...options, clock: this.#clock });
+    this.#tls = tlsOptions(options.cert, options.key);
     this.#jobEventStates = options.jobEventStates && new Set(options.jobEventStates);
     const records = this.#records = new JobRecords(options.jobRecords);
     this.#dispatcher = new Dispatcher({
       maxQueue: options.maxQueue,
+      maxQueuePerOwner: options.maxQueuePerOwner,
       broadcast: options.broadcast,
       clock: this.#clock,
       onJobEvent: (event) => {
@@ -156,7 +169,7 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
     if (this.#server) throw new BusStateError("Cannot listen: the BusServer is already listening");
     this.#startedAt = this.#clock.now();
     this.#server = Deno.serve(
-      { hostname: this.#hostname, port: this.#port, onListen: () => {} },
+      { hostname: this.#hostname, port: this.#port, onListen: () => {}, ...this.#tls },
       (request, info) => this.#handle(request, info),
     );
     this.#auth?.watch(() => this.#closeRevoked());
@@ -203,7 +216,10 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
       this.#dispatcher.close(); // retry backoffs
       await this.#auth?.close();
       const conns = [...this.#conns.values()];
-      for (const conn of conns) closeSocket(conn.socket, 1001, "bus shutting down");
+      for (const conn of conns) {
+        conn.stopRegisterWatch();
+        closeSocket(conn.socket, 1001, "bus shutting down");
+      }
       // A peer that never answers the close would hold us forever: wait a bounded time.
       let timer: TimerId | undefined;
       const grace = new Promise<void>((resolve) => {
@@ -211,6 +227,7 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
       });
       await Promise.race([Promise.all(conns.map((conn) => conn.closed)), grace]);
       this.#clock.clearTimeout(timer!);
+      for (const conn of conns) this.#abort(conn); // those that never answered
       await this.#server?.shutdown();
     })();
     return this.#closing;
@@ -228,6 +245,8 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
     const url = new URL(request.url);
     if (request.headers.get("upgrade")?.toLowerCase() === "websocket") {
       if (this.#closing) return new Response("bus shutting down\n", { status: 503 });
+      const refusal = this.#refuseUpgrade(request);
+      if (refusal) return refusal;
       if (!this.#auth) return this.#upgrade(request, info);
       // With --auth: only for a valid token (else 401 / 429, see auth.ts)
       return this.#auth.admit(
@@ -284,6 +303,19 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
     }
   }
 
+  /** The answer to an upgrade the bus will not take (see {@linkcode upgradeRefusal}). */
+  #refuseUpgrade(request: Request): Response | undefined {
+    const secure = this.#tls !== undefined;
+    const refused = upgradeRefusal(request, {
+      secure,
+      open: this.#conns.size,
+      limits: this.#limits,
+    });
+    if (!refused) return undefined;
+    if (refused.status !== 400) this.#notice(`refused an upgrade: ${refused.error}`);
+    return Response.json({ error: refused.error }, { status: refused.status });
+  }
+
   #accept(socket: WebSocket, remote: string, identity?: TokenIdentity): void {
     const id = `c${this.#nextConn++}`;
     const { promise: closed, resolve } = Promise.withResolvers<void>();
@@ -298,6 +330,11 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
       suppressed: 0,
       closed,
       identity,
+      rate: this.#limits.rateLimiter(),
+      stopRegisterWatch: this.#limits.watchRegistration(() => {
+        this.#closeHard(conn, 1008, this.#limits.registerTimeoutReason);
+      }),
+      abortTimer: undefined,
     };
     socket.binaryType = "arraybuffer";
     this.#conns.set(id, conn);
@@ -305,7 +342,14 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
       this.dispatchEvent(new BusConnectionEvent(id, true, { remote }));
     };
     socket.onmessage = (event) => this.#receive(conn, event.data);
+    // Deno reports a text frame of invalid UTF-8 here and drops the connection (no 1007 frame).
+    socket.onerror = (event) => {
+      const why = event instanceof ErrorEvent ? event.message : "error";
+      this.#notice(`${id}: ${why}: connection dropped`, conn);
+    };
     socket.onclose = (event) => {
+      if (conn.abortTimer !== undefined) this.#clock.clearTimeout(conn.abortTimer);
+      conn.abortTimer = undefined;
       this.#drop(conn);
       resolve();
       if (conn.suppressed > 0) {
@@ -323,9 +367,11 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
     if (size > this.#maxFrameBytes) {
       const reason = `frame of ${size} bytes is over the limit of ${this.#maxFrameBytes}`;
       this.#reject(conn, reason);
-      closeSocket(conn.socket, 1009, "frame too big");
+      this.#closeHard(conn, 1009, "frame too big");
       return;
     }
+    const verdict = seedScheduler ? "ok" : conn.rate.take(); // a seed scheduler's are ignored
+    if (verdict !== "ok") return this.#overRate(conn, data, verdict);
     if (typeof data !== "string") {
       this.#reject(conn, "binary frames are not supported: send JSON text frames");
       return;
@@ -342,6 +388,28 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
     }
     this.#execute(conn, parsed.message);
     if (this.#dispatcher.blocked) this.#scheduleRetry();
+  }
+
+  /**
+   * A message over the connection's rate limit: dropped; a job_request is answered (never lost
+   * silently), anything else gets one `error` a second.
+   */
+  #overRate(conn: Conn, data: unknown, verdict: "drop" | "report"): void {
+    // Parsed only when it may be a job_request or is reported: the excess costs next to nothing.
+    const parse = typeof data === "string" &&
+      (verdict === "report" || (this.#isProducer(conn) && data.includes("job_request")));
+    const parsed = parse ? parseClientMessage(data) : undefined;
+    const op = parsed === undefined ? undefined : parsed.ok ? parsed.message.cmd : parsed.op;
+    const id = parsed === undefined
+      ? undefined
+      : parsed.ok
+      ? ("id" in parsed.message ? parsed.message.id : undefined)
+      : parsed.id;
+    if (op === "job_request" && this.#isProducer(conn)) {
+      this.#reject(conn, "rate limit", { op, id, asRejected: conn.protocol === 2 });
+    } else if (verdict === "report") {
+      this.#reject(conn, this.#limits.rateLimitReason, { op, id });
+    }
   }
 
   #execute(conn: Conn, message: ClientMessage): void {
@@ -443,6 +511,7 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
   }
 
   #register(conn: Conn, message: RegisterMessage): void {
+    conn.stopRegisterWatch();
     conn.role = message.type;
     conn.protocol = message.protocol;
     // With --auth the token's name is the identity (a seed client's: its connection id): a
@@ -504,6 +573,7 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
   }
 
   #drop(conn: Conn): void {
+    conn.stopRegisterWatch();
     if (!this.#conns.delete(conn.id)) return;
     this.#monitors.delete(conn);
     const owned = this.#owners.get(conn.owner);
@@ -586,10 +656,33 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
     const socket = conn.socket;
     if (socket.readyState !== WebSocket.OPEN) return;
     if (socket.bufferedAmount > 4 * this.#maxBuffered) {
-      closeSocket(socket, 1008, "send buffer overflow: peer does not read");
+      this.#closeHard(conn, 1008, "send buffer overflow: peer does not read");
       return;
     }
     socket.send(text);
+  }
+
+  /**
+   * Closes a connection the bus gives up on; a peer that does not complete the close handshake
+   * within {@linkcode CLOSE_GRACE_MS} (one that does not read never will) has its TCP connection
+   * dropped.
+   */
+  #closeHard(conn: Conn, code: number, reason: string): void {
+    if (conn.socket.readyState === WebSocket.OPEN) this.#notice(`${conn.id}: closing: ${reason}`);
+    closeSocket(conn.socket, code, reason);
+    if (conn.abortTimer !== undefined || !this.#conns.has(conn.id)) return;
+    conn.abortTimer = this.#clock.setTimeout(() => {
+      conn.abortTimer = undefined;
+      this.#abort(conn);
+    }, CLOSE_GRACE_MS);
+  }
+
+  /** Drops the TCP connection of a socket not closed yet. */
+  #abort(conn: Conn): void {
+    if (conn.abortTimer !== undefined) this.#clock.clearTimeout(conn.abortTimer);
+    conn.abortTimer = undefined;
+    if (conn.socket.readyState === WebSocket.CLOSED) return;
+    if (abortSocket(conn.socket)) this.#notice(`${conn.id}: no answer to the close: dropped`);
   }
 
   #isProducer(conn: Conn, protocol?: 1 | 2): boolean {
@@ -619,6 +712,18 @@ function closeSocket(socket: WebSocket, code: number, reason: string): void {
   } catch {
     // already closing
   }
+}
+
+/** Deno.serve's TLS options from `cert` and `key`: both or neither. */
+function tlsOptions(
+  cert: string | undefined,
+  key: string | undefined,
+): { cert: string; key: string } | undefined {
+  if (cert === undefined && key === undefined) return undefined;
+  if (cert === undefined || key === undefined) {
+    throw new TypeError("Cannot create BusServer: 'cert' and 'key' go together, got only one");
+  }
+  return { cert, key };
 }
 
 function isPositiveInt(value: number): boolean {

@@ -10,9 +10,13 @@ import type { DispatcherStatus } from "./dispatcher.ts";
 import type { JobRecordsOptions } from "./job_records.ts";
 import type { BusJobState } from "./protocol.ts";
 import type { TokenStore } from "./token_store.ts";
+import type { ConnLimitsOptions } from "./conn_limits.ts";
 
-/** Options for {@linkcode BusServer}. */
-export interface BusServerOptions {
+/**
+ * Options for {@linkcode BusServer}; the connection limits (`maxConnections`,
+ * `registerTimeoutMs`, `maxRate`) are those of `ConnLimitsOptions`.
+ */
+export interface BusServerOptions extends ConnLimitsOptions {
   /**
    * Interface to listen on.
    * @default {"127.0.0.1"}
@@ -28,6 +32,22 @@ export interface BusServerOptions {
    * @default {100_000}
    */
   maxQueue?: number;
+  /**
+   * Most unfinished jobs one owner may have in the bus; beyond it its new jobs are rejected
+   * "queue full for owner X".
+   * @default {undefined} no limit per owner
+   */
+  maxQueuePerOwner?: number | undefined;
+  /**
+   * A certificate chain (PEM text) to serve TLS (`wss://`, `https://`); needs `key`.
+   * @default {undefined} plain `ws://` and `http://`
+   */
+  cert?: string | undefined;
+  /**
+   * The private key (PEM text) of `cert`.
+   * @default {undefined}
+   */
+  key?: string | undefined;
   /**
    * Largest frame accepted, in bytes; a bigger one closes the connection with 1009.
    * @default {65_536}
@@ -62,7 +82,8 @@ export interface BusServerOptions {
    */
   jobRecords?: JobRecordsOptions;
   /**
-   * Where time comes from (event timestamps, uptime, retry timers).
+   * Where time comes from (event timestamps, uptime, retry timers, register timeouts, rate
+   * limits).
    * @default {systemClock}
    */
   clock?: Clock;

@@ -5,6 +5,7 @@ import { withTimeout, WsPeer } from "../fixtures/raw_ws.ts";
 import { upgradeAnswer } from "../fixtures/raw_ws.ts";
 import { TOKEN_USAGE } from "../../bus/token_cli.ts";
 import { TokenStore } from "../../bus/token_store.ts";
+import { throwawayTls } from "./throwaway_tls.ts";
 
 /** Runs the CLI's `main` with captured output. */
 const run = cliRunner(main);
@@ -243,4 +244,111 @@ Deno.test("bus main: with --auth, a client needs a token and registers as its na
   assert.match(out.join("\n"), /auth: 1 token from .*auth\.json; every client needs one/);
   assert.match(out.join("\n"), /registered as scheduler "node-a"/);
   assert.match(err.join("\n"), /warning: auth: missing token from 127\.0\.0\.1/);
+});
+
+// --- Safe defaults, TLS and limits (issue 10) ---
+
+Deno.test("bus main: refuses a --host that is not loopback without --auth, one line, exit 2", async () => {
+  for (const host of ["0.0.0.0", "192.0.2.1", "::", "bus.example"]) {
+    const { code, out, err } = await run(["--host", host, "--port", "0"]);
+    assert.equal(code, 2, host);
+    assert.deepEqual(out, [], host);
+    assert.equal(err.length, 1, err.join("\n"));
+    assert.match(
+      err[0]!,
+      /^bus: refusing to listen on \S+ without --auth: .*\(use --auth FILE, or --insecure/,
+    );
+  }
+});
+
+Deno.test("bus main: --insecure lets a non-loopback --host through, with a warning first", async () => {
+  // 192.0.2.1 (TEST-NET) is no address of this machine: nothing gets exposed, listen fails.
+  const { code, err } = await run(["--host", "192.0.2.1", "--port", "0", "--insecure"]);
+  assert.equal(code, 1, err.join("\n"));
+  assert.equal(err.length, 2, err.join("\n"));
+  assert.match(err[0]!, /warning: bus: --insecure: listening on 192\.0\.2\.1 without --auth/);
+  assert.match(err[1]!, /^bus: cannot listen on 192\.0\.2\.1:0/);
+});
+
+Deno.test("bus main: says that a loopback bus without --auth is open to this machine", async () => {
+  for (const host of ["127.0.0.1", "127.0.0.2", "localhost"]) {
+    const stop = new AbortController();
+    const bus = startBus(["--host", host], stop.signal);
+    await withTimeout(bus.url, 10_000, "the listening line");
+    stop.abort();
+    const { code, out } = await bus.done;
+    assert.equal(code, 0, host);
+    assert.match(out.join("\n"), /no --auth: anyone on this machine may use the bus/);
+  }
+});
+
+Deno.test("bus main: new limit flags are checked like the others", async () => {
+  const cases: [string[], RegExp][] = [
+    [["--max-connections", "0"], /^bus: --max-connections must be an integer >= 1, got '0'$/],
+    [["--max-rate", "x"], /^bus: --max-rate must be an integer >= 1, got 'x'$/],
+    [["--max-queue-per-owner", "0"], /^bus: --max-queue-per-owner must be an integer >= 1/],
+  ];
+  for (const [args, message] of cases) {
+    const result = await run(args);
+    assert.equal(result.code, 2, args.join(" "));
+    assert.match(result.err[0]!, message);
+  }
+});
+
+Deno.test("bus main: --max-connections answers the next upgrade with 503", async () => {
+  const stop = new AbortController();
+  const bus = startBus(["--max-connections", "1"], stop.signal);
+  const url = await withTimeout(bus.url, 10_000, "the listening line");
+  {
+    await using first = await WsPeer.open(url);
+    await first.register({ type: "monitor", protocol: 2 });
+    const refused = await fetch(url.replace("ws:", "http:"), {
+      headers: {
+        upgrade: "websocket",
+        connection: "Upgrade",
+        "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+        "sec-websocket-version": "13",
+      },
+    });
+    assert.equal(refused.status, 503);
+    assert.deepEqual(await refused.json(), { error: "too many connections" });
+  }
+  stop.abort();
+  assert.equal((await bus.done).code, 0);
+});
+
+Deno.test("bus main: --cert and --key serve wss://; one of them alone or unreadable is one line", async () => {
+  const tls = await throwawayTls();
+  if (typeof tls === "string") {
+    // deno-lint-ignore no-console
+    console.warn(`skipped: cannot make a test certificate: ${tls}`);
+    return;
+  }
+  try {
+    const alone = await run(["--port", "0", "--cert", tls.paths.cert]);
+    assert.equal(alone.code, 2);
+    assert.deepEqual(alone.err, ["bus: --cert and --key go together: give both or neither"]);
+    const missing = await run(["--port", "0", "--cert", tls.paths.cert, "--key", "/nonexistent"]);
+    assert.equal(missing.code, 2);
+    assert.equal(missing.err.length, 1);
+    assert.match(missing.err[0]!, /^bus: --key: cannot read \/nonexistent \(/);
+    const stop = new AbortController();
+    const { promise: listening, resolve } = Promise.withResolvers<string>();
+    const done = run(
+      ["--port", "0", "--cert", tls.paths.cert, "--key", tls.paths.key],
+      stop.signal,
+      (line) => {
+        const url = /listening on (wss:\/\/\S+\/) \(/.exec(line)?.[1];
+        if (url) resolve(url);
+      },
+    );
+    const url = await withTimeout(listening, 10_000, "the listening line");
+    using client = Deno.createHttpClient({ caCerts: [tls.ca] });
+    const health = await fetch(`${url.replace("wss:", "https:")}health`, { client });
+    assert.equal((await health.json()).status, "ok");
+    stop.abort();
+    assert.equal((await done).code, 0);
+  } finally {
+    await tls.remove();
+  }
 });

@@ -5,6 +5,7 @@ import { FakeClock } from "../fake_clock.ts";
 import { upgradeAnswer } from "../fixtures/raw_ws.ts";
 import { type TokenRole, TokenStore } from "../../bus/token_store.ts";
 import { mulberry32 } from "../../producer/generator.ts";
+import { throwawayTls } from "./throwaway_tls.ts";
 
 function start(options: BusServerOptions = {}): { bus: BusServer; url: string; http: string } {
   const bus = new BusServer({ port: 0, ...options });
@@ -943,4 +944,334 @@ Deno.test("BusServer --auth: random tokens and roles get exactly what their toke
       );
     }
   }
+});
+
+// --- Safe defaults, TLS and limits (issue 10) ---
+
+/** A raw HTTP/1.1 upgrade request on its own TCP (or TLS) connection, for headers a WebSocket cannot set. */
+class RawUpgrade {
+  private constructor(
+    readonly conn: Deno.Conn | Deno.TlsConn,
+    readonly status: number,
+    readonly head: string,
+  ) {}
+
+  static async open(
+    connect: () => Promise<Deno.Conn | Deno.TlsConn>,
+    host: string,
+    path = "/",
+    headers: Record<string, string> = {},
+  ): Promise<RawUpgrade> {
+    const conn = await connect();
+    const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join("");
+    const key = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(16))));
+    await writeAll(
+      conn,
+      new TextEncoder().encode(
+        `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+          `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n${extra}\r\n`,
+      ),
+    );
+    const buffer = new Uint8Array(4096);
+    let head = "";
+    while (!head.includes("\r\n\r\n")) {
+      const n = await conn.read(buffer);
+      if (n === null) break;
+      head += new TextDecoder().decode(buffer.subarray(0, n));
+    }
+    return new RawUpgrade(conn, Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0), head);
+  }
+
+  /** Sends one masked frame (text unless `opcode` says otherwise) of any length. */
+  async send(payload: Uint8Array | object, opcode = 0x1): Promise<void> {
+    const bytes = payload instanceof Uint8Array
+      ? payload
+      : new TextEncoder().encode(JSON.stringify(payload));
+    const mask = crypto.getRandomValues(new Uint8Array(4));
+    const length = bytes.length < 126
+      ? [bytes.length]
+      : [126, bytes.length >> 8, bytes.length & 255];
+    const header = [0x80 | opcode, 0x80 | length[0]!, ...length.slice(1), ...mask];
+    const frame = new Uint8Array(header.length + bytes.length);
+    frame.set(header);
+    bytes.forEach((byte, i) => frame[header.length + i] = byte ^ mask[i % 4]!);
+    await writeAll(this.conn, frame);
+  }
+
+  /** Reads until the server ends the connection; resolves with the bytes read (after the head). */
+  async readToEnd(): Promise<number> {
+    const buffer = new Uint8Array(1 << 16);
+    let total = 0;
+    for (;;) {
+      const n = await this.conn.read(buffer).catch(() => null); // a reset ends it too
+      if (n === null) return total;
+      total += n;
+    }
+  }
+
+  close(): void {
+    try {
+      this.conn.close();
+    } catch {
+      // already closed
+    }
+  }
+}
+
+async function writeAll(conn: Deno.Conn | Deno.TlsConn, bytes: Uint8Array): Promise<void> {
+  for (let done = 0; done < bytes.length;) done += await conn.write(bytes.subarray(done));
+}
+
+const tcp = (port: number) => (): Promise<Deno.Conn> =>
+  Deno.connect({ hostname: "127.0.0.1", port });
+
+/** Waits until `ok()` holds, polling; fails after `ms`. */
+async function until(ok: () => boolean, what: string, ms = 5000): Promise<void> {
+  for (const end = Date.now() + ms; !ok();) {
+    assert.ok(Date.now() < end, `timed out waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+Deno.test("BusServer refuses an upgrade from a foreign Origin with 403, takes its own and none", async () => {
+  const { bus, url, http } = start();
+  await using _bus = bus;
+  const port = Number(new URL(http).port);
+  const host = `127.0.0.1:${port}`;
+  const foreign = await RawUpgrade.open(tcp(port), host, "/", { Origin: "https://evil.example" });
+  foreign.close();
+  assert.equal(foreign.status, 403, foreign.head);
+  assert.match(foreign.head, /origin https:\/\/evil\.example is not this bus/);
+  const own = await RawUpgrade.open(tcp(port), host, "/", { Origin: `http://${host}` });
+  assert.equal(own.status, 101, own.head);
+  own.close();
+  await using none = await WsPeer.open(url); // the built-in WebSocket sends no Origin
+  await none.register({ type: "monitor", protocol: 2 });
+  assert.equal(bus.health().monitors, 1);
+});
+
+Deno.test("BusServer answers an upgrade at /health or /status with 400 and serves /health itself", async () => {
+  const { bus, http } = start();
+  await using _bus = bus;
+  const port = Number(new URL(http).port);
+  const upgrade = await RawUpgrade.open(tcp(port), `127.0.0.1:${port}`, "/health");
+  upgrade.close();
+  assert.equal(upgrade.status, 400, upgrade.head);
+  assert.match(upgrade.head, /not an upgrade path/);
+  const status = await RawUpgrade.open(tcp(port), `127.0.0.1:${port}`, "/status");
+  status.close();
+  assert.equal(status.status, 400, status.head);
+  assert.equal((await fetch(`${http}/health`).then((r) => r.json())).status, "ok");
+});
+
+Deno.test("BusServer answers the upgrade beyond maxConnections with 503, takes one again after a close", async () => {
+  const { bus, url, http } = start({ maxConnections: 2 });
+  await using _bus = bus;
+  const port = Number(new URL(http).port);
+  const closed: string[] = [];
+  bus.addEventListener("connection", (e) => e.open || closed.push(e.client));
+  const a = await WsPeer.open(url);
+  await using _b = await WsPeer.open(url);
+  const third = await RawUpgrade.open(tcp(port), `127.0.0.1:${port}`);
+  third.close();
+  assert.equal(third.status, 503, third.head);
+  assert.match(third.head, /\{"error":"too many connections"\}/);
+  await a.close();
+  await until(() => closed.length === 1, "the first connection is gone");
+  await using again = await WsPeer.open(url);
+  await again.register({ type: "monitor", protocol: 2 });
+});
+
+Deno.test("BusServer closes a WebSocket that does not register in time with 1008", async () => {
+  const clock = new FakeClock();
+  const { bus, url } = start({ clock, registerTimeoutMs: 1000 });
+  await using _bus = bus;
+  await using quiet = await WsPeer.open(url);
+  await using registered = await WsPeer.open(url);
+  await registered.register({ type: "producer", protocol: 2, name: "ann" });
+  await clock.tick(999);
+  assert.equal(quiet.socket.readyState, WebSocket.OPEN);
+  await clock.tick(1);
+  const close = await withTimeout(quiet.closed, 3000, "the 1008 close");
+  assert.equal(close.code, 1008);
+  assert.equal(close.reason, "no register within 1 s");
+  await clock.tick(60_000);
+  assert.equal(registered.socket.readyState, WebSocket.OPEN);
+  registered.send({ cmd: "list" });
+  assert.equal((await registered.next()).cmd, "jobs");
+});
+
+Deno.test("BusServer's rate limit: one error a second, excess dropped, a job_request over it rejected", async () => {
+  const clock = new FakeClock();
+  const { bus, url } = start({ clock, maxRate: 2 }); // bursts of 4
+  await using _bus = bus;
+  await using ann = await WsPeer.open(url);
+  await ann.register({ type: "producer", protocol: 2, name: "ann" }); // 1 token
+  const answer = (m: Message): boolean => m.cmd !== "event";
+  for (const id of ["a", "b", "c"]) ann.send(request(3, { id }));
+  for (const id of ["a", "b", "c"]) assert.equal((await ann.next(answer)).id, id);
+  ann.send(request(3, { id: "d" }));
+  assert.deepEqual(await ann.next(answer), { cmd: "rejected", id: "d", reason: "rate limit" });
+  ann.send({ cmd: "list" }); // dropped: the report of this second went to "d"
+  ann.send(request(3, { id: "e" }));
+  assert.deepEqual(await ann.next(answer), { cmd: "rejected", id: "e", reason: "rate limit" });
+  await clock.tick(1000); // 2 tokens back
+  ann.send({ cmd: "list" });
+  assert.equal((await ann.next(answer)).cmd, "jobs");
+  ann.send({ cmd: "list" });
+  assert.equal((await ann.next(answer)).cmd, "jobs");
+  ann.send({ cmd: "list" }); // over: the error of this second
+  assert.deepEqual(await ann.next(answer), {
+    cmd: "error",
+    op: "list",
+    reason: "rate limit: 2 messages/s",
+  });
+  ann.send({ cmd: "list" }); // dropped silently
+  ann.send(request(3, { id: "f" }));
+  assert.deepEqual(await ann.next(answer), { cmd: "rejected", id: "f", reason: "rate limit" });
+  const errors = ann.all().filter((m) => m.cmd === "error");
+  assert.equal(errors.length, 1);
+});
+
+Deno.test("BusServer rejects a job beyond maxQueuePerOwner, other owners unaffected", async () => {
+  const { bus, url } = start({ maxQueuePerOwner: 2 });
+  await using _bus = bus;
+  await using ann = await WsPeer.open(url);
+  await using bob = await WsPeer.open(url);
+  await ann.register({ type: "producer", protocol: 2, name: "ann" });
+  await bob.register({ type: "producer", protocol: 2, name: "bob" });
+  for (const id of ["a1", "a2"]) ann.send(request(3, { id }));
+  for (const id of ["a1", "a2"]) assert.equal((await ann.next((m) => m.id === id)).cmd, "accepted");
+  ann.send(request(3, { id: "a3" }));
+  assert.deepEqual(await ann.next((m) => m.id === "a3"), {
+    cmd: "rejected",
+    id: "a3",
+    reason: "queue full for owner ann",
+  });
+  bob.send(request(3, { id: "b1" }));
+  assert.equal((await bob.next((m) => m.id === "b1")).cmd, "accepted");
+  ann.send({ cmd: "cancel", id: "a1" });
+  await ann.next((m) => m.cmd === "ack");
+  ann.send(request(3, { id: "a3" })); // a finished job frees its place
+  assert.equal((await ann.next((m) => m.id === "a3" && m.cmd !== "event")).cmd, "accepted");
+});
+
+Deno.test("BusServer ends the TCP connection of a peer it closes with 1008 for not reading", async () => {
+  // Its send buffer overflows only once the kernel's buffers are full too: the close frame
+  // cannot go out, and the close handshake cannot complete.
+  const { bus, url, http } = start({
+    maxFrameBytes: 1 << 20,
+    maxBufferedBytes: 4 << 20,
+    pingTimeoutMs: 0,
+  });
+  await using _bus = bus;
+  const port = Number(new URL(http).port);
+  const closes = new Map<string, number>();
+  bus.addEventListener("connection", (e) => e.open || closes.set(e.client, e.detail.code ?? 0));
+  let closing = false;
+  bus.addEventListener("notice", (e) => {
+    closing ||= /closing: send buffer overflow/.test(e.message);
+  });
+  await using ann = await WsPeer.open(url);
+  await ann.register({ type: "producer", protocol: 2, name: "ann" });
+  const blob = "x".repeat(500_000);
+  ann.send({ cmd: "job_request", id: "big", payload: { priority: 3, runtime: 1, blob } });
+  await ann.next((m) => m.cmd === "accepted");
+  const silent = await RawUpgrade.open(tcp(port), `127.0.0.1:${port}`);
+  try {
+    await silent.send({ cmd: "register", type: "monitor", protocol: 2 });
+    await until(() => bus.health().monitors === 1, "the silent monitor registered");
+    // Each show is answered with the half-megabyte job; it never reads them.
+    for (let i = 0; !closing; i++) {
+      assert.ok(i < 2000, "the bus never gave up on the peer");
+      await silent.send({ cmd: "show", id: "big" }).catch(() => {});
+      if (i % 20 === 19) await new Promise((r) => setTimeout(r, 5));
+    }
+    // Its TCP connection has ended: reading what is in flight reaches the end.
+    await withTimeout(silent.readToEnd(), 10_000, "the end of the TCP connection");
+    await until(() => closes.size === 1, "the bus saw the connection end");
+  } finally {
+    silent.close();
+  }
+});
+
+Deno.test("BusServer ends the TCP connection of a peer that never answers its 1008 close", async () => {
+  const { bus, http } = start({ registerTimeoutMs: 100, pingTimeoutMs: 0 });
+  await using _bus = bus;
+  const port = Number(new URL(http).port);
+  const closes: (number | undefined)[] = [];
+  bus.addEventListener("connection", (e) => e.open || closes.push(e.detail.code));
+  const raw = await RawUpgrade.open(tcp(port), `127.0.0.1:${port}`); // never registers
+  try {
+    // The close frame arrives, the peer never answers it: the bus drops the connection.
+    const started = Date.now();
+    await withTimeout(raw.readToEnd(), 10_000, "the end of the TCP connection");
+    assert.ok(Date.now() - started < 5000);
+    await until(() => closes.length === 1, "the bus saw the connection end");
+  } finally {
+    raw.close();
+  }
+});
+
+Deno.test("BusServer drops a connection that sends invalid UTF-8 in a text frame, and says so", async () => {
+  const { bus, url, http } = start();
+  await using _bus = bus;
+  const notices: string[] = [];
+  bus.addEventListener("notice", (e) => notices.push(e.message));
+  const port = Number(new URL(http).port);
+  const raw = await RawUpgrade.open(tcp(port), `127.0.0.1:${port}`);
+  try {
+    await raw.send(new Uint8Array([0x7b, 0xff, 0x7d]));
+    await withTimeout(raw.readToEnd(), 5000, "the end of the connection");
+  } finally {
+    raw.close();
+  }
+  await until(() => notices.some((n) => /UTF-8/.test(n)), "a notice about the bad UTF-8");
+  await using other = await WsPeer.open(url); // the bus serves on
+  await other.register({ type: "monitor", protocol: 2 });
+});
+
+Deno.test("BusServer with cert and key serves wss:// and https:// (a throwaway CA)", async (t) => {
+  const tls = await throwawayTls();
+  if (typeof tls === "string") {
+    // deno-lint-ignore no-console
+    console.warn(`skipped: cannot make a test certificate: ${tls}`);
+    return;
+  }
+  try {
+    const bus = new BusServer({ port: 0, cert: tls.cert, key: tls.key });
+    await using _bus = bus;
+    const { port } = bus.listen();
+    await t.step("https://127.0.0.1/health", async () => {
+      using client = Deno.createHttpClient({ caCerts: [tls.ca] });
+      const health = await fetch(`https://127.0.0.1:${port}/health`, { client });
+      assert.equal((await health.json()).status, "ok");
+    });
+    await t.step("wss:// upgrade, register, and a foreign Origin refused", async () => {
+      const connect = () => Deno.connectTls({ hostname: "127.0.0.1", port, caCerts: [tls.ca] });
+      const host = `127.0.0.1:${port}`;
+      const own = await RawUpgrade.open(connect, host, "/", { Origin: `https://${host}` });
+      try {
+        assert.equal(own.status, 101, own.head);
+        await own.send({ cmd: "register", type: "monitor", protocol: 2 });
+        await until(() => bus.health().monitors === 1, "the monitor registered over TLS");
+      } finally {
+        own.close();
+      }
+      const foreign = await RawUpgrade.open(connect, host, "/", { Origin: `http://${host}` });
+      foreign.close();
+      assert.equal(foreign.status, 403, foreign.head);
+    });
+    assert.throws(() => new BusServer({ cert: tls.cert }), /'cert' and 'key' go together/);
+  } finally {
+    await tls.remove();
+  }
+});
+
+Deno.test("BusServer refuses limits that are not positive", () => {
+  assert.throws(() => new BusServer({ maxQueuePerOwner: 0 }), /'maxQueuePerOwner' must be/);
+  assert.throws(() => new BusServer({ maxConnections: 0 }), /'maxConnections' must be/);
+  assert.throws(() => new BusServer({ registerTimeoutMs: -1 }), /'registerTimeoutMs' must be/);
+  assert.throws(() => new BusServer({ maxRate: 0 }), /'maxRate' must be/);
+  assert.throws(() => new BusServer({ key: "x" }), /'cert' and 'key' go together/);
 });
