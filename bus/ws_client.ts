@@ -9,9 +9,11 @@
  * `send`, `close`, `bufferedAmount`, `onopen`/`onmessage`/`onerror`/`onclose` and the same
  * events), so it replaces `WebSocket` in {@linkcode BusClient}.
  *
- * Scope: `ws:` and `wss:` URLs, text and binary messages (binary arrives as `ArrayBuffer`),
- * fragmented messages from the server, ping/pong, the close handshake. No extensions
- * (compression) and no subprotocols.
+ * Scope: `ws:` and `wss:` URLs (`wss:` with a private CA through `caCerts`; `TCP_NODELAY` stays
+ * on under TLS, which is started over the TCP connection), text and binary messages (binary
+ * arrives as `ArrayBuffer`), fragmented messages from the server, ping/pong, the close
+ * handshake, extra headers on the upgrade (a `token` as `Authorization: Bearer …`) and offered
+ * subprotocols. No extensions (compression).
  *
  * Internal to `bus/`: not exported from `bus/mod.ts` (a protocol detail of {@linkcode BusClient}'s
  * connection, not this library's API); tests import it directly.
@@ -51,6 +53,59 @@ export interface WsClientOptions {
    * @default {systemClock}
    */
   clock?: Clock;
+  /**
+   * A secret sent as `Authorization: Bearer <token>` on the upgrade; visible ASCII only. It
+   * appears in no error message.
+   * @default {undefined}
+   */
+  token?: string | undefined;
+  /**
+   * More headers for the upgrade request (names of letters, digits and `-`; values without line
+   * breaks). `Host`, `Upgrade`, `Connection`, `Sec-WebSocket-*` and, with `token`,
+   * `Authorization` are the client's own and refused here.
+   * @default {{}}
+   */
+  headers?: Readonly<Record<string, string>> | undefined;
+  /**
+   * Subprotocols offered in `Sec-WebSocket-Protocol`; the server's choice is
+   * {@linkcode WsClient.protocol}, and a choice not offered fails the handshake.
+   * @default {[]}
+   */
+  protocols?: readonly string[] | undefined;
+  /**
+   * PEM certificates of the CAs trusted for `wss:`, besides the system's roots (a private CA).
+   * @default {undefined}
+   */
+  caCerts?: readonly string[] | undefined;
+}
+
+/**
+ * The server or TLS refused the connection: the TLS handshake failed (a certificate not
+ * trusted, or not for this host), or the server answered the upgrade with something other than
+ * `101` (e.g. `401` for a missing or unknown token). Retrying as is will not help.
+ *
+ * @example
+ * ```ts
+ * import { WsRefusedError } from "./ws_client.ts";
+ * const error = new WsRefusedError("the server refused the upgrade: HTTP/1.1 401 Unauthorized", 401);
+ * console.log(error.name, error.status); // "WsRefusedError" 401
+ * ```
+ */
+export class WsRefusedError extends Error {
+  /** The HTTP status the server answered with; undefined for a TLS failure. */
+  readonly status: number | undefined;
+  /**
+   * Creates the error.
+   *
+   * @param message What was refused, in one line.
+   * @param status See {@linkcode WsRefusedError.status}.
+   * @param options `cause`, passed on to `Error`.
+   */
+  constructor(message: string, status?: number, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "WsRefusedError";
+    this.status = status;
+  }
 }
 
 /**
@@ -103,14 +158,19 @@ export class WsClient extends EventTarget {
   #closeSent = false;
   #closeTimer: TimerId | undefined;
   #clock: Clock;
+  #headers: string; // the extra header lines, each ending in CRLF
+  #protocols: readonly string[];
+  #protocol = "";
+  #caCerts: string[] | undefined;
 
   /**
    * Opens a connection.
    *
    * @param url A `ws:` or `wss:` URL.
    * @param options See {@linkcode WsClientOptions}.
-   * @throws {SyntaxError} If `url` is not a `ws:` or `wss:` URL (a `DOMException`, as
-   * `WebSocket` throws).
+   * @throws {SyntaxError} If `url` is not a `ws:` or `wss:` URL, or a subprotocol is not a
+   * token (a `DOMException`, as `WebSocket` throws).
+   * @throws {TypeError} For a `token` or header that cannot go in an HTTP header.
    */
   constructor(url: string | URL, options: WsClientOptions = {}) {
     super();
@@ -126,12 +186,20 @@ export class WsClient extends EventTarget {
     this.#closeTimeoutMs = options.closeTimeoutMs ?? 5_000;
     this.#openTimeoutMs = options.openTimeoutMs ?? 10_000;
     this.#clock = options.clock ?? systemClock;
+    this.#headers = headerLines(options.token, options.headers ?? {});
+    this.#protocols = checkProtocols(options.protocols ?? []);
+    this.#caCerts = options.caCerts === undefined ? undefined : [...options.caCerts];
     void this.#run();
   }
 
   /** The URL connected to. */
   get url(): string {
     return this.#url.href;
+  }
+
+  /** The subprotocol the server chose (`""` when none). */
+  get protocol(): string {
+    return this.#protocol;
   }
 
   /** `CONNECTING` (0), `OPEN` (1), `CLOSING` (2) or `CLOSED` (3). */
@@ -246,8 +314,23 @@ export class WsClient extends EventTarget {
     const tcp = await Deno.connect({ hostname, port, signal: this.#abort.signal });
     this.#conn = tcp;
     this.#abort.signal.throwIfAborted(); // close() came as the connection was made
-    tcp.setNoDelay(true);
-    if (secure) this.#conn = await Deno.startTls(tcp, { hostname });
+    tcp.setNoDelay(true); // TLS runs over this connection: the option stays on
+    if (secure) {
+      const tls = await Deno.startTls(
+        tcp,
+        this.#caCerts === undefined ? { hostname } : { hostname, caCerts: this.#caCerts },
+      );
+      this.#conn = tls;
+      try {
+        await tls.handshake();
+      } catch (error) {
+        if (this.#abort.signal.aborted) throw error;
+        const detail = error instanceof Error ? error.message : String(error);
+        throw new WsRefusedError(`TLS handshake with ${url.host} failed: ${detail}`, undefined, {
+          cause: error,
+        });
+      }
+    }
     this.#abort.signal.throwIfAborted();
   }
 
@@ -259,13 +342,14 @@ export class WsClient extends EventTarget {
       encoder.encode(
         `GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\n` +
           "Upgrade: websocket\r\nConnection: Upgrade\r\n" +
-          `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+          `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n` +
+          (this.#protocols.length > 0
+            ? `Sec-WebSocket-Protocol: ${this.#protocols.join(", ")}\r\n`
+            : "") +
+          `${this.#headers}\r\n`,
       ),
     );
     const [status = "", ...lines] = (await reader.header()).split("\r\n");
-    if (!/^HTTP\/1\.1 101 /.test(status)) {
-      throw new Error(`the server refused the upgrade: ${status}`);
-    }
     const headers = new Map<string, string>();
     for (const line of lines) {
       const colon = line.indexOf(":");
@@ -273,6 +357,12 @@ export class WsClient extends EventTarget {
         headers.set(line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim());
       }
     }
+    if (!/^HTTP\/1\.1 101 /.test(status)) await refused(status, headers, reader);
+    const chosen = headers.get("sec-websocket-protocol") ?? "";
+    if (chosen !== "" && !this.#protocols.includes(chosen)) {
+      throw new Error("the server chose a subprotocol that was not offered");
+    }
+    this.#protocol = chosen;
     const digest = await crypto.subtle.digest("SHA-1", encoder.encode(key + GUID));
     const accept = btoa(String.fromCharCode(...new Uint8Array(digest)));
     if (
@@ -466,6 +556,11 @@ class FrameReader {
   }
 
   /** Exactly `n` bytes (a copy), or null if the stream ends first. */
+  bytes(n: number): Promise<Uint8Array | null> {
+    return this.#exactly(n);
+  }
+
+  /** Exactly `n` bytes (a copy), or null if the stream ends first. */
   async #exactly(n: number): Promise<Uint8Array | null> {
     if (this.#end - this.#start >= n) {
       const out = this.#buf.slice(this.#start, this.#start + n);
@@ -556,6 +651,88 @@ function decodeText(decoder: TextDecoder, bytes: Uint8Array): string {
   } catch {
     throw new WsProtocolError(1007, "text that is not valid UTF-8");
   }
+}
+
+/**
+ * Checks that a token can go in an `Authorization` header: visible ASCII, no spaces. The
+ * message never shows the token.
+ *
+ * @param token The secret.
+ * @param what The class being created, for the message.
+ * @returns The token.
+ * @throws {TypeError} `Cannot create WsClient: 'token' must be 1..4096 visible ASCII characters…`.
+ *
+ * @example
+ * ```ts
+ * import { checkToken } from "./ws_client.ts";
+ * console.log(checkToken("sched_abc", "WsClient")); // "sched_abc"
+ * ```
+ */
+export function checkToken(token: string, what: string): string {
+  if (typeof token !== "string" || !/^[\x21-\x7e]{1,4096}$/.test(token)) {
+    throw new TypeError(
+      `Cannot create ${what}: 'token' must be 1..4096 visible ASCII characters (no spaces or line breaks)`,
+    );
+  }
+  return token;
+}
+
+/** Header names the client writes itself. */
+const OWN_HEADERS = /^(host|upgrade|connection|sec-websocket-.*)$/i;
+
+/** The extra header lines of the upgrade, each ending in CRLF; never echoes a value. */
+function headerLines(
+  token: string | undefined,
+  headers: Readonly<Record<string, string>>,
+): string {
+  let lines = "";
+  if (token !== undefined) lines += `Authorization: Bearer ${checkToken(token, "WsClient")}\r\n`;
+  for (const [name, value] of Object.entries(headers)) {
+    if (!/^[A-Za-z0-9-]+$/.test(name)) {
+      throw new TypeError(`Cannot create WsClient: header name '${name}' is not a token`);
+    }
+    if (OWN_HEADERS.test(name) || (token !== undefined && /^authorization$/i.test(name))) {
+      throw new TypeError(`Cannot create WsClient: header '${name}' is the client's own`);
+    }
+    if (typeof value !== "string" || /[\r\n\0]/.test(value)) {
+      throw new TypeError(`Cannot create WsClient: header '${name}' has a line break in its value`);
+    }
+    lines += `${name}: ${value}\r\n`;
+  }
+  return lines;
+}
+
+function checkProtocols(protocols: readonly string[]): readonly string[] {
+  for (const protocol of protocols) {
+    if (typeof protocol !== "string" || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(protocol)) {
+      throw new DOMException(
+        "Cannot create WsClient: a subprotocol must be a non-empty token",
+        "SyntaxError",
+      );
+    }
+  }
+  return [...protocols];
+}
+
+/**
+ * Throws the refusal of an upgrade answered with `status` (not 101): with the `error` of a
+ * small JSON body when there is one (`HTTP/1.1 401 Unauthorized: missing token`).
+ */
+async function refused(
+  status: string,
+  headers: ReadonlyMap<string, string>,
+  reader: FrameReader,
+): Promise<never> {
+  const code = Number(/^HTTP\/\d\.\d (\d{3})/.exec(status)?.[1]) || undefined;
+  let said = "";
+  const length = Number(headers.get("content-length"));
+  if (Number.isInteger(length) && length > 0 && length <= 4096) {
+    try {
+      const body = JSON.parse(new TextDecoder().decode(await reader.bytes(length) ?? undefined));
+      if (typeof body?.error === "string") said = `: ${body.error.replace(/[\r\n]+/g, " ")}`;
+    } catch { /* no body worth saying */ }
+  }
+  throw new WsRefusedError(`the server refused the upgrade: ${status}${said}`, code);
 }
 
 /**
