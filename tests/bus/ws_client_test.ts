@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { WsClient } from "../../bus/ws_client.ts";
 import { BusClient, type BusErrorEvent, type BusMessage } from "../../bus/client.ts";
-import { makeTlsCerts, NO_OPENSSL, serveTlsEcho } from "../fixtures/tls_certs.ts";
+import { serveTlsEcho, tlsTest } from "../fixtures/tls_certs.ts";
 
 const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 const encoder = new TextEncoder();
@@ -477,49 +477,40 @@ Deno.test("WsClient refuses a token or header that cannot go in a header, withou
   );
 });
 
-Deno.test("WsClient connects over wss:// with the CA given, and names the certificate without it", async (t) => {
-  const certs = await makeTlsCerts();
-  if (certs === undefined) {
-    console.warn(NO_OPENSSL);
-    return;
-  }
-  await using _certs = certs;
-  await using server = serveTlsEcho(certs);
-  await t.step("trusted: a message goes there and back, with the token sent", async () => {
-    const ws = new WsClient(server.url, { caCerts: [certs.caCert], token: "sched_tls" });
-    const { closed } = record(ws);
-    await opened(ws);
-    const reply = nextMessage(ws);
-    ws.send("over tls");
-    assert.equal(await reply, "over tls");
-    ws.close(1000, "done");
-    assert.equal((await closed).code, 1000);
-    assert.equal(server.authorizations.at(-1), "Bearer sched_tls");
-  });
-  const cases: [string, string[] | undefined][] = [
-    ["no CA", undefined],
-    ["another CA", [certs.otherCaCert]],
-  ];
-  for (const [name, caCerts] of cases) {
-    await t.step(`untrusted (${name}): a TLS error naming the certificate`, async () => {
-      const ws = new WsClient(server.url, caCerts ? { caCerts, token: "sched_x" } : {});
-      const { log, closed } = record(ws);
-      assert.equal((await closed).code, 1006);
-      assert.equal(log.length, 2, log.join("\n"));
-      assert.match(log[0]!, /^error: TLS handshake with 127\.0\.0\.1:\d+ failed: .*certificate/i);
-      assert.doesNotMatch(log[0]!, /sched_x/);
-      assert.equal(log[1], "close 1006");
+tlsTest(
+  "WsClient connects over wss:// with the CA given, and names the certificate without it",
+  async (certs, t) => {
+    await using server = serveTlsEcho(certs);
+    await t.step("trusted: a message goes there and back, with the token sent", async () => {
+      const ws = new WsClient(server.url, { caCerts: [certs.caCert], token: "sched_tls" });
+      const { closed } = record(ws);
+      await opened(ws);
+      const reply = nextMessage(ws);
+      ws.send("over tls");
+      assert.equal(await reply, "over tls");
+      ws.close(1000, "done");
+      assert.equal((await closed).code, 1000);
+      assert.equal(server.authorizations.at(-1), "Bearer sched_tls");
     });
-  }
-});
+    const cases: [string, string[] | undefined][] = [
+      ["no CA", undefined],
+      ["another CA", [certs.otherCaCert]],
+    ];
+    for (const [name, caCerts] of cases) {
+      await t.step(`untrusted (${name}): a TLS error naming the certificate`, async () => {
+        const ws = new WsClient(server.url, caCerts ? { caCerts, token: "sched_x" } : {});
+        const { log, closed } = record(ws);
+        assert.equal((await closed).code, 1006);
+        assert.equal(log.length, 2, log.join("\n"));
+        assert.match(log[0]!, /^error: TLS handshake with 127\.0\.0\.1:\d+ failed: .*certificate/i);
+        assert.doesNotMatch(log[0]!, /sched_x/);
+        assert.equal(log[1], "close 1006");
+      });
+    }
+  },
+);
 
-Deno.test("BusClient passes token and caCerts on, and marks a refusal", async () => {
-  const certs = await makeTlsCerts();
-  if (certs === undefined) {
-    console.warn(NO_OPENSSL);
-    return;
-  }
-  await using _certs = certs;
+tlsTest("BusClient passes token and caCerts on, and marks a refusal", async (certs) => {
   await using server = serveTlsEcho(certs);
   {
     await using client = new BusClient(server.url, {
