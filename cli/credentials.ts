@@ -21,9 +21,9 @@ export const CREDENTIAL_FLAGS = {
 export const CREDENTIAL_USAGE_ROWS: [string, string][] = [
   [
     "--token-file FILE",
-    `the bus token: FILE's first line (default $${TOKEN_ENV}); needed by a bus with --auth`,
+    `the bus token (bus with --auth): FILE's first line (default $${TOKEN_ENV})`,
   ],
-  ["--ca FILE", "trust the CA certificate(s) in FILE (PEM) for a wss:// bus (a private CA)"],
+  ["--ca FILE", "trust the CA certificate(s) in FILE (PEM) for a wss:// bus"],
 ];
 
 /** What a CLI passes on to its bus client. */
@@ -46,7 +46,7 @@ export interface CredentialValues {
 export interface CredentialSources {
   /**
    * Reads an environment variable.
-   * @default {(name) => Deno.env.get(name)}
+   * @default {Deno.env.get (undefined without the permission)}
    */
   env?: ((name: string) => string | undefined) | undefined;
   /**
@@ -80,7 +80,7 @@ export function readCredentials(
   url: string,
   sources: CredentialSources = {},
 ): Credentials {
-  const env = sources.env ?? ((name: string) => Deno.env.get(name));
+  const env = sources.env ?? readTokenEnv;
   const readFile = sources.readFile ?? Deno.readTextFileSync;
   const credentials: Credentials = {};
   const file = values["token-file"];
@@ -103,6 +103,15 @@ export function readCredentials(
     credentials.caCerts = [pem];
   }
   return credentials;
+}
+
+/**
+ * `Deno.env.get`, or undefined without the permission to read the variable (never a prompt):
+ * a token then is missing, which a bus with `--auth` answers with `401 missing token`.
+ */
+function readTokenEnv(name: string): string | undefined {
+  const { state } = Deno.permissions.querySync({ name: "env", variable: name });
+  return state === "granted" ? Deno.env.get(name) : undefined;
 }
 
 function read(flag: string, path: string, readFile: (path: string) => string): string {

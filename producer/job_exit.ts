@@ -9,6 +9,7 @@
 import type { CliIo } from "../cli/main_options.ts";
 import { seconds } from "../cli/wording.ts";
 import { resultExitCode } from "../scheduler/job_result.ts";
+import type { BusErrorEvent } from "../bus/client.ts";
 import type { JobClient, JobEnd } from "./job_client.ts";
 
 /** The exit codes of `submit` and `jobs` (README, "Exit codes"). */
@@ -266,7 +267,9 @@ export function readEnv(name: string): string | undefined {
 }
 
 /**
- * Waits until the client is registered with the bus, at most `timeoutS` seconds.
+ * Waits until the client is registered with the bus, at most `timeoutS` seconds. A refusal (the
+ * bus or TLS refused the connection: an untrusted certificate, `401` for a missing or unknown
+ * token) ends the wait at once, with its line said.
  *
  * @param client The client (started).
  * @param timeoutS Seconds to wait.
@@ -293,11 +296,22 @@ export async function connectWithin(
 ): Promise<number | undefined> {
   const timeout = new AbortController();
   const timer = io.clock.setTimeout(() => timeout.abort(), timeoutS * 1000);
+  let refusal: string | undefined;
+  const onError = (event: BusErrorEvent): void => {
+    if (!event.refused) return;
+    refusal = event.error.message;
+    timeout.abort();
+  };
+  client.bus.addEventListener("error", onError);
   try {
     await client.ready(AbortSignal.any([timeout.signal, stop]));
     return undefined;
   } catch {
     if (stop.aborted) return EXIT.interrupted;
+    if (refusal !== undefined) {
+      io.note(refusal);
+      return EXIT.unreachable;
+    }
     io.note(
       client.bus.connected
         ? `the bus at ${client.bus.url} did not answer within ${timeoutS} s (the seed's bus never ` +
@@ -307,6 +321,7 @@ export async function connectWithin(
     return EXIT.unreachable;
   } finally {
     io.clock.clearTimeout(timer);
+    client.bus.removeEventListener("error", onError);
   }
 }
 

@@ -8,10 +8,14 @@
 
 import {
   type CliIo,
+  CREDENTIAL_FLAGS,
+  CREDENTIAL_USAGE_ROWS,
+  type Credentials,
   type Flags,
   formatUsage,
   integerFlag,
   type MainOptions,
+  readCredentials,
   runCli,
   seconds,
   secondsFlag,
@@ -62,8 +66,9 @@ history. cancel, priority: the owner's own jobs. wait: as submit --wait.`,
       ],
       ["--limit N", "list: at most N jobs, 1..10000 (default 100)"],
       ["--json", "list, show: print the bus's answer as JSON"],
-      ["--url URL", `the bus (default ${DEFAULT_URL})`],
+      ["--url URL", `the bus, ws:// or wss:// (default ${DEFAULT_URL})`],
       ["--connect-timeout S", "give up when the bus is unreachable this long (default 10)"],
+      ...CREDENTIAL_USAGE_ROWS,
       ["-h, --help", "show this help and exit"],
     ],
   }, {
@@ -72,7 +77,7 @@ history. cancel, priority: the owner's own jobs. wait: as submit --wait.`,
       ["0", "done (wait: the job succeeded)"],
       ["1", "the bus refused: unknown job, not yours, already finished, not waiting"],
       ["2", "bad command line"],
-      ["4", "the bus was unreachable within --connect-timeout"],
+      ["4", "the bus was unreachable within --connect-timeout, or refused us (token, TLS)"],
       [
         "N",
         "wait: the job's exit code, 124 timed out, 125 could not start,\n126 cancelled or evicted, 130 Ctrl-C (as submit --wait)",
@@ -101,7 +106,7 @@ function wrapStates(): string {
 /** What `main` takes besides the harness's injection points. */
 export interface JobsMainOptions extends MainOptions {
   /**
-   * Reads an environment variable (the owner's default).
+   * Reads an environment variable (the owner's default, `SCHED_TOKEN`).
    * @default {readEnv}
    */
   env?: ((name: string) => string | undefined) | undefined;
@@ -122,6 +127,7 @@ interface Config {
   ownerFlag: string | undefined;
   json: boolean;
   connectTimeoutS: number;
+  credentials: Credentials;
 }
 
 const OPTIONS = {
@@ -132,6 +138,7 @@ const OPTIONS = {
   json: { type: "boolean", default: false },
   url: { type: "string", default: DEFAULT_URL },
   "connect-timeout": { type: "string", default: "10" },
+  ...CREDENTIAL_FLAGS,
 } as const;
 
 /** How many arguments each subcommand takes after its name. */
@@ -208,9 +215,11 @@ function configure(
     default:
       action = { op: op as "show" | "cancel" | "wait", id };
   }
+  const url = wsUrlFlag("--url", values.url);
   return {
     action,
-    url: wsUrlFlag("--url", values.url),
+    url,
+    credentials: readCredentials(values, url, { env }),
     owner: resolveOwner(values.owner, env),
     ownerFlag: values.owner,
     json: values.json,
@@ -246,7 +255,11 @@ async function run(config: Config, cli: CliIo): Promise<number> {
     url: config.url,
     owner: config.ownerFlag,
   };
-  await using client = new JobClient(config.url, { owner: config.owner, clock: cli.clock });
+  await using client = new JobClient(config.url, {
+    owner: config.owner,
+    clock: cli.clock,
+    ...config.credentials,
+  });
   client.start();
   const unreachable = await connectWithin(client, config.connectTimeoutS, io, stop);
   if (unreachable !== undefined) return unreachable;
