@@ -251,7 +251,9 @@ export class WsClient extends EventTarget {
     if (this.#state === WsClient.CONNECTING) {
       this.#state = WsClient.CLOSING;
       this.#abort.abort();
-      this.#conn?.close();
+      try {
+        this.#conn?.close();
+      } catch { /* already closed, or handed to TLS: #run closes what is left */ }
       return;
     }
     if (this.#state !== WsClient.OPEN) return;
@@ -321,6 +323,7 @@ export class WsClient extends EventTarget {
         this.#caCerts === undefined ? { hostname } : { hostname, caCerts: this.#caCerts },
       );
       this.#conn = tls;
+      this.#abort.signal.throwIfAborted(); // close() came as TLS was set up
       try {
         await tls.handshake();
       } catch (error) {
