@@ -493,12 +493,12 @@ tlsTest(
       assert.equal(server.authorizations.at(-1), "Bearer sched_tls");
     });
     await t.step("closed while connecting: released, with no error thrown", async () => {
-    const ws = new WsClient(server.url, { caCerts: [certs.caCert] });
-    const { closed } = record(ws);
-    ws.close();
-    assert.equal((await closed).code, 1006);
-  });
-  const cases: [string, string[] | undefined][] = [
+      const ws = new WsClient(server.url, { caCerts: [certs.caCert] });
+      const { closed } = record(ws);
+      ws.close();
+      assert.equal((await closed).code, 1006);
+    });
+    const cases: [string, string[] | undefined][] = [
       ["no CA", undefined],
       ["another CA", [certs.otherCaCert]],
     ];
