@@ -9,7 +9,8 @@
 import { type Clock, systemClock, type TimerId } from "../core/clock.ts";
 import { backoffDelay, type BackoffOptions, resolveBackoff } from "./backoff.ts";
 import { TypedEventTarget } from "../core/typed_event_target.ts";
-import { checkToken, parseWsUrl, WsClient, WsRefusedError } from "./ws_client.ts";
+import { parseWsUrl, WsClient } from "./ws_client.ts";
+import { checkToken, WsRefusedError } from "./ws_handshake.ts";
 import type { ParseResult, ServerMessage } from "./protocol.ts";
 import { validateServerMessage } from "./server_message.ts";
 

@@ -22,6 +22,7 @@
  */
 
 import { type Clock, systemClock, type TimerId } from "../core/clock.ts";
+import { checkProtocols, headerLines, refusal, WsRefusedError } from "./ws_handshake.ts";
 
 const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 const MAX_HEADER_BYTES = 16_384;
@@ -77,35 +78,6 @@ export interface WsClientOptions {
    * @default {undefined}
    */
   caCerts?: readonly string[] | undefined;
-}
-
-/**
- * The server or TLS refused the connection: the TLS handshake failed (a certificate not
- * trusted, or not for this host), or the server answered the upgrade with something other than
- * `101` (e.g. `401` for a missing or unknown token). Retrying as is will not help.
- *
- * @example
- * ```ts
- * import { WsRefusedError } from "./ws_client.ts";
- * const error = new WsRefusedError("the server refused the upgrade: HTTP/1.1 401 Unauthorized", 401);
- * console.log(error.name, error.status); // "WsRefusedError" 401
- * ```
- */
-export class WsRefusedError extends Error {
-  /** The HTTP status the server answered with; undefined for a TLS failure. */
-  readonly status: number | undefined;
-  /**
-   * Creates the error.
-   *
-   * @param message What was refused, in one line.
-   * @param status See {@linkcode WsRefusedError.status}.
-   * @param options `cause`, passed on to `Error`.
-   */
-  constructor(message: string, status?: number, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "WsRefusedError";
-    this.status = status;
-  }
 }
 
 /**
@@ -360,7 +332,9 @@ export class WsClient extends EventTarget {
         headers.set(line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim());
       }
     }
-    if (!/^HTTP\/1\.1 101 /.test(status)) await refused(status, headers, reader);
+    if (!/^HTTP\/1\.1 101 /.test(status)) {
+      throw await refusal(status, headers, (n) => reader.bytes(n));
+    }
     const chosen = headers.get("sec-websocket-protocol") ?? "";
     if (chosen !== "" && !this.#protocols.includes(chosen)) {
       throw new Error("the server chose a subprotocol that was not offered");
@@ -654,88 +628,6 @@ function decodeText(decoder: TextDecoder, bytes: Uint8Array): string {
   } catch {
     throw new WsProtocolError(1007, "text that is not valid UTF-8");
   }
-}
-
-/**
- * Checks that a token can go in an `Authorization` header: visible ASCII, no spaces. The
- * message never shows the token.
- *
- * @param token The secret.
- * @param what The class being created, for the message.
- * @returns The token.
- * @throws {TypeError} `Cannot create WsClient: 'token' must be 1..4096 visible ASCII characters…`.
- *
- * @example
- * ```ts
- * import { checkToken } from "./ws_client.ts";
- * console.log(checkToken("sched_abc", "WsClient")); // "sched_abc"
- * ```
- */
-export function checkToken(token: string, what: string): string {
-  if (typeof token !== "string" || !/^[\x21-\x7e]{1,4096}$/.test(token)) {
-    throw new TypeError(
-      `Cannot create ${what}: 'token' must be 1..4096 visible ASCII characters (no spaces or line breaks)`,
-    );
-  }
-  return token;
-}
-
-/** Header names the client writes itself. */
-const OWN_HEADERS = /^(host|upgrade|connection|sec-websocket-.*)$/i;
-
-/** The extra header lines of the upgrade, each ending in CRLF; never echoes a value. */
-function headerLines(
-  token: string | undefined,
-  headers: Readonly<Record<string, string>>,
-): string {
-  let lines = "";
-  if (token !== undefined) lines += `Authorization: Bearer ${checkToken(token, "WsClient")}\r\n`;
-  for (const [name, value] of Object.entries(headers)) {
-    if (!/^[A-Za-z0-9-]+$/.test(name)) {
-      throw new TypeError(`Cannot create WsClient: header name '${name}' is not a token`);
-    }
-    if (OWN_HEADERS.test(name) || (token !== undefined && /^authorization$/i.test(name))) {
-      throw new TypeError(`Cannot create WsClient: header '${name}' is the client's own`);
-    }
-    if (typeof value !== "string" || /[\r\n\0]/.test(value)) {
-      throw new TypeError(`Cannot create WsClient: header '${name}' has a line break in its value`);
-    }
-    lines += `${name}: ${value}\r\n`;
-  }
-  return lines;
-}
-
-function checkProtocols(protocols: readonly string[]): readonly string[] {
-  for (const protocol of protocols) {
-    if (typeof protocol !== "string" || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(protocol)) {
-      throw new DOMException(
-        "Cannot create WsClient: a subprotocol must be a non-empty token",
-        "SyntaxError",
-      );
-    }
-  }
-  return [...protocols];
-}
-
-/**
- * Throws the refusal of an upgrade answered with `status` (not 101): with the `error` of a
- * small JSON body when there is one (`HTTP/1.1 401 Unauthorized: missing token`).
- */
-async function refused(
-  status: string,
-  headers: ReadonlyMap<string, string>,
-  reader: FrameReader,
-): Promise<never> {
-  const code = Number(/^HTTP\/\d\.\d (\d{3})/.exec(status)?.[1]) || undefined;
-  let said = "";
-  const length = Number(headers.get("content-length"));
-  if (Number.isInteger(length) && length > 0 && length <= 4096) {
-    try {
-      const body = JSON.parse(new TextDecoder().decode(await reader.bytes(length) ?? undefined));
-      if (typeof body?.error === "string") said = `: ${body.error.replace(/[\r\n]+/g, " ")}`;
-    } catch { /* no body worth saying */ }
-  }
-  throw new WsRefusedError(`the server refused the upgrade: ${status}${said}`, code);
 }
 
 /**
