@@ -50,15 +50,17 @@ export interface ReportIo extends Pick<CliIo, "out" | "err" | "clock"> {
   url: string;
   /** `--owner` as given, repeated in a suggested `deno task jobs` command. */
   owner?: string | undefined;
+  /** `--token-file` and `--ca` as given, repeated in a suggested `deno task jobs` command. */
+  credentialFlags?: { "token-file"?: string | undefined; ca?: string | undefined } | undefined;
 }
 
 /**
- * A `deno task jobs` command line to suggest, with the `--url` (unless the default) and the
- * `--owner` (when one was given) the suggesting CLI used, so it reaches the same bus as the
- * same owner.
+ * A `deno task jobs` command line to suggest, with the `--url` (unless the default), the
+ * `--owner`, `--token-file` and `--ca` (when given) the suggesting CLI used, so it reaches the
+ * same bus as the same owner.
  *
  * @param args What follows `--`: `cancel j-1`, `list`.
- * @param io The `url` and `owner` to repeat.
+ * @param io The `url`, `owner` and `credentialFlags` to repeat.
  * @returns The command line.
  * @example
  * ```ts
@@ -67,10 +69,16 @@ export interface ReportIo extends Pick<CliIo, "out" | "err" | "clock"> {
  * // deno task jobs -- cancel j-1 --url ws://10.0.0.2:8101 --owner 'ada lovelace'
  * ```
  */
-export function jobsCommand(args: string, io: Pick<ReportIo, "url" | "owner">): string {
+export function jobsCommand(
+  args: string,
+  io: Pick<ReportIo, "url" | "owner" | "credentialFlags">,
+): string {
   const flags = [args];
   if (io.url !== DEFAULT_URL) flags.push(`--url ${shellQuote(io.url)}`);
   if (io.owner !== undefined) flags.push(`--owner ${shellQuote(io.owner)}`);
+  for (const [flag, value] of Object.entries(io.credentialFlags ?? {})) {
+    if (value !== undefined) flags.push(`--${flag} ${shellQuote(value)}`);
+  }
   return `deno task jobs -- ${flags.join(" ")}`;
 }
 

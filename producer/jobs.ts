@@ -11,6 +11,7 @@ import {
   CREDENTIAL_FLAGS,
   CREDENTIAL_USAGE_ROWS,
   type Credentials,
+  type CredentialValues,
   type Flags,
   formatUsage,
   integerFlag,
@@ -128,6 +129,8 @@ interface Config {
   json: boolean;
   connectTimeoutS: number;
   credentials: Credentials;
+  /** `--token-file` and `--ca` as given. */
+  credentialFlags: CredentialValues;
 }
 
 const OPTIONS = {
@@ -220,6 +223,7 @@ function configure(
     action,
     url,
     credentials: readCredentials(values, url, { env }),
+    credentialFlags: { "token-file": values["token-file"], ca: values.ca },
     owner: resolveOwner(values.owner, env),
     ownerFlag: values.owner,
     json: values.json,
@@ -254,6 +258,7 @@ async function run(config: Config, cli: CliIo): Promise<number> {
     name: "jobs",
     url: config.url,
     owner: config.ownerFlag,
+    credentialFlags: config.credentialFlags,
   };
   await using client = new JobClient(config.url, {
     owner: config.owner,

@@ -12,6 +12,7 @@ import {
   CREDENTIAL_FLAGS,
   CREDENTIAL_USAGE_ROWS,
   type Credentials,
+  type CredentialValues,
   type Flags,
   formatUsage,
   type MainOptions,
@@ -132,6 +133,8 @@ interface Config {
   base: string;
   progressMs: number;
   credentials: Credentials;
+  /** `--token-file` and `--ca` as given. */
+  credentialFlags: CredentialValues;
 }
 
 const OPTIONS = {
@@ -260,6 +263,7 @@ function configure(
   return {
     url,
     credentials: readCredentials(values, url, { env }),
+    credentialFlags: { "token-file": values["token-file"], ca: values.ca },
     owner,
     ownerFlag: values.owner,
     connectTimeoutS: secondsFlag("--connect-timeout", values["connect-timeout"], {
@@ -350,6 +354,7 @@ async function run(config: Config, cli: CliIo): Promise<number> {
     name: "submit",
     url: config.url,
     owner: config.ownerFlag,
+    credentialFlags: config.credentialFlags,
   };
   let specs: CommandSpec[] = [config.spec as CommandSpec];
   if (config.file !== undefined) {

@@ -688,3 +688,13 @@ tlsTest(
     );
   },
 );
+
+Deno.test("jobsCommand repeats --token-file and --ca as given (never a token)", () => {
+  assert.equal(
+    jobsCommand("cancel j-1", {
+      url: "wss://h:1",
+      credentialFlags: { "token-file": "/home/ada/.sched token", ca: "ca.pem" },
+    }),
+    "deno task jobs -- cancel j-1 --url wss://h:1 --token-file '/home/ada/.sched token' --ca ca.pem",
+  );
+});
