@@ -190,9 +190,10 @@ export class BusErrorEvent extends Event {
   /** What went wrong. */
   readonly error: Error;
   /**
-   * Whether the bus or TLS refused the connection (a certificate not trusted, an answer other
-   * than `101` to the upgrade, such as `401` for a missing or unknown token): retrying will not
-   * help until someone changes something, so a CLI says it even without `--debug`.
+   * Whether the bus or TLS refused the connection (a certificate not trusted, a `4xx` answer to
+   * the upgrade, such as `401` for a missing or unknown token): retrying will not help until
+   * someone changes something, so a CLI says it even without `--debug`. A `5xx` answer (`503`
+   * for too many connections) is not a refusal: it may pass.
    */
   readonly refused: boolean;
   /**
@@ -397,7 +398,10 @@ export class BusClient extends TypedEventTarget<BusClientEventMap> implements As
     ws.onerror = (event: Event) => {
       if (this.#ws !== ws) return;
       const detail = event instanceof ErrorEvent ? event.message : "WebSocket error";
-      const refused = event instanceof ErrorEvent && event.error instanceof WsRefusedError;
+      const error = event instanceof ErrorEvent ? event.error : undefined;
+      // 5xx (`503 too many connections`) may pass: not a refusal
+      const refused = error instanceof WsRefusedError &&
+        !(error.status !== undefined && error.status >= 500);
       this.#fail(undefined, opened ? detail : `cannot connect to ${this.#url}: ${detail}`, refused);
     };
     ws.onclose = (event: CloseEvent) => {

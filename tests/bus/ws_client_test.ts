@@ -542,3 +542,25 @@ tlsTest("BusClient passes token and caCerts on, and marks a refusal", async (cer
   assert.match(event.error.message, /^cannot connect to wss:.*TLS handshake.*certificate/i);
   assert.doesNotMatch(event.error.message, /sched_bus/);
 });
+
+Deno.test("BusClient: a 4xx answer to the upgrade is a refusal, a 5xx (it may pass) is not", async () => {
+  for (const [status, refused] of [[403, true], [503, false]] as const) {
+    await using server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen(): void {} },
+      () => Response.json({ error: `status ${status}` }, { status }),
+    );
+    await using client = new BusClient(`ws://127.0.0.1:${server.addr.port}`, {
+      register: () => ({ cmd: "register", type: "monitor", protocol: 2 }),
+    });
+    const error = new Promise<BusErrorEvent>((resolve) =>
+      client.addEventListener("error", resolve, { once: true })
+    );
+    client.start();
+    const event = await error;
+    assert.equal(event.refused, refused);
+    assert.match(
+      event.error.message,
+      new RegExp(`refused the upgrade: HTTP/1.1 ${status} .*: status ${status}$`),
+    );
+  }
+});
