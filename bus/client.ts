@@ -10,6 +10,7 @@ import { type Clock, systemClock, type TimerId } from "../core/clock.ts";
 import { backoffDelay, type BackoffOptions, resolveBackoff } from "./backoff.ts";
 import { TypedEventTarget } from "../core/typed_event_target.ts";
 import { parseWsUrl, WsClient } from "./ws_client.ts";
+import { checkToken, WsRefusedError } from "./ws_handshake.ts";
 import type { ParseResult, ServerMessage } from "./protocol.ts";
 import { validateServerMessage } from "./server_message.ts";
 
@@ -62,6 +63,18 @@ export interface BusClientOptions {
    * @default {2000}
    */
   seedBusAfterMs?: number | undefined;
+  /**
+   * A secret presented on every connection as `Authorization: Bearer <token>` (a bus with
+   * `--auth`); never in an error message. Needs `noDelay` (the default).
+   * @default {undefined}
+   */
+  token?: string | undefined;
+  /**
+   * PEM certificates of the CAs trusted for a `wss:` bus, besides the system's roots (a private
+   * CA). Needs `noDelay` (the default).
+   * @default {undefined}
+   */
+  caCerts?: readonly string[] | undefined;
 }
 
 /** Dispatched when a connection opens and its register message has been sent. */
@@ -177,13 +190,22 @@ export class BusErrorEvent extends Event {
   /** What went wrong. */
   readonly error: Error;
   /**
+   * Whether the bus or TLS refused the connection (a certificate not trusted, a `4xx` answer to
+   * the upgrade, such as `401` for a missing or unknown token): retrying will not help until
+   * someone changes something, so a CLI says it even without `--debug`. A `5xx` answer (`503`
+   * for too many connections) is not a refusal: it may pass.
+   */
+  readonly refused: boolean;
+  /**
    * Creates the event.
    *
    * @param error See {@linkcode BusErrorEvent.error}.
+   * @param refused See {@linkcode BusErrorEvent.refused}.
    */
-  constructor(error: Error) {
+  constructor(error: Error, refused = false) {
     super("error");
     this.error = error;
+    this.refused = refused;
   }
 }
 
@@ -230,6 +252,7 @@ export class BusClient extends TypedEventTarget<BusClientEventMap> implements As
   #random: () => number;
   #noDelay: boolean;
   #seedBusAfterMs: number;
+  #wsOptions: { token?: string; caCerts?: readonly string[] } = {};
   #seedTimer: TimerId | undefined;
   #answered = false; // this connection got `registered`, or was found to be a seed bus
   #seedBus = false;
@@ -249,7 +272,8 @@ export class BusClient extends TypedEventTarget<BusClientEventMap> implements As
    *
    * @param url The bus's WebSocket URL, e.g. `ws://127.0.0.1:8101`.
    * @param options See {@linkcode BusClientOptions}.
-   * @throws {TypeError} If `url` is not a `ws:` or `wss:` URL, or `register` is not a function.
+   * @throws {TypeError} If `url` is not a `ws:` or `wss:` URL, `register` is not a function,
+   * `token` cannot go in a header, or `token` or `caCerts` come with `noDelay: false`.
    * @throws {RangeError} If the backoff options or `seedBusAfterMs` are invalid.
    */
   constructor(url: string, options: BusClientOptions) {
@@ -275,6 +299,12 @@ export class BusClient extends TypedEventTarget<BusClientEventMap> implements As
       );
     }
     this.#signal = options.signal;
+    if (options.token !== undefined) this.#wsOptions.token = options.token;
+    if (options.caCerts !== undefined) this.#wsOptions.caCerts = options.caCerts;
+    if (!this.#noDelay && Object.keys(this.#wsOptions).length > 0) {
+      throw new TypeError("Cannot create BusClient: 'token' and 'caCerts' need 'noDelay: true'");
+    }
+    if (options.token !== undefined) checkToken(options.token, "BusClient");
   }
 
   /** Whether a connection is open (and its register message sent). */
@@ -352,7 +382,7 @@ export class BusClient extends TypedEventTarget<BusClientEventMap> implements As
   #connect(): void {
     this.#timer = undefined;
     this.#state = "connecting";
-    const ws = this.#noDelay ? new WsClient(this.#url) : new WebSocket(this.#url);
+    const ws = this.#noDelay ? new WsClient(this.#url, this.#wsOptions) : new WebSocket(this.#url);
     const { promise, resolve } = Promise.withResolvers<void>();
     this.#socketClosed = promise;
     this.#ws = ws;
@@ -368,7 +398,11 @@ export class BusClient extends TypedEventTarget<BusClientEventMap> implements As
     ws.onerror = (event: Event) => {
       if (this.#ws !== ws) return;
       const detail = event instanceof ErrorEvent ? event.message : "WebSocket error";
-      this.#fail(undefined, opened ? detail : `cannot connect to ${this.#url}: ${detail}`);
+      const error = event instanceof ErrorEvent ? event.error : undefined;
+      // 5xx (`503 too many connections`) may pass: not a refusal
+      const refused = error instanceof WsRefusedError &&
+        !(error.status !== undefined && error.status >= 500);
+      this.#fail(undefined, opened ? detail : `cannot connect to ${this.#url}: ${detail}`, refused);
     };
     ws.onclose = (event: CloseEvent) => {
       resolve();
@@ -469,8 +503,8 @@ export class BusClient extends TypedEventTarget<BusClientEventMap> implements As
     this.dispatchEvent(new BusReconnectingEvent(this.#attempt, delayMs));
   }
 
-  #fail(cause: unknown, message: string): void {
+  #fail(cause: unknown, message: string, refused = false): void {
     const detail = cause instanceof Error ? `${message}: ${cause.message}` : message;
-    this.dispatchEvent(new BusErrorEvent(new Error(detail, { cause })));
+    this.dispatchEvent(new BusErrorEvent(new Error(detail, { cause }), refused));
   }
 }

@@ -89,6 +89,16 @@ export interface SchedulerClientOptions extends Omit<RunnerOptions<JobPayload>, 
    * @default {[]}
    */
   commands?: string[];
+  /**
+   * The bus token, sent as `Authorization: Bearer …` on every connection (a bus with `--auth`).
+   * @default {undefined}
+   */
+  token?: string | undefined;
+  /**
+   * PEM certificates of the CAs trusted for a `wss:` bus besides the system's (a private CA).
+   * @default {undefined}
+   */
+  caCerts?: readonly string[] | undefined;
 }
 
 /**
@@ -175,6 +185,8 @@ export class SchedulerClient implements AsyncDisposable {
       evict = "requeue",
       labels = {},
       commands = [],
+      token,
+      caCerts,
       ...runnerOptions
     } = options;
     if (!Object.hasOwn(RUNNER_EVICT, evict)) {
@@ -198,6 +210,8 @@ export class SchedulerClient implements AsyncDisposable {
       backoff,
       seedBusAfterMs,
       clock: this.#clock,
+      token,
+      caCerts,
     });
     this.#bus.addEventListener("registered", () => this.#flush());
     this.#bus.addEventListener("message", (event) => this.#receive(event));

@@ -9,9 +9,11 @@
  * `send`, `close`, `bufferedAmount`, `onopen`/`onmessage`/`onerror`/`onclose` and the same
  * events), so it replaces `WebSocket` in {@linkcode BusClient}.
  *
- * Scope: `ws:` and `wss:` URLs, text and binary messages (binary arrives as `ArrayBuffer`),
- * fragmented messages from the server, ping/pong, the close handshake. No extensions
- * (compression) and no subprotocols.
+ * Scope: `ws:` and `wss:` URLs (`wss:` with a private CA through `caCerts`; `TCP_NODELAY` stays
+ * on under TLS, which is started over the TCP connection), text and binary messages (binary
+ * arrives as `ArrayBuffer`), fragmented messages from the server, ping/pong, the close
+ * handshake, extra headers on the upgrade (a `token` as `Authorization: Bearer …`) and offered
+ * subprotocols. No extensions (compression).
  *
  * Internal to `bus/`: not exported from `bus/mod.ts` (a protocol detail of {@linkcode BusClient}'s
  * connection, not this library's API); tests import it directly.
@@ -20,6 +22,7 @@
  */
 
 import { type Clock, systemClock, type TimerId } from "../core/clock.ts";
+import { checkProtocols, headerLines, refusal, WsRefusedError } from "./ws_handshake.ts";
 
 const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 const MAX_HEADER_BYTES = 16_384;
@@ -51,6 +54,30 @@ export interface WsClientOptions {
    * @default {systemClock}
    */
   clock?: Clock;
+  /**
+   * A secret sent as `Authorization: Bearer <token>` on the upgrade; visible ASCII only. It
+   * appears in no error message.
+   * @default {undefined}
+   */
+  token?: string | undefined;
+  /**
+   * More headers for the upgrade request (names of letters, digits and `-`; values without line
+   * breaks). `Host`, `Upgrade`, `Connection`, `Sec-WebSocket-*` and, with `token`,
+   * `Authorization` are the client's own and refused here.
+   * @default {{}}
+   */
+  headers?: Readonly<Record<string, string>> | undefined;
+  /**
+   * Subprotocols offered in `Sec-WebSocket-Protocol`; the server's choice is
+   * {@linkcode WsClient.protocol}, and a choice not offered fails the handshake.
+   * @default {[]}
+   */
+  protocols?: readonly string[] | undefined;
+  /**
+   * PEM certificates of the CAs trusted for `wss:`, besides the system's roots (a private CA).
+   * @default {undefined}
+   */
+  caCerts?: readonly string[] | undefined;
 }
 
 /**
@@ -103,14 +130,19 @@ export class WsClient extends EventTarget {
   #closeSent = false;
   #closeTimer: TimerId | undefined;
   #clock: Clock;
+  #headers: string; // the extra header lines, each ending in CRLF
+  #protocols: readonly string[];
+  #protocol = "";
+  #caCerts: string[] | undefined;
 
   /**
    * Opens a connection.
    *
    * @param url A `ws:` or `wss:` URL.
    * @param options See {@linkcode WsClientOptions}.
-   * @throws {SyntaxError} If `url` is not a `ws:` or `wss:` URL (a `DOMException`, as
-   * `WebSocket` throws).
+   * @throws {SyntaxError} If `url` is not a `ws:` or `wss:` URL, or a subprotocol is not a
+   * token (a `DOMException`, as `WebSocket` throws).
+   * @throws {TypeError} For a `token` or header that cannot go in an HTTP header.
    */
   constructor(url: string | URL, options: WsClientOptions = {}) {
     super();
@@ -126,12 +158,20 @@ export class WsClient extends EventTarget {
     this.#closeTimeoutMs = options.closeTimeoutMs ?? 5_000;
     this.#openTimeoutMs = options.openTimeoutMs ?? 10_000;
     this.#clock = options.clock ?? systemClock;
+    this.#headers = headerLines(options.token, options.headers ?? {});
+    this.#protocols = checkProtocols(options.protocols ?? []);
+    this.#caCerts = options.caCerts === undefined ? undefined : [...options.caCerts];
     void this.#run();
   }
 
   /** The URL connected to. */
   get url(): string {
     return this.#url.href;
+  }
+
+  /** The subprotocol the server chose (`""` when none). */
+  get protocol(): string {
+    return this.#protocol;
   }
 
   /** `CONNECTING` (0), `OPEN` (1), `CLOSING` (2) or `CLOSED` (3). */
@@ -183,7 +223,9 @@ export class WsClient extends EventTarget {
     if (this.#state === WsClient.CONNECTING) {
       this.#state = WsClient.CLOSING;
       this.#abort.abort();
-      this.#conn?.close();
+      try {
+        this.#conn?.close();
+      } catch { /* already closed, or handed to TLS: #run closes what is left */ }
       return;
     }
     if (this.#state !== WsClient.OPEN) return;
@@ -246,8 +288,24 @@ export class WsClient extends EventTarget {
     const tcp = await Deno.connect({ hostname, port, signal: this.#abort.signal });
     this.#conn = tcp;
     this.#abort.signal.throwIfAborted(); // close() came as the connection was made
-    tcp.setNoDelay(true);
-    if (secure) this.#conn = await Deno.startTls(tcp, { hostname });
+    tcp.setNoDelay(true); // TLS runs over this connection: the option stays on
+    if (secure) {
+      const tls = await Deno.startTls(
+        tcp,
+        this.#caCerts === undefined ? { hostname } : { hostname, caCerts: this.#caCerts },
+      );
+      this.#conn = tls;
+      this.#abort.signal.throwIfAborted(); // close() came as TLS was set up
+      try {
+        await tls.handshake();
+      } catch (error) {
+        if (this.#abort.signal.aborted) throw error;
+        const detail = error instanceof Error ? error.message : String(error);
+        throw new WsRefusedError(`TLS handshake with ${url.host} failed: ${detail}`, undefined, {
+          cause: error,
+        });
+      }
+    }
     this.#abort.signal.throwIfAborted();
   }
 
@@ -259,13 +317,14 @@ export class WsClient extends EventTarget {
       encoder.encode(
         `GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\n` +
           "Upgrade: websocket\r\nConnection: Upgrade\r\n" +
-          `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+          `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n` +
+          (this.#protocols.length > 0
+            ? `Sec-WebSocket-Protocol: ${this.#protocols.join(", ")}\r\n`
+            : "") +
+          `${this.#headers}\r\n`,
       ),
     );
     const [status = "", ...lines] = (await reader.header()).split("\r\n");
-    if (!/^HTTP\/1\.1 101 /.test(status)) {
-      throw new Error(`the server refused the upgrade: ${status}`);
-    }
     const headers = new Map<string, string>();
     for (const line of lines) {
       const colon = line.indexOf(":");
@@ -273,6 +332,14 @@ export class WsClient extends EventTarget {
         headers.set(line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim());
       }
     }
+    if (!/^HTTP\/1\.1 101 /.test(status)) {
+      throw await refusal(status, headers, (n) => reader.bytes(n));
+    }
+    const chosen = headers.get("sec-websocket-protocol") ?? "";
+    if (chosen !== "" && !this.#protocols.includes(chosen)) {
+      throw new Error("the server chose a subprotocol that was not offered");
+    }
+    this.#protocol = chosen;
     const digest = await crypto.subtle.digest("SHA-1", encoder.encode(key + GUID));
     const accept = btoa(String.fromCharCode(...new Uint8Array(digest)));
     if (
@@ -463,6 +530,11 @@ class FrameReader {
     const payload = length === 0 ? new Uint8Array() : await this.#exactly(length);
     if (payload === null) return null;
     return { fin, opcode, payload };
+  }
+
+  /** Exactly `n` bytes (a copy), or null if the stream ends first. */
+  bytes(n: number): Promise<Uint8Array | null> {
+    return this.#exactly(n);
   }
 
   /** Exactly `n` bytes (a copy), or null if the stream ends first. */

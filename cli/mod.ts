@@ -42,6 +42,7 @@
  * @module
  */
 
+export * from "./credentials.ts";
 export * from "./errors.ts";
 export * from "./flag_values.ts";
 export * from "./flags.ts";

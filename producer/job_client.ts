@@ -49,6 +49,16 @@ export interface JobClientOptions {
    * @default {5000}
    */
   recheckMs?: number | undefined;
+  /**
+   * The bus token, sent as `Authorization: Bearer …` on every connection (a bus with `--auth`).
+   * @default {undefined}
+   */
+  token?: string | undefined;
+  /**
+   * PEM certificates of the CAs trusted for a `wss:` bus besides the system's (a private CA).
+   * @default {undefined}
+   */
+  caCerts?: readonly string[] | undefined;
 }
 
 /** What {@linkcode JobClient.submit} takes besides the payload. */
@@ -251,6 +261,8 @@ export class JobClient extends TypedEventTarget<JobClientEventMap> implements As
       backoff: options.backoff,
       clock: this.#clock,
       seedBusAfterMs: 0,
+      token: options.token,
+      caCerts: options.caCerts,
     });
     this.#bus.addEventListener("registered", () => this.#onRegistered());
     this.#bus.addEventListener("close", () => this.#ready = false);

@@ -9,6 +9,7 @@
 import type { CliIo } from "../cli/main_options.ts";
 import { seconds } from "../cli/wording.ts";
 import { resultExitCode } from "../scheduler/job_result.ts";
+import type { BusErrorEvent } from "../bus/client.ts";
 import type { JobClient, JobEnd } from "./job_client.ts";
 
 /** The exit codes of `submit` and `jobs` (README, "Exit codes"). */
@@ -49,15 +50,17 @@ export interface ReportIo extends Pick<CliIo, "out" | "err" | "clock"> {
   url: string;
   /** `--owner` as given, repeated in a suggested `deno task jobs` command. */
   owner?: string | undefined;
+  /** `--token-file` and `--ca` as given, repeated in a suggested `deno task jobs` command. */
+  credentialFlags?: { "token-file"?: string | undefined; ca?: string | undefined } | undefined;
 }
 
 /**
- * A `deno task jobs` command line to suggest, with the `--url` (unless the default) and the
- * `--owner` (when one was given) the suggesting CLI used, so it reaches the same bus as the
- * same owner.
+ * A `deno task jobs` command line to suggest, with the `--url` (unless the default), the
+ * `--owner`, `--token-file` and `--ca` (when given) the suggesting CLI used, so it reaches the
+ * same bus as the same owner.
  *
  * @param args What follows `--`: `cancel j-1`, `list`.
- * @param io The `url` and `owner` to repeat.
+ * @param io The `url`, `owner` and `credentialFlags` to repeat.
  * @returns The command line.
  * @example
  * ```ts
@@ -66,10 +69,16 @@ export interface ReportIo extends Pick<CliIo, "out" | "err" | "clock"> {
  * // deno task jobs -- cancel j-1 --url ws://10.0.0.2:8101 --owner 'ada lovelace'
  * ```
  */
-export function jobsCommand(args: string, io: Pick<ReportIo, "url" | "owner">): string {
+export function jobsCommand(
+  args: string,
+  io: Pick<ReportIo, "url" | "owner" | "credentialFlags">,
+): string {
   const flags = [args];
   if (io.url !== DEFAULT_URL) flags.push(`--url ${shellQuote(io.url)}`);
   if (io.owner !== undefined) flags.push(`--owner ${shellQuote(io.owner)}`);
+  for (const [flag, value] of Object.entries(io.credentialFlags ?? {})) {
+    if (value !== undefined) flags.push(`--${flag} ${shellQuote(value)}`);
+  }
   return `deno task jobs -- ${flags.join(" ")}`;
 }
 
@@ -266,7 +275,9 @@ export function readEnv(name: string): string | undefined {
 }
 
 /**
- * Waits until the client is registered with the bus, at most `timeoutS` seconds.
+ * Waits until the client is registered with the bus, at most `timeoutS` seconds. A refusal (the
+ * bus or TLS refused the connection: an untrusted certificate, `401` for a missing or unknown
+ * token) ends the wait at once, with its line said.
  *
  * @param client The client (started).
  * @param timeoutS Seconds to wait.
@@ -293,11 +304,22 @@ export async function connectWithin(
 ): Promise<number | undefined> {
   const timeout = new AbortController();
   const timer = io.clock.setTimeout(() => timeout.abort(), timeoutS * 1000);
+  let refusal: string | undefined;
+  const onError = (event: BusErrorEvent): void => {
+    if (!event.refused) return;
+    refusal = event.error.message;
+    timeout.abort();
+  };
+  client.bus.addEventListener("error", onError);
   try {
     await client.ready(AbortSignal.any([timeout.signal, stop]));
     return undefined;
   } catch {
     if (stop.aborted) return EXIT.interrupted;
+    if (refusal !== undefined) {
+      io.note(refusal);
+      return EXIT.unreachable;
+    }
     io.note(
       client.bus.connected
         ? `the bus at ${client.bus.url} did not answer within ${timeoutS} s (the seed's bus never ` +
@@ -307,6 +329,7 @@ export async function connectWithin(
     return EXIT.unreachable;
   } finally {
     io.clock.clearTimeout(timer);
+    client.bus.removeEventListener("error", onError);
   }
 }
 

@@ -8,10 +8,15 @@
 
 import {
   type CliIo,
+  CREDENTIAL_FLAGS,
+  CREDENTIAL_USAGE_ROWS,
+  type Credentials,
+  type CredentialValues,
   type Flags,
   formatUsage,
   integerFlag,
   type MainOptions,
+  readCredentials,
   runCli,
   seconds,
   secondsFlag,
@@ -62,8 +67,9 @@ history. cancel, priority: the owner's own jobs. wait: as submit --wait.`,
       ],
       ["--limit N", "list: at most N jobs, 1..10000 (default 100)"],
       ["--json", "list, show: print the bus's answer as JSON"],
-      ["--url URL", `the bus (default ${DEFAULT_URL})`],
+      ["--url URL", `the bus, ws:// or wss:// (default ${DEFAULT_URL})`],
       ["--connect-timeout S", "give up when the bus is unreachable this long (default 10)"],
+      ...CREDENTIAL_USAGE_ROWS,
       ["-h, --help", "show this help and exit"],
     ],
   }, {
@@ -72,7 +78,7 @@ history. cancel, priority: the owner's own jobs. wait: as submit --wait.`,
       ["0", "done (wait: the job succeeded)"],
       ["1", "the bus refused: unknown job, not yours, already finished, not waiting"],
       ["2", "bad command line"],
-      ["4", "the bus was unreachable within --connect-timeout"],
+      ["4", "the bus was unreachable within --connect-timeout, or refused us (token, TLS)"],
       [
         "N",
         "wait: the job's exit code, 124 timed out, 125 could not start,\n126 cancelled or evicted, 130 Ctrl-C (as submit --wait)",
@@ -101,7 +107,7 @@ function wrapStates(): string {
 /** What `main` takes besides the harness's injection points. */
 export interface JobsMainOptions extends MainOptions {
   /**
-   * Reads an environment variable (the owner's default).
+   * Reads an environment variable (the owner's default, `SCHED_TOKEN`).
    * @default {readEnv}
    */
   env?: ((name: string) => string | undefined) | undefined;
@@ -122,6 +128,9 @@ interface Config {
   ownerFlag: string | undefined;
   json: boolean;
   connectTimeoutS: number;
+  credentials: Credentials;
+  /** `--token-file` and `--ca` as given. */
+  credentialFlags: CredentialValues;
 }
 
 const OPTIONS = {
@@ -132,6 +141,7 @@ const OPTIONS = {
   json: { type: "boolean", default: false },
   url: { type: "string", default: DEFAULT_URL },
   "connect-timeout": { type: "string", default: "10" },
+  ...CREDENTIAL_FLAGS,
 } as const;
 
 /** How many arguments each subcommand takes after its name. */
@@ -208,9 +218,12 @@ function configure(
     default:
       action = { op: op as "show" | "cancel" | "wait", id };
   }
+  const url = wsUrlFlag("--url", values.url);
   return {
     action,
-    url: wsUrlFlag("--url", values.url),
+    url,
+    credentials: readCredentials(values, url, { env }),
+    credentialFlags: { "token-file": values["token-file"], ca: values.ca },
     owner: resolveOwner(values.owner, env),
     ownerFlag: values.owner,
     json: values.json,
@@ -245,8 +258,13 @@ async function run(config: Config, cli: CliIo): Promise<number> {
     name: "jobs",
     url: config.url,
     owner: config.ownerFlag,
+    credentialFlags: config.credentialFlags,
   };
-  await using client = new JobClient(config.url, { owner: config.owner, clock: cli.clock });
+  await using client = new JobClient(config.url, {
+    owner: config.owner,
+    clock: cli.clock,
+    ...config.credentials,
+  });
   client.start();
   const unreachable = await connectWithin(client, config.connectTimeoutS, io, stop);
   if (unreachable !== undefined) return unreachable;

@@ -7,11 +7,15 @@
 
 import {
   type CliIo,
+  CREDENTIAL_FLAGS,
+  CREDENTIAL_USAGE_ROWS,
+  type Credentials,
   type Flags,
   formatUsage,
   integerFlag,
   type MainOptions,
   plural,
+  readCredentials,
   runCli,
   seconds,
   secondsFlag,
@@ -72,6 +76,7 @@ not running, from submission to outcome; run: time running)`,
       ["--name NAME", "the producer's name, prefix of its job ids (default producer-<pid>)"],
       ["--seed-protocol", "speak protocol 1 exactly like the seed: no ids, no feedback"],
       ["-d, --debug", "also log each connection attempt and error"],
+      ...CREDENTIAL_USAGE_ROWS,
     ],
   }, {
     title: "Exit codes",
@@ -108,6 +113,7 @@ interface Config {
   name: string;
   protocol: 1 | 2;
   debug: boolean;
+  credentials: Credentials;
 }
 
 /**
@@ -144,6 +150,7 @@ async function run(config: Config, io: CliIo): Promise<number> {
     name: config.name,
     protocol: config.protocol,
     clock: io.clock,
+    ...config.credentials,
   });
   const times = watch(producer, config, io);
   const pace = config.gauss
@@ -188,8 +195,10 @@ async function run(config: Config, io: CliIo): Promise<number> {
 function watch(producer: Producer, config: Config, io: CliIo): JobTimes {
   const client = producer.client;
   let waiting = false; // "waiting for the bus" was said during this outage
+  let refusal = ""; // the refusal said last, not said again until the next open
   client.addEventListener("open", (event) => {
     waiting = false;
+    refusal = "";
     io.log(`${event.reconnect ? "reconnected" : "connected"} to the bus at ${client.url}`);
   });
   client.addEventListener("close", (event) => {
@@ -206,6 +215,8 @@ function watch(producer: Producer, config: Config, io: CliIo): JobTimes {
   });
   client.addEventListener("error", (event) => {
     if (config.debug) io.log(`debug: ${event.error.message}`);
+    else if (event.refused && event.error.message !== refusal) io.log(event.error.message);
+    if (event.refused) refusal = event.error.message;
   });
   client.addEventListener("seedbus", (event) => {
     io.log(
@@ -286,6 +297,7 @@ const OPTIONS = {
   name: { type: "string", default: `producer-${Deno.pid}` },
   "seed-protocol": { type: "boolean", default: false },
   debug: { type: "boolean", short: "d", default: false },
+  ...CREDENTIAL_FLAGS,
 } as const;
 
 function configure({ values }: Flags<typeof OPTIONS>): Config {
@@ -305,11 +317,13 @@ function configure({ values }: Flags<typeof OPTIONS>): Config {
   if (periodS === 0 && !values.gauss && count === undefined) {
     throw new UsageError("-p 0 submits jobs without a pause, forever: add --count N, or a -p > 0");
   }
+  const url = wsUrlFlag("--url", values.url);
   return {
     periodS,
     gauss: values.gauss,
     sigmaS: secondsFlag("-s/--sigma", values.sigma),
-    url: wsUrlFlag("--url", values.url),
+    url,
+    credentials: readCredentials(values, url),
     count,
     wait: values.wait,
     priority: range("--priority", values.priority, MIN_PRIORITY, MAX_PRIORITY),

@@ -79,6 +79,16 @@ export interface ProducerOptions {
    * @default {2000}
    */
   seedBusAfterMs?: number;
+  /**
+   * The bus token, sent as `Authorization: Bearer …` on every connection (a bus with `--auth`).
+   * @default {undefined}
+   */
+  token?: string | undefined;
+  /**
+   * PEM certificates of the CAs trusted for a `wss:` bus besides the system's (a private CA).
+   * @default {undefined}
+   */
+  caCerts?: readonly string[] | undefined;
 }
 
 /** The producer's own record of a job: {@linkcode ProducedJob} with a replaceable payload. */
@@ -177,6 +187,8 @@ export class Producer extends TypedEventTarget<ProducerEventMap> implements Asyn
       clock: this.#clock,
       random: options.random,
       seedBusAfterMs: options.seedBusAfterMs,
+      token: options.token,
+      caCerts: options.caCerts,
     });
     this.#client.addEventListener(this.#protocol === 2 ? "registered" : "open", () => {
       this.#seedBus = false;

@@ -9,10 +9,15 @@ import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import {
   type CliIo,
+  CREDENTIAL_FLAGS,
+  CREDENTIAL_USAGE_ROWS,
+  type Credentials,
+  type CredentialValues,
   type Flags,
   formatUsage,
   type MainOptions,
   plural,
+  readCredentials,
   runCli,
   secondsFlag,
   UsageError,
@@ -63,9 +68,10 @@ runs as an argv, without a shell (use sh -c '...' for one), on a scheduler that 
         "--file FILE",
         "submit one job per line of FILE (JSON, the fields of a payload;\nfields a line leaves out come from the options); prints the ids",
       ],
-      ["--url URL", `the bus (default ${DEFAULT_URL})`],
+      ["--url URL", `the bus, ws:// or wss:// (default ${DEFAULT_URL})`],
       ["--owner NAME", "whose job it is (default $SCHED_OWNER, else $USER, else user)"],
       ["--connect-timeout S", "give up when the bus is unreachable this long (default 10)"],
+      ...CREDENTIAL_USAGE_ROWS,
       ["-h, --help", "show this help and exit"],
     ],
   }, {
@@ -77,7 +83,7 @@ runs as an argv, without a shell (use sh -c '...' for one), on a scheduler that 
       ["1", "--file --wait: some job did not succeed (or a job failed without a code)"],
       ["2", "bad command line, or a bad line in --file (nothing is sent)"],
       ["3", "the bus rejected the job (the reason is printed)"],
-      ["4", "the bus was unreachable within --connect-timeout"],
+      ["4", "the bus was unreachable within --connect-timeout, or refused us (token, TLS)"],
       ["124", "the job timed out"],
       ["125", "the job could not start (no such executable or cwd, permission denied)"],
       ["126", "the job was cancelled or evicted"],
@@ -96,7 +102,7 @@ runs as an argv, without a shell (use sh -c '...' for one), on a scheduler that 
 /** What `main` takes besides the harness's injection points. */
 export interface SubmitMainOptions extends MainOptions {
   /**
-   * Reads an environment variable (the owner's default).
+   * Reads an environment variable (the owner's default, `SCHED_TOKEN`).
    * @default {readEnv}
    */
   env?: ((name: string) => string | undefined) | undefined;
@@ -126,6 +132,9 @@ interface Config {
   file?: string | undefined;
   base: string;
   progressMs: number;
+  credentials: Credentials;
+  /** `--token-file` and `--ca` as given. */
+  credentialFlags: CredentialValues;
 }
 
 const OPTIONS = {
@@ -143,6 +152,7 @@ const OPTIONS = {
   url: { type: "string", default: DEFAULT_URL },
   owner: { type: "string" },
   "connect-timeout": { type: "string", default: "10" },
+  ...CREDENTIAL_FLAGS,
 } as const;
 
 /**
@@ -249,8 +259,11 @@ function configure(
   const check = validateCommandSpec({ ...spec, command: values.file ? ["true"] : command });
   if (!check.ok) throw new UsageError(inFlagWords(check.reason));
   if (values.file === undefined) spec.command = command;
+  const url = wsUrlFlag("--url", values.url);
   return {
-    url: wsUrlFlag("--url", values.url),
+    url,
+    credentials: readCredentials(values, url, { env }),
+    credentialFlags: { "token-file": values["token-file"], ca: values.ca },
     owner,
     ownerFlag: values.owner,
     connectTimeoutS: secondsFlag("--connect-timeout", values["connect-timeout"], {
@@ -341,6 +354,7 @@ async function run(config: Config, cli: CliIo): Promise<number> {
     name: "submit",
     url: config.url,
     owner: config.ownerFlag,
+    credentialFlags: config.credentialFlags,
   };
   let specs: CommandSpec[] = [config.spec as CommandSpec];
   if (config.file !== undefined) {
@@ -348,7 +362,11 @@ async function run(config: Config, cli: CliIo): Promise<number> {
     if (read === undefined) return EXIT.usage;
     specs = read;
   }
-  await using client = new JobClient(config.url, { owner: config.owner, clock: cli.clock });
+  await using client = new JobClient(config.url, {
+    owner: config.owner,
+    clock: cli.clock,
+    ...config.credentials,
+  });
   client.start();
   const unreachable = await connectWithin(client, config.connectTimeoutS, io, stop);
   if (unreachable !== undefined) return unreachable;

@@ -8,11 +8,15 @@
 
 import {
   type CliIo,
+  CREDENTIAL_FLAGS,
+  CREDENTIAL_USAGE_ROWS,
+  type Credentials,
   type Flags,
   formatUsage,
   integerFlag,
   type MainOptions,
   plural,
+  readCredentials,
   runCli,
   seconds,
   secondsFlag,
@@ -60,6 +64,7 @@ on a fixed number of slots.`,
     rows: [
       ["-d, --debug", "also log connection details and every message from the bus"],
       ["--url URL", "the bus, ws:// or wss:// (default ws://127.0.0.1:8101)"],
+      ...CREDENTIAL_USAGE_ROWS,
       [
         "--name NAME",
         "the scheduler's name on the bus, one per scheduler (default scheduler-<pid>)",
@@ -128,6 +133,7 @@ const OPTIONS = {
   "output-dir": { type: "string" },
   "clear-env": { type: "boolean", default: false },
   user: { type: "string" },
+  ...CREDENTIAL_FLAGS,
 } as const;
 
 /** The largest `--output-tail`: 64 MiB. */
@@ -149,6 +155,7 @@ interface Config {
   outputDir?: string | undefined;
   clearEnv: boolean;
   user?: UserAccount | undefined;
+  credentials: Credentials;
 }
 
 function configure({ values }: Flags<typeof OPTIONS>): Config {
@@ -156,11 +163,13 @@ function configure({ values }: Flags<typeof OPTIONS>): Config {
   if (evict !== "requeue" && evict !== "kill" && evict !== "suspend") {
     throw new UsageError(`--evict must be requeue, kill or suspend, got '${evict}'`);
   }
+  const url = wsUrlFlag("--url", values.url);
   return {
     slots: integerFlag("-s", values.s, { min: 1 }),
     timeoutS: secondsFlag("-t", values.t, { exclusive: true }),
     debug: values.debug,
-    url: wsUrlFlag("--url", values.url),
+    url,
+    credentials: readCredentials(values, url),
     name: values.name ?? `scheduler-${Deno.pid}`,
     evict,
     minRunS: secondsFlag("--min-run", values["min-run"]),
@@ -388,6 +397,7 @@ async function run(config: Config, io: CliIo): Promise<number> {
     clock: io.clock,
     labels: config.labels,
     commands: config.commands,
+    ...config.credentials,
     launch: jobLauncher({
       sleeper: config.exec === undefined
         ? sleeperLauncher({ output: "inherit" })
@@ -472,8 +482,12 @@ function watchBus(scheduler: SchedulerClient, config: Config, io: CliIo): void {
       io.log(`bus not reachable at ${config.url}; retrying every ≤ ${everyS} s until it is`);
     }
   });
+  let refusal = ""; // the refusal said last, not said again until the next open
+  bus.addEventListener("open", () => refusal = "");
   bus.addEventListener("error", (event) => {
     if (config.debug) io.log(`bus error: ${event.error.message}`);
+    else if (event.refused && event.error.message !== refusal) io.log(event.error.message);
+    if (event.refused) refusal = event.error.message;
   });
   bus.addEventListener("message", (event) => {
     const message = event.message;

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { WsClient } from "../../bus/ws_client.ts";
-import { BusClient, type BusMessage } from "../../bus/client.ts";
+import { BusClient, type BusErrorEvent, type BusMessage } from "../../bus/client.ts";
+import { serveTlsEcho, tlsTest } from "../fixtures/tls_certs.ts";
 
 const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 const encoder = new TextEncoder();
@@ -405,5 +406,161 @@ Deno.test("BusClient works over WsClient (noDelay, the default) and over the bui
       cmd: "ping",
       n: 2,
     }]);
+  }
+});
+
+/** Accepts one connection, reads its upgrade request, answers `response`; returns the request. */
+async function oneUpgradeRequest(
+  options: ConstructorParameters<typeof WsClient>[1],
+  answer: (request: string) => string,
+): Promise<{ request: string; close: CloseEvent; errors: string[] }> {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const ws = new WsClient(`ws://127.0.0.1:${listener.addr.port}/`, options);
+  const { log, closed } = record(ws);
+  const conn = await listener.accept();
+  let text = "";
+  const buf = new Uint8Array(4096);
+  while (!text.includes("\r\n\r\n")) {
+    const n = await conn.read(buf);
+    if (n === null) break;
+    text += decoder.decode(buf.subarray(0, n));
+  }
+  await conn.write(encoder.encode(answer(text)));
+  conn.close();
+  const close = await closed;
+  return { request: text, close, errors: log.filter((line) => line.startsWith("error")) };
+}
+
+const REFUSE_401 = (): string => {
+  const body = JSON.stringify({ error: "missing token" });
+  return `HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\n` +
+    `content-length: ${body.length}\r\n\r\n${body}`;
+};
+
+Deno.test("WsClient sends its token as Authorization: Bearer, and no such header without one", async () => {
+  const secret = "sched_abcDEF123-_xyz";
+  const withToken = await oneUpgradeRequest({ token: secret }, REFUSE_401);
+  assert.match(withToken.request, /\r\nAuthorization: Bearer sched_abcDEF123-_xyz\r\n/);
+  const without = await oneUpgradeRequest({}, REFUSE_401);
+  assert.doesNotMatch(without.request, /authorization/i);
+  // The refusal is said with the server's reason; the secret is in no message.
+  assert.deepEqual(withToken.errors, [
+    "error: the server refused the upgrade: HTTP/1.1 401 Unauthorized: missing token",
+  ]);
+  assert.equal(withToken.close.code, 1006);
+});
+
+Deno.test("WsClient sends extra headers and offered subprotocols", async () => {
+  const { request } = await oneUpgradeRequest(
+    { headers: { "X-Trace": "t1" }, protocols: ["sched.v2", "bearer.c2VjcmV0"] },
+    REFUSE_401,
+  );
+  assert.match(request, /\r\nX-Trace: t1\r\n/);
+  assert.match(request, /\r\nSec-WebSocket-Protocol: sched.v2, bearer.c2VjcmV0\r\n/);
+});
+
+Deno.test("WsClient refuses a token or header that cannot go in a header, without echoing it", () => {
+  for (const token of ["has space", "line\r\nX-Evil: 1", ""]) {
+    assert.throws(
+      () => new WsClient("ws://127.0.0.1:9/", { token }),
+      (error: Error) => error instanceof TypeError && !error.message.includes(token || "\0"),
+    );
+  }
+  assert.throws(() => new WsClient("ws://127.0.0.1:9/", { headers: { Host: "x" } }), TypeError);
+  assert.throws(
+    () => new WsClient("ws://127.0.0.1:9/", { headers: { "X-A": "a\r\nb" } }),
+    TypeError,
+  );
+  assert.throws(
+    () => new WsClient("ws://127.0.0.1:9/", { protocols: ["a b"] }),
+    (error: Error) => error.name === "SyntaxError",
+  );
+});
+
+tlsTest(
+  "WsClient connects over wss:// with the CA given, and names the certificate without it",
+  async (certs, t) => {
+    await using server = serveTlsEcho(certs);
+    await t.step("trusted: a message goes there and back, with the token sent", async () => {
+      const ws = new WsClient(server.url, { caCerts: [certs.caCert], token: "sched_tls" });
+      const { closed } = record(ws);
+      await opened(ws);
+      const reply = nextMessage(ws);
+      ws.send("over tls");
+      assert.equal(await reply, "over tls");
+      ws.close(1000, "done");
+      assert.equal((await closed).code, 1000);
+      assert.equal(server.authorizations.at(-1), "Bearer sched_tls");
+    });
+    await t.step("closed while connecting: released, with no error thrown", async () => {
+      const ws = new WsClient(server.url, { caCerts: [certs.caCert] });
+      const { closed } = record(ws);
+      ws.close();
+      assert.equal((await closed).code, 1006);
+    });
+    const cases: [string, string[] | undefined][] = [
+      ["no CA", undefined],
+      ["another CA", [certs.otherCaCert]],
+    ];
+    for (const [name, caCerts] of cases) {
+      await t.step(`untrusted (${name}): a TLS error naming the certificate`, async () => {
+        const ws = new WsClient(server.url, caCerts ? { caCerts, token: "sched_x" } : {});
+        const { log, closed } = record(ws);
+        assert.equal((await closed).code, 1006);
+        assert.equal(log.length, 2, log.join("\n"));
+        assert.match(log[0]!, /^error: TLS handshake with 127\.0\.0\.1:\d+ failed: .*certificate/i);
+        assert.doesNotMatch(log[0]!, /sched_x/);
+        assert.equal(log[1], "close 1006");
+      });
+    }
+  },
+);
+
+tlsTest("BusClient passes token and caCerts on, and marks a refusal", async (certs) => {
+  await using server = serveTlsEcho(certs);
+  {
+    await using client = new BusClient(server.url, {
+      register: () => ({ cmd: "register", type: "producer", protocol: 2 }),
+      token: "sched_bus",
+      caCerts: [certs.caCert],
+    });
+    const registered = new Promise((resolve) => client.addEventListener("registered", resolve));
+    client.start();
+    await registered;
+    assert.equal(server.authorizations.at(-1), "Bearer sched_bus");
+  }
+  await using untrusted = new BusClient(server.url, {
+    register: () => ({ cmd: "register", type: "producer", protocol: 2 }),
+    token: "sched_bus",
+  });
+  const error = new Promise<BusErrorEvent>((resolve) =>
+    untrusted.addEventListener("error", resolve, { once: true })
+  );
+  untrusted.start();
+  const event = await error;
+  assert.equal(event.refused, true);
+  assert.match(event.error.message, /^cannot connect to wss:.*TLS handshake.*certificate/i);
+  assert.doesNotMatch(event.error.message, /sched_bus/);
+});
+
+Deno.test("BusClient: a 4xx answer to the upgrade is a refusal, a 5xx (it may pass) is not", async () => {
+  for (const [status, refused] of [[403, true], [503, false]] as const) {
+    await using server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen(): void {} },
+      () => Response.json({ error: `status ${status}` }, { status }),
+    );
+    await using client = new BusClient(`ws://127.0.0.1:${server.addr.port}`, {
+      register: () => ({ cmd: "register", type: "monitor", protocol: 2 }),
+    });
+    const error = new Promise<BusErrorEvent>((resolve) =>
+      client.addEventListener("error", resolve, { once: true })
+    );
+    client.start();
+    const event = await error;
+    assert.equal(event.refused, refused);
+    assert.match(
+      event.error.message,
+      new RegExp(`refused the upgrade: HTTP/1.1 ${status} .*: status ${status}$`),
+    );
   }
 });

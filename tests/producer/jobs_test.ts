@@ -9,6 +9,8 @@ import {
 import { stamp } from "../../cli/stamp.ts";
 import { answerRegister, FakeBus, type Message } from "../fixtures/fake_bus.ts";
 import { DeadPort } from "../fixtures/dead_port.ts";
+import { AuthBus } from "../fixtures/auth_bus.ts";
+import { tlsTest } from "../fixtures/tls_certs.ts";
 import type { JobDetails, JobSummary } from "../../bus/protocol.ts";
 
 interface Run {
@@ -279,3 +281,36 @@ Deno.test("jobs exits 4 when the bus is unreachable", async () => {
   assert.equal(code, 4);
   assert.deepEqual(err, [`jobs: cannot reach the bus at ${dead.url} within 0.1 s`]);
 });
+
+const SECRET = "sched_am9icw-token_99";
+
+tlsTest(
+  "jobs list over wss:// with --ca and $SCHED_TOKEN; the certificate error and a 401 in one line",
+  async (certs) => {
+    const answer = (message: Message, reply: (message: object) => void): void => {
+      answerRegister(message, reply);
+      if (message.cmd === "list") reply({ cmd: "jobs", jobs: [WAITING], total: 1 });
+    };
+    await using bus = new AuthBus({ token: SECRET, certs, answer });
+    const env = (name: string): string | undefined =>
+      name === "SCHED_TOKEN" ? SECRET : name === "USER" ? "ada" : undefined;
+    const listed = await jobs(["list", "--url", bus.url, "--ca", certs.caFile, "--json"], { env });
+    assert.equal(listed.code, 0, listed.err.join("\n"));
+    assert.deepEqual(JSON.parse(listed.out[0]!), { jobs: [WAITING], total: 1 });
+    assert.deepEqual(bus.authorizations, [`Bearer ${SECRET}`]);
+    const untrusted = await jobs(["list", "--url", bus.url, "--connect-timeout", "30"], { env });
+    assert.equal(untrusted.code, 4);
+    assert.equal(untrusted.err.length, 1);
+    assert.match(
+      untrusted.err[0]!,
+      /^jobs: cannot connect to wss:.*: TLS handshake .*UnknownIssuer$/,
+    );
+    const missing = await jobs(["list", "--url", bus.url, "--ca", certs.caFile]);
+    assert.equal(missing.code, 4);
+    assert.match(
+      missing.err.join("\n"),
+      /^jobs: cannot connect .* 401 Unauthorized: missing token$/,
+    );
+    assert.ok(![...listed.err, ...untrusted.err].some((line) => line.includes(SECRET)));
+  },
+);

@@ -3,6 +3,8 @@ import { cliRunner } from "../fixtures/cli_run.ts";
 import { JobGenerator } from "../../producer/generator.ts";
 import { main, USAGE } from "../../producer/main.ts";
 import { answerRegister, FakeBus, type Message } from "../fixtures/fake_bus.ts";
+import { AuthBus } from "../fixtures/auth_bus.ts";
+import { tlsTest } from "../fixtures/tls_certs.ts";
 
 /** Runs the CLI's `main` with captured output. */
 const run = cliRunner(main);
@@ -290,4 +292,52 @@ Deno.test("producer main says when its jobs wait in the bus with no scheduler co
     text,
     /idle-2 accepted.*; no scheduler connected \(2 jobs of ours waiting for one\)/,
   );
+});
+
+const SECRET = "sched_cHJvZHVjZXI-token_0123";
+
+/** A temporary file holding `text`, removed on dispose. */
+async function tempFile(text: string): Promise<{ path: string } & AsyncDisposable> {
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(`${dir}/f`, text);
+  return {
+    path: `${dir}/f`,
+    [Symbol.asyncDispose]: () => Deno.remove(dir, { recursive: true }),
+  };
+}
+
+tlsTest(
+  "producer main runs a job over wss:// with --ca and the token of --token-file",
+  async (certs) => {
+    await using bus = new AuthBus({ token: SECRET, certs, answer: runningAtOnce });
+    await using token = await tempFile(`${SECRET}\n`);
+    const args = ["--url", bus.url, "--ca", certs.caFile, "--token-file", token.path];
+    const { code, out, err } = await run([...args, "--count", "1", "--wait", "-p", "0"]);
+    assert.equal(code, 0, err.join("\n"));
+    assert.match(out.join("\n"), /outcomes: succeeded 1$/m);
+    assert.ok(bus.authorizations.every((header) => header === `Bearer ${SECRET}`));
+    assert.ok(!out.some((line) => line.includes(SECRET)));
+  },
+);
+
+Deno.test("producer main says a refusal once, in one line, without -d, and never the token", async () => {
+  await using bus = new AuthBus({ token: "sched_another_one" });
+  await using token = await tempFile(SECRET);
+  const controller = new AbortController();
+  const running = run(
+    ["--url", bus.url, "--token-file", token.path, "--count", "1", "-p", "0"],
+    controller.signal,
+  );
+  await bus.upgrades(3); // refused three times
+  controller.abort();
+  const { code, out, err } = await running;
+  assert.equal(code, 0);
+  assert.deepEqual(err, []);
+  const refusals = out.filter((line) => line.includes("refused"));
+  assert.equal(refusals.length, 1, out.join("\n"));
+  assert.match(
+    refusals[0]!,
+    /^\d\d:\d\d:\d\d\.\d{3} cannot connect to ws:.*: the server refused the upgrade: HTTP\/1\.1 401 Unauthorized: unknown token$/,
+  );
+  assert.ok(!out.some((line) => line.includes(SECRET)));
 });

@@ -3,6 +3,8 @@ import { main, type SubmitMainOptions, USAGE } from "../../producer/submit.ts";
 import { jobsCommand } from "../../producer/job_exit.ts";
 import { answerRegister, FakeBus, type Message } from "../fixtures/fake_bus.ts";
 import { DeadPort } from "../fixtures/dead_port.ts";
+import { AuthBus } from "../fixtures/auth_bus.ts";
+import { tlsTest } from "../fixtures/tls_certs.ts";
 
 interface Run {
   code: number;
@@ -587,4 +589,112 @@ Deno.test("submit exits 4 when the bus never answers the registration (a seed bu
   const { code, err } = await submit(["--url", bus.url, "--connect-timeout", "0.2", "--", "true"]);
   assert.equal(code, 4);
   assert.match(err[0]!, /^submit: the bus at ws:\S+ did not answer within 0\.2 s \(the seed's bus/);
+});
+
+/** Answers like {@linkcode endingBus} with a success. */
+function answerSuccess(message: Message, reply: (message: object) => void): void {
+  answerRegister(message, reply);
+  if (message.cmd !== "job_request") return;
+  reply({ cmd: "accepted", id: message.id });
+}
+
+const SECRET = "sched_Zm9vYmFyYmF6-_0123456789";
+
+Deno.test("submit presents $SCHED_TOKEN, or --token-file's first line, as Authorization: Bearer", async () => {
+  await using bus = new AuthBus({ token: SECRET, answer: answerSuccess });
+  const env = (name: string): string | undefined => name === "SCHED_TOKEN" ? SECRET : undefined;
+  const fromEnv = await submit(["--url", bus.url, "--", "true"], { env });
+  assert.equal(fromEnv.code, 0, fromEnv.err.join("\n"));
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/token`, `${SECRET}\n`);
+    const fromFile = await submit(["--url", bus.url, "--token-file", `${dir}/token`, "--", "true"]);
+    assert.equal(fromFile.code, 0, fromFile.err.join("\n"));
+    for (const run of [fromEnv, fromFile]) {
+      assert.ok(![...run.out, ...run.err].some((line) => line.includes(SECRET)));
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+  assert.deepEqual(bus.authorizations, [`Bearer ${SECRET}`, `Bearer ${SECRET}`]);
+  const none = await submit(["--url", bus.url, "--connect-timeout", "5", "--", "true"]);
+  assert.equal(bus.authorizations.at(-1), null); // no token, no header
+  assert.equal(none.code, 4);
+});
+
+Deno.test("submit says the bus's 401 in one line and exits 4 at once, never showing the token", async () => {
+  await using bus = new AuthBus({ token: "sched_the_right_one" });
+  const wrong = await submit(["--url", bus.url, "--connect-timeout", "30", "--", "true"], {
+    env: (name) => name === "SCHED_TOKEN" ? SECRET : undefined,
+  });
+  assert.equal(wrong.code, 4);
+  assert.deepEqual(wrong.err, [
+    `submit: cannot connect to ${bus.url}: the server refused the upgrade: ` +
+    "HTTP/1.1 401 Unauthorized: unknown token",
+  ]);
+  const missing = await submit(["--url", bus.url, "--connect-timeout", "30", "--", "true"]);
+  assert.equal(missing.code, 4);
+  assert.match(
+    missing.err.join("\n"),
+    /^submit: cannot connect .* 401 Unauthorized: missing token$/,
+  );
+  assert.ok(![...wrong.out, ...wrong.err].some((line) => line.includes(SECRET)));
+});
+
+Deno.test("submit refuses an unreadable or empty --token-file, and --ca with ws://, in one line", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/empty`, "\n");
+    const cases: [string[], string][] = [
+      [
+        ["--token-file", `${dir}/none`],
+        `submit: --token-file: cannot read '${dir}/none': no such file`,
+      ],
+      [
+        ["--token-file", `${dir}/empty`],
+        `submit: --token-file '${dir}/empty': its first line is empty`,
+      ],
+      [
+        ["--ca", `${dir}/empty`],
+        "submit: --ca is for a wss:// bus, but the URL is 'ws://127.0.0.1:8101'",
+      ],
+    ];
+    for (const [flags, line] of cases) {
+      const { code, err } = await submit([...flags, "--", "true"]);
+      assert.equal(code, 2);
+      assert.equal(err[0], line);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+tlsTest(
+  "submit reaches a wss:// bus with --ca, and says the certificate error without it",
+  async (certs) => {
+    await using bus = new AuthBus({ token: SECRET, certs, answer: answerSuccess });
+    const env = (name: string): string | undefined => name === "SCHED_TOKEN" ? SECRET : undefined;
+    const trusted = await submit(["--url", bus.url, "--ca", certs.caFile, "--", "true"], { env });
+    assert.equal(trusted.code, 0, trusted.err.join("\n"));
+    assert.match(trusted.out[0] ?? "", /^j-[0-9a-f]{12}$/);
+    const untrusted = await submit(["--url", bus.url, "--connect-timeout", "30", "--", "true"], {
+      env,
+    });
+    assert.equal(untrusted.code, 4);
+    assert.equal(untrusted.err.length, 1, untrusted.err.join("\n"));
+    assert.match(
+      untrusted.err[0]!,
+      /^submit: cannot connect to wss:\/\/127\.0\.0\.1:\d+: TLS handshake with 127\.0\.0\.1:\d+ failed: invalid peer certificate: UnknownIssuer$/,
+    );
+  },
+);
+
+Deno.test("jobsCommand repeats --token-file and --ca as given (never a token)", () => {
+  assert.equal(
+    jobsCommand("cancel j-1", {
+      url: "wss://h:1",
+      credentialFlags: { "token-file": "/home/ada/.sched token", ca: "ca.pem" },
+    }),
+    "deno task jobs -- cancel j-1 --url wss://h:1 --token-file '/home/ada/.sched token' --ca ca.pem",
+  );
 });

@@ -3,6 +3,8 @@ import { cliRunner } from "../fixtures/cli_run.ts";
 import { BusServer } from "../../bus/server.ts";
 import { main, USAGE } from "../../scheduler/main.ts";
 import { type Message, WsPeer } from "../fixtures/raw_ws.ts";
+import { AuthBus } from "../fixtures/auth_bus.ts";
+import { tlsTest } from "../fixtures/tls_certs.ts";
 
 /** Runs the CLI's `main` with captured output. */
 const run = cliRunner(main);
@@ -209,5 +211,65 @@ Deno.test("scheduler main --allow-command runs a command job: its result and out
     assert.match(text, /job cmd-1 p2 failed: exit code 3 after/);
   } finally {
     Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+const SECRET = "sched_c2NoZWR1bGVy-token_42";
+
+tlsTest(
+  "scheduler main registers over wss:// with --ca and --token-file; says the certificate error without --ca",
+  async (certs) => {
+    await using bus = new AuthBus({ token: SECRET, certs });
+    const dir = await Deno.makeTempDir();
+    try {
+      await Deno.writeTextFile(`${dir}/token`, `${SECRET}\n`);
+      const base = ["--url", bus.url, "--token-file", `${dir}/token`, "--name", "tls-s"];
+      const controller = new AbortController();
+      const trusted = await run([...base, "--ca", certs.caFile], controller.signal, (line) => {
+        if (line.includes("registered")) controller.abort();
+      });
+      assert.equal(trusted.code, 0, trusted.err.join("\n"));
+      assert.deepEqual(bus.authorizations, [`Bearer ${SECRET}`]);
+      assert.equal(bus.received[0]?.type, "scheduler");
+      const stop = new AbortController();
+      const untrusted = await run(base, stop.signal, (line) => {
+        if (line.includes("TLS")) stop.abort();
+      });
+      assert.equal(untrusted.code, 0);
+      const refusals = untrusted.out.filter((line) => line.includes("TLS"));
+      assert.equal(refusals.length, 1, untrusted.out.join("\n"));
+      assert.match(
+        refusals[0]!,
+        /^\d\d:\d\d:\d\d\.\d{3} cannot connect to wss:.*: TLS handshake with 127\.0\.0\.1:\d+ failed: invalid peer certificate: UnknownIssuer$/,
+      );
+      assert.ok(![...trusted.out, ...untrusted.out].some((line) => line.includes(SECRET)));
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+Deno.test("scheduler main says a 401 once, in one line, without -d", async () => {
+  await using bus = new AuthBus({ token: SECRET });
+  const controller = new AbortController();
+  const running = run(["--url", bus.url, "--name", "no-token"], controller.signal);
+  await bus.upgrades(3);
+  controller.abort();
+  const { code, out } = await running;
+  assert.equal(code, 0);
+  const refusals = out.filter((line) => line.includes("refused"));
+  assert.equal(refusals.length, 1, out.join("\n"));
+  assert.match(refusals[0]!, /401 Unauthorized: missing token$/);
+});
+
+Deno.test("scheduler main refuses an empty --token-file in one line", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/token`, "  \n");
+    const { code, err } = await run(["--token-file", `${dir}/token`]);
+    assert.equal(code, 2);
+    assert.equal(err[0], `scheduler: --token-file '${dir}/token': its first line is empty`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
