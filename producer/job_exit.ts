@@ -9,7 +9,7 @@
 import type { CliIo } from "../cli/main_options.ts";
 import { seconds } from "../cli/wording.ts";
 import { resultExitCode } from "../scheduler/job_result.ts";
-import type { BusErrorEvent } from "../bus/client.ts";
+import type { BusErrorEvent, BusMessageEvent } from "../bus/client.ts";
 import type { JobClient, JobEnd } from "./job_client.ts";
 
 /** The exit codes of `submit` and `jobs` (README, "Exit codes"). */
@@ -310,7 +310,15 @@ export async function connectWithin(
     refusal = event.error.message;
     timeout.abort();
   };
+  // A bus that answers the register with an error (e.g. a token of another role) never says
+  // `registered`: say its reason now rather than wait out the timeout.
+  const onMessage = ({ message }: BusMessageEvent): void => {
+    if (message.cmd !== "error" || message.op !== "register") return;
+    refusal = `the bus refused the registration: ${String(message.reason)}`;
+    timeout.abort();
+  };
   client.bus.addEventListener("error", onError);
+  client.bus.addEventListener("message", onMessage);
   try {
     await client.ready(AbortSignal.any([timeout.signal, stop]));
     return undefined;
@@ -330,6 +338,7 @@ export async function connectWithin(
   } finally {
     io.clock.clearTimeout(timer);
     client.bus.removeEventListener("error", onError);
+    client.bus.removeEventListener("message", onMessage);
   }
 }
 

@@ -453,14 +453,17 @@ function watchBus(scheduler: SchedulerClient, config: Config, io: CliIo): void {
   bus.addEventListener("registered", (event) => {
     const commands = config.commands.length === 0 ? "" : `, commands ${config.commands.join(" ")}`;
     const labels = Object.entries(config.labels).map(([k, v]) => `${k}=${v}`).join(" ");
+    const { parsed } = event;
+    const name = parsed.ok && parsed.message.cmd === "registered" ? parsed.message.name : undefined;
+    // With --auth the bus names a scheduler after its token, whatever --name says.
+    const as = name !== undefined && name !== config.name ? ` as ${name} (its token's name)` : "";
     io.log(
-      `registered: ${
+      `registered${as}: ${
         plural(config.slots, "slot")
       }, timeout ${config.timeoutS} s, evict ${config.evict}${commands}${
         labels && `, labels ${labels}`
       }`,
     );
-    const { parsed } = event;
     if (parsed.ok && parsed.message.cmd === "registered" && parsed.message.warning) {
       io.warn(parsed.message.warning);
     }

@@ -76,7 +76,7 @@ async function secureRun(certs: TlsCerts): Promise<void> {
     "node-a",
     schedulerToken,
   );
-  await scheduler.waitFor(/registered: 2 slots/);
+  await scheduler.waitFor(/registered as node-a \(its token.s name\): 2 slots/);
   await bus.waitFor(/registered as scheduler "node-a"/);
 
   const ok = submit(clis, url!, certs.caFile, producerToken, [

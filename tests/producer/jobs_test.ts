@@ -282,6 +282,21 @@ Deno.test("jobs exits 4 when the bus is unreachable", async () => {
   assert.deepEqual(err, [`jobs: cannot reach the bus at ${dead.url} within 0.1 s`]);
 });
 
+Deno.test("jobs says at once why the bus refused its registration (e.g. a token of another role)", async () => {
+  await using bus = new FakeBus({
+    answer: (message, reply) => {
+      if (message.cmd !== "register") return;
+      const reason = "token watcher (monitor) may not register as producer";
+      reply({ cmd: "error", op: "register", reason });
+    },
+  });
+  const { code, err } = await jobs(["list", "--url", bus.url, "--connect-timeout", "30"]);
+  assert.equal(code, 4);
+  assert.deepEqual(err, [
+    "jobs: the bus refused the registration: token watcher (monitor) may not register as producer",
+  ]);
+});
+
 const SECRET = "sched_am9icw-token_99";
 
 tlsTest(
