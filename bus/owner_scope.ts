@@ -70,6 +70,32 @@ export function toBusId(scope: IdScope | undefined, id: string, submit = false):
 }
 
 /**
+ * The bus-wide id of a `job_request`'s id: the sender's own ({@linkcode toBusId}). With
+ * `--auth`, a connection without a scope (a seed client, let in by `--allow-seed-clients`) names
+ * no job: its id is dropped (the bus assigns one), else `"alice/v-2"` would squat alice's `v-2`.
+ *
+ * @param auth Whether the bus runs with `--auth`.
+ * @param scope The connection's scope.
+ * @param id The request's id, if any.
+ * @returns The id to submit under (`undefined`: the bus assigns one).
+ * @example
+ * ```ts
+ * import { submittedId } from "./owner_scope.ts";
+ * console.log(submittedId(true, { owner: "alice", admin: false }, "v-2")); // alice/v-2
+ * console.log(submittedId(true, undefined, "alice/v-2")); // undefined
+ * console.log(submittedId(false, undefined, "v-2")); // v-2
+ * ```
+ */
+export function submittedId(
+  auth: boolean,
+  scope: IdScope | undefined,
+  id: string | undefined,
+): string | undefined {
+  if (id === undefined || (auth && scope === undefined)) return undefined;
+  return toBusId(scope, id, true);
+}
+
+/**
  * A bus-wide id as a client sees it: plain for the client's own jobs, full for others'.
  *
  * @param scope The connection's scope (`undefined`: unchanged).

@@ -17,6 +17,7 @@ import {
   type IdScope,
   maySee,
   scopeFor,
+  submittedId,
   toBusId,
   toClientId,
   withClientId,
@@ -556,7 +557,7 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
     this.#records.expect(message.payload); // its `queued` event, emitted in submit, opens its record
     const result = this.#dispatcher.submit({
       owner: conn.owner,
-      id: message.id === undefined ? undefined : toBusId(conn.scope, message.id, true),
+      id: submittedId(this.#auth !== undefined, conn.scope, message.id),
       payload: message.payload,
       idPrefix: assignedIdPrefix(conn.scope),
     });

@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { type Message, upgradeAnswer, type WsPeer } from "../fixtures/raw_ws.ts";
+import { type Message, upgradeAnswer, WsPeer } from "../fixtures/raw_ws.ts";
 import { startTokenBus } from "../fixtures/token_bus.ts";
 
 const job = (id: string, tag: string, priority = 5): Message => ({
@@ -63,6 +63,25 @@ Deno.test("attack: squatting another owner's id: both v-2 run, each its own payl
   assert.equal((await mallory.next(is("error"))).reason, "unknown job");
   mallory.send({ cmd: "show", id: "alice/v-2" });
   assert.equal((await mallory.next(is("error"))).reason, "unknown job");
+});
+
+Deno.test("attack: a seed client (--allow-seed-clients) cannot squat an owner's id either", async () => {
+  await using b = await startTokenBus({ alice: "producer", watcher: "monitor" }, {
+    allowSeedClients: true,
+  });
+  await using watcher = await b.as("watcher");
+  await using seed = await WsPeer.open(b.url);
+  await seed.register({ type: "producer" });
+  seed.send(job("alice/v-3", "evil"));
+  const queued = await watcher.next(is("event"));
+  assert.notEqual(queued.id, "alice/v-3"); // its id was dropped: the bus assigned one
+  await using alice = await b.as("alice");
+  alice.send(job("v-3", "good"));
+  assert.deepEqual(await alice.next(is("accepted")), {
+    cmd: "accepted",
+    id: "v-3",
+    waiting: "no scheduler connected",
+  });
 });
 
 Deno.test("attack: a producer token registering as a scheduler gets no job and cannot report one", async () => {
