@@ -93,7 +93,7 @@ export function parseClientMessage(text: string): ParseResult<ClientMessage> {
     case "event":
       return withId(value, "event", (id) => parseEvent(value, id));
     case "drain":
-      return { ok: true, message: { cmd: "drain" } };
+      return parseDrain(value);
     case "output":
       return withId(value, "output", (id) => parseOutput(value, id));
     case "list":
@@ -101,6 +101,21 @@ export function parseClientMessage(text: string): ParseResult<ClientMessage> {
     case "show":
       return withId(value, "show", (id) => ({ ok: true, value: { cmd: "show", id } }));
   }
+}
+
+function parseDrain(value: Record<string, unknown>): ParseResult<ClientMessage> {
+  const scheduler = value.scheduler;
+  if (scheduler === undefined) return { ok: true, message: { cmd: "drain" } };
+  if (!isJobId(scheduler)) {
+    return {
+      ok: false,
+      op: "drain",
+      reason: `drain: 'scheduler' must be a name of 1..128 characters, got ${
+        describeValue(scheduler)
+      }`,
+    };
+  }
+  return { ok: true, message: { cmd: "drain", scheduler } };
 }
 
 function parseRegister(value: Record<string, unknown>): ParseResult<RegisterMessage> {

@@ -156,7 +156,9 @@ export class Dispatcher {
       return { ok: false, reason: `queue full for owner ${request.owner}` };
     }
     let id = request.id;
-    while (id === undefined || this.#jobs.has(id)) id = this.#idPrefix + this.#nextId++;
+    while (id === undefined || this.#jobs.has(id)) {
+      id = (request.idPrefix ?? "") + this.#idPrefix + this.#nextId++;
+    }
     const job = newBusJob(
       id,
       request.id !== undefined,
@@ -205,11 +207,11 @@ export class Dispatcher {
    * A producer cancels one of its jobs: removed at once if waiting; a v2 scheduler that has it
    * is told to stop (the final `cancelled` comes from it).
    *
-   * @param owner The asking producer's owner identity.
+   * @param owner The asking producer's owner identity (`undefined`: an admin, any owner's).
    * @param id The job.
    * @returns Ok, or why not (unknown, not yours, already final).
    */
-  cancel(owner: string, id: string): OpResult {
+  cancel(owner: string | undefined, id: string): OpResult {
     const job = this.#ownJob(owner, id);
     if (!("id" in job)) return job;
     if (this.#queue.remove(job) || this.#backoff.stop(job)) {
@@ -228,12 +230,12 @@ export class Dispatcher {
   /**
    * A producer changes the priority of one of its jobs still waiting in the bus queue.
    *
-   * @param owner The asking producer's owner identity.
+   * @param owner The asking producer's owner identity (`undefined`: an admin, any owner's).
    * @param id The job.
    * @param priority The new priority (validated by the caller).
    * @returns Ok, or why not (unknown, not yours, not waiting).
    */
-  setPriority(owner: string, id: string, priority: number): OpResult {
+  setPriority(owner: string | undefined, id: string, priority: number): OpResult {
     const job = this.#ownJob(owner, id);
     if (!("id" in job)) return job;
     if (this.#backoff.has(job)) job.priority = priority; // out of the queue for a while
@@ -276,6 +278,25 @@ export class Dispatcher {
     if (!sched || sched.draining) return;
     sched.draining = true;
     this.#onNotice(`scheduler ${sched.peer.name} drains: no more jobs for it`);
+  }
+
+  /**
+   * An admin drains a scheduler by name: every connection with that name gets no more jobs
+   * (see {@linkcode Dispatcher.drainScheduler}).
+   *
+   * @param name The scheduler's name.
+   * @returns How many scheduler connections have that name (0: none, nothing done).
+   * @example
+   * ```ts
+   * import { Dispatcher } from "./dispatcher.ts";
+   * const dispatcher = new Dispatcher();
+   * console.log(dispatcher.drainSchedulerNamed("node-a")); // 0
+   * ```
+   */
+  drainSchedulerNamed(name: string): number {
+    const named = this.#scheds.all().filter((sched) => sched.peer.name === name);
+    for (const sched of named) this.drainScheduler(sched.peer.client);
+    return named.length;
   }
 
   /**
@@ -465,10 +486,10 @@ export class Dispatcher {
     return entry;
   }
 
-  #ownJob(owner: string, id: string): Job | { ok: false; reason: string } {
+  #ownJob(owner: string | undefined, id: string): Job | { ok: false; reason: string } {
     const job = this.#jobs.get(id);
     if (!job) return { ok: false, reason: "unknown job" };
-    if (job.owner !== owner) return { ok: false, reason: "not your job" };
+    if (owner !== undefined && job.owner !== owner) return { ok: false, reason: "not your job" };
     return job;
   }
 

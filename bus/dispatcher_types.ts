@@ -135,6 +135,8 @@ export interface SubmitRequest {
   id?: string | undefined;
   /** The validated payload. */
   payload: JobPayload;
+  /** Put before a bus-assigned id (with `--auth`, `"alice/"`: ids are scoped per owner). */
+  idPrefix?: string | undefined;
 }
 
 /** What the bus knows of a job it already has: the answer to a duplicate submission. */

@@ -155,11 +155,14 @@ export interface SchedulerEventMessage {
 
 /**
  * `drain` from a v2 scheduler that is shutting down: send it no more jobs (neither into free
- * slots nor to preempt); it ends or hands back what it has, then disconnects.
+ * slots nor to preempt); it ends or hands back what it has, then disconnects. From an admin
+ * token's connection, with `scheduler`: drain that scheduler (every connection with its name).
  */
 export interface DrainMessage {
   /** Command. */
   cmd: "drain";
+  /** The scheduler to drain, by name (an admin's; a scheduler may name only itself). */
+  scheduler?: string;
 }
 
 /**
@@ -274,13 +277,13 @@ export interface RejectedMessage {
   reason: string;
 }
 
-/** `ack`: a cancel or set_priority succeeded. */
+/** `ack`: a cancel, set_priority or an admin's drain succeeded. */
 export interface AckMessage {
   /** Command. */
   cmd: "ack";
   /** Which request. */
-  op: "cancel" | "set_priority";
-  /** The job. */
+  op: "cancel" | "set_priority" | "drain";
+  /** The job; for `drain`, the scheduler's name. */
   id: string;
 }
 

@@ -11,7 +11,17 @@ import { Dispatcher, type DispatcherJobEvent } from "./dispatcher.ts";
 import { BusStateError } from "./errors.ts";
 import { TypedEventTarget } from "../core/typed_event_target.ts";
 import { parseClientMessage } from "./client_message.ts";
-import { roleRefusal } from "./role_table.ts";
+import { roleRefusal, type TokenRights } from "./role_table.ts";
+import {
+  assignedIdPrefix,
+  type IdScope,
+  maySee,
+  scopeFor,
+  submittedId,
+  toBusId,
+  toClientId,
+  withClientId,
+} from "./owner_scope.ts";
 import { BusAuth, registerRefusal } from "./auth.ts";
 import type { TokenIdentity } from "./token_store.ts";
 import { upgradeRefusal } from "./upgrade_gate.ts";
@@ -33,6 +43,7 @@ import {
 } from "./server_events.ts";
 import {
   type ClientMessage,
+  type DrainMessage,
   encodeMessage,
   type JobPayload,
   type JobRequestMessage,
@@ -54,6 +65,7 @@ interface Conn {
   suppressed: number;
   closed: Promise<void>;
   identity?: TokenIdentity | undefined; // with --auth: the token's holder (none: a seed client)
+  scope: IdScope | undefined; // with --auth, a producer's: its ids are <owner>/<id> bus-wide
   rate: RateLimiter;
   stopRegisterWatch: () => void;
   abortTimer: TimerId | undefined; // after a close the peer may never answer: drop the TCP
@@ -330,6 +342,7 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
       suppressed: 0,
       closed,
       identity,
+      scope: undefined,
       rate: this.#limits.rateLimiter(),
       stopRegisterWatch: this.#limits.watchRegistration(() => {
         this.#closeHard(conn, 1008, this.#limits.registerTimeoutReason);
@@ -421,35 +434,82 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
         return this.#submit(conn, message);
       case "cancel":
       case "set_priority": {
+        const id = toBusId(conn.scope, message.id); // an admin: any owner's job
+        const owner = this.#isAdmin(conn) ? undefined : conn.owner;
         const result = message.cmd === "cancel"
-          ? this.#dispatcher.cancel(conn.owner, message.id)
-          : this.#dispatcher.setPriority(conn.owner, message.id, message.priority);
+          ? this.#dispatcher.cancel(owner, id)
+          : this.#dispatcher.setPriority(owner, id, message.priority);
         if (!result.ok) {
           return this.#reject(conn, result.reason, { op: message.cmd, id: message.id });
         }
-        if (message.cmd === "set_priority") this.#records.setPriority(message.id, message.priority);
+        if (message.cmd === "set_priority") this.#records.setPriority(id, message.priority);
         return this.#send(conn, { cmd: "ack", op: message.cmd, id: message.id });
       }
       case "event":
         return this.#dispatcher.schedulerEvent(conn.id, message);
       case "drain":
-        return this.#dispatcher.drainScheduler(conn.id);
+        return this.#drain(conn, message);
       case "output":
         return this.#relayOutput(conn, message);
       case "list":
         return this.#list(conn, message);
       case "show": {
-        const job = this.#records.show(message.id, this.#waitingReason);
-        if (!job) return this.#reject(conn, "unknown job", { op: "show", id: message.id });
-        return this.#send(conn, { cmd: "job_info", job });
+        const job = this.#records.show(toBusId(conn.scope, message.id), this.#waitingReason);
+        if (!job || !maySee(conn.scope, job.owner)) {
+          return this.#reject(conn, "unknown job", { op: "show", id: message.id });
+        }
+        return this.#send(conn, { cmd: "job_info", job: withClientId(conn.scope, job) });
       }
     }
   }
 
+  /** A scoped producer lists its owner's jobs only (an admin's, everyone's), by its ids. */
   #list(conn: Conn, message: ListMessage): void {
     const { cmd: _cmd, ...query } = message;
+    const scope = conn.scope;
+    if (scope && !scope.admin) {
+      if (query.owner !== undefined && query.owner !== scope.owner) {
+        return this.#send(conn, { cmd: "jobs", jobs: [], total: 0 });
+      }
+      query.owner = scope.owner;
+    }
     const { jobs, total } = this.#records.list(query, this.#waitingReason);
-    this.#send(conn, { cmd: "jobs", jobs, total });
+    const seen = jobs.map((job) => withClientId(scope, job));
+    this.#send(conn, { cmd: "jobs", jobs: seen, total });
+  }
+
+  /**
+   * `drain`: a scheduler's own (bare, or naming itself); an admin's names any scheduler and is
+   * answered `ack` (or `error` "unknown scheduler X").
+   */
+  #drain(conn: Conn, message: DrainMessage): void {
+    const name = message.scheduler;
+    const own = conn.role === "scheduler" && (name === undefined || name === conn.name);
+    if (own) {
+      this.#dispatcher.drainScheduler(conn.id);
+      if (name !== undefined) this.#send(conn, { cmd: "ack", op: "drain", id: name });
+      return;
+    }
+    if (name === undefined) {
+      return this.#reject(conn, "drain: name the scheduler to drain ('scheduler')", {
+        op: "drain",
+      });
+    }
+    if (!this.#isAdmin(conn)) {
+      const role = conn.identity ? `: not allowed for role ${conn.identity.role}` : "";
+      return this.#reject(conn, `drain of scheduler ${name} needs an admin token${role}`, {
+        op: "drain",
+      });
+    }
+    if (this.#dispatcher.drainSchedulerNamed(name) === 0) {
+      return this.#reject(conn, `unknown scheduler ${name}`, { op: "drain" });
+    }
+    this.#send(conn, { cmd: "ack", op: "drain", id: name });
+  }
+
+  /** With `--auth`: a connection of an admin token. */
+  #isAdmin(conn: Conn): boolean {
+    return this.#auth !== undefined && conn.identity?.role === "admin";
   }
 
   /** Why a job waiting in the bus waits with nothing to run it (`JobSummary.waiting`). */
@@ -467,8 +527,9 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
     }
     const owners = this.#owners.get(job.owner);
     if (!owners) return;
-    const text = encodeMessage(message);
-    for (const owner of owners) this.#sendEvent(owner, text);
+    for (const owner of owners) {
+      this.#sendEvent(owner, encodeMessage(withClientId(owner.scope, message)));
+    }
   }
 
   /** Whether the connection's role may send this message (see {@linkcode ALLOWED}); rejects it if not. */
@@ -482,7 +543,10 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
       if (refusal !== undefined) this.#reject(conn, refusal, { op });
       return conn.role === undefined && refusal === undefined;
     }
-    const needs = roleRefusal(op, conn.role, conn.protocol);
+    const token: TokenRights | undefined = this.#auth && conn.identity
+      ? { tokenRole: conn.identity.role }
+      : undefined;
+    const needs = roleRefusal(op, conn.role, conn.protocol, token);
     if (needs === undefined) return true;
     const id = "id" in message ? message.id : undefined;
     this.#reject(conn, needs, { op, id });
@@ -493,8 +557,9 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
     this.#records.expect(message.payload); // its `queued` event, emitted in submit, opens its record
     const result = this.#dispatcher.submit({
       owner: conn.owner,
-      id: message.id,
+      id: submittedId(this.#auth !== undefined, conn.scope, message.id),
       payload: message.payload,
+      idPrefix: assignedIdPrefix(conn.scope),
     });
     this.#records.expect(undefined);
     if (!result.ok) {
@@ -504,10 +569,11 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
     if (conn.protocol !== 2) return;
     if (result.duplicate) {
       const { ok: _ok, final, ...known } = result;
-      return this.#send(conn, { cmd: "accepted", ...known, ...(final ? { final } : {}) });
+      const id = toClientId(conn.scope, known.id);
+      return this.#send(conn, { cmd: "accepted", ...known, id, ...(final ? { final } : {}) });
     }
     const waiting = result.waiting === undefined ? {} : { waiting: result.waiting };
-    this.#send(conn, { cmd: "accepted", id: result.id, ...waiting });
+    this.#send(conn, { cmd: "accepted", id: toClientId(conn.scope, result.id), ...waiting });
   }
 
   #register(conn: Conn, message: RegisterMessage): void {
@@ -519,6 +585,7 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
     const bound = this.#auth ? conn.identity?.name ?? conn.id : undefined;
     conn.name = bound ?? message.name ?? conn.id;
     conn.owner = bound ?? message.name ?? conn.id;
+    conn.scope = scopeFor(this.#auth !== undefined, conn);
     const warning = this.#nameInUse(conn);
     if (conn.protocol === 2) {
       this.#send(conn, {
@@ -606,8 +673,10 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
     const owners = this.#owners.get(event.owner);
     if (!owners && !this.#monitors.size) return;
     const { owner: _owner, ...wire } = event;
-    const text = encodeMessage(wire);
-    for (const conn of owners ?? []) this.#sendEvent(conn, text);
+    const text = encodeMessage(wire); // bus-wide ids; a scoped owner gets its own
+    for (const conn of owners ?? []) {
+      this.#sendEvent(conn, conn.scope ? encodeMessage(withClientId(conn.scope, wire)) : text);
+    }
     for (const conn of this.#monitors) this.#sendEvent(conn, text);
   }
 

@@ -103,7 +103,10 @@ const SPECS: { readonly [C in ServerCommand]: Readonly<Record<string, Field>> } 
   },
   rejected: { id: { ...ID, optional: true }, reason: STRING },
   ack: {
-    op: { check: (value) => value === "cancel" || value === "set_priority", want: "an op" },
+    op: {
+      check: (value) => value === "cancel" || value === "set_priority" || value === "drain",
+      want: "an op",
+    },
     id: ID,
   },
   error: { reason: STRING, op: OPTIONAL_STRING, id: OPTIONAL_STRING },

@@ -815,16 +815,17 @@ Deno.test("BusServer --auth: another producer's name does not own its jobs (the 
   await using mallory = await WsPeer.open(b.url, 3000, bearerInit(b.secrets.mallory));
   const registered = await mallory.register({ type: "producer", protocol: 2, name: "alice" });
   assert.equal(registered?.name, "mallory");
+  // Ids are scoped per owner: mallory's "v-1" is mallory/v-1, which does not exist.
   mallory.send({ cmd: "cancel", id: "v-1" });
   assert.deepEqual(await mallory.next(), {
     cmd: "error",
     op: "cancel",
     id: "v-1",
-    reason: "not your job",
+    reason: "unknown job",
   });
   mallory.send({ cmd: "set_priority", id: "v-1", priority: 10 });
-  assert.equal((await mallory.next()).reason, "not your job");
-  assert.deepEqual(b.bus.status().queue.jobs.map((j) => [j.id, j.priority]), [["v-1", 5]]);
+  assert.equal((await mallory.next()).reason, "unknown job");
+  assert.deepEqual(b.bus.status().queue.jobs.map((j) => [j.id, j.priority]), [["alice/v-1", 5]]);
   alice.send({ cmd: "cancel", id: "v-1" });
   assert.deepEqual(await alice.next((m) => m.cmd === "ack"), {
     cmd: "ack",
@@ -841,8 +842,8 @@ Deno.test("BusServer --auth: a rogue registering as S1 cannot make the real S1 k
   await using alice = await WsPeer.open(b.url, 3000, bearerInit(b.secrets.alice));
   await alice.register({ type: "producer", protocol: 2 });
   alice.send(request(3, { id: "v-9" }));
-  assert.equal((await s1.next(isJob)).id, "v-9");
-  s1.send({ cmd: "event", id: "v-9", state: "started" });
+  assert.equal((await s1.next(isJob)).id, "alice/v-9"); // a scheduler sees bus-wide ids
+  s1.send({ cmd: "event", id: "alice/v-9", state: "started" });
   await alice.next(event("v-9", "started"));
   await using rogue = await WsPeer.open(b.url, 3000, bearerInit(b.secrets.rogue));
   const registered = await rogue.register({
@@ -850,19 +851,19 @@ Deno.test("BusServer --auth: a rogue registering as S1 cannot make the real S1 k
     protocol: 2,
     name: "S1",
     slots: 1000,
-    running: ["v-9"],
+    running: ["alice/v-9"],
   });
   assert.equal(registered?.name, "rogue");
   assert.equal(registered?.warning, undefined);
   assert.deepEqual(await rogue.next((m) => m.cmd === "cancel"), {
     cmd: "cancel",
-    id: "v-9",
+    id: "alice/v-9",
     reason: "reassigned",
   });
   s1.send({ cmd: "list" }); // a round trip: a cancel sent to S1 would have come before its answer
   assert.equal((await s1.next()).cmd, "error");
   assert.ok(!s1.all().some((m) => m.cmd === "cancel"), "S1 was told to cancel nothing");
-  const at = b.bus.status().schedulers.find((s) => s.running.some((j) => j.id === "v-9"));
+  const at = b.bus.status().schedulers.find((s) => s.running.some((j) => j.id === "alice/v-9"));
   assert.equal(at?.name, "S1");
 });
 
