@@ -181,3 +181,28 @@ Deno.test("HttpFront serves TLS-less GETs with the remote address, one per conne
     await front.close();
   }
 });
+
+Deno.test("BusServer's socket joins a fragmented message and answers a ping with a pong", async () => {
+  const { bus, port } = start();
+  await using _bus = bus;
+  const conn = await connect(port);
+  try {
+    assert.match(await upgrade(conn, port), /^HTTP\/1\.1 101 /);
+    await writeAll(conn, maskedFrame(0x9, encoder.encode("hi")));
+    const text = encoder.encode(JSON.stringify({ cmd: "register", type: "monitor", protocol: 2 }));
+    const first = maskedFrame(0x1, text.subarray(0, 10));
+    first[0] = 0x01; // FIN off
+    await writeAll(conn, first);
+    await writeAll(conn, maskedFrame(0x0, text.subarray(10)));
+    let got = new Uint8Array();
+    const buffer = new Uint8Array(4096);
+    while (!new TextDecoder().decode(got).includes("registered")) {
+      const n = await withTimeout(conn.read(buffer), 5000, "the answer");
+      assert.notEqual(n, null, "the bus ended the connection");
+      got = new Uint8Array([...got, ...buffer.subarray(0, n!)]);
+    }
+    assert.deepEqual([...got.subarray(0, 4)], [0x8a, 2, 0x68, 0x69]); // the pong, unmasked
+  } finally {
+    conn.close();
+  }
+});
