@@ -27,7 +27,8 @@ import type { TokenIdentity } from "./token_store.ts";
 import { upgradeRefusal } from "./upgrade_gate.ts";
 import { ConnLimits } from "./conn_limits.ts";
 import type { RateLimiter } from "./rate_limiter.ts";
-import { abortSocket } from "./socket_abort.ts";
+import { HttpFront, type HttpFrontInfo } from "./http_front.ts";
+import type { ServerWebSocket } from "./ws_server_socket.ts";
 import type { BusHealth, BusServerOptions, BusStatus } from "./server_options.ts";
 
 export type { BusHealth, BusServerOptions, BusStatus } from "./server_options.ts";
@@ -56,7 +57,7 @@ import {
 
 interface Conn {
   id: string;
-  socket: WebSocket;
+  socket: ServerWebSocket;
   role: Role | undefined;
   protocol: 1 | 2;
   name: string;
@@ -101,7 +102,8 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
   #tls: { cert: string; key: string } | undefined;
   #dispatcher: Dispatcher;
   #records: JobRecords;
-  #server: Deno.HttpServer<Deno.NetAddr> | undefined;
+  #server: HttpFront | undefined;
+  #headerTimeoutMs: number;
   #conns = new Map<string, Conn>();
   #owners = new Map<string, Set<Conn>>(); // v2 producers by owner
   #monitors = new Set<Conn>();
@@ -137,6 +139,8 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
     check(Number.isFinite(pingTimeoutMs) && pingTimeoutMs >= 0, "pingTimeoutMs", pingTimeoutMs);
     check(isPositiveInt(this.#maxBuffered), "maxBufferedBytes", this.#maxBuffered);
     this.#idleTimeoutS = Math.ceil(pingTimeoutMs / 1000);
+    this.#headerTimeoutMs = options.headerTimeoutMs ?? 10_000;
+    check(isPositiveInt(this.#headerTimeoutMs), "headerTimeoutMs", this.#headerTimeoutMs);
     this.#clock = options.clock ?? systemClock;
     this.#limits = new ConnLimits({ ...options, clock: this.#clock });
     this.#tls = tlsOptions(options.cert, options.key);
@@ -180,12 +184,19 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
     if (this.#closing) throw new BusStateError("Cannot listen: the BusServer is closed");
     if (this.#server) throw new BusStateError("Cannot listen: the BusServer is already listening");
     this.#startedAt = this.#clock.now();
-    this.#server = Deno.serve(
-      { hostname: this.#hostname, port: this.#port, onListen: () => {}, ...this.#tls },
-      (request, info) => this.#handle(request, info),
-    );
+    const server = new HttpFront({
+      hostname: this.#hostname,
+      port: this.#port,
+      tls: this.#tls,
+      headerTimeoutMs: this.#headerTimeoutMs,
+      // Over the limit, the bus itself answers (a rejection, then 1009); far over it, the socket.
+      maxFrameBytes: Math.max(4 * this.#maxFrameBytes, 1_048_576),
+      clock: this.#clock,
+    }, (request, info) => this.#handle(request, info));
+    const addr = server.listen();
+    this.#server = server;
     this.#auth?.watch(() => this.#closeRevoked());
-    return this.#server.addr;
+    return addr;
   }
 
   /**
@@ -240,7 +251,7 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
       await Promise.race([Promise.all(conns.map((conn) => conn.closed)), grace]);
       this.#clock.clearTimeout(timer!);
       for (const conn of conns) this.#abort(conn); // those that never answered
-      await this.#server?.shutdown();
+      await this.#server?.close();
     })();
     return this.#closing;
   }
@@ -252,7 +263,7 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
 
   #handle(
     request: Request,
-    info: Deno.ServeHandlerInfo<Deno.NetAddr>,
+    info: HttpFrontInfo,
   ): Response | Promise<Response> {
     const url = new URL(request.url);
     if (request.headers.get("upgrade")?.toLowerCase() === "websocket") {
@@ -293,12 +304,12 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
 
   #upgrade(
     request: Request,
-    info: Deno.ServeHandlerInfo<Deno.NetAddr>,
+    info: HttpFrontInfo,
     identity?: TokenIdentity,
     protocol?: string,
   ): Response {
     const remote = `${info.remoteAddr.hostname}:${info.remoteAddr.port}`; // gone once upgraded
-    const { socket, response } = Deno.upgradeWebSocket(request, {
+    const { socket, response } = this.#server!.upgrade(request, {
       idleTimeout: this.#idleTimeoutS,
       ...(protocol === undefined ? {} : { protocol }),
     });
@@ -328,7 +339,7 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
     return Response.json({ error: refused.error }, { status: refused.status });
   }
 
-  #accept(socket: WebSocket, remote: string, identity?: TokenIdentity): void {
+  #accept(socket: ServerWebSocket, remote: string, identity?: TokenIdentity): void {
     const id = `c${this.#nextConn++}`;
     const { promise: closed, resolve } = Promise.withResolvers<void>();
     const conn: Conn = {
@@ -355,7 +366,7 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
       this.dispatchEvent(new BusConnectionEvent(id, true, { remote }));
     };
     socket.onmessage = (event) => this.#receive(conn, event.data);
-    // Deno reports a text frame of invalid UTF-8 here and drops the connection (no 1007 frame).
+    // A protocol error (1002), a message far over the limit (1009), invalid UTF-8 (1007).
     socket.onerror = (event) => {
       const why = event instanceof ErrorEvent ? event.message : "error";
       this.#notice(`${id}: ${why}: connection dropped`, conn);
@@ -751,7 +762,8 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
     if (conn.abortTimer !== undefined) this.#clock.clearTimeout(conn.abortTimer);
     conn.abortTimer = undefined;
     if (conn.socket.readyState === WebSocket.CLOSED) return;
-    if (abortSocket(conn.socket)) this.#notice(`${conn.id}: no answer to the close: dropped`);
+    conn.socket.abort();
+    this.#notice(`${conn.id}: no answer to the close: dropped`);
   }
 
   #isProducer(conn: Conn, protocol?: 1 | 2): boolean {
@@ -775,7 +787,7 @@ function frameBytes(data: unknown, limit: number): number {
 }
 
 /** Closes a socket in any state (closing one still connecting must not throw). */
-function closeSocket(socket: WebSocket, code: number, reason: string): void {
+function closeSocket(socket: ServerWebSocket, code: number, reason: string): void {
   try {
     socket.close(code, reason);
   } catch {
@@ -783,7 +795,7 @@ function closeSocket(socket: WebSocket, code: number, reason: string): void {
   }
 }
 
-/** Deno.serve's TLS options from `cert` and `key`: both or neither. */
+/** The TLS options from `cert` and `key`: both or neither. */
 function tlsOptions(
   cert: string | undefined,
   key: string | undefined,

@@ -60,6 +60,12 @@ export interface BusServerOptions extends ConnLimitsOptions {
    */
   pingTimeoutMs?: number;
   /**
+   * Time for a connection to finish its HTTP request head (the TLS handshake included); a
+   * connection that has not is closed.
+   * @default {10000}
+   */
+  headerTimeoutMs?: number | undefined;
+  /**
    * Every job to every scheduler (the seed's behavior) instead of exactly-once.
    * @default {false}
    */

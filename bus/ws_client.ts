@@ -23,8 +23,17 @@
 
 import { type Clock, systemClock, type TimerId } from "../core/clock.ts";
 import { checkProtocols, headerLines, refusal, WsRefusedError } from "./ws_handshake.ts";
+import {
+  decodeText,
+  encodeFrame,
+  FrameReader,
+  join,
+  toArrayBuffer,
+  writeAll,
+  WS_GUID as GUID,
+  WsProtocolError,
+} from "./ws_frames.ts";
 
-const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 const MAX_HEADER_BYTES = 16_384;
 const encoder = new TextEncoder();
 
@@ -196,8 +205,8 @@ export class WsClient extends EventTarget {
       throw new DOMException("Cannot send: the WebSocket is still connecting", "InvalidStateError");
     }
     if (this.#state !== WsClient.OPEN) return;
-    if (typeof data === "string") this.#enqueue(encodeFrame(0x1, encoder.encode(data)));
-    else this.#enqueue(encodeFrame(0x2, data));
+    if (typeof data === "string") this.#enqueue(encodeFrame(0x1, encoder.encode(data), true));
+    else this.#enqueue(encodeFrame(0x2, data, true));
   }
 
   /**
@@ -247,7 +256,10 @@ export class WsClient extends EventTarget {
       let reader: FrameReader;
       try {
         await this.#connect();
-        reader = new FrameReader(this.#conn!, this.#maxMessageBytes);
+        reader = new FrameReader(this.#conn!, {
+          maxFrameBytes: this.#maxMessageBytes,
+          masked: false,
+        });
         await this.#handshake(reader);
         if (this.#state !== WsClient.CONNECTING) throw new Error("closed while connecting");
       } catch (error) {
@@ -324,7 +336,7 @@ export class WsClient extends EventTarget {
           `${this.#headers}\r\n`,
       ),
     );
-    const [status = "", ...lines] = (await reader.header()).split("\r\n");
+    const [status = "", ...lines] = (await readHeader(reader)).split("\r\n");
     const headers = new Map<string, string>();
     for (const line of lines) {
       const colon = line.indexOf(":");
@@ -362,32 +374,36 @@ export class WsClient extends EventTarget {
       if (opcode === 0x8) {
         // Bytes 0 and 1 exist when the length says so.
         const code = payload.length >= 2 ? (payload[0]! << 8) | payload[1]! : 1005;
-        const reason = payload.length > 2 ? decodeText(text, payload.subarray(2)) : "";
-        if (payload.length === 1) throw new WsProtocolError(1002, "a close frame of 1 byte");
+        const reason = payload.length > 2 ? decodeText(text, payload.subarray(2), "server") : "";
+        if (payload.length === 1) {
+          throw new WsProtocolError(1002, "a close frame of 1 byte", "server");
+        }
         this.#state = WsClient.CLOSING;
         this.#sendClose(code === 1005 ? undefined : code, new Uint8Array()); // the echo
         return { code, reason };
       }
       if (opcode === 0x9) {
-        if (this.#state === WsClient.OPEN) this.#enqueue(encodeFrame(0xa, payload));
+        if (this.#state === WsClient.OPEN) this.#enqueue(encodeFrame(0xa, payload, true));
         continue;
       }
       if (opcode === 0xa) continue;
       if (opcode === 0x0 && !message) {
-        throw new WsProtocolError(1002, "a continuation out of place");
+        throw new WsProtocolError(1002, "a continuation out of place", "server");
       }
       if (opcode !== 0x0 && message) {
-        throw new WsProtocolError(1002, "a new message inside a fragmented one");
+        throw new WsProtocolError(1002, "a new message inside a fragmented one", "server");
       }
       message ??= { opcode, parts: [], size: 0 };
       message.parts.push(payload);
       message.size += payload.length;
       if (message.size > this.#maxMessageBytes) {
-        throw new WsProtocolError(1009, `a message over ${this.#maxMessageBytes} bytes`);
+        throw new WsProtocolError(1009, `a message over ${this.#maxMessageBytes} bytes`, "server");
       }
       if (!fin) continue;
       const bytes = join(message.parts, message.size);
-      const data = message.opcode === 0x1 ? decodeText(text, bytes) : toArrayBuffer(bytes);
+      const data = message.opcode === 0x1
+        ? decodeText(text, bytes, "server")
+        : toArrayBuffer(bytes);
       message = undefined;
       if (this.#state === WsClient.OPEN) this.#emit(new MessageEvent("message", { data }));
     }
@@ -402,7 +418,7 @@ export class WsClient extends EventTarget {
       payload[1] = code & 0xff;
       payload.set(reason, 2);
     }
-    this.#enqueue(encodeFrame(0x8, payload));
+    this.#enqueue(encodeFrame(0x8, payload, true));
     this.#armCloseTimer();
   }
 
@@ -453,181 +469,17 @@ export class WsClient extends EventTarget {
   }
 }
 
-/** A violation of RFC 6455 by the server: the connection fails with `code` sent to it. */
-class WsProtocolError extends Error {
-  constructor(readonly code: number, what: string) {
-    super(`the server sent ${what}`);
-    this.name = "WsProtocolError";
-  }
-}
-
-interface Frame {
-  fin: boolean;
-  opcode: number;
-  payload: Uint8Array;
-}
-
-/** Buffered reads from the connection: the handshake's header, then frames. */
-class FrameReader {
-  #conn: Deno.Conn;
-  #max: number;
-  #buf = new Uint8Array(65_536);
-  #start = 0;
-  #end = 0;
-
-  constructor(conn: Deno.Conn, maxMessageBytes: number) {
-    this.#conn = conn;
-    this.#max = maxMessageBytes;
-  }
-
-  /** The response header up to its blank line (the bytes after it stay buffered). */
-  async header(): Promise<string> {
-    for (;;) {
-      const view = this.#buf.subarray(this.#start, this.#end);
-      for (let i = 3; i < view.length; i++) {
-        if (view[i] === 10 && view[i - 1] === 13 && view[i - 2] === 10 && view[i - 3] === 13) {
-          this.#start += i + 1;
-          return new TextDecoder().decode(view.subarray(0, i - 3));
-        }
-      }
-      if (view.length >= MAX_HEADER_BYTES) {
-        throw new Error("the server's response header is too long");
-      }
-      if (!(await this.#fill())) {
-        throw new Error("the server closed the connection during the handshake");
-      }
-    }
-  }
-
-  /** The next frame, or null at the end of the stream. */
-  async frame(): Promise<Frame | null> {
-    // `#exactly(n)` gives n bytes: the indexes below are in range.
-    const head = await this.#exactly(2);
-    if (head === null) return null;
-    const fin = (head[0]! & 0x80) !== 0;
-    const opcode = head[0]! & 0x0f;
-    if ((head[0]! & 0x70) !== 0) throw new WsProtocolError(1002, "reserved bits set");
-    if ((head[1]! & 0x80) !== 0) throw new WsProtocolError(1002, "a masked frame");
-    if (![0x0, 0x1, 0x2, 0x8, 0x9, 0xa].includes(opcode)) {
-      throw new WsProtocolError(1002, `an unknown opcode ${opcode}`);
-    }
-    let length = head[1]! & 0x7f;
-    if (opcode >= 0x8 && (!fin || length > 125)) {
-      throw new WsProtocolError(1002, "a fragmented or long control frame");
-    }
-    if (length === 126) {
-      const ext = await this.#exactly(2);
-      if (ext === null) return null;
-      length = (ext[0]! << 8) | ext[1]!;
-    } else if (length === 127) {
-      const ext = await this.#exactly(8);
-      if (ext === null) return null;
-      const big = new DataView(ext.buffer, ext.byteOffset, 8).getBigUint64(0);
-      if (big > BigInt(this.#max)) throw new WsProtocolError(1009, `a frame of ${big} bytes`);
-      length = Number(big);
-    }
-    if (length > this.#max) throw new WsProtocolError(1009, `a frame of ${length} bytes`);
-    const payload = length === 0 ? new Uint8Array() : await this.#exactly(length);
-    if (payload === null) return null;
-    return { fin, opcode, payload };
-  }
-
-  /** Exactly `n` bytes (a copy), or null if the stream ends first. */
-  bytes(n: number): Promise<Uint8Array | null> {
-    return this.#exactly(n);
-  }
-
-  /** Exactly `n` bytes (a copy), or null if the stream ends first. */
-  async #exactly(n: number): Promise<Uint8Array | null> {
-    if (this.#end - this.#start >= n) {
-      const out = this.#buf.slice(this.#start, this.#start + n);
-      this.#start += n;
-      return out;
-    }
-    if (n > this.#buf.length / 2) { // big: read straight into the result
-      const out = new Uint8Array(n);
-      let filled = this.#end - this.#start;
-      out.set(this.#buf.subarray(this.#start, this.#end));
-      this.#start = this.#end = 0;
-      while (filled < n) {
-        const read = await this.#conn.read(out.subarray(filled));
-        if (read === null) return null;
-        filled += read;
-      }
-      return out;
-    }
-    while (this.#end - this.#start < n) {
-      if (!(await this.#fill())) return null;
-    }
-    return this.#exactly(n);
-  }
-
-  /** Reads more into the buffer (moving what is left to its start first). */
-  async #fill(): Promise<boolean> {
-    if (this.#start > 0) {
-      this.#buf.copyWithin(0, this.#start, this.#end);
-      this.#end -= this.#start;
-      this.#start = 0;
-    }
-    const read = await this.#conn.read(this.#buf.subarray(this.#end));
-    if (read === null) return false;
-    this.#end += read;
-    return true;
-  }
-}
-
-/** A client frame: FIN set, masked with a fresh random key. */
-function encodeFrame(opcode: number, payload: Uint8Array): Uint8Array {
-  const length = payload.length;
-  const extra = length < 126 ? 0 : length < 65_536 ? 2 : 8;
-  const offset = 2 + extra + 4;
-  const frame = new Uint8Array(offset + length);
-  frame[0] = 0x80 | opcode;
-  if (extra === 0) frame[1] = 0x80 | length;
-  else if (extra === 2) {
-    frame[1] = 0x80 | 126;
-    frame[2] = length >> 8;
-    frame[3] = length & 0xff;
-  } else {
-    frame[1] = 0x80 | 127;
-    new DataView(frame.buffer).setBigUint64(2, BigInt(length));
-  }
-  const mask = frame.subarray(offset - 4, offset);
-  crypto.getRandomValues(mask);
-  // i < payload.length and i & 3 < mask.length (4): both reads are in range.
-  for (let i = 0; i < length; i++) frame[offset + i] = payload[i]! ^ mask[i & 3]!;
-  return frame;
-}
-
-async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
-  for (let offset = 0; offset < data.length;) offset += await conn.write(data.subarray(offset));
-}
-
-/** The parts as one array: the only part itself, or the parts copied together (`size` bytes). */
-function join(parts: Uint8Array[], size: number): Uint8Array {
-  const first = parts[0];
-  if (parts.length === 1 && first !== undefined) return first;
-  const out = new Uint8Array(size);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
-
-function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
-  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
-    ? bytes.buffer as ArrayBuffer
-    : bytes.slice().buffer as ArrayBuffer;
-}
-
-function decodeText(decoder: TextDecoder, bytes: Uint8Array): string {
+/** The server's response head (the bytes after it stay buffered). */
+async function readHeader(reader: FrameReader): Promise<string> {
+  let head: string | null;
   try {
-    return decoder.decode(bytes);
-  } catch {
-    throw new WsProtocolError(1007, "text that is not valid UTF-8");
+    head = await reader.head(MAX_HEADER_BYTES);
+  } catch (error) {
+    if (error instanceof RangeError) throw new Error("the server's response header is too long");
+    throw error;
   }
+  if (head === null) throw new Error("the server closed the connection during the handshake");
+  return head;
 }
 
 /**
