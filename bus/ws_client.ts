@@ -24,11 +24,10 @@
 import { type Clock, systemClock, type TimerId } from "../core/clock.ts";
 import { checkProtocols, headerLines, refusal, WsRefusedError } from "./ws_handshake.ts";
 import {
-  decodeText,
   encodeFrame,
   FrameReader,
   join,
-  toArrayBuffer,
+  MessageAssembler,
   writeAll,
   WS_GUID as GUID,
   WsProtocolError,
@@ -365,47 +364,21 @@ export class WsClient extends EventTarget {
 
   /** Reads frames until the server's close frame; returns its code and reason. */
   async #receive(reader: FrameReader): Promise<{ code: number; reason: string }> {
-    const text = new TextDecoder("utf-8", { fatal: true });
-    let message: { opcode: number; parts: Uint8Array[]; size: number } | undefined;
+    const assembler = new MessageAssembler(this.#maxMessageBytes, "server");
     for (;;) {
       const frame = await reader.frame();
       if (frame === null) throw new Error("the connection dropped without a close frame");
-      const { fin, opcode, payload } = frame;
-      if (opcode === 0x8) {
-        // Bytes 0 and 1 exist when the length says so.
-        const code = payload.length >= 2 ? (payload[0]! << 8) | payload[1]! : 1005;
-        const reason = payload.length > 2 ? decodeText(text, payload.subarray(2), "server") : "";
-        if (payload.length === 1) {
-          throw new WsProtocolError(1002, "a close frame of 1 byte", "server");
-        }
+      const step = assembler.take(frame);
+      if (step.kind === "close") {
         this.#state = WsClient.CLOSING;
-        this.#sendClose(code === 1005 ? undefined : code, new Uint8Array()); // the echo
-        return { code, reason };
+        this.#sendClose(step.code === 1005 ? undefined : step.code, new Uint8Array()); // the echo
+        return { code: step.code, reason: step.reason };
       }
-      if (opcode === 0x9) {
-        if (this.#state === WsClient.OPEN) this.#enqueue(encodeFrame(0xa, payload, true));
-        continue;
+      if (step.kind === "ping") {
+        if (this.#state === WsClient.OPEN) this.#enqueue(encodeFrame(0xa, step.payload, true));
+      } else if (step.kind === "message" && this.#state === WsClient.OPEN) {
+        this.#emit(new MessageEvent("message", { data: step.data }));
       }
-      if (opcode === 0xa) continue;
-      if (opcode === 0x0 && !message) {
-        throw new WsProtocolError(1002, "a continuation out of place", "server");
-      }
-      if (opcode !== 0x0 && message) {
-        throw new WsProtocolError(1002, "a new message inside a fragmented one", "server");
-      }
-      message ??= { opcode, parts: [], size: 0 };
-      message.parts.push(payload);
-      message.size += payload.length;
-      if (message.size > this.#maxMessageBytes) {
-        throw new WsProtocolError(1009, `a message over ${this.#maxMessageBytes} bytes`, "server");
-      }
-      if (!fin) continue;
-      const bytes = join(message.parts, message.size);
-      const data = message.opcode === 0x1
-        ? decodeText(text, bytes, "server")
-        : toArrayBuffer(bytes);
-      message = undefined;
-      if (this.#state === WsClient.OPEN) this.#emit(new MessageEvent("message", { data }));
     }
   }
 

@@ -328,3 +328,83 @@ export function decodeText(decoder: TextDecoder, bytes: Uint8Array, peer: string
     throw new WsProtocolError(1007, "text that is not valid UTF-8", peer);
   }
 }
+
+/** What one frame amounts to, for {@linkcode MessageAssembler.take}. */
+export type FrameStep =
+  | { kind: "message"; data: string | ArrayBuffer }
+  | { kind: "close"; code: number; reason: string }
+  | { kind: "ping"; payload: Uint8Array }
+  | { kind: "none" };
+
+const NOTHING_YET: FrameStep = Object.freeze({ kind: "none" });
+
+/**
+ * Turns the frames one end reads into what they mean: whole messages (fragments joined, text
+ * checked as UTF-8), the peer's close (code and reason), pings to answer; RFC 6455's rules on
+ * the way (1002 for frames out of place, 1007 for invalid UTF-8, 1009 for a message too big).
+ *
+ * @example
+ * ```ts
+ * import { MessageAssembler } from "./ws_frames.ts";
+ * const assembler = new MessageAssembler(1024, "client");
+ * const hi = new TextEncoder().encode("hi");
+ * console.log(assembler.take({ fin: false, opcode: 0x1, payload: hi }).kind); // "none"
+ * console.log(assembler.take({ fin: true, opcode: 0x0, payload: hi })); // { kind: "message", data: "hihi" }
+ * ```
+ */
+export class MessageAssembler {
+  readonly #text = new TextDecoder("utf-8", { fatal: true });
+  readonly #maxMessageBytes: number;
+  readonly #peer: string;
+  #message: { opcode: number; parts: Uint8Array[]; size: number } | undefined;
+
+  /**
+   * @param maxMessageBytes The largest message (all its fragments) accepted.
+   * @param peer Who sends the frames, for errors ("server" or "client").
+   */
+  constructor(maxMessageBytes: number, peer: string) {
+    this.#maxMessageBytes = maxMessageBytes;
+    this.#peer = peer;
+  }
+
+  /**
+   * Takes the next frame read.
+   *
+   * @param frame The frame.
+   * @returns What it amounts to: a whole message, the peer's close, a ping, or nothing yet.
+   * @throws {WsProtocolError} When the frame breaks RFC 6455.
+   */
+  take(frame: Frame): FrameStep {
+    const { fin, opcode, payload } = frame;
+    const peer = this.#peer;
+    if (opcode === 0x8) {
+      if (payload.length === 1) throw new WsProtocolError(1002, "a close frame of 1 byte", peer);
+      // Bytes 0 and 1 exist when the length says so.
+      const code = payload.length >= 2 ? (payload[0]! << 8) | payload[1]! : 1005;
+      const reason = payload.length > 2 ? decodeText(this.#text, payload.subarray(2), peer) : "";
+      return { kind: "close", code, reason };
+    }
+    if (opcode === 0x9) return { kind: "ping", payload };
+    if (opcode === 0xa) return NOTHING_YET;
+    let message = this.#message;
+    if (opcode === 0x0 && !message) {
+      throw new WsProtocolError(1002, "a continuation out of place", peer);
+    }
+    if (opcode !== 0x0 && message) {
+      throw new WsProtocolError(1002, "a new message inside a fragmented one", peer);
+    }
+    message ??= this.#message = { opcode, parts: [], size: 0 };
+    message.parts.push(payload);
+    message.size += payload.length;
+    if (message.size > this.#maxMessageBytes) {
+      throw new WsProtocolError(1009, `a message over ${this.#maxMessageBytes} bytes`, peer);
+    }
+    if (!fin) return NOTHING_YET;
+    this.#message = undefined;
+    const bytes = join(message.parts, message.size);
+    const data = message.opcode === 0x1
+      ? decodeText(this.#text, bytes, peer)
+      : toArrayBuffer(bytes);
+    return { kind: "message", data };
+  }
+}

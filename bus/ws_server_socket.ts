@@ -18,11 +18,10 @@
 
 import { type Clock, systemClock, type TimerId } from "../core/clock.ts";
 import {
-  decodeText,
   encodeFrame,
   type FrameReader,
   join,
-  toArrayBuffer,
+  MessageAssembler,
   writeAll,
   WsProtocolError,
 } from "./ws_frames.ts";
@@ -212,48 +211,24 @@ export class ServerWebSocket extends EventTarget {
 
   /** Reads frames until the peer's close frame (or the answer to ours). */
   async #receive(reader: FrameReader): Promise<{ code: number; reason: string }> {
-    const text = new TextDecoder("utf-8", { fatal: true });
-    let message: { opcode: number; parts: Uint8Array[]; size: number } | undefined;
+    const assembler = new MessageAssembler(this.#maxMessageBytes, "client");
     for (;;) {
       const frame = await reader.frame();
       if (frame === null) throw new Error("the connection dropped without a close frame");
       this.#heard = true;
-      const { fin, opcode, payload } = frame;
-      if (opcode === 0x8) {
-        if (payload.length === 1) {
-          throw new WsProtocolError(1002, "a close frame of 1 byte", "client");
-        }
-        // Bytes 0 and 1 exist when the length says so.
-        const code = payload.length >= 2 ? (payload[0]! << 8) | payload[1]! : 1005;
-        const reason = payload.length > 2 ? decodeText(text, payload.subarray(2), "client") : "";
+      const step = assembler.take(frame);
+      if (step.kind === "close") {
         this.#state = ServerWebSocket.CLOSING;
-        this.#sendClose(code === 1005 ? undefined : code, new Uint8Array()); // the echo
-        return { code, reason };
+        this.#sendClose(step.code === 1005 ? undefined : step.code, new Uint8Array()); // the echo
+        return { code: step.code, reason: step.reason };
       }
-      if (opcode === 0x9) {
-        if (this.#state === ServerWebSocket.OPEN) this.#enqueue(encodeFrame(0xa, payload, false));
-        continue;
+      if (step.kind === "ping") {
+        if (this.#state === ServerWebSocket.OPEN) {
+          this.#enqueue(encodeFrame(0xa, step.payload, false));
+        }
+      } else if (step.kind === "message" && this.#state === ServerWebSocket.OPEN) {
+        this.#emit(new MessageEvent("message", { data: step.data }));
       }
-      if (opcode === 0xa) continue;
-      if (opcode === 0x0 && !message) {
-        throw new WsProtocolError(1002, "a continuation out of place", "client");
-      }
-      if (opcode !== 0x0 && message) {
-        throw new WsProtocolError(1002, "a new message inside a fragmented one", "client");
-      }
-      message ??= { opcode, parts: [], size: 0 };
-      message.parts.push(payload);
-      message.size += payload.length;
-      if (message.size > this.#maxMessageBytes) {
-        throw new WsProtocolError(1009, `a message over ${this.#maxMessageBytes} bytes`, "client");
-      }
-      if (!fin) continue;
-      const bytes = join(message.parts, message.size);
-      const data = message.opcode === 0x1
-        ? decodeText(text, bytes, "client")
-        : toArrayBuffer(bytes);
-      message = undefined;
-      if (this.#state === ServerWebSocket.OPEN) this.#emit(new MessageEvent("message", { data }));
     }
   }
 
