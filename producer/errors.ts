@@ -73,3 +73,27 @@ export class ProducerStateError extends Error {
     this.name = "ProducerStateError";
   }
 }
+
+/**
+ * The bus refused a `JobClient`'s connection after it had been serving it (its token was
+ * revoked, or the bus stopped taking it): every unanswered request and wait of that client
+ * rejects with this, rather than retry forever.
+ *
+ * @example
+ * ```ts
+ * import { JobClientRefusedError } from "./errors.ts";
+ * const error = new JobClientRefusedError("refused the upgrade: HTTP/1.1 401 Unauthorized");
+ * console.log(error.name); // JobClientRefusedError
+ * ```
+ */
+export class JobClientRefusedError extends Error {
+  /**
+   * Creates the error.
+   *
+   * @param message What the bus answered.
+   */
+  constructor(message: string) {
+    super(message);
+    this.name = "JobClientRefusedError";
+  }
+}

@@ -27,7 +27,7 @@ import {
   PROTOCOL_VERSION,
 } from "../bus/protocol.ts";
 import type { JobResult } from "../scheduler/job_result.ts";
-import { type JobOp, JobOpError, ProducerStateError } from "./errors.ts";
+import { JobClientRefusedError, type JobOp, JobOpError, ProducerStateError } from "./errors.ts";
 
 /** Options for {@linkcode JobClient}. */
 export interface JobClientOptions {
@@ -231,6 +231,7 @@ export class JobClient extends TypedEventTarget<JobClientEventMap> implements As
   #timer: TimerId | undefined;
   #ended: string[] = []; // ids of watches that ended, oldest first
   #ready = false; // registered on the current connection
+  #servedOnce = false; // registered at least once
   #closed = false;
 
   /**
@@ -267,6 +268,24 @@ export class JobClient extends TypedEventTarget<JobClientEventMap> implements As
     this.#bus.addEventListener("registered", () => this.#onRegistered());
     this.#bus.addEventListener("close", () => this.#ready = false);
     this.#bus.addEventListener("message", (event) => this.#onMessage(event));
+    // Refused (401, a bad certificate) after it had served us: retrying will not help the
+    // requests and waits at hand (a revoked token): fail them, and stop.
+    this.#bus.addEventListener("error", (event) => {
+      if (event.refused && this.#servedOnce) this.#refused(event.error.message);
+    });
+  }
+
+  #refused(message: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#stopTimer();
+    const error = new JobClientRefusedError(message);
+    for (const pending of this.#pending.splice(0)) pending.fail(error);
+    for (const watch of this.#watches.values()) {
+      watch.done.promise.catch(() => {});
+      if (!watch.end) watch.done.reject(error);
+    }
+    void this.#bus.close();
   }
 
   /** The bus connection underneath (its `open`, `close`, `reconnecting`, `error` events). */
@@ -528,6 +547,7 @@ export class JobClient extends TypedEventTarget<JobClientEventMap> implements As
 
   #onRegistered(): void {
     this.#ready = true;
+    this.#servedOnce = true;
     this.#registered.resolve();
     for (const pending of this.#pending) this.#send(pending);
     for (const [id, watch] of this.#watches) this.#ask(id, watch, true);

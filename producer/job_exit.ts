@@ -10,6 +10,7 @@ import type { CliIo } from "../cli/main_options.ts";
 import { seconds } from "../cli/wording.ts";
 import { resultExitCode } from "../scheduler/job_result.ts";
 import type { BusErrorEvent, BusMessageEvent } from "../bus/client.ts";
+import { JobClientRefusedError } from "./errors.ts";
 import type { JobClient, JobEnd } from "./job_client.ts";
 
 /** The exit codes of `submit` and `jobs` (README, "Exit codes"). */
@@ -376,6 +377,10 @@ export async function waitAndReport(
   try {
     end = await client.wait(id, stop);
   } catch (error) {
+    if (error instanceof JobClientRefusedError) {
+      io.note(`the bus refused us while waiting for ${id}: ${error.message}`);
+      return EXIT.unreachable;
+    }
     if (!stop.aborted) throw error;
     io.note(
       `stopped waiting: ${id} keeps running (cancel it with: ${jobsCommand(`cancel ${id}`, io)})`,

@@ -31,7 +31,7 @@ import {
   type JobDetails,
   type JobSummary,
 } from "../bus/protocol.ts";
-import { JobOpError } from "./errors.ts";
+import { JobClientRefusedError, JobOpError } from "./errors.ts";
 import { JobClient } from "./job_client.ts";
 import {
   connectWithin,
@@ -301,6 +301,10 @@ async function run(config: Config, cli: CliIo): Promise<number> {
         return await waitAndReport(client, action.id, io, stop);
     }
   } catch (error) {
+    if (error instanceof JobClientRefusedError) {
+      io.note(`the bus refused us: ${error.message}`);
+      return EXIT.unreachable;
+    }
     if (!(error instanceof JobOpError)) throw error;
     io.note(`${error.id ? `${error.id}: ` : ""}${error.reason}`);
     return EXIT.failed;

@@ -26,6 +26,7 @@ import {
 import { ShutdownSignal } from "../process/shutdown_signal.ts";
 import { type CommandSpec, validateCommandSpec } from "../scheduler/command_spec.ts";
 import { JobClient, type JobEnd, JobOutputEvent, newJobId } from "./job_client.ts";
+import { JobClientRefusedError } from "./errors.ts";
 import { readJobFile } from "./job_file.ts";
 import {
   connectWithin,
@@ -538,7 +539,14 @@ async function waitAll(
       progress(false);
     })
   ));
-  const finished = await untilStopped(all, stop);
+  let finished: unknown;
+  try {
+    finished = await untilStopped(all, stop);
+  } catch (error) {
+    if (!(error instanceof JobClientRefusedError)) throw error;
+    io.note(`the bus refused us while waiting: ${error.message}`);
+    return EXIT.unreachable;
+  }
   if (finished === undefined) {
     all.catch(() => {});
     progress(true);

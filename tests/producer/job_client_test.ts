@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { JobClient, type JobOutputEvent } from "../../producer/job_client.ts";
-import { JobOpError } from "../../producer/errors.ts";
+import { JobClientRefusedError, JobOpError } from "../../producer/errors.ts";
+import { BusServer } from "../../bus/server.ts";
+import { TokenStore } from "../../bus/token_store.ts";
 import { answerRegister, FakeBus, type Message } from "../fixtures/fake_bus.ts";
 
 const SPEC = { priority: 3, command: ["sh", "-c", "exit 3"] };
@@ -284,4 +286,34 @@ Deno.test("JobClient.close rejects what is pending, and ready() without a bus gi
   await client.close();
   await shown;
   await waited;
+});
+
+Deno.test("JobClient fails its waits with JobClientRefusedError when the bus refuses it later (a revoked token)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const store = await TokenStore.load(`${dir}/auth.json`, { missingOk: true });
+    const secret = await store.add("alice", "producer");
+    await using bus = new BusServer({ port: 0, auth: store });
+    const { port } = bus.listen();
+    await using client = new JobClient(`ws://127.0.0.1:${port}`, {
+      owner: "alice",
+      token: secret,
+      backoff: { initialMs: 10, maxMs: 20 },
+    });
+    client.start();
+    await client.ready();
+    const answer = await client.submit({ priority: 3, command: ["true"] }, { id: "j-1" });
+    assert.equal(answer.status, "accepted"); // no scheduler: it waits
+    const waiting = client.wait("j-1");
+    // `token revoke` in another process: the bus notices the file change within a second or so
+    // and closes us (1008); the reconnect is refused (401).
+    await (await TokenStore.load(`${dir}/auth.json`)).revoke("alice");
+    await assert.rejects(waiting, (error: unknown) => {
+      assert.ok(error instanceof JobClientRefusedError, String(error));
+      assert.match(error.message, /401|unknown token/);
+      return true;
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
