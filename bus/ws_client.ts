@@ -26,7 +26,7 @@ import { checkProtocols, headerLines, refusal, WsRefusedError } from "./ws_hands
 import {
   encodeFrame,
   FrameReader,
-  join,
+  FrameWriter,
   MessageAssembler,
   writeAll,
   WS_GUID as GUID,
@@ -132,9 +132,7 @@ export class WsClient extends EventTarget {
   #state = WsClient.CONNECTING;
   #abort = new AbortController();
   #conn: Deno.Conn | undefined;
-  #pending: Uint8Array[] = [];
-  #buffered = 0;
-  #flushing: Promise<void> | undefined;
+  readonly #writer = new FrameWriter(() => this.#conn);
   #closeSent = false;
   #closeTimer: TimerId | undefined;
   #clock: Clock;
@@ -189,7 +187,7 @@ export class WsClient extends EventTarget {
 
   /** Bytes of frames sent but not yet written to the socket. */
   get bufferedAmount(): number {
-    return this.#buffered;
+    return this.#writer.buffered;
   }
 
   /**
@@ -281,7 +279,7 @@ export class WsClient extends EventTarget {
     } finally {
       this.#state = WsClient.CLOSING;
       this.#armCloseTimer(); // bounds the wait for the last writes
-      await this.#flushing;
+      await this.#writer.flushing;
       if (this.#closeTimer !== undefined) this.#clock.clearTimeout(this.#closeTimer);
       try {
         this.#conn?.close();
@@ -405,29 +403,7 @@ export class WsClient extends EventTarget {
   }
 
   #enqueue(frame: Uint8Array): void {
-    this.#pending.push(frame);
-    this.#buffered += frame.length;
-    this.#flushing ??= this.#flush();
-  }
-
-  /** Writes the pending frames; those sent in one synchronous run go out in one write. */
-  async #flush(): Promise<void> {
-    await null; // let the rest of this synchronous run queue its frames too
-    try {
-      while (this.#pending.length > 0) {
-        const frames = this.#pending;
-        this.#pending = [];
-        const size = frames.reduce((sum, frame) => sum + frame.length, 0);
-        await writeAll(this.#conn!, join(frames, size));
-        this.#buffered -= size;
-      }
-    } catch {
-      // The connection is gone: the read side notices and reports it.
-      this.#pending = [];
-      this.#buffered = 0;
-    } finally {
-      this.#flushing = undefined;
-    }
+    this.#writer.enqueue(frame);
   }
 
   #emit(event: Event): void {

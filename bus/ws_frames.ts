@@ -408,3 +408,71 @@ export class MessageAssembler {
     return { kind: "message", data };
   }
 }
+
+/**
+ * The outgoing side of a WebSocket connection: frames queued in order and written by one
+ * writer, those queued in one synchronous run in one write; `buffered` counts the bytes not yet
+ * written (a socket's `bufferedAmount`). A failed write means the connection is gone: what is
+ * queued is dropped, and the read side notices and reports it.
+ *
+ * @example
+ * ```ts
+ * import { FrameWriter } from "./ws_frames.ts";
+ * const writer = new FrameWriter(() => undefined); // no connection yet: frames wait
+ * writer.enqueue(new Uint8Array([0x81, 0]));
+ * console.log(writer.buffered); // 2
+ * ```
+ */
+export class FrameWriter {
+  readonly #conn: () => Deno.Conn | undefined;
+  #pending: Uint8Array[] = [];
+  #buffered = 0;
+  #flushing: Promise<void> | undefined;
+
+  /**
+   * @param conn The connection to write to, once there is one.
+   */
+  constructor(conn: () => Deno.Conn | undefined) {
+    this.#conn = conn;
+  }
+
+  /** Bytes queued and not yet written. */
+  get buffered(): number {
+    return this.#buffered;
+  }
+
+  /** The write in progress, if any (awaited before closing the connection). */
+  get flushing(): Promise<void> | undefined {
+    return this.#flushing;
+  }
+
+  /**
+   * Queues a frame; writing starts when there is a connection.
+   *
+   * @param frame The encoded frame.
+   */
+  enqueue(frame: Uint8Array): void {
+    this.#pending.push(frame);
+    this.#buffered += frame.length;
+    if (this.#conn() !== undefined) this.#flushing ??= this.#flush();
+  }
+
+  async #flush(): Promise<void> {
+    await null; // let the rest of this synchronous run queue its frames too
+    try {
+      while (this.#pending.length > 0) {
+        const frames = this.#pending;
+        this.#pending = [];
+        const size = frames.reduce((sum, frame) => sum + frame.length, 0);
+        await writeAll(this.#conn()!, join(frames, size));
+        this.#buffered -= size;
+      }
+    } catch {
+      // The connection is gone: the read side notices and reports it.
+      this.#pending = [];
+      this.#buffered = 0;
+    } finally {
+      this.#flushing = undefined;
+    }
+  }
+}

@@ -20,9 +20,8 @@ import { type Clock, systemClock, type TimerId } from "../core/clock.ts";
 import {
   encodeFrame,
   type FrameReader,
-  join,
+  FrameWriter,
   MessageAssembler,
-  writeAll,
   WsProtocolError,
 } from "./ws_frames.ts";
 
@@ -83,9 +82,7 @@ export class ServerWebSocket extends EventTarget {
   #idleMs: number;
   #maxMessageBytes: number;
   #closeTimeoutMs: number;
-  #pending: Uint8Array[] = [];
-  #buffered = 0;
-  #flushing: Promise<void> | undefined;
+  readonly #writer = new FrameWriter(() => this.#conn);
   #closeSent = false;
   #closeTimer: TimerId | undefined;
   #idleTimer: TimerId | undefined;
@@ -109,7 +106,7 @@ export class ServerWebSocket extends EventTarget {
 
   /** Bytes queued and not yet written. */
   get bufferedAmount(): number {
-    return this.#buffered;
+    return this.#writer.buffered;
   }
 
   /** The largest message accepted. */
@@ -201,7 +198,7 @@ export class ServerWebSocket extends EventTarget {
       if (this.#idleTimer !== undefined) this.#clock.clearTimeout(this.#idleTimer);
       this.#state = ServerWebSocket.CLOSING;
       this.#armCloseTimer(); // bounds the wait for the last writes
-      await this.#flushing;
+      await this.#writer.flushing;
       if (this.#closeTimer !== undefined) this.#clock.clearTimeout(this.#closeTimer);
       this.abort();
       this.#state = ServerWebSocket.CLOSED;
@@ -273,29 +270,7 @@ export class ServerWebSocket extends EventTarget {
   }
 
   #enqueue(frame: Uint8Array): void {
-    this.#pending.push(frame);
-    this.#buffered += frame.length;
-    if (this.#conn !== undefined) this.#flushing ??= this.#flush();
-  }
-
-  /** Writes the pending frames; those sent in one synchronous run go out in one write. */
-  async #flush(): Promise<void> {
-    await null; // let the rest of this synchronous run queue its frames too
-    try {
-      while (this.#pending.length > 0) {
-        const frames = this.#pending;
-        this.#pending = [];
-        const size = frames.reduce((sum, frame) => sum + frame.length, 0);
-        await writeAll(this.#conn!, join(frames, size));
-        this.#buffered -= size;
-      }
-    } catch {
-      // The connection is gone: the read side notices and reports it.
-      this.#pending = [];
-      this.#buffered = 0;
-    } finally {
-      this.#flushing = undefined;
-    }
+    this.#writer.enqueue(frame);
   }
 
   #emit(event: Event): void {
