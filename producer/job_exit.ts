@@ -56,6 +56,41 @@ export interface ReportIo extends Pick<CliIo, "out" | "err" | "clock"> {
 }
 
 /**
+ * The {@linkcode ReportIo} of `submit` or `jobs`: the CLI's io, its own lines prefixed with its
+ * name, and the flags to repeat in a suggested `deno task jobs` command.
+ *
+ * @param cli The CLI's io.
+ * @param name The CLI's name (`submit`, `jobs`).
+ * @param flags The `--url`, `--owner` and credential flags as given.
+ * @returns The io.
+ * @example
+ * ```ts
+ * import { reportIo } from "./job_exit.ts";
+ * import { cliIo } from "../cli/main_options.ts";
+ * const io = reportIo(cliIo(), "jobs", { url: "ws://127.0.0.1:8101", ownerFlag: undefined });
+ * console.log(io.name); // jobs
+ * ```
+ */
+export function reportIo(
+  cli: CliIo,
+  name: string,
+  flags: {
+    url: string;
+    ownerFlag: string | undefined;
+    credentialFlags?: ReportIo["credentialFlags"];
+  },
+): CliIo & ReportIo {
+  return {
+    ...cli,
+    note: (line) => cli.err(`${name}: ${line}`),
+    name,
+    url: flags.url,
+    owner: flags.ownerFlag,
+    credentialFlags: flags.credentialFlags,
+  };
+}
+
+/**
  * A `deno task jobs` command line to suggest, with the `--url` (unless the default), the
  * `--owner`, `--token-file` and `--ca` (when given) the suggesting CLI used, so it reaches the
  * same bus as the same owner.

@@ -39,7 +39,7 @@ import {
   describeEnd,
   EXIT,
   readEnv,
-  type ReportIo,
+  reportIo,
   resolveOwner,
   shellQuote,
   splitLines,
@@ -252,14 +252,7 @@ function listAction(values: Flags<typeof OPTIONS>["values"]): Action {
 async function run(config: Config, cli: CliIo): Promise<number> {
   using shutdown = new ShutdownSignal({ signal: cli.signal });
   const stop = shutdown.signal;
-  const io: ReportIo = {
-    ...cli,
-    note: (line) => cli.err(`jobs: ${line}`),
-    name: "jobs",
-    url: config.url,
-    owner: config.ownerFlag,
-    credentialFlags: config.credentialFlags,
-  };
+  const io = reportIo(cli, "jobs", config);
   await using client = new JobClient(config.url, {
     owner: config.owner,
     clock: cli.clock,

@@ -36,6 +36,7 @@ import {
   jobsCommand,
   readEnv,
   type ReportIo,
+  reportIo,
   resolveOwner,
   shellQuote,
   stateInWords,
@@ -349,14 +350,7 @@ function pairs(flag: string, texts: readonly string[]): Record<string, string> {
 async function run(config: Config, cli: CliIo): Promise<number> {
   using shutdown = new ShutdownSignal({ signal: cli.signal });
   const stop = shutdown.signal;
-  const io: ReportIo = {
-    ...cli,
-    note: (line) => cli.err(`submit: ${line}`),
-    name: "submit",
-    url: config.url,
-    owner: config.ownerFlag,
-    credentialFlags: config.credentialFlags,
-  };
+  const io = reportIo(cli, "submit", config);
   let specs: CommandSpec[] = [config.spec as CommandSpec];
   if (config.file !== undefined) {
     const read = await readJobFile(config.file, config.spec, config.base, io);
