@@ -146,6 +146,16 @@ function parseRegister(value: Record<string, unknown>): ParseResult<RegisterMess
     }
     message.name = value.name;
   }
+  if (value.after !== undefined) {
+    if (type === "scheduler" || !Number.isSafeInteger(value.after) || (value.after as number) < 0) {
+      return fail(
+        `register: 'after' must be an event seq (an integer >= 0) of a producer or monitor, got ${
+          describeValue(value.after)
+        }`,
+      );
+    }
+    message.after = value.after as number;
+  }
   if (type === "scheduler") {
     const slots = value.slots;
     if (!Number.isInteger(slots) || (slots as number) < 1) {

@@ -14,7 +14,6 @@ import type {
   JobList,
   JobPayload,
   JobSummary,
-  ListMessage,
 } from "./protocol.ts";
 import type { JobResult } from "../scheduler/job_result.ts";
 
@@ -39,8 +38,8 @@ export interface JobRecordsOptions {
   maxListBytes?: number;
 }
 
-/** A `list` query: the filters of a {@linkcode ListMessage}. */
-export type JobQuery = Omit<ListMessage, "cmd">;
+export type { JobQuery } from "./job_store.ts";
+import type { JobQuery } from "./job_store.ts";
 
 /** The most entries of a job's history; the oldest are dropped beyond. */
 export const MAX_HISTORY = 100;

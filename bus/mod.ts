@@ -18,6 +18,7 @@ export * from "./errors.ts";
 export * from "./job_queue.ts";
 export * from "./dispatcher.ts";
 export * from "./job_records.ts";
+export * from "./job_store.ts";
 export * from "./server.ts";
 export * from "./server_events.ts";
 export * from "./token_store.ts";

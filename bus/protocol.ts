@@ -105,6 +105,12 @@ export interface RegisterMessage {
    * `"*"`. Absent or empty: it runs no command jobs.
    */
   commands?: string[];
+  /**
+   * A v2 producer's or monitor's resume point: the `seq` of the last job event it received.
+   * The bus first sends every event it has after that one (from its store), then live ones;
+   * when it no longer has them all it sends `resync`. Absent: live events only.
+   */
+  after?: number;
 }
 
 /** `job_request`: a producer submits a job. */
@@ -341,6 +347,37 @@ export interface JobEventMessage {
   reason?: string;
   /** Present and true on the job's last event: its state is final (even `evicted`). */
   final?: true;
+  /**
+   * The event's sequence number in the bus's store: increasing, one series for the whole bus
+   * (an owner sees a subsequence). A client keeps the last one to resume from (`after`).
+   */
+  seq?: number;
+}
+
+/**
+ * `resync`: the bus cannot send every event a producer or monitor missed (it no longer has
+ * them all): the client should read the state of the jobs it follows again (`show`, or a
+ * `job_request` re-sent under the same id).
+ */
+export interface ResyncMessage {
+  /** Command. */
+  cmd: "resync";
+  /** Why, e.g. `"events before seq 1200 are no longer kept"`. */
+  reason: string;
+  /** The `seq` of the latest event now: resume from it. */
+  seq: number;
+}
+
+/**
+ * `reported`: to a v2 scheduler, the bus has stored the final reports of these jobs (they are
+ * on disk): the scheduler may forget them. Until then it keeps them and reports them again
+ * after a reconnect.
+ */
+export interface ReportedMessage {
+  /** Command. */
+  cmd: "reported";
+  /** The jobs whose final report is stored. */
+  ids: string[];
 }
 
 /** One job in a `jobs` answer (a line of `deno task jobs -- list`). */
@@ -429,7 +466,9 @@ export type ServerMessage =
   | JobEventMessage
   | OutputMessage
   | JobsMessage
-  | JobInfoMessage;
+  | JobInfoMessage
+  | ResyncMessage
+  | ReportedMessage;
 
 /** The result of validating input: the value, or why it is bad (plus `op`/`id` when known). */
 export type ParseResult<T> =

@@ -90,6 +90,7 @@ const SPECS: { readonly [C in ServerCommand]: Readonly<Record<string, Field>> } 
     client: STRING,
     name: STRING,
     warning: OPTIONAL_STRING,
+    seq: { ...COUNT, optional: true },
   },
   accepted: {
     id: ID,
@@ -135,6 +136,14 @@ const SPECS: { readonly [C in ServerCommand]: Readonly<Record<string, Field>> } 
     result: OBJECT,
     reason: OPTIONAL_STRING,
     final: TRUE,
+    seq: { ...COUNT, optional: true },
+  },
+  resync: { reason: STRING, seq: COUNT },
+  reported: {
+    ids: {
+      check: (value) => Array.isArray(value) && value.every(isJobId),
+      want: "an array of job ids",
+    },
   },
   output: {
     id: ID,
