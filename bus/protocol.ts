@@ -243,6 +243,12 @@ export interface RegisteredMessage {
    * connection c3"` (a second scheduler with the same name, or this one's stale connection).
    */
   warning?: string;
+  /**
+   * The `seq` of the bus's latest job event when the client registered: a producer or monitor
+   * that registers again after a reconnect sends it (or a later event's) as `after`. Its
+   * presence also says that the bus acknowledges a scheduler's final reports (`reported`).
+   */
+  seq?: number;
 }
 
 /** `accepted`: a job was taken (or was already known: `duplicate`). */
