@@ -173,7 +173,7 @@ async function run(config: Config, io: CliIo): Promise<number> {
   try {
     // The bus takes any free port and says which: no port to find (and lose) beforehand.
     const { promise: listening, resolve } = Promise.withResolvers<string | undefined>();
-    const bus = launch("bus", BUS, ["--port", "0"], ["--allow-net"], (line) => {
+    const bus = launch("bus", BUS, ["--port", "0", "--memory"], ["--allow-net"], (line) => {
       const url = /listening on (ws:\/\/[^/\s]+)\//.exec(line)?.[1];
       if (url) resolve(url);
     });

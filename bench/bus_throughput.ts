@@ -189,7 +189,7 @@ async function withServer<T>(target: Target, body: (server: Server) => Promise<T
   const args = target === "relay"
     ? ["run", "-A", new URL("bench/relay.ts", ROOT).pathname, "--port", "0"]
     : [
-      ...["run", "-A", new URL("bus/main.ts", ROOT).pathname, "--port", "0"],
+      ...["run", "-A", new URL("bus/main.ts", ROOT).pathname, "--port", "0", "--memory"],
       ...["--max-queue", "200000", "--max-rate", "1000000000"], // a flood: no rate limit
     ];
   const child = new Deno.Command(Deno.execPath(), { args, stdout: "piped", stderr: "inherit" })

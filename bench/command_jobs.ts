@@ -143,7 +143,7 @@ interface Ours {
 /** A fresh bus and scheduler; `submit --file --wait` timed; then the idle probe. */
 async function timeOurs(config: Config, file: string, probe: number): Promise<Ours> {
   const busLine = Promise.withResolvers<string>();
-  await using _bus = task("bus", ["--port", "0"], {
+  await using _bus = task("bus", ["--port", "0", "--memory"], {
     onLine: (line) => {
       const match = /listening on (ws:\/\/\S+?)\/? /.exec(line);
       if (match?.[1]) busLine.resolve(match[1]);

@@ -92,7 +92,7 @@ function runSleepers(dispatcher: Dispatcher, prefix: string): void {
 
 /** 100k jobs nothing can run (half require gpu=a100, half run ffmpeg). */
 function stuckDispatcher(): Dispatcher {
-  const dispatcher = new Dispatcher({ maxQueue: 200_000, rememberFinished: 1000 });
+  const dispatcher = new Dispatcher({ maxQueue: 200_000 });
   for (let i = 0; i < 100_000; i++) {
     const payload = i % 2 === 0
       ? { priority: i % 11, runtime: 1, requires: { gpu: "a100" } }
@@ -103,7 +103,7 @@ function stuckDispatcher(): Dispatcher {
 }
 
 const GROUP = "bus dispatch 10k sleeper jobs beside 100k waiting jobs nothing can run";
-const empty = new Dispatcher({ rememberFinished: 1000 });
+const empty = new Dispatcher();
 const stuck = stuckDispatcher();
 let runs = 0;
 

@@ -8,6 +8,7 @@
 import type { PooledScheduler } from "./scheduler_pool.ts";
 import type { BusJobState, JobPayload } from "./protocol.ts";
 import type { DispatcherJobEvent, KnownJobState } from "./dispatcher_types.ts";
+import type { StoredJob } from "./job_store.ts";
 import { type Placement, placementKey, placementOf } from "./placement.ts";
 
 /** An event's details beyond the job's own; a field `undefined` (as a report gives) is left out. */
@@ -168,4 +169,65 @@ export function knownState(job: BusJob): KnownJobState {
   if (ending?.result !== undefined) known.result = ending.result;
   if (ending?.reason !== undefined) known.reason = ending.reason;
   return known;
+}
+
+/**
+ * What the bus says of a job it has only in its store (final, or not yet recovered), answering a
+ * duplicate submission; see {@linkcode knownState}.
+ *
+ * @param stored The stored job.
+ * @returns Its state, whether final, its scheduler, and its final result and reason.
+ * @example
+ * ```ts
+ * import { knownStoredState } from "./bus_job.ts";
+ * import type { StoredJob } from "./job_store.ts";
+ * const stored = {
+ *   id: "j1", owner: "p", givenId: true, payload: { priority: 3, runtime: 1 }, priority: 3,
+ *   seq: 0, state: "succeeded", final: true, atScheduler: false, scheduler: "n1", attempt: 1,
+ *   starts: 1, failures: 0, lastResult: undefined, submittedAt: 1, startedAt: 2, endedAt: 3,
+ *   result: undefined, reason: undefined,
+ * } satisfies StoredJob;
+ * console.log(knownStoredState(stored)); // { state: "succeeded", final: true, scheduler: "n1" }
+ * ```
+ */
+export function knownStoredState(stored: StoredJob): KnownJobState {
+  const state = stored.state === "dispatched" ? "queued" : stored.state;
+  const known: KnownJobState = { state, final: stored.final };
+  if (stored.scheduler !== undefined && (stored.final || stored.atScheduler)) {
+    known.scheduler = stored.scheduler;
+  }
+  if (stored.final && stored.result !== undefined) known.result = stored.result;
+  if (stored.final && stored.reason !== undefined) known.reason = stored.reason;
+  return known;
+}
+
+/**
+ * A job record rebuilt from the store by a restarted bus: its priority, state, hand-overs and
+ * retries as stored; at no scheduler (the dispatcher re-attaches it when its scheduler is back).
+ *
+ * @param stored The stored unfinished job.
+ * @returns The record.
+ * @example
+ * ```ts
+ * import { restoredBusJob } from "./bus_job.ts";
+ * const job = restoredBusJob({
+ *   id: "j1", owner: "p", givenId: true, payload: { priority: 3, runtime: 1 }, priority: 2,
+ *   seq: 7, state: "started", final: false, atScheduler: true, scheduler: "n1", attempt: 1,
+ *   starts: 1, failures: 0, lastResult: undefined, submittedAt: 1, startedAt: 2,
+ *   endedAt: undefined, result: undefined, reason: undefined,
+ * });
+ * console.log(job.priority, job.state, job.attempt); // 2 started 1
+ * ```
+ */
+export function restoredBusJob(stored: StoredJob): BusJob {
+  const payload = stored.payload.priority === stored.priority
+    ? stored.payload
+    : { ...stored.payload, priority: stored.priority };
+  const job = newBusJob(stored.id, stored.givenId, stored.owner, payload, stored.seq);
+  job.attempt = stored.attempt;
+  job.failures = stored.failures;
+  job.lastResult = stored.lastResult;
+  job.state = stored.final ? "queued" : stored.state;
+  job.startedAt = stored.startedAt ?? 0;
+  return job;
 }

@@ -26,7 +26,7 @@ import {
   validatePayload,
   validatePriority,
 } from "./protocol.ts";
-import { MAX_LIST_LIMIT } from "./job_records.ts";
+import { MAX_LIST_LIMIT } from "./job_store.ts";
 
 import { validateAllowList, validateLabels } from "../scheduler/command_spec.ts";
 

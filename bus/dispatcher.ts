@@ -10,9 +10,19 @@ import { type Clock, systemClock } from "../core/clock.ts";
 import { type CommandSpec, isCommandPayload } from "../scheduler/command_spec.ts";
 import { BusStateError } from "./errors.ts";
 import { JobQueue } from "./job_queue.ts";
-import { FinishedIds } from "./finished_ids.ts";
+import { RecoveringJobs } from "./recovering_jobs.ts";
+import type { JobStore } from "./job_store.ts";
+import { SqliteStore } from "./sqlite_store.ts";
 import { type PooledScheduler, SchedulerPool } from "./scheduler_pool.ts";
-import { type BusJob, busJobEvent, type EventExtra, knownState, newBusJob } from "./bus_job.ts";
+import {
+  type BusJob,
+  busJobEvent,
+  type EventExtra,
+  knownState,
+  knownStoredState,
+  newBusJob,
+  restoredBusJob,
+} from "./bus_job.ts";
 import { ANY_PLACEMENT, placementFits } from "./placement.ts";
 import { RetryBackoff, retryDelayMs, retryReason } from "./retry_backoff.ts";
 import { type BusJobState, type SchedulerEventMessage } from "./protocol.ts";
@@ -23,6 +33,7 @@ import type {
   DispatcherStats,
   DispatcherStatus,
   DispatchInfo,
+  KnownJobState,
   OpResult,
   SchedulerPeer,
   SubmitRequest,
@@ -73,8 +84,11 @@ const OWNER_CANCEL = "cancelled by its owner";
  */
 export class Dispatcher {
   #queue: JobQueue<Job>;
-  #jobs = new Map<string, Job>(); // unfinished jobs and the most recent finished given ids
-  #finished: FinishedIds; // the given ids of final jobs, kept in #jobs while remembered
+  #jobs = new Map<string, Job>(); // unfinished jobs (final ones are in the store only)
+  #pending = new Map<string, Job>(); // accepted, not yet committed nor admitted
+  #store: JobStore;
+  #recovering: RecoveringJobs<Job>; // at schedulers when the bus restarted
+  #maxQueue: number;
   #scheds = new SchedulerPool<Job>();
   #idPrefix = `b${crypto.randomUUID().slice(0, 8)}-`; // bus-assigned ids: prefix + counter
   #nextId = 1;
@@ -98,21 +112,20 @@ export class Dispatcher {
    * Creates a Dispatcher.
    *
    * @param options See {@linkcode DispatcherOptions}.
-   * @throws {RangeError} If `maxQueue`, `maxQueuePerOwner` or `rememberFinished` is not a
-   * positive integer.
+   * @throws {RangeError} If `maxQueue`, `maxQueuePerOwner` or `recoverGraceMs` is out of range.
    */
   constructor(options: DispatcherOptions = {}) {
+    this.#maxQueue = options.maxQueue ?? 100_000;
     this.#queue = new JobQueue<Job>({
-      maxLength: options.maxQueue ?? 100_000,
+      maxLength: this.#maxQueue,
       classOf: (job) => job.placementKey,
     });
-    const remember = options.rememberFinished ?? 100_000;
-    if (!Number.isInteger(remember) || remember < 1) {
+    const grace = options.recoverGraceMs ?? 30_000;
+    if (!Number.isFinite(grace) || grace < 0) {
       throw new RangeError(
-        `Cannot create Dispatcher: 'rememberFinished' must be a positive integer, got ${remember}`,
+        `Cannot create Dispatcher: 'recoverGraceMs' must be a number >= 0, got ${grace}`,
       );
     }
-    this.#finished = new FinishedIds(remember);
     const perOwner = this.#maxPerOwner = options.maxQueuePerOwner;
     if (perOwner !== undefined && (!Number.isInteger(perOwner) || perOwner < 1)) {
       throw new RangeError(
@@ -126,6 +139,19 @@ export class Dispatcher {
     this.#onDispatch = options.onDispatch ?? (() => {});
     this.#onNotice = options.onNotice ?? (() => {});
     this.#onBlocked = options.onBlocked ?? (() => {});
+    this.#store = options.store ?? new SqliteStore({ path: ":memory:" });
+    this.#recovering = new RecoveringJobs(this.#clock, (jobs) => this.#recoveryExpired(jobs));
+    this.#recover(grace);
+  }
+
+  /** The store the dispatcher writes every change to. */
+  get store(): JobStore {
+    return this.#store;
+  }
+
+  /** How many recovered jobs wait for their scheduler to come back (after a bus restart). */
+  get recovering(): number {
+    return this.#recovering.size;
   }
 
   /** How many jobs wait in the bus. */
@@ -142,44 +168,121 @@ export class Dispatcher {
   }
 
   /**
-   * Accepts a job into the bus queue (or recognises a known id), then dispatches.
+   * Accepts a job into the bus queue (or recognises a known id), then dispatches: at once, with
+   * no commit in between ({@linkcode Dispatcher.prepare} then {@linkcode Dispatcher.admit}; the
+   * bus commits between the two).
    *
    * @param request Owner, optional id, validated payload.
    * @returns Accepted (with the id; for a duplicate, the job's current or final state) or
    * rejected "queue full" (or "queue full for owner X", see `maxQueuePerOwner`).
    */
   submit(request: SubmitRequest): SubmitResult {
-    const known = request.id === undefined ? undefined : this.#jobs.get(request.id);
-    if (known) return { ok: true, id: known.id, duplicate: true, ...knownState(known) };
-    if (this.#queue.full) return { ok: false, reason: "queue full" };
+    const result = this.prepare(request);
+    if (!result.ok || result.duplicate) return result;
+    const waiting = this.admit([result.id])[0];
+    return waiting === undefined ? result : { ...result, waiting };
+  }
+
+  /**
+   * The first half of a submission: recognises a known id (live, pending or in the store), or
+   * checks the bounds and stages the new job in the store. The job is not in the queue until
+   * {@linkcode Dispatcher.admit} (after the store's commit) or forgotten by
+   * {@linkcode Dispatcher.abandon} (the commit failed).
+   *
+   * @param request Owner, optional id, validated payload.
+   * @returns As {@linkcode Dispatcher.submit}, without `waiting`.
+   */
+  prepare(request: SubmitRequest): SubmitResult {
+    const given = request.id;
+    const known = given === undefined ? undefined : this.known(given);
+    if (known) return { ok: true, id: given!, duplicate: true, ...known };
+    if (this.#queue.length + this.#pending.size >= this.#maxQueue) {
+      return { ok: false, reason: "queue full" };
+    }
     if (this.#ownerFull(request.owner)) {
       return { ok: false, reason: `queue full for owner ${request.owner}` };
     }
-    let id = request.id;
-    while (id === undefined || this.#jobs.has(id)) {
+    let id = given;
+    while (id === undefined || this.#jobs.has(id) || this.#pending.has(id)) {
       id = (request.idPrefix ?? "") + this.#idPrefix + this.#nextId++;
     }
-    const job = newBusJob(
-      id,
-      request.id !== undefined,
-      request.owner,
-      request.payload,
-      this.#seq++,
-    );
-    this.#received++;
+    const job = newBusJob(id, given !== undefined, request.owner, request.payload, this.#seq++);
+    this.#pending.set(id, job);
     this.#countOwner(request.owner, 1);
-    this.#jobs.set(id, job);
-    this.#emit(job, "queued");
-    this.#queue.enqueue(job);
+    this.#store.accept({
+      id,
+      owner: job.owner,
+      givenId: job.givenId,
+      payload: job.payload,
+      seq: job.seq,
+      at: this.#clock.now(),
+    });
+    return { ok: true, id, duplicate: false };
+  }
+
+  /**
+   * What the bus knows of a job: live, prepared or in the store.
+   *
+   * @param id The job (bus-wide id).
+   * @returns Its state (as a duplicate submission is answered), or undefined if unknown.
+   */
+  known(id: string): KnownJobState | undefined {
+    const live = this.#jobs.get(id) ?? this.#pending.get(id);
+    if (live) return knownState(live);
+    const stored = this.#store.get(id);
+    return stored && knownStoredState(stored);
+  }
+
+  /**
+   * Whether a job is prepared and waits for its commit.
+   *
+   * @param id The job.
+   * @returns True between {@linkcode Dispatcher.prepare} and `admit` or `abandon`.
+   */
+  isPending(id: string): boolean {
+    return this.#pending.has(id);
+  }
+
+  /**
+   * The second half of a submission, once the store has committed the jobs: they enter the
+   * queue (each emits `queued`), then one dispatch round.
+   *
+   * @param ids Prepared jobs (others are ignored).
+   * @returns For each id, why it waits with nothing to run it, or undefined (see
+   * {@linkcode Dispatcher.waitingReason}; `"no scheduler connected"` when none is).
+   */
+  admit(ids: readonly string[]): (string | undefined)[] {
+    const jobs: (Job | undefined)[] = ids.map((id) => this.#pending.get(id));
+    for (const job of jobs) {
+      if (!job) continue;
+      this.#pending.delete(job.id);
+      this.#received++;
+      this.#jobs.set(job.id, job);
+      this.#emit(job, "queued");
+      this.#queue.requeue(job); // within the bound: prepare counted it
+    }
     this.pump();
-    const waiting = this.#scheds.size === 0
-      ? "no scheduler connected"
-      : this.#queue.has(job)
-      ? this.#scheds.waitingReason(job.placement)
-      : undefined;
-    return waiting === undefined
-      ? { ok: true, id, duplicate: false }
-      : { ok: true, id, duplicate: false, waiting };
+    return jobs.map((job) =>
+      job === undefined || !this.#queue.has(job)
+        ? undefined
+        : this.#scheds.size === 0
+        ? "no scheduler connected"
+        : this.#scheds.waitingReason(job.placement)
+    );
+  }
+
+  /**
+   * Forgets prepared jobs whose commit failed (they were answered `rejected`).
+   *
+   * @param ids Prepared jobs (others are ignored).
+   */
+  abandon(ids: readonly string[]): void {
+    for (const id of ids) {
+      const job = this.#pending.get(id);
+      if (!job) continue;
+      this.#pending.delete(id);
+      this.#countOwner(job.owner, -1);
+    }
   }
 
   /**
@@ -212,11 +315,15 @@ export class Dispatcher {
    * @returns Ok, or why not (unknown, not yours, already final).
    */
   cancel(owner: string | undefined, id: string): OpResult {
-    const job = this.#ownJob(owner, id);
+    const job = this.#ownJob(owner, id, "cancel");
     if (!("id" in job)) return job;
     if (this.#queue.remove(job) || this.#backoff.stop(job)) {
       const result = job.lastResult;
       this.#finish(job, "cancelled", { reason: OWNER_CANCEL, result });
+      return { ok: true };
+    }
+    if (this.#recovering.remove(job)) { // its scheduler, back, is told "unknown job"
+      this.#finish(job, "cancelled", { reason: `${OWNER_CANCEL} (its scheduler was away)` });
       return { ok: true };
     }
     if (!job.scheduler) return { ok: false, reason: `job already ${job.state}` }; // final
@@ -236,21 +343,24 @@ export class Dispatcher {
    * @returns Ok, or why not (unknown, not yours, not waiting).
    */
   setPriority(owner: string | undefined, id: string, priority: number): OpResult {
-    const job = this.#ownJob(owner, id);
+    const job = this.#ownJob(owner, id, "set_priority");
     if (!("id" in job)) return job;
     if (this.#backoff.has(job)) job.priority = priority; // out of the queue for a while
     else if (!this.#queue.setPriority(job, priority)) {
       return { ok: false, reason: `job is not waiting in the bus queue (state ${job.state})` };
     }
     job.payload = { ...job.payload, priority };
+    this.#store.setPriority(id, priority);
     this.pump();
     return { ok: true };
   }
 
   /**
    * Adds a scheduler; a reconnecting v2 scheduler reports the jobs it still runs: those waiting
-   * in the bus queue (or still attached to a connection with its name) are re-attached to it,
-   * the others are cancelled at it (`"reassigned"`, or `"unknown job"`).
+   * in the bus queue (or still attached to a connection with its name, or found at a scheduler
+   * of its name when the bus restarted) are re-attached to it, the others are cancelled at it
+   * (`"reassigned"`, or `"unknown job"`). Jobs a restarted bus found at a scheduler of this name
+   * that it does not report are requeued.
    *
    * @param peer The scheduler.
    * @param running Ids of jobs it still runs (protocol 2).
@@ -263,7 +373,12 @@ export class Dispatcher {
       );
     }
     const sched = this.#scheds.add(peer);
-    for (const id of peer.protocol === 2 ? running : []) this.#reclaim(sched, id);
+    if (peer.protocol === 2) {
+      for (const id of running) this.#reclaim(sched, id);
+      for (const job of this.#recovering.rest(peer.name)) {
+        this.#endOrRequeue(job, `scheduler ${peer.name} came back without it`);
+      }
+    }
     this.pump();
   }
 
@@ -312,8 +427,7 @@ export class Dispatcher {
     const why = sched.draining ? "scheduler stopped" : "scheduler lost";
     for (const job of [...sched.jobs].sort((a, b) => a.seq - b.seq)) {
       this.#detach(job);
-      if (job.cancelRequested) this.#finish(job, "cancelled", { reason: why });
-      else this.#requeue(job, why);
+      this.#endOrRequeue(job, why);
     }
     this.pump();
   }
@@ -328,14 +442,20 @@ export class Dispatcher {
   schedulerEvent(client: string, event: SchedulerEventMessage): void {
     const sched = this.#scheds.get(client);
     const job = this.#jobs.get(event.id);
-    if (!sched || !job) {
-      this.#onNotice(`ignored ${event.state} of unknown job ${event.id} from ${client}`);
-      return;
-    }
     const at = event.at ?? this.#clock.now();
-    const extra = { at, scheduler: sched.peer.name, result: event.result, reason: event.reason };
-    if (job.state === "delivered") { // broadcast: final for the bus; pass reports on
-      this.#onJobEvent(busJobEvent(job, event.state, extra, at));
+    const extra = {
+      at,
+      scheduler: sched?.peer.name,
+      result: event.result,
+      reason: event.reason,
+    };
+    if (!sched || !job) {
+      const stored = sched && this.#store.get(event.id);
+      if (stored?.state === "delivered") { // broadcast: final for the bus; pass reports on
+        this.#record(busJobEvent(restoredBusJob(stored), event.state, extra, at));
+        return;
+      }
+      this.#onNotice(`ignored ${event.state} of unknown job ${event.id} from ${client}`);
       return;
     }
     if (job.scheduler !== sched) {
@@ -400,17 +520,29 @@ export class Dispatcher {
    */
   close(): void {
     this.#backoff.close();
+    this.#recovering.close();
   }
 
   /**
    * Looks a job up.
    *
    * @param id The job id.
-   * @returns Where the job is, or undefined if unknown or forgotten.
+   * @returns Where the job is (a final one: as the store has it), or undefined if unknown or
+   * pruned.
    */
   job(id: string): BusJobView | undefined {
     const job = this.#jobs.get(id);
-    if (!job) return undefined;
+    if (!job) {
+      const stored = this.#store.get(id);
+      return stored && {
+        id,
+        owner: stored.owner,
+        priority: stored.priority,
+        state: stored.state,
+        scheduler: stored.atScheduler && !stored.final ? stored.scheduler : undefined,
+        attempts: stored.attempt,
+      };
+    }
     return {
       id: job.id,
       owner: job.owner,
@@ -476,6 +608,7 @@ export class Dispatcher {
         };
       }),
       outcomes: Object.fromEntries(this.#outcomes),
+      recovering: this.#recovering.counts(),
     };
   }
 
@@ -486,15 +619,34 @@ export class Dispatcher {
     return entry;
   }
 
-  #ownJob(owner: string | undefined, id: string): Job | { ok: false; reason: string } {
-    const job = this.#jobs.get(id);
+  /** The live job of that owner (undefined: any), or why not; a final one is named as such. */
+  #ownJob(
+    owner: string | undefined,
+    id: string,
+    op: "cancel" | "set_priority",
+  ): Job | { ok: false; reason: string } {
+    const job = this.#jobs.get(id) ?? this.#store.get(id);
     if (!job) return { ok: false, reason: "unknown job" };
     if (owner !== undefined && job.owner !== owner) return { ok: false, reason: "not your job" };
-    return job;
+    if (this.#jobs.has(id)) return job as Job;
+    return { // final, in the store only
+      ok: false,
+      reason: op === "cancel"
+        ? `job already ${job.state}`
+        : `job is not waiting in the bus queue (state ${job.state})`,
+    };
   }
 
   #reclaim(sched: Sched, id: string): void {
     const job = this.#jobs.get(id);
+    if (job && this.#recovering.take(sched.peer.name, job)) { // found there by a restarted bus
+      const suspended = job.state === "suspended";
+      this.#scheds.attach(job, sched);
+      if (suspended) this.#scheds.suspend(job, true);
+      this.#onNotice(`re-attached job ${id} to ${sched.peer.name} (found there at restart)`);
+      if (job.cancelRequested) sched.peer.sendCancel(id, OWNER_CANCEL);
+      return;
+    }
     const from = job?.scheduler;
     if (job && (this.#queue.has(job) || (from && from.peer.name === sched.peer.name))) {
       this.#queue.remove(job);
@@ -512,7 +664,7 @@ export class Dispatcher {
       }
       return;
     }
-    const reason = job ? "reassigned" : "unknown job";
+    const reason = job || this.#store.get(id) ? "reassigned" : "unknown job";
     this.#onNotice(`cancelling job ${id} at ${sched.peer.name}: ${reason}`);
     sched.peer.sendCancel(id, reason);
   }
@@ -590,6 +742,7 @@ export class Dispatcher {
     job.state = "dispatched";
     job.startedAt = this.#clock.now();
     this.#scheds.attach(job, sched);
+    this.#store.dispatched(job.id, sched.peer.name, job.attempt);
     this.#handOver(job, sched, victim?.id);
   }
 
@@ -627,6 +780,7 @@ export class Dispatcher {
     }
     job.failures++;
     job.lastResult = result;
+    this.#store.retried(job.id, job.failures, result);
     const reason = retryReason(job.failures, retries, { ...extra, state });
     job.state = "requeued";
     this.#backoff.wait(job, retryDelayMs(job.failures), () => {
@@ -662,13 +816,49 @@ export class Dispatcher {
     job.state = state;
     job.ending = extra;
     this.#outcomes.set(state, (this.#outcomes.get(state) ?? 0) + 1);
-    const forget = job.givenId ? this.#finished.remember(job.id) : job.id; // a bus-assigned id:
-    if (forget !== undefined) this.#jobs.delete(forget); // nobody can ask for it again
-    this.#onJobEvent(busJobEvent(job, state, extra, this.#clock.now(), true));
+    this.#jobs.delete(job.id); // the store keeps it (a duplicate submission is answered from it)
+    this.#record(busJobEvent(job, state, extra, this.#clock.now(), true));
   }
 
   #emit(job: Job, state: BusJobState, extra: EventExtra = {}): void {
-    this.#onJobEvent(busJobEvent(job, state, extra, this.#clock.now()));
+    this.#record(busJobEvent(job, state, extra, this.#clock.now()));
+  }
+
+  /** Writes an event to the store (which numbers it), then passes it on. */
+  #record(event: DispatcherJobEvent): void {
+    event.seq = this.#store.event(event);
+    this.#onJobEvent(event);
+  }
+
+  /** A job back from a scheduler that left: cancelled if its owner asked, else requeued. */
+  #endOrRequeue(job: Job, why: string): void {
+    if (job.cancelRequested) this.#finish(job, "cancelled", { reason: why });
+    else this.#requeue(job, why);
+  }
+
+  /**
+   * Loads the store's unfinished jobs (a restarted bus): waiting ones back in the queue, those
+   * at a scheduler kept for it (see {@linkcode RecoveringJobs}) for `graceMs`.
+   */
+  #recover(graceMs: number): void {
+    this.#seq = this.#store.lastJobSeq + 1;
+    for (const stored of this.#store.unfinished()) {
+      const job = restoredBusJob(stored);
+      this.#jobs.set(job.id, job);
+      this.#countOwner(job.owner, 1);
+      if (stored.atScheduler && stored.scheduler !== undefined) {
+        this.#recovering.add(stored.scheduler, job);
+      } else this.#queue.requeue(job);
+    }
+    this.#recovering.startGrace(graceMs);
+  }
+
+  #recoveryExpired(jobs: Job[]): void {
+    for (const job of jobs.sort((a, b) => a.seq - b.seq)) {
+      this.#endOrRequeue(job, "its scheduler did not come back after the bus restarted");
+    }
+    this.pump();
+    if (this.#blocked) this.#onBlocked();
   }
 }
 

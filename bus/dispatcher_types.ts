@@ -7,6 +7,7 @@
 
 import type { Clock } from "../core/clock.ts";
 import type { BusJobState, JobEventMessage, JobPayload } from "./protocol.ts";
+import type { JobStore } from "./job_store.ts";
 
 /** A connected scheduler as the dispatcher sees it; the server implements it over a socket. */
 export interface SchedulerPeer {
@@ -94,10 +95,17 @@ export interface DispatcherOptions {
    */
   broadcast?: boolean | undefined;
   /**
-   * How many finished job ids are remembered for idempotency (oldest forgotten first).
-   * @default {100_000}
+   * Where every job, change and result is kept (the idempotency of ids included); the
+   * dispatcher starts from its unfinished jobs. The caller commits it (see `JobStore`).
+   * @default {new SqliteStore({ path: ":memory:" })}
    */
-  rememberFinished?: number;
+  store?: JobStore;
+  /**
+   * How long jobs a restarted bus found at schedulers stay theirs, waiting for each scheduler
+   * to register again, before they are requeued (ms).
+   * @default {30_000}
+   */
+  recoverGraceMs?: number | undefined;
   /**
    * Where time comes from (event timestamps, start order).
    * @default {systemClock}
@@ -229,4 +237,9 @@ export interface DispatcherStatus {
   schedulers: SchedulerStatus[];
   /** Final outcomes so far, by state. */
   outcomes: Record<string, number>;
+  /**
+   * After a restart: jobs found at schedulers that have not registered again yet, by
+   * scheduler name.
+   */
+  recovering: Record<string, number>;
 }

@@ -15,6 +15,13 @@
 import type { DispatcherJobEvent } from "./dispatcher_types.ts";
 import type { BusJobState, JobDetails, JobList, JobPayload, ListMessage } from "./protocol.ts";
 
+/** `list`'s default limit. */
+export const DEFAULT_LIST_LIMIT = 100;
+/** `list`'s largest limit. */
+export const MAX_LIST_LIMIT = 10_000;
+/** The most entries of a job's history in `show` (the latest ones). */
+export const MAX_HISTORY = 100;
+
 /** A `list` query: the filters of a {@linkcode ListMessage}. */
 export type JobQuery = Omit<ListMessage, "cmd">;
 

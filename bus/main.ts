@@ -16,6 +16,10 @@ import {
 } from "../cli/mod.ts";
 import { ShutdownSignal } from "../process/shutdown_signal.ts";
 import { BusServer } from "./server.ts";
+import { openDataDir } from "./data_dir.ts";
+import { SqliteStore } from "./sqlite_store.ts";
+import { DataDirError, StoreError } from "./store_errors.ts";
+import { parseKeepFinished } from "./keep_finished.ts";
 import { tokenMain } from "./token_cli.ts";
 import { TokenFileError, TokenStore } from "./token_store.ts";
 
@@ -52,6 +56,22 @@ scheduler can take them; each job goes to one scheduler.`,
         "whole seconds without a pong before a peer counts as gone (default 30)",
       ],
       ["--broadcast", "every job to every scheduler (the seed's behavior)"],
+      ["--data DIR", "keep jobs, results and events in DIR/bus.sqlite (default ./sched-data)"],
+      ["--memory", "keep them in memory only: a restart forgets every job (tests, throwaway runs)"],
+      [
+        "--sync MODE",
+        "full: a job is on disk before it is accepted; normal: faster, the last moments of " +
+        "acceptances may be lost on power loss, not on a crash (default full)",
+      ],
+      [
+        "--keep-finished AGE[,N]",
+        "keep finished jobs this long (30m, 12h, 7d) and at most N of them (default 7d,100000)",
+      ],
+      [
+        "--recover-grace S",
+        "after a restart, seconds jobs stay with their schedulers for them to come back " +
+        "before they are requeued (default 30)",
+      ],
       ["--auth FILE", "tokens required (made by: deno task bus -- token add NAME --role ROLE)"],
       ["--allow-seed-clients", "with --auth: let in seed (protocol 1) clients without a token"],
       ["-d, --debug", "log every job event and dispatch"],
@@ -61,7 +81,11 @@ scheduler can take them; each job goes to one scheduler.`,
     title: "Exit codes",
     rows: [
       ["0", "stopped by Ctrl-C or SIGTERM (every connection closed first)"],
-      ["1", "cannot listen (port in use, no permission), or cannot read the --auth file"],
+      [
+        "1",
+        "cannot listen (port in use, no permission), cannot read the --auth file, or cannot " +
+        "open the data directory (in use by another bus, corrupt, unreadable)",
+      ],
       [
         "2",
         "bad command line, unreadable --cert/--key, or a --host not loopback without --auth",
@@ -71,6 +95,8 @@ scheduler can take them; each job goes to one scheduler.`,
   examples: [
     "deno task bus",
     "deno task bus -- --port 9000 --max-queue 1000 -d",
+    "deno task bus -- --data /var/lib/sched --keep-finished 30d,1000000",
+    "deno task bus -- --memory --port 0",
     "curl http://127.0.0.1:8101/health",
     "deno task bus -- token add alice --role producer   # see: deno task bus -- token --help",
     "deno task bus -- --auth sched-auth.json",
@@ -90,6 +116,11 @@ const OPTIONS = {
   key: { type: "string" },
   insecure: { type: "boolean", default: false },
   broadcast: { type: "boolean", default: false },
+  data: { type: "string" },
+  memory: { type: "boolean", default: false },
+  sync: { type: "string", default: "full" },
+  "keep-finished": { type: "string", default: "7d,100000" },
+  "recover-grace": { type: "string", default: "30" },
   auth: { type: "string" },
   "allow-seed-clients": { type: "boolean", default: false },
   debug: { type: "boolean", short: "d", default: false },
@@ -109,6 +140,11 @@ interface Config {
   key: string | undefined;
   insecure: boolean;
   broadcast: boolean;
+  /** The data directory, or undefined with --memory. */
+  data: string | undefined;
+  /** The store's options but its path. */
+  store: { sync: "full" | "normal"; keepFinished: { ms: number; count: number } };
+  recoverGraceS: number;
   debug: boolean;
   auth: string | undefined;
   allowSeedClients: boolean;
@@ -140,7 +176,20 @@ function configure({ values }: Flags<typeof OPTIONS>): Config {
   if (values["allow-seed-clients"] && values.auth === undefined) {
     throw new UsageError("--allow-seed-clients needs --auth (without it every client is let in)");
   }
+  if (values.memory && values.data !== undefined) {
+    throw new UsageError("--memory and --data go against each other: give one");
+  }
+  if (values.data?.trim() === "") throw new UsageError("--data must not be empty");
+  const sync = values.sync;
+  if (sync !== "full" && sync !== "normal") {
+    throw new UsageError(`--sync must be full or normal, got "${sync}"`);
+  }
+  const keep = parseKeepFinished(values["keep-finished"]);
+  if (typeof keep === "string") throw new UsageError(`--keep-finished: ${keep}`);
   return {
+    data: values.memory ? undefined : values.data ?? "./sched-data",
+    store: { sync, keepFinished: keep },
+    recoverGraceS: integerFlag("--recover-grace", values["recover-grace"], { min: 0 }),
     host: values.host,
     port: integerFlag("--port", values.port, { max: 65535 }),
     maxQueue: integerFlag("--max-queue", values["max-queue"], { min: 1 }),
@@ -184,7 +233,20 @@ async function run(config: Config, io: CliIo): Promise<number> {
     io.err(`bus: --auth: ${error.message}`);
     return 1;
   }
+  let store: SqliteStore;
+  try {
+    store = config.data === undefined
+      ? new SqliteStore({ ...config.store, path: ":memory:" })
+      : openDataDir(config.data, config.store);
+  } catch (error) {
+    if (!(error instanceof StoreError || error instanceof DataDirError)) throw error;
+    io.err(`bus: ${error.message}`);
+    return 1;
+  }
+  using _closeStore = { [Symbol.dispose]: () => store.close() };
   const bus = new BusServer({
+    store,
+    recoverGraceMs: config.recoverGraceS * 1000,
     ...(auth ? { auth, allowSeedClients: config.allowSeedClients } : {}),
     ...tls,
     maxQueuePerOwner: config.maxQueuePerOwner,
@@ -219,6 +281,7 @@ async function run(config: Config, io: CliIo): Promise<number> {
       : "each job to one scheduler";
     const scheme = tls.cert === undefined ? "ws" : "wss";
     io.log(`bus listening on ${scheme}://${addr.hostname}:${addr.port}/ (${mode})`);
+    logStore(bus, config, io);
     if (auth) logAuth(auth, config, io);
     if (exposure.note) io.log(exposure.note);
     await shutdown.wait();
@@ -228,6 +291,25 @@ async function run(config: Config, io: CliIo): Promise<number> {
     return 0;
   } finally {
     await bus.close();
+  }
+}
+
+/** Says at start where jobs are kept and what a restart found. */
+function logStore(bus: BusServer, config: Config, io: CliIo): void {
+  const where = config.data === undefined
+    ? "in memory only (--memory): a restart forgets every job"
+    : `in ${config.data} (sync ${config.store.sync})`;
+  io.log(`jobs kept ${where}`);
+  const status = bus.status();
+  const found = Object.values(status.recovering).reduce((sum, n) => sum + n, 0);
+  if (status.queue.length > 0 || found > 0) {
+    io.log(
+      `recovered ${plural(status.queue.length, "waiting job")}` +
+        (found > 0
+          ? ` and ${plural(found, "job")} at schedulers, theirs for ${config.recoverGraceS} s ` +
+            "while they reconnect"
+          : ""),
+    );
   }
 }
 

@@ -1,7 +1,8 @@
 /**
  * The bus server: WebSocket connection handling, `/health` and `/status`. Parsing is in
  * `client_message.ts`, who may send what in `role_table.ts`, the delivery policy in
- * `dispatcher.ts`, the memory of jobs in `job_records.ts`.
+ * `dispatcher.ts`, the memory of jobs in a `JobStore` (`job_store.ts`), committed by
+ * `commit_gate.ts`; events reach their readers through `event_feed.ts`.
  *
  * @module
  */
@@ -32,7 +33,11 @@ import type { ServerWebSocket } from "./ws_server_socket.ts";
 import type { BusHealth, BusServerOptions, BusStatus } from "./server_options.ts";
 
 export type { BusHealth, BusServerOptions, BusStatus } from "./server_options.ts";
-import { JobRecords } from "./job_records.ts";
+import type { CommitResult, JobStore, StoredEvent } from "./job_store.ts";
+import { SqliteStore } from "./sqlite_store.ts";
+import { CommitGate } from "./commit_gate.ts";
+import { EventFeed, type EventReader } from "./event_feed.ts";
+import { isFinalState } from "../scheduler/job.ts";
 import {
   BusConnectionEvent,
   BusDispatchEvent,
@@ -70,11 +75,21 @@ interface Conn {
   rate: RateLimiter;
   stopRegisterWatch: () => void;
   abortTimer: TimerId | undefined; // after a close the peer may never answer: drop the TCP
+  reader: EventReader | undefined; // a v2 producer's or a monitor's event cursor
+}
+
+/** A job request waiting for the commit of its job (or of the job it duplicates). */
+interface PendingAccept {
+  conn: Conn;
+  id: string; // bus-wide
+  duplicate: boolean;
 }
 
 const MAX_REPORTED_REASONS = 5;
 const RETRY_MS = 20;
 const CLOSE_GRACE_MS = 2000;
+/** How often finished jobs beyond `keepFinished` are pruned from the store. */
+const PRUNE_MS = 60_000;
 
 /**
  * The bus: a WebSocket server between producers, schedulers and monitors (`docs/protocol.md`).
@@ -101,7 +116,15 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
   #limits: ConnLimits;
   #tls: { cert: string; key: string } | undefined;
   #dispatcher: Dispatcher;
-  #records: JobRecords;
+  #store: JobStore;
+  #ownsStore: boolean;
+  #gate: CommitGate;
+  #feed: EventFeed;
+  #accepts: PendingAccept[] = []; // job requests waiting for the current batch's commit
+  #acks = new Map<Conn, string[]>(); // final reports to acknowledge once committed
+  #feedTimer: TimerId | undefined;
+  #pruneTimer: TimerId | undefined;
+  #storeFailing = false;
   #server: HttpFront | undefined;
   #headerTimeoutMs: number;
   #conns = new Map<string, Conn>();
@@ -109,7 +132,7 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
   #monitors = new Set<Conn>();
   #nextConn = 1;
   #startedAt = 0;
-  #droppedEvents = 0;
+  #droppedOutput = 0;
   #jobEventStates: ReadonlySet<string> | undefined;
   #pendingEvents: DispatcherJobEvent[] = []; // job events to forward after the current message
   #retry: TimerId | undefined;
@@ -145,18 +168,22 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
     this.#limits = new ConnLimits({ ...options, clock: this.#clock });
     this.#tls = tlsOptions(options.cert, options.key);
     this.#jobEventStates = options.jobEventStates && new Set(options.jobEventStates);
-    const records = this.#records = new JobRecords(options.jobRecords);
+    this.#ownsStore = options.store === undefined;
+    const store = this.#store = options.store ?? new SqliteStore({ path: ":memory:" });
+    this.#gate = new CommitGate(store, {
+      onCommit: (result) => this.#committed(result),
+      clock: this.#clock,
+    });
+    this.#feed = new EventFeed(store);
     this.#dispatcher = new Dispatcher({
+      store: this.#gate.store,
+      recoverGraceMs: options.recoverGraceMs,
       maxQueue: options.maxQueue,
       maxQueuePerOwner: options.maxQueuePerOwner,
       broadcast: options.broadcast,
       clock: this.#clock,
-      onJobEvent: (event) => {
-        records.record(event);
-        this.#defer(event);
-      },
+      onJobEvent: (event) => this.#defer(event),
       onDispatch: (info) => {
-        records.dispatched(info.id, info.scheduler);
         if (this.listens("dispatch")) this.dispatchEvent(new BusDispatchEvent(info));
       },
       onNotice: (message) => this.#notice(message),
@@ -196,7 +223,13 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
     const addr = server.listen();
     this.#server = server;
     this.#auth?.watch(() => this.#closeRevoked());
+    this.#schedulePrune();
     return addr;
+  }
+
+  /** The bus's store (read it; the bus writes and commits it). */
+  get store(): JobStore {
+    return this.#store;
   }
 
   /**
@@ -215,16 +248,22 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
       schedulers: { seed: stats.seedSchedulers, v2: stats.v2Schedulers },
       monitors: this.#monitors.size,
       jobs: { received: stats.received, delivered: stats.delivered, queued: stats.queued },
+      store: { kind: this.#store.stats().kind, available: !this.#storeFailing },
     };
   }
 
   /**
    * The `/status` document.
    *
-   * @returns The queue by priority, each scheduler with its jobs, outcomes, dropped events.
+   * @returns The queue by priority, each scheduler with its jobs, outcomes, the store's
+   * counts, dropped output.
    */
   status(): BusStatus {
-    return { ...this.#dispatcher.status(), droppedEvents: this.#droppedEvents };
+    return {
+      ...this.#dispatcher.status(),
+      store: this.#store.stats(),
+      droppedOutput: this.#droppedOutput,
+    };
   }
 
   /**
@@ -234,9 +273,12 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
    */
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      if (this.#retry !== undefined) this.#clock.clearTimeout(this.#retry);
-      this.#retry = undefined;
+      for (const timer of [this.#retry, this.#feedTimer, this.#pruneTimer]) {
+        if (timer !== undefined) this.#clock.clearTimeout(timer);
+      }
+      this.#retry = this.#feedTimer = this.#pruneTimer = undefined;
       this.#dispatcher.close(); // retry backoffs
+      if (this.#gate.dirty || this.#accepts.length > 0) this.#gate.flush(); // held outputs out
       await this.#auth?.close();
       const conns = [...this.#conns.values()];
       for (const conn of conns) {
@@ -252,6 +294,9 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
       this.#clock.clearTimeout(timer!);
       for (const conn of conns) this.#abort(conn); // those that never answered
       await this.#server?.close();
+      if (this.#gate.dirty) this.#gate.flush();
+      this.#gate.close();
+      if (this.#ownsStore) this.#store.close();
     })();
     return this.#closing;
   }
@@ -359,6 +404,7 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
         this.#closeHard(conn, 1008, this.#limits.registerTimeoutReason);
       }),
       abortTimer: undefined,
+      reader: undefined,
     };
     socket.binaryType = "arraybuffer";
     this.#conns.set(id, conn);
@@ -453,11 +499,12 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
         if (!result.ok) {
           return this.#reject(conn, result.reason, { op: message.cmd, id: message.id });
         }
-        if (message.cmd === "set_priority") this.#records.setPriority(id, message.priority);
         return this.#send(conn, { cmd: "ack", op: message.cmd, id: message.id });
       }
       case "event":
-        return this.#dispatcher.schedulerEvent(conn.id, message);
+        this.#dispatcher.schedulerEvent(conn.id, message);
+        if (isFinalState(message.state)) this.#ackLater(conn, message.id);
+        return;
       case "drain":
         return this.#drain(conn, message);
       case "output":
@@ -465,7 +512,7 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
       case "list":
         return this.#list(conn, message);
       case "show": {
-        const job = this.#records.show(toBusId(conn.scope, message.id), this.#waitingReason);
+        const job = this.#store.show(toBusId(conn.scope, message.id), this.#waitingReason);
         if (!job || !maySee(conn.scope, job.owner)) {
           return this.#reject(conn, "unknown job", { op: "show", id: message.id });
         }
@@ -484,7 +531,7 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
       }
       query.owner = scope.owner;
     }
-    const { jobs, total } = this.#records.list(query, this.#waitingReason);
+    const { jobs, total } = this.#store.list(query, this.#waitingReason);
     const seen = jobs.map((job) => withClientId(scope, job));
     this.#send(conn, { cmd: "jobs", jobs: seen, total });
   }
@@ -539,7 +586,8 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
     const owners = this.#owners.get(job.owner);
     if (!owners) return;
     for (const owner of owners) {
-      this.#sendEvent(owner, encodeMessage(withClientId(owner.scope, message)));
+      if (owner.socket.bufferedAmount > this.#maxBuffered) this.#droppedOutput++;
+      else this.#sendText(owner, encodeMessage(withClientId(owner.scope, message)));
     }
   }
 
@@ -564,27 +612,92 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
     return false;
   }
 
+  /**
+   * A job request: a duplicate of a known job is answered with its state; a new job is staged
+   * in the store and answered (`accepted`, or `rejected` "store unavailable") once the batch
+   * is committed (see {@linkcode BusServer.#committed}).
+   */
   #submit(conn: Conn, message: JobRequestMessage): void {
-    this.#records.expect(message.payload); // its `queued` event, emitted in submit, opens its record
-    const result = this.#dispatcher.submit({
+    const result = this.#dispatcher.prepare({
       owner: conn.owner,
       id: submittedId(this.#auth !== undefined, conn.scope, message.id),
       payload: message.payload,
       idPrefix: assignedIdPrefix(conn.scope),
     });
-    this.#records.expect(undefined);
     if (!result.ok) {
       const asRejected = conn.protocol === 2;
       return this.#reject(conn, result.reason, { op: message.cmd, id: message.id, asRejected });
     }
-    if (conn.protocol !== 2) return;
-    if (result.duplicate) {
-      const { ok: _ok, final, ...known } = result;
-      const id = toClientId(conn.scope, known.id);
-      return this.#send(conn, { cmd: "accepted", ...known, id, ...(final ? { final } : {}) });
+    if (!result.duplicate || this.#dispatcher.isPending(result.id)) {
+      this.#accepts.push({ conn, id: result.id, duplicate: result.duplicate });
+      return;
     }
-    const waiting = result.waiting === undefined ? {} : { waiting: result.waiting };
-    this.#send(conn, { cmd: "accepted", id: toClientId(conn.scope, result.id), ...waiting });
+    if (conn.protocol === 2) this.#send(conn, this.#acceptedMessage(conn, result.id));
+  }
+
+  /** The `accepted` answer for a job: a new one's (with why it waits), or a duplicate's. */
+  #acceptedMessage(conn: Conn, id: string, fresh?: { waiting: string | undefined }): ServerMessage {
+    const clientId = toClientId(conn.scope, id);
+    if (fresh) {
+      const waiting = fresh.waiting === undefined ? {} : { waiting: fresh.waiting };
+      return { cmd: "accepted", id: clientId, ...waiting };
+    }
+    const { final, ...known } = this.#dispatcher.known(id) ?? { state: "queued", final: false };
+    return {
+      cmd: "accepted",
+      duplicate: true,
+      id: clientId,
+      ...known,
+      ...(final ? { final } : {}),
+    };
+  }
+
+  /**
+   * After each commit: the batch's new jobs enter the queue and are answered `accepted` (or,
+   * when the commit failed, are forgotten and answered `rejected` "store unavailable: ...");
+   * the final reports it stored are acknowledged (`reported`); readers that fell behind are
+   * caught up. Runs before the batch's held outputs go out.
+   */
+  #committed(result: CommitResult): void {
+    const accepts = this.#accepts;
+    this.#accepts = [];
+    const fresh = accepts.filter((accept) => !accept.duplicate).map((accept) => accept.id);
+    if (result.ok) {
+      if (this.#storeFailing) this.#warn("store available again");
+      this.#storeFailing = false;
+      const waiting = this.#dispatcher.admit(fresh);
+      let i = 0;
+      for (const { conn, id, duplicate } of accepts) {
+        if (conn.protocol !== 2) continue;
+        const answer = duplicate
+          ? this.#acceptedMessage(conn, id)
+          : this.#acceptedMessage(conn, id, { waiting: waiting[i++] });
+        this.#write(conn, encodeMessage(answer)); // durable: not held
+      }
+      for (const [conn, ids] of this.#acks) {
+        this.#write(conn, encodeMessage({ cmd: "reported", ids }));
+      }
+      this.#acks.clear();
+      if (this.#dispatcher.blocked) this.#scheduleRetry();
+    } else {
+      if (!this.#storeFailing) this.#warn(`${result.reason}: new jobs are rejected until it works`);
+      this.#storeFailing = true;
+      this.#dispatcher.abandon(fresh);
+      for (const { conn, id } of accepts) {
+        const clientId = toClientId(conn.scope, id);
+        this.#reject(conn, result.reason, { op: "job_request", id: clientId, asRejected: true });
+      }
+    }
+    if (this.#feed.lagging) queueMicrotask(() => this.#catchUp());
+  }
+
+  /** Acknowledges a scheduler's final report once the batch that stores it is committed. */
+  #ackLater(conn: Conn, id: string): void {
+    if (conn.protocol !== 2) return;
+    const ids = this.#acks.get(conn);
+    if (ids) ids.push(id);
+    else this.#acks.set(conn, [id]);
+    this.#gate.schedule();
   }
 
   #register(conn: Conn, message: RegisterMessage): void {
@@ -606,7 +719,9 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
         client: conn.id,
         name: conn.name,
         ...(warning === undefined ? {} : { warning }),
+        seq: this.#store.lastSeq,
       });
+      if (conn.role !== "scheduler") this.#follow(conn, message.after);
     }
     if (warning !== undefined) {
       this.dispatchEvent(new BusNoticeEvent(`${conn.id}: ${warning}`, "warning"));
@@ -638,6 +753,67 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
     }
   }
 
+  /**
+   * Gives a v2 producer or a monitor its event cursor: live events from now, or every event
+   * after `after` first (from the store), or — when the store no longer has them all — a
+   * `resync`.
+   */
+  #follow(conn: Conn, after: number | undefined): void {
+    const store = this.#store;
+    let cursor = after ?? store.lastSeq;
+    if (after !== undefined && after < store.firstSeq - 1) {
+      const reason = `events before seq ${store.firstSeq} are no longer kept`;
+      this.#send(conn, { cmd: "resync", reason, seq: store.lastSeq });
+      cursor = store.lastSeq;
+    }
+    const socket = conn.socket;
+    const reader: EventReader = conn.reader = {
+      owner: conn.role === "monitor" ? undefined : conn.owner,
+      cursor,
+      behind: cursor < store.lastSeq,
+      canTake: () => socket.bufferedAmount <= this.#maxBuffered,
+      take: (event) => this.#sendText(conn, this.#eventText(conn, event)),
+    };
+    this.#feed.add(reader);
+    if (reader.behind) this.#scheduleCatchUp();
+  }
+
+  /** An event's frame for a connection: bus-wide ids, or a scoped owner's own. */
+  #eventText(conn: Conn, event: StoredEvent): string {
+    const { owner: _owner, ...wire } = event;
+    if (conn.scope) return encodeMessage(withClientId(conn.scope, wire));
+    if (this.#encoded?.event !== event) this.#encoded = { event, text: encodeMessage(wire) };
+    return this.#encoded.text;
+  }
+
+  #encoded: { event: StoredEvent; text: string } | undefined;
+
+  /** Catches lagging readers up, once the store holds no uncommitted event. */
+  #catchUp(): void {
+    if (this.#closing || !this.#feed.lagging) return;
+    if (!this.#gate.dirty) this.#feed.catchUp();
+    if (this.#feed.lagging) this.#scheduleCatchUp();
+  }
+
+  #scheduleCatchUp(): void {
+    if (this.#feedTimer !== undefined || this.#closing) return;
+    this.#feedTimer = this.#clock.setTimeout(() => {
+      this.#feedTimer = undefined;
+      this.#catchUp();
+    }, RETRY_MS);
+  }
+
+  /** Prunes finished jobs beyond `keepFinished` now and every {@linkcode PRUNE_MS}. */
+  #schedulePrune(): void {
+    if (this.#closing) return;
+    this.#gate.store.prune(this.#clock.now());
+    this.#pruneTimer = this.#clock.setTimeout(() => this.#schedulePrune(), PRUNE_MS);
+  }
+
+  #warn(line: string): void {
+    this.dispatchEvent(new BusNoticeEvent(line, "warning"));
+  }
+
   /** For a scheduler registering with a name a live scheduler connection uses: says so. */
   #nameInUse(conn: Conn): string | undefined {
     if (conn.role !== "scheduler" || conn.name === conn.id) return undefined;
@@ -654,6 +830,8 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
     conn.stopRegisterWatch();
     if (!this.#conns.delete(conn.id)) return;
     this.#monitors.delete(conn);
+    if (conn.reader) this.#feed.remove(conn.reader);
+    this.#acks.delete(conn);
     const owned = this.#owners.get(conn.owner);
     if (owned?.delete(conn) && owned.size === 0) this.#owners.delete(conn.owner);
     if (conn.role === "scheduler" && !this.#closing) {
@@ -683,21 +861,13 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
     if (this.#wantsJobEvent(event)) this.dispatchEvent(new BusJobEvent(event));
     const owners = this.#owners.get(event.owner);
     if (!owners && !this.#monitors.size) return;
-    const { owner: _owner, ...wire } = event;
-    const text = encodeMessage(wire); // bus-wide ids; a scoped owner gets its own
-    for (const conn of owners ?? []) {
-      this.#sendEvent(conn, conn.scope ? encodeMessage(withClientId(conn.scope, wire)) : text);
-    }
-    for (const conn of this.#monitors) this.#sendEvent(conn, text);
+    const stored = event as StoredEvent; // numbered by the store
+    for (const conn of owners ?? []) if (conn.reader) this.#feed.offer(conn.reader, stored);
+    for (const conn of this.#monitors) if (conn.reader) this.#feed.offer(conn.reader, stored);
   }
 
   #wantsJobEvent(event: DispatcherJobEvent): boolean {
     return this.listens("job") && (this.#jobEventStates?.has(event.state) ?? true);
-  }
-
-  #sendEvent(conn: Conn, text: string): void {
-    if (conn.socket.bufferedAmount > this.#maxBuffered) this.#droppedEvents++;
-    else this.#sendText(conn, text);
   }
 
   #reject(
@@ -732,7 +902,13 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
     this.#sendText(conn, encodeMessage(message));
   }
 
+  /** Sends a frame, held until the commit of the writes before it (see `CommitGate`). */
   #sendText(conn: Conn, text: string): void {
+    this.#gate.send(() => this.#write(conn, text));
+  }
+
+  /** Sends a frame now. */
+  #write(conn: Conn, text: string): void {
     const socket = conn.socket;
     if (socket.readyState !== WebSocket.OPEN) return;
     if (socket.bufferedAmount > 4 * this.#maxBuffered) {

@@ -7,7 +7,7 @@
 
 import type { Clock } from "../core/clock.ts";
 import type { DispatcherStatus } from "./dispatcher.ts";
-import type { JobRecordsOptions } from "./job_records.ts";
+import type { JobStore, StoreStats } from "./job_store.ts";
 import type { BusJobState } from "./protocol.ts";
 import type { TokenStore } from "./token_store.ts";
 import type { ConnLimitsOptions } from "./conn_limits.ts";
@@ -71,8 +71,9 @@ export interface BusServerOptions extends ConnLimitsOptions {
    */
   broadcast?: boolean;
   /**
-   * Send-buffer level above which a peer gets no job frames (they wait) and no events (dropped
-   * and counted); at 4 times this level the peer is closed with 1008.
+   * Send-buffer level above which a peer gets no job frames (they wait), no live events (it
+   * gets them from the store once it reads again) and no live output (dropped and counted); at
+   * 4 times this level the peer is closed with 1008.
    * @default {1_048_576}
    */
   maxBufferedBytes?: number;
@@ -83,10 +84,17 @@ export interface BusServerOptions extends ConnLimitsOptions {
    */
   jobEventStates?: readonly BusJobState[];
   /**
-   * Bounds of the bus's memory of finished jobs, for `list` and `show` (see `JobRecords`).
-   * @default {{}} 10,000 finished jobs, 64 Mi characters of their output tails
+   * Where jobs, their changes and results are kept (`list`, `show`, the idempotency of ids, a
+   * restart). The bus writes and commits it; the caller closes a store it gave.
+   * @default {new SqliteStore({ path: ":memory:" })} (closed with the bus)
    */
-  jobRecords?: JobRecordsOptions;
+  store?: JobStore;
+  /**
+   * How long jobs a restarted bus found at schedulers wait for each scheduler to register
+   * again before they are requeued (ms).
+   * @default {30_000}
+   */
+  recoverGraceMs?: number | undefined;
   /**
    * Where time comes from (event timestamps, uptime, retry timers, register timeouts, rate
    * limits).
@@ -121,10 +129,17 @@ export interface BusHealth {
   monitors: number;
   /** Jobs: distinct accepted, hand-overs to schedulers, waiting now. */
   jobs: { received: number; delivered: number; queued: number };
+  /** The store: its kind, and false while its commits fail (new jobs are then rejected). */
+  store: { kind: string; available: boolean };
 }
 
-/** The `/status` document: the dispatcher's view plus events dropped for slow readers. */
+/** The `/status` document: the dispatcher's view, the store's counts, dropped output. */
 export interface BusStatus extends DispatcherStatus {
-  /** Events not sent to producers or monitors whose send buffer was over the limit. */
-  droppedEvents: number;
+  /** The store's counts. */
+  store: StoreStats;
+  /**
+   * Pieces of jobs' live output (`follow`) not sent to producers whose send buffer was over
+   * the limit (events are never dropped: a slow reader gets them later from the store).
+   */
+  droppedOutput: number;
 }

@@ -7,6 +7,7 @@ import {
 } from "../../bus/dispatcher.ts";
 import type { SchedulerJobState } from "../../bus/protocol.ts";
 import { FakeClock } from "../fake_clock.ts";
+import { SqliteStore } from "../../bus/sqlite_store.ts";
 
 class FakePeer implements SchedulerPeer {
   jobs: string[] = [];
@@ -324,8 +325,9 @@ Deno.test("Dispatcher set_priority moves a waiting job and refuses a running one
   assert.deepEqual(a.jobs, ["run", "y"]);
 });
 
-Deno.test("Dispatcher treats a known id as the same job, and forgets the oldest finished ids", () => {
-  const { bus, submit, report } = setup({ rememberFinished: 2 });
+Deno.test("Dispatcher treats a known id as the same job, finished ones from the store until pruned", () => {
+  const store = new SqliteStore({ path: ":memory:", keepFinished: { count: 2 } });
+  const { bus, submit, report, clock } = setup({ store });
   const a = new FakePeer("a", 2, 1);
   bus.addScheduler(a);
   submit("j1", 5);
@@ -342,11 +344,17 @@ Deno.test("Dispatcher treats a known id as the same job, and forgets the oldest 
     if (id !== "j1") submit(id, 5);
     report(a, id, "succeeded");
   }
-  assert.equal(
-    bus.submit({ owner: "p", id: "j3", payload }).ok && bus.job("j3")?.state,
-    "succeeded",
-  );
-  assert.equal(bus.job("j1"), undefined); // forgotten: a new job with that id is accepted
+  assert.equal(bus.job("j1")?.state, "succeeded"); // no longer live: the store answers for it
+  assert.deepEqual(bus.submit({ owner: "p", id: "j1", payload }), {
+    ok: true,
+    id: "j1",
+    duplicate: true,
+    state: "succeeded",
+    final: true,
+    scheduler: "a",
+  });
+  assert.equal(store.commit().ok, true);
+  assert.equal(store.prune(clock.now()), 1); // beyond the 2 newest finished: j1 goes
   assert.deepEqual(bus.submit({ owner: "p", id: "j1", payload }), {
     ok: true,
     id: "j1",
@@ -354,9 +362,11 @@ Deno.test("Dispatcher treats a known id as the same job, and forgets the oldest 
   });
   const auto = bus.submit({ owner: "p", payload });
   assert.ok(auto.ok && auto.id.length > 0 && !auto.duplicate);
+  bus.close();
+  store.close();
 });
 
-Deno.test("Dispatcher assigns b<hex>-<n> ids, forgotten once final; a seed job is final at once", () => {
+Deno.test("Dispatcher assigns b<hex>-<n> ids; a seed job is final at once", () => {
   const { bus, states } = setup();
   const seed = new FakePeer("s", 1);
   bus.addScheduler(seed);
@@ -368,7 +378,7 @@ Deno.test("Dispatcher assigns b<hex>-<n> ids, forgotten once final; a seed job i
   assert.equal(second.id, first.id.replace(/1$/, "2"));
   assert.deepEqual(seed.jobs, [first.id, second.id]);
   assert.deepEqual(states(first.id), ["queued", "delivered"]);
-  assert.equal(bus.job(first.id), undefined); // nobody can ask for it again
+  assert.equal(bus.job(first.id)?.state, "delivered"); // the store keeps assigned ids too
   bus.submit({ owner: "p", id: "given", payload });
   assert.equal(bus.job("given")?.state, "delivered"); // remembered for idempotency
   assert.equal(bus.status().outcomes.delivered, 3);

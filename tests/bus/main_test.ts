@@ -7,8 +7,16 @@ import { TOKEN_USAGE } from "../../bus/token_cli.ts";
 import { TokenStore } from "../../bus/token_store.ts";
 import { throwawayTls } from "./throwaway_tls.ts";
 
-/** Runs the CLI's `main` with captured output. */
-const run = cliRunner(main);
+/** Runs the CLI's `main` with captured output; a bus gets `--memory` unless told where. */
+const runCli = cliRunner(main);
+const run: typeof runCli = (args, ...rest) =>
+  runCli(
+    args.find((arg) => arg !== "--") === "token" || args.includes("--data") ||
+      args.includes("--memory")
+      ? args
+      : [...args, "--memory"],
+    ...rest,
+  );
 
 /** Starts the bus CLI in-process on a free port; resolves its URL once it listens. */
 function startBus(args: string[], stop: AbortSignal): {
@@ -90,6 +98,7 @@ Deno.test("bus main: serves, logs, and exits 0 on SIGTERM after closing sockets 
       new URL("../../bus/main.ts", import.meta.url).pathname,
       "--port",
       "0",
+      "--memory",
       "-d",
     ],
     stdout: "piped",

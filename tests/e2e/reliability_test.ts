@@ -74,7 +74,7 @@ Deno.test("e2e: jobs wait for schedulers; a SIGKILLed scheduler's jobs finish el
 });
 
 Deno.test("e2e: a scheduler that froze and reconnects is told to cancel its reassigned job", async () => {
-  const [bus, url] = await startBus(["--port", "0", "--ping-timeout", "1"]);
+  const [bus, url] = await startBus(["--port", "0", "--memory", "--ping-timeout", "1"]);
   await using _bus = bus;
   await using monitor = await monitorOn(url);
   await using a = scheduler(url, "A", 1);

@@ -63,7 +63,17 @@ async function secureRun(certs: TlsCerts): Promise<void> {
   assert.ok(!(await Deno.readTextFile(file)).includes(producerToken), "the secret is not stored");
 
   const bus = clis.run("bus/main.ts", [
-    ...["--auth", file, "--cert", certs.certFile, "--key", certs.keyFile, "--port", "0"],
+    ...[
+      "--auth",
+      file,
+      "--cert",
+      certs.certFile,
+      "--key",
+      certs.keyFile,
+      "--port",
+      "0",
+      "--memory",
+    ],
   ], "bus");
   const [, url] = await bus.waitFor(/listening on (wss:\/\/\S+\/)/);
   await bus.waitFor(/auth: 2 tokens from .*every client needs one/);

@@ -66,7 +66,7 @@ function oneLongJobSeed(): number {
 Deno.test("e2e: the design card's commands, run with deno task, start, connect and stop on SIGINT", async () => {
   // `deno task bus` with --port 0, not its default 8101: anything on this machine may connect
   // to 8101 (a developer's producer, another copy of the suite) and run jobs on this test's bus.
-  await using bus = Cli.task("bus", ["--", "--port", "0"], "bus");
+  await using bus = Cli.task("bus", ["--", "--port", "0", "--memory"], "bus");
   const [, port] = await bus.waitFor(/listening on ws:\/\/127\.0\.0\.1:(\d+)\//);
   const url = `ws://127.0.0.1:${port}`;
   await using scheduler = Cli.task("scheduler", ["--", "-s", "5", "-t", "10", "--url", url]);

@@ -232,7 +232,7 @@ export async function main(args: string[]): Promise<number> {
       `other anomalies (events after the final one): ${
         ledger.anomalies.length - ledger.concurrent
       }`,
-      `events dropped by the bus for slow readers: ${status.droppedEvents}`,
+      `output pieces dropped by the bus for slow readers: ${status.droppedOutput}`,
       `elapsed ${elapsedS.toFixed(1)} s (${(accepted.size / elapsedS).toFixed(0)} jobs/s)`,
     ];
     if (!settled) {
