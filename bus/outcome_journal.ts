@@ -119,10 +119,10 @@ export class OutcomeJournal {
     };
     io("create it", () => Deno.mkdirSync(dir, { recursive: true }));
     const key = io("resolve it", () => Deno.realPathSync(dir));
+    io("check its owner", () => checkOwner(dir, options.name));
     if (OPEN_HERE.has(key)) {
       throw new OutcomeJournalError(`${where} is in use by a scheduler in this process`);
     }
-    io("check its owner", () => checkOwner(dir, options.name));
     io("lock it", () => lock(dir));
     OPEN_HERE.add(key);
     try {
