@@ -17,6 +17,7 @@ import type {
 } from "./protocol.ts";
 import { isJobId, PROTOCOL_VERSION, validatePayload } from "./protocol.ts";
 import { OutputThrottle } from "./output_throttle.ts";
+import { OutcomeJournal } from "./outcome_journal.ts";
 import { type Clock, systemClock } from "../core/clock.ts";
 import { type EvictMode, Runner, type RunnerOptions } from "../scheduler/runner.ts";
 import {
@@ -99,7 +100,28 @@ export interface SchedulerClientOptions extends Omit<RunnerOptions<JobPayload>, 
    * @default {undefined}
    */
   caCerts?: readonly string[] | undefined;
+  /**
+   * A directory where the final reports the bus has not acknowledged yet are kept
+   * (`--state-dir`, see `OutcomeJournal`): a scheduler started again on it reports them, so a
+   * job that ended while it or the bus was down is not run again. Without it they are kept in
+   * memory only.
+   * @default {undefined}
+   */
+  stateDir?: string | undefined;
+  /**
+   * The most final reports kept unacknowledged; beyond, the oldest is forgotten (with a notice).
+   * @default {100000}
+   */
+  maxUnacked?: number;
+  /**
+   * Receives what the client notices (a report given up, a torn journal line).
+   * @default {() => {}}
+   */
+  onNotice?: ((message: string) => void) | undefined;
 }
+
+/** The default of {@linkcode SchedulerClientOptions.maxUnacked}. */
+const MAX_UNACKED = 100_000;
 
 /**
  * Whether the bus hears of a runner state: all but `requeued`, which a runner in `kill` or
@@ -156,8 +178,20 @@ export class SchedulerClient implements AsyncDisposable {
   #clock: Clock;
   #bus: BusClient;
   #outbox: SchedulerEventMessage[] = [];
-  /** Ids of jobs whose final event the bus has not been sent yet (they count as "running"). */
+  /** Ids of the jobs the bus gave that have not ended here yet (they count as "running"). */
   #held = new Set<string>();
+  /**
+   * Final reports the bus has not acknowledged (`reported`), oldest first, by job: sent again
+   * after each registration; their ids count as "running" too.
+   */
+  #unacked = new Map<string, SchedulerEventMessage>();
+  #maxUnacked: number;
+  #journal: OutcomeJournal | undefined;
+  #onNotice: (message: string) => void;
+  /** This connection got `registered`: events may go. */
+  #ready = false;
+  /** The bus of this connection acknowledges final reports (its `registered` has a `seq`). */
+  #acks = false;
   /** Ids of the jobs a seed bus sent (given here): not reported to the bus. */
   #seedJobs = new Set<string>();
   #seedJobCount = 0;
@@ -187,8 +221,16 @@ export class SchedulerClient implements AsyncDisposable {
       commands = [],
       token,
       caCerts,
+      stateDir,
+      maxUnacked = MAX_UNACKED,
+      onNotice,
       ...runnerOptions
     } = options;
+    if (!Number.isSafeInteger(maxUnacked) || maxUnacked < 1) {
+      throw new RangeError(
+        `Cannot create SchedulerClient: 'maxUnacked' must be a positive integer, got ${maxUnacked}`,
+      );
+    }
     if (!Object.hasOwn(RUNNER_EVICT, evict)) {
       throw new RangeError(
         `Cannot create SchedulerClient: 'evict' must be one of ${
@@ -200,6 +242,8 @@ export class SchedulerClient implements AsyncDisposable {
     this.#runner = new Runner<JobPayload>({ ...runnerOptions, evict: RUNNER_EVICT[evict] });
     this.#clock = options.clock ?? systemClock;
     this.#name = name ?? `scheduler-${Deno.pid}`;
+    this.#maxUnacked = maxUnacked;
+    this.#onNotice = onNotice ?? (() => {});
     this.#labels = { ...labels };
     this.#commands = [...commands];
     this.#output = new OutputThrottle((message) => this.#sendOutput(message), {
@@ -213,8 +257,20 @@ export class SchedulerClient implements AsyncDisposable {
       token,
       caCerts,
     });
-    this.#bus.addEventListener("registered", () => this.#flush());
+    this.#bus.addEventListener("open", () => this.#ready = false);
+    this.#bus.addEventListener("close", () => this.#ready = false);
+    this.#bus.addEventListener("registered", ({ message }) => this.#registered(message));
     this.#bus.addEventListener("message", (event) => this.#receive(event));
+    if (stateDir !== undefined) {
+      // Last: nothing above throws once the directory is held.
+      this.#journal = OutcomeJournal.open(stateDir, { name: this.#name, onNotice: this.#onNotice });
+      for (const message of this.#journal.pending) this.#unacked.set(message.id, message);
+    }
+  }
+
+  /** The ids of the final reports the bus has not acknowledged yet, oldest first. */
+  get unacknowledged(): string[] {
+    return [...this.#unacked.keys()];
   }
 
   /** The bus connection, for its `open`, `close`, `reconnecting` and `error` events. */
@@ -279,6 +335,7 @@ export class SchedulerClient implements AsyncDisposable {
     await this.#runner.close();
     this.#output.close();
     await this.#bus.close();
+    this.#journal?.close(); // the unacknowledged reports stay in it, for the next start
   }
 
   #registration(): RegisterMessage {
@@ -288,7 +345,7 @@ export class SchedulerClient implements AsyncDisposable {
       protocol: PROTOCOL_VERSION,
       name: this.#name,
       slots: this.#runner.slots,
-      running: [...this.#held],
+      running: [...new Set([...this.#held, ...this.#unacked.keys()])],
     };
     if (Object.keys(this.#labels).length > 0) message.labels = this.#labels;
     if (this.#commands.length > 0) message.commands = this.#commands;
@@ -296,6 +353,9 @@ export class SchedulerClient implements AsyncDisposable {
   }
 
   #receive({ message: raw, parsed }: BusMessageEvent): void {
+    if (parsed.ok && parsed.message.cmd === "reported") {
+      return this.#acknowledged(parsed.message.ids);
+    }
     if (this.#closing) return;
     if (!parsed.ok) {
       if (raw.cmd === undefined && this.#bus.seedBus) this.#runSeedJob(raw);
@@ -409,20 +469,73 @@ export class SchedulerClient implements AsyncDisposable {
     if (!this.#bus.seedBus) this.#bus.send(message);
   }
 
-  /** Sends now, or keeps the message (in order) for after the next registration. */
+  /**
+   * Sends now, or keeps the message (in order) for after the next registration. A final
+   * outcome is also kept (and journaled, before it goes) until the bus acknowledges it.
+   */
   #send(message: SchedulerEventMessage): void {
+    if (awaitsAck(message)) this.#keep(message);
     this.#outbox.push(message);
     this.#flush();
   }
 
-  /** Sends what the outbox holds, in order, while the bus takes it. */
+  /** Keeps a final report until acknowledged; beyond the bound, the oldest is given up. */
+  #keep(message: SchedulerEventMessage): void {
+    this.#unacked.delete(message.id);
+    this.#unacked.set(message.id, message);
+    this.#journal?.append(message);
+    if (this.#unacked.size <= this.#maxUnacked) return;
+    const [oldest] = this.#unacked.keys();
+    if (oldest === undefined) return;
+    this.#forget(oldest);
+    this.#onNotice(
+      `more than ${this.#maxUnacked} final reports unacknowledged by the bus: gave up ` +
+        `the one of job ${oldest} (if the bus has not stored it, it may run again)`,
+    );
+  }
+
+  #forget(id: string): void {
+    this.#unacked.delete(id);
+    this.#journal?.ack(id);
+  }
+
+  /** The bus answered `register`: re-send the unacknowledged finals, then the outbox. */
+  #registered(message: { [key: string]: unknown }): void {
+    this.#ready = true;
+    this.#acks = typeof message.seq === "number";
+    const queued = new Set(this.#outbox);
+    for (const final of [...this.#unacked.values()]) {
+      if (queued.has(final)) continue; // not sent yet: goes with the outbox, in its turn
+      if (!this.#bus.send(final)) return;
+      if (!this.#acks) this.#forget(final.id);
+    }
+    this.#flush();
+  }
+
+  /** The bus stored these final reports: forgotten. */
+  #acknowledged(ids: readonly string[]): void {
+    for (const id of ids) this.#forget(id);
+  }
+
+  /** Sends what the outbox holds, in order, while registered and the bus takes it. */
   #flush(): void {
-    while (this.#outbox.length > 0 && this.#bus.send(this.#outbox[0])) {
+    while (this.#ready && this.#outbox.length > 0 && this.#bus.send(this.#outbox[0])) {
       const sent = this.#outbox.shift()!;
       // Final for this scheduler (evicted too: the bus requeues it): no longer its job.
       if (isFinalState(sent.state)) this.#held.delete(sent.id);
+      // A bus that never acknowledges (older than the store): forgotten once sent.
+      if (!this.#acks && this.#unacked.get(sent.id) === sent) this.#forget(sent.id);
     }
   }
+}
+
+/**
+ * Whether a report is kept until the bus acknowledges it: a final outcome. Not an `evicted` the
+ * bus requeues: if the bus loses it, the job, no longer in `running`, is requeued all the same.
+ */
+function awaitsAck(message: SchedulerEventMessage): boolean {
+  if (!isFinalState(message.state)) return false;
+  return message.state !== "evicted" || message.requeue === false;
 }
 
 /** Whether a payload's `requires` is an object of label values (the bus checked it). */

@@ -26,6 +26,7 @@ import {
 import { ShutdownSignal } from "../process/mod.ts";
 import type { JobPayload } from "../bus/protocol.ts";
 import { SchedulerClient } from "../bus/scheduler_client.ts";
+import { OutcomeJournalError } from "../bus/outcome_journal.ts";
 import { GroupReaper } from "../process/group_reaper.ts";
 import { commandLauncher } from "./command_launcher.ts";
 import { validateAllowList, validateLabels } from "./command_spec.ts";
@@ -78,6 +79,12 @@ on a fixed number of slots.`,
       ],
       ["--min-run SECONDS", "running time before a job may be evicted (default 0)"],
       [
+        "--state-dir DIR",
+        `keep the outcomes the bus has not stored yet in DIR (created if needed),
+so that a restart under the same --name reports them instead of the jobs
+running again; one scheduler per DIR`,
+      ],
+      [
         "--exec PATH",
         `run each job as \`PATH <runtime>\` (e.g. /bin/sleep) instead of the Deno
 sleeper: ~2 ms to start instead of ~60 ms, for many short jobs; PATH is
@@ -106,12 +113,12 @@ their own env); without it they get all of it but SCHED_TOKEN`,
     title: "Exit codes",
     rows: [
       ["0", "stopped by Ctrl-C or SIGTERM: running jobs terminated, handed back to the bus"],
-      ["2", "bad command line"],
+      ["2", "bad command line, or a --state-dir of another scheduler or in use"],
     ],
   }],
   examples: [
     "deno task scheduler -- -s 5 -t 10",
-    "deno task scheduler -- -s 2 -t 30 --evict suspend --name node-a",
+    "deno task scheduler -- -s 2 -t 30 --evict suspend --name node-a --state-dir /var/lib/sched-a",
     "deno task scheduler -- -s 8 --exec /bin/sleep",
     "deno task scheduler -- -s 4 --allow-command ffmpeg --allow-command python3 --label gpu=a100",
     "deno task scheduler -- -s 8 --allow-command '*' --output-dir /var/tmp/jobs --clear-env",
@@ -133,6 +140,7 @@ const OPTIONS = {
   "output-dir": { type: "string" },
   "clear-env": { type: "boolean", default: false },
   user: { type: "string" },
+  "state-dir": { type: "string" },
   ...CREDENTIAL_FLAGS,
 } as const;
 
@@ -155,6 +163,7 @@ interface Config {
   outputDir?: string | undefined;
   clearEnv: boolean;
   user?: UserAccount | undefined;
+  stateDir?: string | undefined;
   credentials: Credentials;
 }
 
@@ -174,8 +183,15 @@ function configure({ values }: Flags<typeof OPTIONS>): Config {
     evict,
     minRunS: secondsFlag("--min-run", values["min-run"]),
     exec: values.exec === undefined ? undefined : executable(values.exec),
+    stateDir: stateDirFlag(values["state-dir"]),
     ...commandJobs(values),
   };
+}
+
+/** `--state-dir`: a non-empty path (the directory is checked when the scheduler opens it). */
+function stateDirFlag(dir: string | undefined): string | undefined {
+  if (dir !== undefined && dir.trim() === "") throw new UsageError("--state-dir must not be empty");
+  return dir;
 }
 
 /** The command-job flags, checked. */
@@ -384,10 +400,12 @@ export function main(args: string[], options: MainOptions = {}): Promise<number>
   );
 }
 
-async function run(config: Config, io: CliIo): Promise<number> {
-  // One reaper per scheduler: command jobs' process groups die with it, even by SIGKILL.
-  await using reaper = new GroupReaper();
-  if (config.commands.length > 0) reaper.start();
+/**
+ * The scheduler of the command line.
+ *
+ * @throws {OutcomeJournalError} If `--state-dir` is another scheduler's or in use.
+ */
+function createScheduler(config: Config, io: CliIo, reaper: GroupReaper): SchedulerClient {
   const scheduler: SchedulerClient = new SchedulerClient(config.url, {
     name: config.name,
     slots: config.slots,
@@ -411,7 +429,31 @@ async function run(config: Config, io: CliIo): Promise<number> {
         onOutput: (id, stream, chunk) => scheduler.output(id, stream, chunk),
       }),
     }),
+    stateDir: config.stateDir,
+    onNotice: (message) => io.warn(message),
   });
+  if (scheduler.unacknowledged.length > 0) {
+    io.log(
+      `state dir ${config.stateDir}: ${
+        plural(scheduler.unacknowledged.length, "outcome")
+      } not stored by the bus yet; reporting them once registered`,
+    );
+  }
+  return scheduler;
+}
+
+async function run(config: Config, io: CliIo): Promise<number> {
+  // One reaper per scheduler: command jobs' process groups die with it, even by SIGKILL.
+  await using reaper = new GroupReaper();
+  let scheduler: SchedulerClient;
+  try {
+    scheduler = createScheduler(config, io, reaper);
+  } catch (error) {
+    if (!(error instanceof OutcomeJournalError)) throw error;
+    io.err(`scheduler: ${error.message}`);
+    return 2;
+  }
+  if (config.commands.length > 0) reaper.start();
   const runner = scheduler.runner;
   let stopping = false;
   let terminated = 0; // jobs terminated by our own stop (the runner counts them cancelled)
