@@ -31,4 +31,5 @@ export * from "./client_message.ts";
 export * from "./server_message.ts";
 export * from "./backoff.ts";
 export * from "./client.ts";
+export * from "./event_cursor.ts";
 export * from "./scheduler_client.ts";

@@ -7,7 +7,10 @@
  * Waiting survives reconnects and lost events: after each reconnect the client re-sends the
  * `job_request` of every job it waits for under the same id (the bus's `duplicate` answer tells
  * the job's state, with its result once final) or asks `show` for jobs it did not submit; and a
- * job it has heard nothing of for `recheckMs` is asked for again with `show`.
+ * job it has heard nothing of for `recheckMs` is asked for again with `show`. It also keeps its
+ * resume point in the bus's events (the greatest `seq` seen) and registers again with `after`
+ * it, so a bus that keeps its events replays the ones missed (one seen already is ignored); on
+ * `resync` it asks again for every job it waits for, as after a reconnect.
  *
  * @module
  */
@@ -16,6 +19,7 @@ import { type Clock, systemClock, type TimerId } from "../core/clock.ts";
 import { TypedEventTarget } from "../core/typed_event_target.ts";
 import type { BackoffOptions } from "../bus/backoff.ts";
 import { BusClient, type BusMessage, type BusMessageEvent } from "../bus/client.ts";
+import { EventCursor } from "../bus/event_cursor.ts";
 import {
   type BusJobState,
   isFinalBusState,
@@ -233,6 +237,7 @@ export class JobClient extends TypedEventTarget<JobClientEventMap> implements As
   #ready = false; // registered on the current connection
   #servedOnce = false; // registered at least once
   #closed = false;
+  #cursor = new EventCursor(); // the resume point in the bus's events
 
   /**
    * Creates the client; it connects on {@linkcode JobClient.start}.
@@ -258,6 +263,7 @@ export class JobClient extends TypedEventTarget<JobClientEventMap> implements As
         type: "producer",
         protocol: PROTOCOL_VERSION,
         name: owner,
+        ...this.#cursor.register(),
       }),
       backoff: options.backoff,
       clock: this.#clock,
@@ -265,7 +271,7 @@ export class JobClient extends TypedEventTarget<JobClientEventMap> implements As
       token: options.token,
       caCerts: options.caCerts,
     });
-    this.#bus.addEventListener("registered", () => this.#onRegistered());
+    this.#bus.addEventListener("registered", (event) => this.#onRegistered(event.message));
     this.#bus.addEventListener("close", () => this.#ready = false);
     this.#bus.addEventListener("message", (event) => this.#onMessage(event));
     // Refused (401, a bad certificate) after it had served us: retrying will not help the
@@ -545,7 +551,8 @@ export class JobClient extends TypedEventTarget<JobClientEventMap> implements As
     if (this.#ended.length > MAX_ENDED) this.#watches.delete(this.#ended.shift() ?? "");
   }
 
-  #onRegistered(): void {
+  #onRegistered(message: BusMessage): void {
+    this.#cursor.registered(message.seq);
     this.#ready = true;
     this.#servedOnce = true;
     this.#registered.resolve();
@@ -557,7 +564,10 @@ export class JobClient extends TypedEventTarget<JobClientEventMap> implements As
     const message = event.message;
     switch (message.cmd) {
       case "event":
+        if (!this.#cursor.take(message.seq)) return; // replayed, and taken before
         return this.#onEvent(message);
+      case "resync":
+        return this.#onResync(event);
       case "output":
         if (typeof message.id !== "string") return;
         this.dispatchEvent(
@@ -591,6 +601,13 @@ export class JobClient extends TypedEventTarget<JobClientEventMap> implements As
         return this.#answer(kinds, message);
       }
     }
+  }
+
+  /** The bus cannot replay all we missed: ask where each job waited for stands, as on reconnect. */
+  #onResync({ parsed }: BusMessageEvent): void {
+    if (!parsed.ok || parsed.message.cmd !== "resync") return;
+    this.#cursor.resync(parsed.message.seq);
+    for (const [id, watch] of this.#watches) this.#ask(id, watch, true);
   }
 
   #onEvent(message: BusMessage): void {

@@ -8,7 +8,8 @@
 
 import { type Clock, systemClock } from "../core/clock.ts";
 import type { BackoffOptions } from "../bus/backoff.ts";
-import { BusClient, type BusMessageEvent } from "../bus/client.ts";
+import { BusClient, BusMessageEvent } from "../bus/client.ts";
+import { EventCursor } from "../bus/event_cursor.ts";
 import { TypedEventTarget } from "../core/typed_event_target.ts";
 import {
   type AcceptedMessage,
@@ -122,6 +123,11 @@ interface Waiter {
  * {@linkcode Producer.summary} figures. {@linkcode Producer.cancel} and
  * {@linkcode Producer.setPriority} return promises settled by the bus's answer.
  *
+ * On protocol 2 it also keeps its resume point in the bus's events (the greatest event `seq`
+ * seen) and registers again with `after` it, so a bus that keeps its events replays the ones
+ * missed; a replayed event already seen is ignored. On `resync` (the bus could not replay them
+ * all) it re-sends its unfinished jobs, whose `duplicate` answers tell their states.
+ *
  * Timings use the producer's clock at the time each answer is received; a job whose start
  * was not seen has no wait or run time.
  *
@@ -151,6 +157,8 @@ export class Producer extends TypedEventTarget<ProducerEventMap> implements Asyn
   #byPriority = new Map<number, Aggregate>();
   #waiters = new Set<Waiter>();
   #ops: PendingOp[] = []; // cancel / set_priority sent and not answered, in order
+  #cursor = new EventCursor(); // the resume point in the bus's events (protocol 2)
+  #inFlight = new Set<string>(); // ids whose job_request on this connection awaits its answer
   #signal: AbortSignal | undefined;
   #onAbort = (): void => void this.close();
 
@@ -180,7 +188,13 @@ export class Producer extends TypedEventTarget<ProducerEventMap> implements Asyn
     this.#client = new BusClient(url, {
       register: () =>
         this.#protocol === 2
-          ? { cmd: "register", type: "producer", protocol: PROTOCOL_VERSION, name: this.#name }
+          ? {
+            cmd: "register",
+            type: "producer",
+            protocol: PROTOCOL_VERSION,
+            name: this.#name,
+            ...this.#cursor.register(),
+          }
           : { cmd: "register", type: "producer" },
       backoff: options.backoff,
       signal: options.signal,
@@ -190,7 +204,8 @@ export class Producer extends TypedEventTarget<ProducerEventMap> implements Asyn
       token: options.token,
       caCerts: options.caCerts,
     });
-    this.#client.addEventListener(this.#protocol === 2 ? "registered" : "open", () => {
+    this.#client.addEventListener(this.#protocol === 2 ? "registered" : "open", (event) => {
+      if (event instanceof BusMessageEvent) this.#cursor.registered(event.message.seq);
       this.#seedBus = false;
       this.#ready = true;
       this.#flush();
@@ -202,6 +217,7 @@ export class Producer extends TypedEventTarget<ProducerEventMap> implements Asyn
     });
     this.#client.addEventListener("close", () => {
       this.#ready = false;
+      this.#inFlight.clear();
       this.#failOps("connection lost before the answer (it may have been applied)");
     });
     this.#client.addEventListener("message", (event) => this.#onMessage(event));
@@ -423,10 +439,11 @@ export class Producer extends TypedEventTarget<ProducerEventMap> implements Asyn
     for (const op of this.#ops.splice(0)) op.reject(new JobOpError(op.op, op.id, reason));
   }
 
-  #flush(): void {
+  /** Sends every unfinished job (`resync`: all but those whose answer is on its way). */
+  #flush(resync = false): void {
     for (const job of this.#jobs.values()) {
       if (!this.#ready) return;
-      this.#send(job);
+      if (!resync || !this.#inFlight.has(job.id)) this.#send(job);
     }
   }
 
@@ -436,6 +453,7 @@ export class Producer extends TypedEventTarget<ProducerEventMap> implements Asyn
       ? { cmd: "job_request", payload: job.payload }
       : { cmd: "job_request", id: job.id, payload: job.payload };
     if (!this.#client.send(message)) return;
+    if (!seed) this.#inFlight.add(job.id);
     job.sends++;
     this.#emit(job.sends === 1 ? "sent" : "resent", job);
     if (seed) this.#finish(job, "sent");
@@ -451,7 +469,14 @@ export class Producer extends TypedEventTarget<ProducerEventMap> implements Asyn
       }
       return;
     }
+    if (message.cmd === "resync") {
+      // The bus cannot replay all we missed: it answers each job's re-sent request with its state.
+      this.#cursor.resync(message.seq);
+      return this.#flush(true);
+    }
+    if (message.cmd === "event" && !this.#cursor.take(message.seq)) return; // replayed, had it
     if (message.cmd !== "accepted" && message.cmd !== "rejected" && message.cmd !== "event") return;
+    if (message.cmd !== "event" && message.id !== undefined) this.#inFlight.delete(message.id);
     const job = message.id === undefined ? undefined : this.#jobs.get(message.id);
     if (!job) return; // not ours, or already finished
     switch (message.cmd) {

@@ -317,3 +317,146 @@ Deno.test("JobClient fails its waits with JobClientRefusedError when the bus ref
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+/** A v2 `registered` answer carrying the bus's latest event seq. */
+function registered(seq?: number): object {
+  return { cmd: "registered", type: "producer", protocol: 2, client: "c1", name: "ada", seq };
+}
+
+/** A job event with its seq. */
+function event(id: string, state: string, seq?: number, extra: object = {}): object {
+  return {
+    cmd: "event",
+    id,
+    state,
+    at: 1,
+    priority: 3,
+    ...(seq === undefined ? {} : { seq }),
+    ...extra,
+  };
+}
+
+/** Resolves once the client has dispatched a `job` event for `id` in `state`. */
+function heard(client: JobClient, id: string, state: string): Promise<void> {
+  return new Promise((resolve) => {
+    const check = (e: { id: string; state: string }): void => {
+      if (e.id !== id || e.state !== state) return;
+      client.removeEventListener("job", check);
+      resolve();
+    };
+    client.addEventListener("job", check);
+  });
+}
+
+Deno.test("JobClient registers again with after = the last event seq seen, and ignores replayed events", async () => {
+  let connections = 0;
+  await using bus = new FakeBus({
+    answer: (message, reply) => {
+      if (message.cmd === "register") {
+        connections++;
+        reply(registered(connections === 1 ? 10 : 14));
+        // The replay starts at 11: what the client saw already (seq <= 12) must be ignored.
+        if (connections === 2) {
+          reply(event("j-1", "started", 11));
+          reply(event("j-x", "queued", 12));
+          reply(event("j-1", "failed", 13, { final: true, result: RESULT }));
+        }
+        return;
+      }
+      if (message.cmd !== "job_request") return;
+      if (connections > 1) {
+        return reply({
+          cmd: "accepted",
+          id: message.id,
+          duplicate: true,
+          state: "failed",
+          final: true,
+        });
+      }
+      reply({ cmd: "accepted", id: message.id });
+      reply(event("j-1", "started", 11));
+      reply(event("j-x", "queued", 12)); // another job of the owner's
+    },
+  });
+  await using client = clientOf(bus);
+  const states: string[] = [];
+  client.addEventListener("job", (e) => states.push(`${e.state} ${e.id}`));
+  const queued = heard(client, "j-x", "queued");
+  assert.equal((await client.submit(SPEC, { id: "j-1" })).status, "accepted");
+  const waited = client.wait("j-1");
+  await queued;
+  for (const socket of bus.sockets) socket.close(1011, "gone");
+  const end = await waited;
+  assert.deepEqual(end, { id: "j-1", state: "failed", result: RESULT });
+  assert.deepEqual(states, ["started j-1", "queued j-x", "failed j-1"]);
+  const registers = bus.received.filter((m) => m.cmd === "register");
+  assert.equal(registers[0]?.after, undefined, "the first registration resumes nothing");
+  assert.equal(registers[1]?.after, 12);
+});
+
+Deno.test("JobClient on resync asks again for the jobs it waits for and takes their outcome", async () => {
+  let requests = 0;
+  await using bus = new FakeBus({
+    answer: (message, reply) => {
+      if (message.cmd === "register") return reply(registered(5));
+      if (message.cmd !== "job_request") return;
+      if (++requests === 1) {
+        reply({ cmd: "accepted", id: message.id });
+        return reply(event("j-1", "started", 6));
+      }
+      reply({ cmd: "accepted", id: message.id, duplicate: true, state: "succeeded", final: true });
+    },
+  });
+  await using client = clientOf(bus);
+  const states: string[] = [];
+  client.addEventListener("job", (e) => states.push(`${e.state} ${e.id}`));
+  const started = heard(client, "j-1", "started");
+  await client.submit(SPEC, { id: "j-1" });
+  const waited = client.wait("j-1");
+  await started;
+  const after = heard(client, "j-z", "queued");
+  bus.broadcast({ cmd: "resync", reason: "events before seq 40 are no longer kept", seq: 40 });
+  bus.broadcast(event("j-y", "queued", 30)); // at or below the resync's seq: ignored
+  bus.broadcast(event("j-z", "queued", 41));
+  assert.equal((await waited).state, "succeeded");
+  await after;
+  assert.equal(requests, 2, "the job_request was re-sent on resync");
+  assert.deepEqual(states, ["started j-1", "queued j-z"]);
+});
+
+Deno.test("JobClient with an older bus (no seq anywhere) takes every event and registers without after", async () => {
+  let connections = 0;
+  await using bus = new FakeBus({
+    answer: (message, reply) => {
+      if (message.cmd === "register") connections++;
+      answerRegister(message, reply);
+      if (message.cmd === "job_request" && connections === 1) {
+        reply({ cmd: "accepted", id: message.id });
+        reply(event("j-1", "started"));
+        reply(event("j-1", "started")); // the same twice: taken twice, as always
+      } else if (message.cmd === "job_request") {
+        reply({
+          cmd: "accepted",
+          id: message.id,
+          duplicate: true,
+          state: "succeeded",
+          final: true,
+        });
+      }
+    },
+  });
+  await using client = clientOf(bus);
+  let started = 0;
+  const twice = Promise.withResolvers<void>();
+  client.addEventListener("job", (e) => {
+    if (e.state === "started" && ++started === 2) twice.resolve();
+  });
+  await client.submit(SPEC, { id: "j-1" });
+  const waited = client.wait("j-1");
+  await twice.promise;
+  for (const socket of bus.sockets) socket.close(1011, "gone");
+  assert.equal((await waited).state, "succeeded");
+  const registers = bus.received.filter((m) => m.cmd === "register");
+  assert.equal(registers.length, 2);
+  assert.ok(registers.every((m) => !("after" in m)));
+});

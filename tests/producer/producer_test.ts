@@ -230,3 +230,106 @@ Deno.test("Producer tells which accepted jobs wait because no scheduler is conne
   await started;
   assert.deepEqual(waiting, ["no scheduler connected", undefined]);
 });
+
+/** A v2 `registered` answer carrying the bus's latest event seq. */
+function registered(seq: number): object {
+  return { cmd: "registered", type: "producer", protocol: 2, client: "c1", name: "p", seq };
+}
+
+/** A job event with its seq. */
+function event(id: string, state: string, seq: number, final = false): object {
+  return { cmd: "event", id, state, at: 0, priority: 1, seq, ...(final ? { final: true } : {}) };
+}
+
+Deno.test("Producer registers again with after = the last event seq seen; replayed events do not count twice", async () => {
+  let connections = 0;
+  await using bus = new FakeBus({
+    answer: (message, reply) => {
+      if (message.cmd === "register") {
+        connections++;
+        reply(registered(connections === 1 ? 100 : 105));
+        if (connections === 2) { // replays from 101: what the producer had (<= 103) is ignored
+          reply(event("p-1", "started", 101));
+          reply(event("p-1", "succeeded", 102, true));
+          reply(event("p-2", "started", 103));
+          reply(event("p-2", "succeeded", 104, true));
+        }
+        return;
+      }
+      if (message.cmd !== "job_request") return;
+      if (connections === 1) return reply({ cmd: "accepted", id: message.id });
+      reply({ cmd: "accepted", id: message.id, duplicate: true, state: "succeeded", final: true });
+    },
+  });
+  await using producer = new Producer(bus.url, { name: "p", backoff: FAST });
+  const seen = changes(producer);
+  producer.start();
+  producer.submit({ priority: 1, runtime: 1 });
+  producer.submit({ priority: 1, runtime: 1 });
+  await producer.onAnswered();
+  bus.broadcast(event("p-1", "started", 101));
+  bus.broadcast(event("p-1", "succeeded", 102, true));
+  bus.broadcast(event("p-2", "started", 103));
+  await until(producer, () => seen.includes("started p-2"));
+  for (const socket of bus.sockets) socket.close(1011, "gone");
+  await producer.onSettled();
+  assert.deepEqual(seen.slice(4), [
+    "started p-1",
+    "succeeded p-1",
+    "started p-2",
+    "resent p-2",
+    "succeeded p-2",
+  ]);
+  assert.deepEqual(producer.summary.outcomes, { succeeded: 2 });
+  const registers = bus.received.filter((m) => m.cmd === "register");
+  assert.equal(registers[0]?.after, undefined, "the first registration resumes nothing");
+  assert.equal(registers[1]?.after, 103);
+});
+
+Deno.test("Producer on resync re-sends its answered unfinished jobs and takes their outcomes", async () => {
+  let sends = 0;
+  await using bus = new FakeBus({
+    answer: (message, reply) => {
+      if (message.cmd === "register") return reply(registered(7));
+      if (message.cmd !== "job_request") return;
+      const { id } = message;
+      sends++;
+      if (id === "p-3" && sends === 3) { // the bus lost events: it says so, then answers
+        reply({ cmd: "resync", reason: "events before seq 20 are no longer kept", seq: 20 });
+        reply(event("p-1", "failed", 15, true)); // at or below the resync's seq: ignored
+        return reply({ cmd: "accepted", id });
+      }
+      if (sends <= 2) return reply({ cmd: "accepted", id });
+      reply({
+        cmd: "accepted",
+        id,
+        duplicate: true,
+        state: id === "p-1" ? "started" : "succeeded",
+        final: id === "p-1" ? undefined : true,
+      });
+      if (id === "p-1") reply(event("p-1", "succeeded", 21, true));
+      if (id === "p-2") reply(event("p-3", "succeeded", 22, true));
+    },
+  });
+  await using producer = new Producer(bus.url, { name: "p", backoff: FAST });
+  const seen = changes(producer);
+  producer.start();
+  producer.submit({ priority: 1, runtime: 1 });
+  producer.submit({ priority: 1, runtime: 1 });
+  await producer.onAnswered();
+  producer.submit({ priority: 1, runtime: 1 });
+  await producer.onSettled();
+  const requests = bus.received.filter((m) => m.cmd === "job_request").map((m) => m.id);
+  assert.deepEqual(requests, ["p-1", "p-2", "p-3", "p-1", "p-2"], "p-3's answer was on its way");
+  assert.deepEqual(seen.slice(5), [
+    "resent p-1",
+    "resent p-2",
+    "accepted p-3",
+    "duplicate p-1",
+    "succeeded p-1",
+    "duplicate p-2",
+    "succeeded p-2",
+    "succeeded p-3",
+  ]);
+  assert.deepEqual(producer.summary.outcomes, { succeeded: 3 });
+});
