@@ -22,6 +22,7 @@ import { StoreError } from "./store_errors.ts";
 import { migrate } from "./store_schema.ts";
 import { type Row, toHistoryEntry, toStoredEvent, toStoredJob, toSummary } from "./store_rows.ts";
 import { type ListSql, listSql } from "./store_list.ts";
+import { fromArray, prepare, type Statements } from "./store_sql.ts";
 
 /** Options for {@linkcode SqliteStore}. */
 export interface SqliteStoreOptions {
@@ -71,30 +72,7 @@ interface Write {
 const REATTACHED = "reattached";
 /** Rows read per query by `unfinished()`. */
 const UNFINISHED_CHUNK = 10_000;
-/** The columns `toStoredJob` reads. */
-const JOB_COLUMNS = [
-  "id",
-  "owner",
-  "given_id",
-  "payload",
-  "priority",
-  "seq",
-  "state",
-  "final",
-  "at_scheduler",
-  "scheduler",
-  "attempt",
-  "starts",
-  "failures",
-  "last_result",
-  "submitted_at",
-  "started_at",
-  "ended_at",
-  "result",
-  "reason",
-] as const;
 const DEFAULT_LIST_LIMIT = 100;
-const MAX_HISTORY = 100;
 
 /**
  * The bus's store over `node:sqlite` (see {@linkcode JobStore} for each method's meaning).
@@ -540,10 +518,18 @@ export class SqliteStore implements JobStore {
       const s = this.#s;
       const cut = Number(s.countCut.get(this.#keepCount)?.ended_seq ?? -1);
       const old = now - this.#keepMs;
-      const max = s.prunedMax.get(cut, old)?.m;
-      s.pruneEvents.run(cut, old);
-      forgot = Number(s.pruneJobs.run(cut, old).changes);
-      if (typeof max === "number" && max > this.#floor) this.#floor = max;
+      // Two passes, each along its index: beyond the count, then too old.
+      for (
+        const [max, events, jobs, limit] of [
+          [s.prunedMaxBySeq, s.pruneEventsBySeq, s.pruneJobsBySeq, cut],
+          [s.prunedMaxByAge, s.pruneEventsByAge, s.pruneJobsByAge, old],
+        ] as const
+      ) {
+        const newest = max.get(limit)?.m;
+        events.run(limit);
+        forgot += Number(jobs.run(limit).changes);
+        if (typeof newest === "number" && newest > this.#floor) this.#floor = newest;
+      }
     });
     return forgot;
   }
@@ -593,69 +579,6 @@ export class SqliteStore implements JobStore {
 
 function groups(sql: ListSql): string[] {
   return [sql.waiting, sql.atScheduler, sql.finished];
-}
-
-const FINISHED_BEYOND = "final = 1 AND (ended_seq <= ? OR ended_at < ?)";
-
-/** Every statement the store prepares at open. */
-const SQL = {
-  jobFinal: "SELECT final FROM jobs WHERE id = ?",
-  updateOnQueued:
-    "UPDATE jobs SET priority = ?, scheduler = coalesce(?, scheduler), reason = ? WHERE id = ?",
-  job: "SELECT * FROM jobs WHERE id = ?",
-  deleteJob: "DELETE FROM jobs WHERE id = ?",
-  insertJob:
-    `INSERT INTO jobs (id, owner, given_id, payload, name, priority, seq, state, shown_state,
-        final, at_scheduler, attempt, starts, failures, submitted_at, since_seq)
-       VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', 'queued', 0, 0, 0, 0, 0, ?, ?)`,
-  insertEvent:
-    `INSERT INTO events (seq, job_id, owner, state, at, priority, scheduler, result, reason,
-        final) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-  updateOnEvent: `UPDATE jobs SET state = ?1, shown_state = ?1, priority = ?2,
-        scheduler = coalesce(?3, scheduler), reason = ?4, result = coalesce(?5, result),
-        at_scheduler = coalesce(?6, at_scheduler), started_at = coalesce(?7, started_at),
-        starts = starts + ?8, final = ?9, ended_at = ?10, ended_seq = ?11
-       WHERE id = ?12 AND final = 0`,
-  dispatched: `UPDATE jobs SET state = 'dispatched', at_scheduler = 1, scheduler = ?, attempt = ?
-       WHERE id = ? AND final = 0`,
-  setPriority: `UPDATE jobs SET priority = ?, payload = json_set(payload, '$.priority', ?)
-       WHERE id = ? AND final = 0`,
-  retried: "UPDATE jobs SET failures = ?, last_result = ? WHERE id = ?",
-  setMeta: "UPDATE meta SET value = ? WHERE key = ?",
-  unfinished: `SELECT ${JOB_COLUMNS.join(", ")} FROM jobs WHERE final = 0 AND seq > ?
-    ORDER BY seq LIMIT ?`,
-  history: `SELECT state, at, scheduler, reason FROM events
-       WHERE job_id = ?1 AND seq >= ?2 AND (?3 IS NULL OR seq <= ?3)
-       ORDER BY seq DESC LIMIT ${MAX_HISTORY}`,
-  eventsAfter: "SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
-  ownerEventsAfter: "SELECT * FROM events WHERE owner = ? AND seq > ? ORDER BY seq LIMIT ?",
-  countCut: "SELECT ended_seq FROM jobs WHERE final = 1 ORDER BY ended_seq DESC LIMIT 1 OFFSET ?",
-  prunedMax:
-    `SELECT max(seq) m FROM events WHERE job_id IN (SELECT id FROM jobs WHERE ${FINISHED_BEYOND})`,
-  pruneEvents: `DELETE FROM events WHERE job_id IN (SELECT id FROM jobs WHERE ${FINISHED_BEYOND})`,
-  pruneJobs: `DELETE FROM jobs WHERE ${FINISHED_BEYOND}`,
-  counts: `SELECT (SELECT count(*) FROM jobs) jobs, (SELECT count(*) FROM jobs WHERE final = 1)
-        finished, (SELECT count(*) FROM events) events`,
-};
-
-type Statements = { [K in keyof typeof SQL]: StatementSync };
-
-function prepare(db: DatabaseSync): Statements {
-  const statements: Partial<Statements> = {};
-  for (const [key, sql] of Object.entries(SQL)) {
-    statements[key as keyof Statements] = db.prepare(sql);
-  }
-  // Rows as arrays: much faster for 100,000 rows (node:sqlite's types lack the method).
-  const arrays = statements.unfinished as { setReturnArrays?: (on: boolean) => void };
-  arrays.setReturnArrays?.(true);
-  return statements as Statements;
-}
-
-/** A row of {@linkcode JOB_COLUMNS} as a job. */
-function fromArray(values: unknown[]): StoredJob {
-  const row: Row = {};
-  for (let i = 0; i < JOB_COLUMNS.length; i++) row[JOB_COLUMNS[i]!] = values[i];
-  return toStoredJob(row);
 }
 
 function describe(error: unknown): string {
