@@ -22,6 +22,7 @@ import { StoreError } from "./store_errors.ts";
 import { migrate } from "./store_schema.ts";
 import { type Row, toHistoryEntry, toStoredEvent, toStoredJob, toSummary } from "./store_rows.ts";
 import { type ListSql, listSql } from "./store_list.ts";
+import { fromArray, prepare, type Statements } from "./store_sql.ts";
 
 /** Options for {@linkcode SqliteStore}. */
 export interface SqliteStoreOptions {
@@ -69,8 +70,9 @@ interface Write {
 }
 
 const REATTACHED = "reattached";
+/** Rows read per query by `unfinished()`. */
+const UNFINISHED_CHUNK = 10_000;
 const DEFAULT_LIST_LIMIT = 100;
-const MAX_HISTORY = 100;
 
 /**
  * The bus's store over `node:sqlite` (see {@linkcode JobStore} for each method's meaning).
@@ -98,6 +100,8 @@ export class SqliteStore implements JobStore {
   readonly #s: Statements;
   readonly #listCache = new Map<string, StatementSync>();
   #log: Write[] = [];
+  /** Ids accepted in the current batch: their `queued` event needs no full row update. */
+  #fresh = new Map<string, number>();
   #pending: Write[] = [];
   #inTx = false;
   #failure: string | undefined;
@@ -190,6 +194,7 @@ export class SqliteStore implements JobStore {
     const since = this.#lastSeq + 1;
     const s = this.#s;
     const name = typeof job.payload.name === "string" ? job.payload.name : null;
+    this.#fresh.set(job.id, job.payload.priority);
     this.#write(job.id, true, () => {
       if (old !== undefined) s.deleteJob.run(job.id);
       s.insertJob.run(
@@ -226,6 +231,27 @@ export class SqliteStore implements JobStore {
     const started = state === "started";
     const scheduler = event.scheduler ?? null;
     const reason = event.reason ?? null;
+    const fresh = state === "queued" && final === 0 ? this.#fresh.get(event.id) : undefined;
+    if (fresh !== undefined) {
+      this.#write(event.id, false, () => {
+        s.insertEvent.run(
+          seq,
+          event.id,
+          event.owner,
+          state,
+          event.at,
+          event.priority,
+          scheduler,
+          result,
+          reason,
+          0,
+        );
+        if (reason !== null || scheduler !== null || fresh !== event.priority) {
+          s.updateOnQueued.run(event.priority, scheduler, reason, event.id);
+        }
+      });
+      return seq;
+    }
     this.#write(event.id, false, () => {
       s.insertEvent.run(
         seq,
@@ -320,6 +346,7 @@ export class SqliteStore implements JobStore {
     if (this.#failure === undefined) {
       this.#inTx = false;
       this.#log = [];
+      this.#fresh.clear();
       this.#commits++;
       this.#unavailable = false;
       return { ok: true, ms: performance.now() - start, writes };
@@ -334,6 +361,7 @@ export class SqliteStore implements JobStore {
     const gone = new Set(rejected);
     this.#pending = this.#log.filter((w) => !w.accept && !gone.has(w.job!));
     this.#log = [];
+    this.#fresh.clear();
     this.#failure = undefined;
     this.#commits++;
     this.#failedCommits++;
@@ -404,8 +432,15 @@ export class SqliteStore implements JobStore {
   unfinished(): StoredJob[] {
     this.#open("unfinished");
     const jobs: StoredJob[] = [];
-    for (const row of this.#s.unfinished.iterate()) jobs.push(toStoredJob(row as Row));
-    return jobs;
+    let after = -Infinity;
+    for (;;) {
+      const rows = this.#s.unfinished.all(after, UNFINISHED_CHUNK) as unknown[];
+      for (const row of rows) {
+        jobs.push(Array.isArray(row) ? fromArray(row) : toStoredJob(row as Row));
+      }
+      if (rows.length < UNFINISHED_CHUNK) return jobs;
+      after = jobs[jobs.length - 1]!.seq;
+    }
   }
 
   /**
@@ -483,10 +518,18 @@ export class SqliteStore implements JobStore {
       const s = this.#s;
       const cut = Number(s.countCut.get(this.#keepCount)?.ended_seq ?? -1);
       const old = now - this.#keepMs;
-      const max = s.prunedMax.get(cut, old)?.m;
-      s.pruneEvents.run(cut, old);
-      forgot = Number(s.pruneJobs.run(cut, old).changes);
-      if (typeof max === "number" && max > this.#floor) this.#floor = max;
+      // Two passes, each along its index: beyond the count, then too old.
+      for (
+        const [max, events, jobs, limit] of [
+          [s.prunedMaxBySeq, s.pruneEventsBySeq, s.pruneJobsBySeq, cut],
+          [s.prunedMaxByAge, s.pruneEventsByAge, s.pruneJobsByAge, old],
+        ] as const
+      ) {
+        const newest = max.get(limit)?.m;
+        events.run(limit);
+        forgot += Number(jobs.run(limit).changes);
+        if (typeof newest === "number" && newest > this.#floor) this.#floor = newest;
+      }
     });
     return forgot;
   }
@@ -536,56 +579,6 @@ export class SqliteStore implements JobStore {
 
 function groups(sql: ListSql): string[] {
   return [sql.waiting, sql.atScheduler, sql.finished];
-}
-
-const FINISHED_BEYOND = "final = 1 AND (ended_seq <= ? OR ended_at < ?)";
-
-/** Every statement the store prepares at open. */
-const SQL = {
-  jobFinal: "SELECT final FROM jobs WHERE id = ?",
-  job: "SELECT * FROM jobs WHERE id = ?",
-  deleteJob: "DELETE FROM jobs WHERE id = ?",
-  insertJob:
-    `INSERT INTO jobs (id, owner, given_id, payload, name, priority, seq, state, shown_state,
-        final, at_scheduler, attempt, starts, failures, submitted_at, since_seq)
-       VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', 'queued', 0, 0, 0, 0, 0, ?, ?)`,
-  insertEvent:
-    `INSERT INTO events (seq, job_id, owner, state, at, priority, scheduler, result, reason,
-        final) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-  updateOnEvent: `UPDATE jobs SET state = ?1, shown_state = ?1, priority = ?2,
-        scheduler = coalesce(?3, scheduler), reason = ?4, result = coalesce(?5, result),
-        at_scheduler = coalesce(?6, at_scheduler), started_at = coalesce(?7, started_at),
-        starts = starts + ?8, final = ?9, ended_at = ?10, ended_seq = ?11
-       WHERE id = ?12 AND final = 0`,
-  dispatched: `UPDATE jobs SET state = 'dispatched', at_scheduler = 1, scheduler = ?, attempt = ?
-       WHERE id = ? AND final = 0`,
-  setPriority: `UPDATE jobs SET priority = ?, payload = json_set(payload, '$.priority', ?)
-       WHERE id = ? AND final = 0`,
-  retried: "UPDATE jobs SET failures = ?, last_result = ? WHERE id = ?",
-  setMeta: "UPDATE meta SET value = ? WHERE key = ?",
-  unfinished: "SELECT * FROM jobs WHERE final = 0 ORDER BY seq",
-  history: `SELECT state, at, scheduler, reason FROM events
-       WHERE job_id = ?1 AND seq >= ?2 AND (?3 IS NULL OR seq <= ?3)
-       ORDER BY seq DESC LIMIT ${MAX_HISTORY}`,
-  eventsAfter: "SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
-  ownerEventsAfter: "SELECT * FROM events WHERE owner = ? AND seq > ? ORDER BY seq LIMIT ?",
-  countCut: "SELECT ended_seq FROM jobs WHERE final = 1 ORDER BY ended_seq DESC LIMIT 1 OFFSET ?",
-  prunedMax:
-    `SELECT max(seq) m FROM events WHERE job_id IN (SELECT id FROM jobs WHERE ${FINISHED_BEYOND})`,
-  pruneEvents: `DELETE FROM events WHERE job_id IN (SELECT id FROM jobs WHERE ${FINISHED_BEYOND})`,
-  pruneJobs: `DELETE FROM jobs WHERE ${FINISHED_BEYOND}`,
-  counts: `SELECT (SELECT count(*) FROM jobs) jobs, (SELECT count(*) FROM jobs WHERE final = 1)
-        finished, (SELECT count(*) FROM events) events`,
-};
-
-type Statements = { [K in keyof typeof SQL]: StatementSync };
-
-function prepare(db: DatabaseSync): Statements {
-  const statements: Partial<Statements> = {};
-  for (const [key, sql] of Object.entries(SQL)) {
-    statements[key as keyof Statements] = db.prepare(sql);
-  }
-  return statements as Statements;
 }
 
 function describe(error: unknown): string {

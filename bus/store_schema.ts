@@ -42,6 +42,7 @@ const MIGRATIONS: readonly Migration[] = [
     CREATE INDEX jobs_queue ON jobs (at_scheduler, priority, seq) WHERE final = 0;
     CREATE INDEX jobs_unfinished ON jobs (seq) WHERE final = 0;
     CREATE INDEX jobs_finished ON jobs (ended_seq) WHERE final = 1;
+    CREATE INDEX jobs_ended_at ON jobs (ended_at) WHERE final = 1;
     CREATE TABLE events (
       seq INTEGER PRIMARY KEY,
       job_id TEXT NOT NULL,
