@@ -761,9 +761,15 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
   #follow(conn: Conn, after: number | undefined): void {
     const store = this.#store;
     let cursor = after ?? store.lastSeq;
-    if (after !== undefined && after < store.firstSeq - 1) {
-      const reason = `events before seq ${store.firstSeq} are no longer kept`;
-      this.#send(conn, { cmd: "resync", reason, seq: store.lastSeq });
+    const gone = after === undefined
+      ? undefined
+      : after < store.firstSeq - 1
+      ? `events before seq ${store.firstSeq} are no longer kept`
+      : after > store.lastSeq
+      ? `no events after seq ${store.lastSeq} here (a bus restarted without its store?)`
+      : undefined;
+    if (gone !== undefined) {
+      this.#send(conn, { cmd: "resync", reason: gone, seq: store.lastSeq });
       cursor = store.lastSeq;
     }
     const socket = conn.socket;

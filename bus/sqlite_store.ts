@@ -7,14 +7,15 @@
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import type { DispatcherJobEvent } from "./dispatcher_types.ts";
-import type {
-  CommitResult,
-  JobQuery,
-  JobStore,
-  NewJob,
-  StoredEvent,
-  StoredJob,
-  StoreStats,
+import {
+  type CommitResult,
+  DEFAULT_LIST_LIMIT,
+  type JobQuery,
+  type JobStore,
+  type NewJob,
+  type StoredEvent,
+  type StoredJob,
+  type StoreStats,
 } from "./job_store.ts";
 import type { JobDetails, JobList, JobSummary } from "./protocol.ts";
 import type { JobResult } from "../scheduler/job_result.ts";
@@ -72,7 +73,6 @@ interface Write {
 const REATTACHED = "reattached";
 /** Rows read per query by `unfinished()`. */
 const UNFINISHED_CHUNK = 10_000;
-const DEFAULT_LIST_LIMIT = 100;
 
 /**
  * The bus's store over `node:sqlite` (see {@linkcode JobStore} for each method's meaning).

@@ -5,11 +5,8 @@
  */
 
 import type { DatabaseSync, StatementSync } from "node:sqlite";
-import type { StoredJob } from "./job_store.ts";
+import { MAX_HISTORY, type StoredJob } from "./job_store.ts";
 import { type Row, toStoredJob } from "./store_rows.ts";
-
-/** The most events `show` gives of a job. */
-export const MAX_HISTORY = 100;
 
 /** The columns `toStoredJob` reads. */
 export const JOB_COLUMNS = [
