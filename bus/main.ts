@@ -197,7 +197,7 @@ async function run(config: Config, io: CliIo): Promise<number> {
     return 1;
   }
   const bus = new BusServer({
-    metrics: { text: () => metrics.render(), open: config.metricsOpen },
+    metrics: { text: (): string => metrics.render(), open: config.metricsOpen },
     ...(auth ? { auth, allowSeedClients: config.allowSeedClients } : {}),
     ...tls,
     maxQueuePerOwner: config.maxQueuePerOwner,
