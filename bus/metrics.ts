@@ -229,6 +229,29 @@ export class Histogram extends Metric {
    */
   observe(labels: Labels, value: number): void {
     if (Number.isNaN(value)) throw new MetricsError(`${this.name}: cannot observe NaN`);
+    const series = this.#get(labels);
+    const i = this.buckets.findIndex((b) => value <= b);
+    if (i >= 0) series.counts[i]!++;
+    series.sum += value;
+    series.count++;
+  }
+  /**
+   * Makes a series with no observations yet (shown as zeros) if there is none.
+   *
+   * @param labels Its labels.
+   * @example
+   * ```ts
+   * import { MetricsRegistry } from "./metrics.ts";
+   * const h = new MetricsRegistry().histogram("e_seconds", { help: "e", labelNames: ["a"] });
+   * h.init({ a: "x" });
+   * console.log(h.render().at(-1)); // e_seconds_count{a="x"} 0
+   * ```
+   */
+  init(labels: Labels): void {
+    this.#get(labels);
+  }
+
+  #get(labels: Labels): HistogramSeries {
     const key = this.key(labels);
     let series = this.#series.get(key);
     if (!series) {
@@ -240,11 +263,9 @@ export class Histogram extends Metric {
       };
       this.#series.set(key, series);
     }
-    const i = this.buckets.findIndex((b) => value <= b);
-    if (i >= 0) series.counts[i]!++;
-    series.sum += value;
-    series.count++;
+    return series;
   }
+
   /** @returns The sample lines: cumulative buckets with `+Inf`, then `_sum` and `_count`. */
   render(): string[] {
     const lines: string[] = [];
@@ -297,7 +318,9 @@ export class MetricsRegistry {
    */
   counter(name: string, options: MetricOptions): Counter {
     if (!name.endsWith("_total")) throw new MetricsError(`counter ${name} must end with _total`);
-    return this.#add(new Counter(name, options.help, options.labelNames));
+    const counter = this.#add(new Counter(name, options.help, options.labelNames));
+    if (counter.labelNames.length === 0) counter.inc({}, 0); // a series from the start
+    return counter;
   }
 
   /**
@@ -329,7 +352,9 @@ export class MetricsRegistry {
    * ```
    */
   histogram(name: string, options: HistogramOptions): Histogram {
-    return this.#add(new Histogram(name, options));
+    const histogram = this.#add(new Histogram(name, options));
+    if (histogram.labelNames.length === 0) histogram.init({}); // a series from the start
+    return histogram;
   }
 
   /**
