@@ -21,13 +21,12 @@ function start(
   options: BusServerOptions & { open?: boolean } = {},
 ): { bus: BusServer; metrics: BusMetrics; url: string; http: string } {
   const { open = false, ...rest } = options;
-  let metrics: BusMetrics | undefined;
   const bus = new BusServer({
     port: 0,
     ...rest,
-    metrics: { text: () => metrics!.render(), open },
+    metrics: { text: (): string => metrics.render(), open },
   });
-  metrics = new BusMetrics(bus, { clock });
+  const metrics = new BusMetrics(bus, { clock });
   const { port } = bus.listen();
   return { bus, metrics, url: `ws://127.0.0.1:${port}/`, http: `http://127.0.0.1:${port}` };
 }
