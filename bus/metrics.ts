@@ -10,6 +10,7 @@ export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8
 
 /** A metric's or a label's name that breaks Prometheus' naming rules, or a bad value. */
 export class MetricsError extends Error {
+  /** `"MetricsError"`. */
   override name = "MetricsError";
 }
 
@@ -59,8 +60,18 @@ export const DEFAULT_BUCKETS: readonly number[] = [
 const NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const LABEL = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
-abstract class Metric {
+/** What every metric has: a name, a help text, label names, its sample lines. */
+export abstract class Metric {
+  /** The label names its series carry. */
   readonly labelNames: readonly string[];
+  /**
+   * Checks the names.
+   *
+   * @param name The metric's name.
+   * @param help Its `# HELP` text.
+   * @param labelNames Its label names.
+   * @throws {MetricsError} For a name or label name that breaks Prometheus' rules.
+   */
   constructor(readonly name: string, readonly help: string, labelNames: readonly string[] = []) {
     if (!NAME.test(name)) throw new MetricsError(`bad metric name ${JSON.stringify(name)}`);
     for (const label of labelNames) {
@@ -70,6 +81,13 @@ abstract class Metric {
     }
     this.labelNames = labelNames;
   }
+  /**
+   * A series' key: its labels rendered, checked against the label names.
+   *
+   * @param labels The labels.
+   * @returns `{a="1",b="2"}`, or `""` without labels.
+   * @throws {MetricsError} When the labels are not exactly the label names.
+   */
   protected key(labels: Labels): string {
     const names = Object.keys(labels);
     const unknown = names.find((n) => !this.labelNames.includes(n));
@@ -82,14 +100,16 @@ abstract class Metric {
     }
     return renderLabels(this.labelNames.map((n) => [n, labels[n]!]));
   }
+  /** The sample lines (without `# HELP` and `# TYPE`). */
   abstract render(): string[];
+  /** The `# TYPE`: counter, gauge or histogram. */
   abstract get type(): string;
 }
 
 /** A value that only goes up (its name ends `_total`). */
 export class Counter extends Metric {
   #values = new Map<string, number>();
-  /** @returns `"counter"`. */
+  /** `"counter"`. */
   get type(): string {
     return "counter";
   }
@@ -125,7 +145,7 @@ export class Counter extends Metric {
   get(labels: Labels = {}): number {
     return this.#values.get(this.key(labels)) ?? 0;
   }
-  /** @returns The sample lines. */
+  /** The sample lines. */
   render(): string[] {
     return [...this.#values].map(([k, v]) => `${this.name}${k} ${formatValue(v)}`);
   }
@@ -134,7 +154,7 @@ export class Counter extends Metric {
 /** A value that goes up and down, set directly or at scrape time. */
 export class Gauge extends Metric {
   #values = new Map<string, number>();
-  /** @returns `"gauge"`. */
+  /** `"gauge"`. */
   get type(): string {
     return "gauge";
   }
@@ -183,7 +203,7 @@ export class Gauge extends Metric {
   reset(): void {
     this.#values.clear();
   }
-  /** @returns The sample lines. */
+  /** The sample lines. */
   render(): string[] {
     return [...this.#values].map(([k, v]) => `${this.name}${k} ${formatValue(v)}`);
   }
@@ -198,8 +218,16 @@ interface HistogramSeries {
 
 /** Observations counted in buckets, with their sum and count. */
 export class Histogram extends Metric {
+  /** The buckets' upper bounds (without `+Inf`). */
   readonly buckets: readonly number[];
   #series = new Map<string, HistogramSeries>();
+  /**
+   * Checks the buckets.
+   *
+   * @param name Its name.
+   * @param options Help, label names, buckets.
+   * @throws {MetricsError} For buckets that do not increase, or bad names.
+   */
   constructor(name: string, options: HistogramOptions) {
     super(name, options.help, options.labelNames);
     const buckets = options.buckets ?? DEFAULT_BUCKETS;
@@ -210,7 +238,7 @@ export class Histogram extends Metric {
     }
     this.buckets = buckets;
   }
-  /** @returns `"histogram"`. */
+  /** `"histogram"`. */
   get type(): string {
     return "histogram";
   }
@@ -266,7 +294,7 @@ export class Histogram extends Metric {
     return series;
   }
 
-  /** @returns The sample lines: cumulative buckets with `+Inf`, then `_sum` and `_count`. */
+  /** The sample lines: cumulative buckets with `+Inf`, then `_sum` and `_count`. */
   render(): string[] {
     const lines: string[] = [];
     for (const s of this.#series.values()) {
