@@ -186,6 +186,9 @@ export class BusAuth {
     }
     const identity = await this.#verify(presented.secret);
     if (!identity) return this.#fail(remote, "unknown token");
+    if (need.upgrade && identity.role === "metrics") {
+      return refuse(401, `token ${identity.name} (metrics) may only read /metrics`);
+    }
     if (need.roles && !need.roles.includes(identity.role)) {
       return refuse(401, `needs a ${need.roles.join(" or ")} token, got ${identity.role}`);
     }

@@ -9,6 +9,7 @@ import {
   type Flags,
   formatUsage,
   integerFlag,
+  type LogFields,
   type MainOptions,
   plural,
   runCli,
@@ -20,6 +21,8 @@ import { openDataDir } from "./data_dir.ts";
 import { SqliteStore } from "./sqlite_store.ts";
 import { DataDirError, StoreError } from "./store_errors.ts";
 import { parseKeepFinished } from "./keep_finished.ts";
+import { BusMetrics } from "./bus_metrics.ts";
+import { BusSummary } from "./bus_summary.ts";
 import { tokenMain } from "./token_cli.ts";
 import { TokenFileError, TokenStore } from "./token_store.ts";
 
@@ -74,6 +77,9 @@ scheduler can take them; each job goes to one scheduler.`,
       ],
       ["--auth FILE", "tokens required (made by: deno task bus -- token add NAME --role ROLE)"],
       ["--allow-seed-clients", "with --auth: let in seed (protocol 1) clients without a token"],
+      ["--metrics-open", "with --auth: GET /metrics without a token (for Prometheus)"],
+      ["--summary-every S", "a summary line every S seconds when something changed; 0: none (10)"],
+      ["--log-format F", "text (default) or json: one JSON object per log line"],
       ["-d, --debug", "log every job event and dispatch"],
       ["-h, --help", "show this help"],
     ],
@@ -123,6 +129,8 @@ const OPTIONS = {
   "recover-grace": { type: "string", default: "30" },
   auth: { type: "string" },
   "allow-seed-clients": { type: "boolean", default: false },
+  "metrics-open": { type: "boolean", default: false },
+  "summary-every": { type: "string", default: "10" },
   debug: { type: "boolean", short: "d", default: false },
 } as const;
 
@@ -148,6 +156,8 @@ interface Config {
   debug: boolean;
   auth: string | undefined;
   allowSeedClients: boolean;
+  metricsOpen: boolean;
+  summaryEveryS: number;
 }
 
 /**
@@ -208,6 +218,8 @@ function configure({ values }: Flags<typeof OPTIONS>): Config {
     debug: values.debug,
     auth: values.auth,
     allowSeedClients: values["allow-seed-clients"],
+    metricsOpen: values["metrics-open"],
+    summaryEveryS: integerFlag("--summary-every", values["summary-every"], { min: 0 }),
   };
 }
 
@@ -247,6 +259,7 @@ async function run(config: Config, io: CliIo): Promise<number> {
   const bus = new BusServer({
     store,
     recoverGraceMs: config.recoverGraceS * 1000,
+    metrics: { text: (): string => metrics.render(), open: config.metricsOpen },
     ...(auth ? { auth, allowSeedClients: config.allowSeedClients } : {}),
     ...tls,
     maxQueuePerOwner: config.maxQueuePerOwner,
@@ -259,9 +272,9 @@ async function run(config: Config, io: CliIo): Promise<number> {
     pingTimeoutMs: config.pingTimeoutS * 1000,
     broadcast: config.broadcast,
     clock: io.clock,
-    // Without -d only requeues are logged: other job events are then never even built.
-    ...(config.debug ? {} : { jobEventStates: ["requeued"] as const }),
   });
+  const metrics = new BusMetrics(bus, { clock: io.clock });
+  using _summary = summarize(bus, config, io);
   watch(bus, config, io);
   using shutdown = new ShutdownSignal({ signal: io.signal });
   try {
@@ -311,6 +324,17 @@ function logStore(bus: BusServer, config: Config, io: CliIo): void {
           : ""),
     );
   }
+}
+
+/** The `--summary-every` lines (none for 0). */
+function summarize(bus: BusServer, config: Config, io: CliIo): Disposable {
+  if (config.summaryEveryS === 0) return { [Symbol.dispose]: () => {} };
+  const summary = new BusSummary(bus, {
+    everyS: config.summaryEveryS,
+    clock: io.clock,
+    log: (line, fields) => io.log(`summary: ${line}`, fields),
+  });
+  return { [Symbol.dispose]: () => summary.close() };
 }
 
 /** Says at start who may come in with --auth. */
@@ -375,33 +399,53 @@ function readTls(config: Config): { cert?: string; key?: string } | string {
 
 /** Logs what the bus does: connections, registrations, rejections, requeues (all with -d). */
 function watch(bus: BusServer, config: Config, io: CliIo): void {
-  const debug = (line: string): void => {
-    if (config.debug) io.log(`debug: ${line}`);
+  const debug = (line: string, fields?: LogFields): void => {
+    if (config.debug) io.log(`debug: ${line}`, fields);
   };
   bus.addEventListener("connection", (e) => {
-    if (e.open) return debug(`${e.client} connected from ${e.detail.remote}`);
-    io.log(`${e.client} closed (${e.detail.code}${e.detail.reason ? ` ${e.detail.reason}` : ""})`);
+    const { remote, code, reason } = e.detail;
+    if (e.open) return debug(`${e.client} connected from ${remote}`, { client: e.client, remote });
+    io.log(`${e.client} closed (${code}${reason ? ` ${reason}` : ""})`, {
+      client: e.client,
+      code,
+      reason,
+    });
   });
   bus.addEventListener("registration", (e) => {
     const name = e.name === e.client ? "" : ` "${e.name}"`;
-    io.log(`${e.client} registered as ${e.role}${name} (protocol ${e.protocol})`);
+    io.log(`${e.client} registered as ${e.role}${name} (protocol ${e.protocol})`, {
+      client: e.client,
+      role: e.role,
+      name: e.name,
+      protocol: e.protocol,
+    });
   });
   bus.addEventListener("rejection", (e) => {
     if (e.suppressed > 0) {
-      io.warn(`${e.client}: ${plural(e.suppressed, "more rejection")} not shown`);
-    } else io.warn(`${e.client}: rejected: ${e.reason}`);
+      io.warn(`${e.client}: ${plural(e.suppressed, "more rejection")} not shown`, {
+        client: e.client,
+        suppressed: e.suppressed,
+      });
+    } else io.warn(`${e.client}: rejected: ${e.reason}`, { client: e.client, reason: e.reason });
   });
   bus.addEventListener("job", ({ job }) => {
     const where = job.scheduler ? ` at ${job.scheduler}` : "";
     const why = job.reason ? ` (${job.reason})` : "";
     const line = `job ${job.id} p${job.priority} ${job.state}${where}${why}`;
-    if (job.state === "requeued") io.log(line);
-    else debug(line);
+    const { id, priority, state, scheduler, owner, reason } = job;
+    const fields = { job: id, priority, state, scheduler, owner, reason };
+    if (job.state === "requeued") io.log(line, fields);
+    else debug(line, fields);
   });
   if (config.debug) {
     bus.addEventListener("dispatch", ({ dispatch: d }) => {
       const preempt = d.preempting ? `, to evict ${d.preempting}` : "";
-      debug(`job ${d.id} p${d.priority} -> ${d.scheduler}${preempt}`);
+      debug(`job ${d.id} p${d.priority} -> ${d.scheduler}${preempt}`, {
+        job: d.id,
+        priority: d.priority,
+        scheduler: d.scheduler,
+        preempting: d.preempting,
+      });
     });
   }
   bus.addEventListener("notice", (e) => {

@@ -29,6 +29,7 @@ import { upgradeRefusal } from "./upgrade_gate.ts";
 import { ConnLimits } from "./conn_limits.ts";
 import type { RateLimiter } from "./rate_limiter.ts";
 import { HttpFront, type HttpFrontInfo } from "./http_front.ts";
+import { PROMETHEUS_CONTENT_TYPE } from "./metrics.ts";
 import type { ServerWebSocket } from "./ws_server_socket.ts";
 import type { BusHealth, BusServerOptions, BusStatus } from "./server_options.ts";
 
@@ -39,6 +40,7 @@ import { CommitGate } from "./commit_gate.ts";
 import { EventFeed, type EventReader } from "./event_feed.ts";
 import { isFinalState } from "../scheduler/job.ts";
 import {
+  BusCommitEvent,
   BusConnectionEvent,
   BusDispatchEvent,
   BusJobEvent,
@@ -138,6 +140,7 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
   #retry: TimerId | undefined;
   #closing: Promise<void> | undefined;
   #auth: BusAuth | undefined;
+  #metrics: BusServerOptions["metrics"];
 
   /**
    * Creates a BusServer.
@@ -165,6 +168,7 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
     this.#headerTimeoutMs = options.headerTimeoutMs ?? 10_000;
     check(isPositiveInt(this.#headerTimeoutMs), "headerTimeoutMs", this.#headerTimeoutMs);
     this.#clock = options.clock ?? systemClock;
+    this.#metrics = options.metrics;
     this.#limits = new ConnLimits({ ...options, clock: this.#clock });
     this.#tls = tlsOptions(options.cert, options.key);
     this.#jobEventStates = options.jobEventStates && new Set(options.jobEventStates);
@@ -337,6 +341,14 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
         need,
         () => Response.json(this.status()),
       );
+    }
+    if (request.method === "GET" && url.pathname === "/metrics" && this.#metrics) {
+      const { text, open } = this.#metrics;
+      const answer = (): Response =>
+        new Response(text(), { headers: { "content-type": PROMETHEUS_CONTENT_TYPE } });
+      if (!this.#auth || open) return answer();
+      const need = { upgrade: false, roles: ["metrics", "monitor", "admin"] } as const;
+      return this.#auth.admit(request, info.remoteAddr.hostname, need, answer);
     }
     if (url.pathname === "/") {
       return new Response("sched bus: connect with a WebSocket (see docs/protocol.md)\n", {
@@ -659,6 +671,13 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
    * caught up. Runs before the batch's held outputs go out.
    */
   #committed(result: CommitResult): void {
+    if (this.listens("commit")) {
+      this.dispatchEvent(
+        result.ok
+          ? new BusCommitEvent(true, result.ms, result.writes)
+          : new BusCommitEvent(false, 0, 0),
+      );
+    }
     const accepts = this.#accepts;
     this.#accepts = [];
     const fresh = accepts.filter((accept) => !accept.duplicate).map((accept) => accept.id);

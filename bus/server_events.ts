@@ -103,6 +103,20 @@ export class BusNoticeEvent extends Event {
   }
 }
 
+/** The bus committed a batch of writes to its store (or failed to). */
+export class BusCommitEvent extends Event {
+  /**
+   * Creates the event.
+   *
+   * @param ok Whether the commit succeeded.
+   * @param ms How long it took (0 for a failed one).
+   * @param writes How many writes it held (0 for a failed one).
+   */
+  constructor(readonly ok: boolean, readonly ms: number, readonly writes: number) {
+    super("commit");
+  }
+}
+
 /** The events `BusServer` dispatches, by type. */
 export interface BusServerEventMap {
   /** A connection opened or closed. */
@@ -117,4 +131,6 @@ export interface BusServerEventMap {
   dispatch: BusDispatchEvent;
   /** Something unusual but handled. */
   notice: BusNoticeEvent;
+  /** A batch of store writes was committed (or failed). */
+  commit: BusCommitEvent;
 }

@@ -113,6 +113,12 @@ export interface BusServerOptions extends ConnLimitsOptions {
    * @default {false}
    */
   allowSeedClients?: boolean;
+  /**
+   * Serve `GET /metrics` (Prometheus text format, see `bus/bus_metrics.ts`): `text` makes the
+   * document; with `auth` it needs a metrics, monitor or admin token unless `open`.
+   * @default {undefined} no `/metrics` (404)
+   */
+  metrics?: { text: () => string; open?: boolean };
 }
 
 /** The `/health` document. */

@@ -8,10 +8,16 @@
 import { type Clock, systemClock } from "../core/clock.ts";
 
 /** What a token lets its holder be: see `docs/protocol.md`, "Authentication". */
-export type TokenRole = "producer" | "scheduler" | "monitor" | "admin";
+export type TokenRole = "producer" | "scheduler" | "monitor" | "admin" | "metrics";
 
 /** Every {@linkcode TokenRole}, in the order the docs give them. */
-export const TOKEN_ROLES: readonly TokenRole[] = ["producer", "scheduler", "monitor", "admin"];
+export const TOKEN_ROLES: readonly TokenRole[] = [
+  "producer",
+  "scheduler",
+  "monitor",
+  "admin",
+  "metrics",
+];
 
 /** Who holds a verified token: its name and role, and which stored hash it matched. */
 export interface TokenIdentity {

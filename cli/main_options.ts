@@ -6,7 +6,7 @@
 
 // deno-lint-ignore-file no-console -- the defaults of a CLI's output are the console
 import { type Clock, systemClock } from "../core/clock.ts";
-import { stamp } from "./stamp.ts";
+import { formatLog, type LogFields, type LogFormat } from "./log_format.ts";
 
 /** Injection points of every CLI's `main(args, options)`; the command line uses the defaults. */
 export interface MainOptions {
@@ -30,6 +30,11 @@ export interface MainOptions {
    * @default {systemClock}
    */
   clock?: Clock | undefined;
+  /**
+   * The form of `log` / `warn` lines (`--log-format`, set by `runCli` from the flag).
+   * @default {"text"}
+   */
+  logFormat?: LogFormat | undefined;
 }
 
 /** {@linkcode MainOptions} with the defaults filled in, plus stamped log helpers. */
@@ -43,10 +48,10 @@ export interface CliIo {
   err: (line: string) => void;
   /** The clock. */
   clock: Clock;
-  /** Prints `HH:MM:SS.mmm line` on stdout. */
-  log: (line: string) => void;
-  /** Prints `HH:MM:SS.mmm warning: line` on stderr. */
-  warn: (line: string) => void;
+  /** Prints `HH:MM:SS.mmm line` on stdout (with `--log-format json`: a JSON object). */
+  log: (line: string, fields?: LogFields) => void;
+  /** Prints `HH:MM:SS.mmm warning: line` on stderr (with `--log-format json`: a JSON object). */
+  warn: (line: string, fields?: LogFields) => void;
 }
 
 /**
@@ -67,12 +72,15 @@ export function cliIo(options: MainOptions = {}): CliIo {
   const out = options.stdout ?? ((line: string) => console.log(line));
   const err = options.stderr ?? ((line: string) => console.error(line));
   const clock = options.clock ?? systemClock;
+  const format = options.logFormat ?? "text";
   return {
     signal: options.signal ?? new AbortController().signal,
     out,
     err,
     clock,
-    log: (line) => out(`${stamp(clock.now())} ${line}`),
-    warn: (line) => err(`${stamp(clock.now())} warning: ${line}`),
+    log: (message, fields) =>
+      out(formatLog(format, { time: clock.now(), level: "info", message, fields })),
+    warn: (message, fields) =>
+      err(formatLog(format, { time: clock.now(), level: "warning", message, fields })),
   };
 }

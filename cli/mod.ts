@@ -46,6 +46,7 @@ export * from "./credentials.ts";
 export * from "./errors.ts";
 export * from "./flag_values.ts";
 export * from "./flags.ts";
+export * from "./log_format.ts";
 export * from "./main_options.ts";
 export * from "./run_cli.ts";
 export * from "./stamp.ts";

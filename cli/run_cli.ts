@@ -8,6 +8,10 @@
 import { UsageError } from "./errors.ts";
 import { type FlagOptions, type Flags, HELP_FLAG, parseFlags } from "./flags.ts";
 import { type CliIo, cliIo, type MainOptions } from "./main_options.ts";
+import { logFormatFlag } from "./log_format.ts";
+
+/** The flag every CLI takes: `--log-format text|json` (see `log_format.ts`). */
+export const LOG_FORMAT_FLAG = { "log-format": { type: "string" } } as const;
 
 /** The exit code of a bad command line. */
 export const EXIT_USAGE = 2;
@@ -36,7 +40,8 @@ export interface CliSpec<O extends FlagOptions, C> {
 
 /**
  * Runs a CLI: parses `args` (see `parseFlags`), prints the usage on stdout and returns 0 for
- * `-h`/`--help`, prints `name: <one line>` and the usage on stderr and returns 2 for a
+ * `-h`/`--help`, reads `--log-format` (every CLI takes it: the form of `io.log` / `io.warn`
+ * lines), prints `name: <one line>` and the usage on stderr and returns 2 for a
  * {@linkcode UsageError}, else returns what `spec.run` returns. Other errors propagate.
  *
  * @param spec See {@linkcode CliSpec}.
@@ -65,15 +70,20 @@ export async function runCli<const O extends FlagOptions, C>(
   args: readonly string[],
   options: MainOptions = {},
 ): Promise<number> {
-  const io = cliIo(options);
+  let io = cliIo(options);
   let config: C;
   try {
-    const options = { ...spec.options, ...HELP_FLAG } as O & typeof HELP_FLAG;
-    const flags = parseFlags(args, options, { positionals: spec.positionals ?? false });
+    const flagOptions = { ...LOG_FORMAT_FLAG, ...spec.options, ...HELP_FLAG } as
+      & O
+      & typeof HELP_FLAG;
+    const flags = parseFlags(args, flagOptions, { positionals: spec.positionals ?? false });
     if ((flags.values as { help?: boolean }).help) {
       io.out(spec.usage);
       return 0;
     }
+    const format = (flags.values as { "log-format"?: unknown })["log-format"];
+    const logFormat = logFormatFlag(typeof format === "string" ? format : undefined);
+    if (logFormat !== "text") io = cliIo({ ...options, logFormat });
     config = spec.configure(flags, io);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;

@@ -253,32 +253,40 @@ function watchJobs(producer: Producer, config: Config, io: CliIo): JobTimes {
       idle.delete(job.id);
       times.finish(job.id, job.payload.priority, job.submittedAt, now);
     } else times.change(job.id, change, job.submittedAt, now);
+    const log = (line: string): void =>
+      io.log(line, {
+        job: job.id,
+        priority: job.payload.priority,
+        state: change,
+        scheduler: job.scheduler,
+        reason: job.reason,
+      });
     switch (change) {
       case "sent":
-        if (config.debug) io.log(`debug: ${job.id} sent`);
+        if (config.debug) log(`debug: ${job.id} sent`);
         return;
       case "accepted": // said with the bus's "queued" that follows
         accepted.add(job.id);
         return;
       case "queued": // the bus's own (just accepted), or waiting at a scheduler
-        if (!accepted.delete(job.id)) return io.log(`${job.id} queued${on}`);
-        return io.log(`${job.id} accepted, queued in the bus${unserved(job)}`);
+        if (!accepted.delete(job.id)) return log(`${job.id} queued${on}`);
+        return log(`${job.id} accepted, queued in the bus${unserved(job)}`);
       case "resent":
-        return io.log(`${job.id} re-sent after reconnecting (send #${job.sends})`);
+        return log(`${job.id} re-sent after reconnecting (send #${job.sends})`);
       case "duplicate":
-        return io.log(`${job.id} the bus had it already: ${job.state}${on}`);
+        return log(`${job.id} the bus had it already: ${job.state}${on}`);
       case "started":
         accepted.delete(job.id);
-        return io.log(`${job.id} started${on} after ${seconds(times.waitedMs(job.id))} waiting`);
+        return log(`${job.id} started${on} after ${seconds(times.waitedMs(job.id))} waiting`);
     }
     if (job.outcome && job.outcome !== "rejected" && job.outcome !== "sent") {
       const ran = job.lastStartedAt === undefined
         ? ""
         : `, ran ${seconds(now - job.lastStartedAt)}`;
       const total = seconds(now - job.submittedAt);
-      return io.log(`${job.id} ${change}${on}${why} (${total} after submission${ran})`);
+      return log(`${job.id} ${change}${on}${why} (${total} after submission${ran})`);
     }
-    io.log(`${job.id} ${change}${on}${why}`);
+    log(`${job.id} ${change}${on}${why}`);
   });
   return times;
 }

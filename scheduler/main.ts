@@ -461,7 +461,8 @@ async function run(config: Config, io: CliIo): Promise<number> {
     runner.addEventListener(state, (event) => {
       if (event.startsAtOnce && !config.debug) return; // say only "started"
       if (stopping && event.state === "cancelled") terminated++;
-      io.log(describe(event, config, stopping));
+      const { id: job, priority } = event.job;
+      io.log(describe(event, config, stopping), { job, priority, state: event.state });
     });
   }
   watchBus(scheduler, config, io);

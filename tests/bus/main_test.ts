@@ -195,7 +195,10 @@ Deno.test("bus main: token refuses a bad command line with one line and its usag
   const cases: [string[], RegExp][] = [
     [[], /^bus token: a command is needed: add, list or revoke$/],
     [["remove", "x"], /^bus token: unknown command 'remove'$/],
-    [["add", "alice"], /^bus token: add needs --role \(producer, scheduler, monitor, admin\)$/],
+    [
+      ["add", "alice"],
+      /^bus token: add needs --role \(producer, scheduler, monitor, admin, metrics\)$/,
+    ],
     [["add", "alice", "--role", "root"], /^bus token: --role must be one of .*, got 'root'$/],
     [["add", "a b", "--role", "admin"], /^bus token: a token name must be 1\.\.64/],
     [["add", "--role", "admin"], /^bus token: add needs a token NAME$/],
