@@ -6,6 +6,7 @@
  * @module
  */
 
+import { dashboardResponse } from "./dashboard_page.ts";
 import { type Clock, systemClock, type TimerId } from "../core/clock.ts";
 import { Dispatcher, type DispatcherJobEvent } from "./dispatcher.ts";
 import { BusStateError } from "./errors.ts";
@@ -293,6 +294,8 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
         () => Response.json(this.status()),
       );
     }
+    const page = request.method === "GET" ? dashboardResponse(url.pathname, request) : undefined;
+    if (page) return page; // the dashboard (dashboard_page.ts)
     if (url.pathname === "/") {
       return new Response("sched bus: connect with a WebSocket (see docs/protocol.md)\n", {
         status: 426,
