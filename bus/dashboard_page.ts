@@ -65,6 +65,7 @@ export const DASHBOARD_HTML = `<!doctype html>
     <canvas id="rate-chart" width="900" height="160"></canvas>
   </section>
   <section id="schedulers" data-view hidden>
+    <h2>Schedulers</h2>
     <table><thead><tr><th>Name</th><th>Labels</th><th>Slots used</th><th>Running</th>
     <th>Last heard</th><th>Draining</th><th></th></tr></thead><tbody id="scheduler-rows"></tbody></table>
   </section>

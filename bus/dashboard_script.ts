@@ -47,6 +47,12 @@ export const DASHBOARD_SCRIPT = String.raw`"use strict";
     for (var i = 0; i < bytes.length; i++) bin += String.fromCharCode(bytes[i]);
     return btoa(bin).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
   }
+  // Replaces an element's HTML only when it changed: no churn under the pointer, less work.
+  var shown = new Map();
+  function box(id) {
+    var el = $(id);
+    return { set html(v) { if (shown.get(id) !== v) { shown.set(id, v); el.innerHTML = v; } } };
+  }
   function say(text) { var m = $("message"); m.textContent = text || ""; m.hidden = !text; }
 
   // ---- the connection ----
@@ -194,7 +200,7 @@ export const DASHBOARD_SCRIPT = String.raw`"use strict";
   // ---- painting ----
   function paint() {
     paintOverview();
-    if (st.tab === "schedulers") paintSchedulers();
+    if (st.tab === "schedulers" || st.tab === "overview") paintSchedulers();
     if (st.tab === "queue") paintQueue();
     if (st.tab === "jobs") paintJobs();
     if (st.tab === "job") paintJob();
@@ -220,7 +226,7 @@ export const DASHBOARD_SCRIPT = String.raw`"use strict";
     var byP = {};
     if (s) Object.keys(s.queue.byPriority).sort(function (a, b) { return a - b; })
       .forEach(function (p) { byP["priority " + p] = s.queue.byPriority[p]; });
-    $("waiting-by-priority").innerHTML = kv(byP);
+    box("waiting-by-priority").html = kv(byP);
     var r = running(s);
     $("running-total").textContent = s ? r.n : "–";
     $("slots-total").textContent = s ? r.used + " of " + r.slots + " slots used" : "";
@@ -229,8 +235,8 @@ export const DASHBOARD_SCRIPT = String.raw`"use strict";
       if (now - f.at > HOUR) { st.finished.delete(id); return; }
       byOutcome[f.state] = (byOutcome[f.state] || 0) + 1;
     });
-    $("finished-hour").innerHTML = kv(byOutcome);
-    $("counters").innerHTML = kv({ events: st.counters.events, evictions: st.counters.evicted,
+    box("finished-hour").html = kv(byOutcome);
+    box("counters").html = kv({ events: st.counters.events, evictions: st.counters.evicted,
       requeues: st.counters.requeued, "dropped by bus": s ? s.droppedEvents : "–" });
     drawChart(now);
   }
@@ -256,7 +262,7 @@ export const DASHBOARD_SCRIPT = String.raw`"use strict";
   function paintSchedulers() {
     var s = st.status, now = Date.now();
     if (!s) return;
-    $("scheduler-rows").innerHTML = s.schedulers.map(function (x) {
+    box("scheduler-rows").html = s.schedulers.map(function (x) {
       var jobs = x.running.slice(0, 50).map(function (r) {
         var started = st.startedAt.get(r.id);
         return '<div><a href="#job/' + encodeURIComponent(r.id) + '">' + esc(r.id) + "</a> p" +
@@ -287,7 +293,7 @@ export const DASHBOARD_SCRIPT = String.raw`"use strict";
     var rows = q.jobs.filter(function (j) { return !j.scheduler || j.state === "requeued"; });
     $("queue-count").textContent = (st.status ? st.status.queue.length : q.total) + " waiting; first " +
       rows.length + " shown";
-    $("queue-rows").innerHTML = rows.map(function (j, i) {
+    box("queue-rows").html = rows.map(function (j, i) {
       return '<tr class="clickable" data-job="' + esc(j.id) + '"><td>' + (i + 1) + "</td><td>" + esc(j.id) +
         "</td><td>" + esc(j.name) + "</td><td>" + esc(j.priority) + "</td><td>" + ago(now - j.submittedAt) +
         "</td><td>" + esc(j.owner) + "</td><td>" + esc(j.waiting || (j.state === "requeued" ? "retry backoff" : "its turn")) +
@@ -312,7 +318,7 @@ export const DASHBOARD_SCRIPT = String.raw`"use strict";
     var p = $("filter-priority").value;
     var rows = q.jobs.filter(function (j) { return p === "" || j.priority === Number(p); });
     $("jobs-count").textContent = q.total + " match; " + rows.length + " shown";
-    $("job-rows").innerHTML = rows.map(function (j) {
+    box("job-rows").html = rows.map(function (j) {
       return '<tr class="clickable" data-job="' + esc(j.id) + '"><td>' + esc(j.id) + "</td><td>" + esc(j.name) +
         '</td><td class="state-' + esc(j.state) + '">' + esc(j.state) + "</td><td>" + esc(j.priority) +
         "</td><td>" + esc(j.owner) + "</td><td>" + esc(j.scheduler) + "</td><td>" + when(j.submittedAt) +
@@ -329,9 +335,9 @@ export const DASHBOARD_SCRIPT = String.raw`"use strict";
     var j = st.job;
     if (!j) return;
     $("job-title").textContent = "Job " + j.id;
-    if (j.error) { $("job-body").innerHTML = "<p>" + esc(j.error) + "</p>"; $("job-actions").innerHTML = ""; return; }
+    if (j.error) { box("job-body").html = "<p>" + esc(j.error) + "</p>"; box("job-actions").html = ""; return; }
     var live = FINAL.indexOf(j.state) < 0;
-    $("job-actions").innerHTML = !st.admin
+    box("job-actions").html = !st.admin
       ? '<span class="small" id="read-only-note">read-only: actions need an admin token</span>'
       : live ? '<button id="job-cancel">Cancel</button><input id="job-priority" type="number" min="0" max="10" value="' +
         esc(j.priority) + '"><button id="job-set-priority">Change priority</button>' : "";
@@ -341,7 +347,7 @@ export const DASHBOARD_SCRIPT = String.raw`"use strict";
       "exit code": r.code === undefined ? "–" : r.code, signal: r.signal || "–",
       duration: r.durationMs === undefined ? "–" : ago(r.durationMs), reason: j.reason || "–" };
     var spec = Object.assign({}, j.payload || {});
-    $("job-body").innerHTML = '<div class="card">' + kv(facts) + "</div>" +
+    box("job-body").html = '<div class="card">' + kv(facts) + "</div>" +
       "<h2>Spec</h2><pre>" + esc(JSON.stringify(spec, null, 2)) + "</pre>" +
       "<h2>stdout (tail)</h2><pre id=\"job-stdout\">" + esc(r.stdoutTail || "") + "</pre>" +
       "<h2>stderr (tail)</h2><pre id=\"job-stderr\">" + esc(r.stderrTail || "") + "</pre>" +
@@ -363,7 +369,9 @@ export const DASHBOARD_SCRIPT = String.raw`"use strict";
     var h = location.hash.replace(/^#/, "") || "overview";
     if (h.indexOf("job/") === 0) { st.tab = "job"; st.jobId = decodeURIComponent(h.slice(4)); }
     else st.tab = ["overview", "schedulers", "queue", "jobs"].indexOf(h) >= 0 ? h : "overview";
-    document.querySelectorAll("[data-view]").forEach(function (v) { v.hidden = v.id !== st.tab; });
+    document.querySelectorAll("[data-view]").forEach(function (v) {
+      v.hidden = v.id !== st.tab && !(st.tab === "overview" && v.id === "schedulers");
+    });
     document.querySelectorAll("nav a").forEach(function (a) {
       a.className = a.dataset.tab === st.tab ? "active" : "";
     });

@@ -102,7 +102,12 @@ async function openWithToken(page: Page, port: number, token: string): Promise<v
 }
 
 /** The counts a person reads on the overview equal the bus's /status. */
-async function countsMatchStatus(page: Page, bus: BusServer, waiting: number, running: number) {
+async function countsMatchStatus(
+  page: Page,
+  bus: BusServer,
+  waiting: number,
+  running: number,
+): Promise<void> {
   await until("the bus's queue and running jobs", () => {
     const status = bus.status();
     const busy = status.schedulers.reduce((n, s) => n + s.running.length, 0);
@@ -121,7 +126,7 @@ async function countsMatchStatus(page: Page, bus: BusServer, waiting: number, ru
 Deno.test({
   name: "dashboard (admin token): live counts match /status, a job's page, cancel",
   ignore,
-  async fn() {
+  async fn(): Promise<void> {
     const { bus, port, tokens, dir } = await securedBus();
     await using _bus = bus;
     const url = `ws://127.0.0.1:${port}`;
@@ -130,7 +135,7 @@ Deno.test({
     await openWithToken(page, port, tokens.admin);
     await waitText(page, "#role", (t) => t.startsWith("admin"), "the admin role");
 
-    await using node = scheduler(url, 2, tokens.scheduler);
+    await using _node = scheduler(url, 2, tokens.scheduler);
     await using alice = producer(url, tokens.producer);
     for (let i = 1; i <= 12; i++) {
       alice.submit({ priority: 3, name: "greet", command: ["sh", "-c", `echo hello-${i}`] });
@@ -146,13 +151,24 @@ Deno.test({
     const shot = Deno.env.get("DASHBOARD_SCREENSHOT");
     if (shot) await page.screenshot({ path: shot });
 
+    // Queue: the waiting jobs in dispatch order, with search.
+    await page.goto(`http://127.0.0.1:${port}/#queue`);
+    await waitText(page, "#queue-count", (t) => t.startsWith("3 waiting; first 3"), "the queue");
+    assert.match(
+      await text(page, "#queue-rows"),
+      /alice\/alice-15.*alice\/alice-16.*alice\/alice-17/,
+    );
+    await page.type("#queue-search", "alice-16");
+    await waitText(page, "#queue-count", (t) => t.endsWith("first 1 shown"), "the search");
+
     // Jobs: find a job by name, open its page, read its output.
     await page.goto(`http://127.0.0.1:${port}/#jobs`);
     await waitText(page, "#conn", (t) => t === "live", "the page to reconnect");
     await page.type("#filter-name", "alice-1");
     await page.select("#filter-state", "succeeded");
     await page.click("#jobs-filter button");
-    await page.waitForSelector('tr[data-job="alice/alice-1"]');
+    // alice-1, alice-10, alice-11, alice-12
+    await waitText(page, "#jobs-count", (t) => t === "4 match; 4 shown", "the filtered jobs");
     await page.click('tr[data-job="alice/alice-1"]');
     await waitText(page, "#job-stdout", (t) => t === "hello-1\n", "the job's output");
     assert.match(await text(page, "#job-body"), /succeeded/);
@@ -172,7 +188,7 @@ Deno.test({
 Deno.test({
   name: "dashboard (monitor token): read-only, and the bus refuses its cancel",
   ignore,
-  async fn() {
+  async fn(): Promise<void> {
     const { bus, port, tokens, dir } = await securedBus();
     await using _bus = bus;
     const url = `ws://127.0.0.1:${port}`;
@@ -218,7 +234,7 @@ Deno.test({
 Deno.test({
   name: "dashboard: recovers by itself after the bus restarts on the same port",
   ignore,
-  async fn() {
+  async fn(): Promise<void> {
     let bus = new BusServer({ port: 0, pingTimeoutMs: 0 });
     await using relay = new TcpRelay(bus.listen().port);
     try {
