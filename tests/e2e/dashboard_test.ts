@@ -179,6 +179,18 @@ Deno.test({
     await page.click("#job-cancel");
     await waitText(page, "#message", (t) => t.includes("done"), "the cancel's answer");
     await countsMatchStatus(page, bus, 2, 2);
+
+    // Drain the scheduler from the overview.
+    await page.goto(`http://127.0.0.1:${port}/#overview`);
+    await page.waitForSelector('button[data-drain="node-a"]');
+    await page.click('button[data-drain="node-a"]');
+    await until("node-a draining", () => bus.status().schedulers[0]?.draining === true);
+    await waitText(
+      page,
+      '#scheduler-rows tr[data-scheduler="node-a"] td:nth-child(6)',
+      (t) => t === "yes",
+      "draining shown",
+    );
     assert.deepEqual(errors.filter((e) => !e.includes("401")), []); // 401: before the token
     await page.close();
     await Deno.remove(dir, { recursive: true });
