@@ -21,7 +21,7 @@ export const DASHBOARD_SCRIPT = String.raw`"use strict";
   var HOUR = 3600000;
   var $ = function (id) { return document.getElementById(id); };
   var st = {
-    ws: null, up: false, retryMs: 250, admin: false, probed: false, pending: [],
+    ws: null, up: false, noAuth: false, retryMs: 250, admin: false, probed: false, pending: [],
     status: null, statusAt: 0, statusBusy: false, statusWanted: true,
     finished: new Map(), rate: new Map(), counters: { events: 0, evicted: 0, requeued: 0 },
     startedAt: new Map(), heard: new Map(), queue: null, jobs: null, job: null,
@@ -41,7 +41,9 @@ export const DASHBOARD_SCRIPT = String.raw`"use strict";
     return (ms / HOUR).toFixed(1) + " h";
   }
   function when(at) { return at ? new Date(at).toLocaleTimeString() : "–"; }
-  function token() { return sessionStorage.getItem(TOKEN_KEY) || ""; }
+  function storedToken() { return sessionStorage.getItem(TOKEN_KEY) || ""; }
+  // A bus without --auth takes no token (and would fail an upgrade that offers subprotocols).
+  function token() { return st.noAuth ? "" : storedToken(); }
   function b64url(text) {
     var bytes = new TextEncoder().encode(text), bin = "";
     for (var i = 0; i < bytes.length; i++) bin += String.fromCharCode(bytes[i]);
@@ -83,7 +85,11 @@ export const DASHBOARD_SCRIPT = String.raw`"use strict";
   }
   // With --auth a browser cannot see why an upgrade failed: ask /status first.
   function checkThenConnect() {
-    fetchStatus().then(function (code) {
+    var probe = storedToken() ? fetch("/status", { cache: "no-store" }).then(function (r) {
+      st.noAuth = r.ok;
+      return r.body ? r.body.cancel() : undefined;
+    }, function () {}) : Promise.resolve();
+    probe.then(fetchStatus).then(function (code) {
       if (code === 401) {
         setConn("token needed");
         say("This bus needs a token: paste a monitor or admin token above.");
@@ -359,7 +365,9 @@ export const DASHBOARD_SCRIPT = String.raw`"use strict";
   }
   function paintRole() {
     var text = !st.up ? "" : st.admin ? "admin token: actions enabled"
-      : token() ? "read-only (this token may not act)" : "read-only (no token)";
+      : token() ? "read-only (this token may not act)"
+      : st.noAuth && storedToken() ? "read-only (this bus has no --auth: tokens are not used)"
+      : "read-only (no token)";
     $("role").textContent = st.probed ? text : "";
     $("role").dataset.admin = st.admin ? "yes" : "no";
   }

@@ -254,6 +254,11 @@ Deno.test({
       const { page } = await browser.page();
       await page.goto(`http://127.0.0.1:${relay.port}/`);
       await waitText(page, "#conn", (t) => t === "live", "the page to connect");
+      // A token given to a bus without --auth is not used (nor offered as a subprotocol).
+      await page.type("#token-input", "sched_not-needed");
+      await page.click("#token-save");
+      await waitText(page, "#role", (t) => t.includes("no --auth"), "the page to say so");
+      await waitText(page, "#conn", (t) => t === "live", "the page to connect again");
       await countsMatchStatus(page, bus, 0, 0);
       await bus.close();
       await waitText(page, "#conn", (t) => t !== "live", "the page to notice the bus is gone");
