@@ -7,6 +7,7 @@
  * @module
  */
 
+import { dashboardResponse } from "./dashboard_page.ts";
 import { type Clock, systemClock, type TimerId } from "../core/clock.ts";
 import { Dispatcher, type DispatcherJobEvent } from "./dispatcher.ts";
 import { BusStateError } from "./errors.ts";
@@ -350,6 +351,8 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
       const need = { upgrade: false, roles: ["metrics", "monitor", "admin"] } as const;
       return this.#auth.admit(request, info.remoteAddr.hostname, need, answer);
     }
+    const page = request.method === "GET" ? dashboardResponse(url.pathname, request) : undefined;
+    if (page) return page; // the dashboard (dashboard_page.ts)
     if (url.pathname === "/") {
       return new Response("sched bus: connect with a WebSocket (see docs/protocol.md)\n", {
         status: 426,
