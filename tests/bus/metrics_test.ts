@@ -100,16 +100,17 @@ Deno.test("/metrics: the whole output parses strictly and matches a known run", 
   // The scheduler goes away: c goes back to the queue.
   await scheduler.close();
   await producer.next(event("c", "requeued"));
-  metrics.observeCommit(0.003);
   f = parseProm(await scrape(http));
   assert.equal(sampleValue(f, "sched_job_requeues_total"), 1);
   assert.equal(sampleValue(f, "sched_jobs_waiting", { priority: "3" }), 1);
   assert.equal(sampleValue(f, "sched_jobs_running"), 0);
   assert.equal(sampleValue(f, "sched_schedulers_connected", { protocol: "2" }), 0);
   assert.equal(sampleValue(f, "sched_connections", { role: "scheduler" }), 0);
-  assert.equal(sampleValue(f, "sched_store_commit_seconds_count"), 1);
-  assert.equal(sampleValue(f, "sched_store_commit_seconds_bucket", { le: "0.002" }), 0);
-  assert.equal(sampleValue(f, "sched_store_commit_seconds_bucket", { le: "0.005" }), 1);
+  // Every turn that wrote was one commit of the bus's store (in memory here).
+  const commits = sampleValue(f, "sched_store_commit_seconds_count")!;
+  assert.ok(commits >= 3, `commits: ${commits}`);
+  assert.equal(sampleValue(f, "sched_store_commit_seconds_bucket", { le: "+Inf" }), commits);
+  assert.equal(sampleValue(f, "sched_store_commit_failures_total"), 0);
   for (const family of f.values()) assert.match(family.name, /^sched_/);
   metrics.close();
 });
