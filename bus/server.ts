@@ -7,7 +7,6 @@
  * @module
  */
 
-import { dashboardResponse } from "./dashboard_page.ts";
 import { type Clock, systemClock, type TimerId } from "../core/clock.ts";
 import { Dispatcher, type DispatcherJobEvent } from "./dispatcher.ts";
 import { BusStateError } from "./errors.ts";
@@ -16,29 +15,28 @@ import { parseClientMessage } from "./client_message.ts";
 import { roleRefusal, type TokenRights } from "./role_table.ts";
 import {
   assignedIdPrefix,
-  type IdScope,
   maySee,
   scopeFor,
   submittedId,
   toBusId,
-  toClientId,
   withClientId,
 } from "./owner_scope.ts";
 import { BusAuth, registerRefusal } from "./auth.ts";
 import type { TokenIdentity } from "./token_store.ts";
 import { upgradeRefusal } from "./upgrade_gate.ts";
 import { ConnLimits } from "./conn_limits.ts";
-import type { RateLimiter } from "./rate_limiter.ts";
 import { HttpFront, type HttpFrontInfo } from "./http_front.ts";
-import { PROMETHEUS_CONTENT_TYPE } from "./metrics.ts";
 import type { ServerWebSocket } from "./ws_server_socket.ts";
 import type { BusHealth, BusServerOptions, BusStatus } from "./server_options.ts";
 
 export type { BusHealth, BusServerOptions, BusStatus } from "./server_options.ts";
-import type { CommitResult, JobStore, StoredEvent } from "./job_store.ts";
+import type { CommitResult, JobStore } from "./job_store.ts";
 import { SqliteStore } from "./sqlite_store.ts";
 import { CommitGate } from "./commit_gate.ts";
-import { EventFeed, type EventReader } from "./event_feed.ts";
+import { EventRouter } from "./event_router.ts";
+import { AcceptBatch, acceptedMessage } from "./accept_batch.ts";
+import type { BusConn } from "./bus_conn.ts";
+import { httpRoute } from "./http_routes.ts";
 import { isFinalState } from "../scheduler/job.ts";
 import {
   BusCommitEvent,
@@ -59,34 +57,10 @@ import {
   type ListMessage,
   type OutputMessage,
   type RegisterMessage,
-  type Role,
   type ServerMessage,
 } from "./protocol.ts";
 
-interface Conn {
-  id: string;
-  socket: ServerWebSocket;
-  role: Role | undefined;
-  protocol: 1 | 2;
-  name: string;
-  owner: string;
-  reported: Set<string>; // rejection reasons already dispatched
-  suppressed: number;
-  closed: Promise<void>;
-  identity?: TokenIdentity | undefined; // with --auth: the token's holder (none: a seed client)
-  scope: IdScope | undefined; // with --auth, a producer's: its ids are <owner>/<id> bus-wide
-  rate: RateLimiter;
-  stopRegisterWatch: () => void;
-  abortTimer: TimerId | undefined; // after a close the peer may never answer: drop the TCP
-  reader: EventReader | undefined; // a v2 producer's or a monitor's event cursor
-}
-
-/** A job request waiting for the commit of its job (or of the job it duplicates). */
-interface PendingAccept {
-  conn: Conn;
-  id: string; // bus-wide
-  duplicate: boolean;
-}
+type Conn = BusConn;
 
 const MAX_REPORTED_REASONS = 5;
 const RETRY_MS = 20;
@@ -122,22 +96,16 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
   #store: JobStore;
   #ownsStore: boolean;
   #gate: CommitGate;
-  #feed: EventFeed;
-  #accepts: PendingAccept[] = []; // job requests waiting for the current batch's commit
-  #acks = new Map<Conn, string[]>(); // final reports to acknowledge once committed
-  #feedTimer: TimerId | undefined;
+  #router: EventRouter;
+  #batch: AcceptBatch;
   #pruneTimer: TimerId | undefined;
-  #storeFailing = false;
   #server: HttpFront | undefined;
   #headerTimeoutMs: number;
   #conns = new Map<string, Conn>();
-  #owners = new Map<string, Set<Conn>>(); // v2 producers by owner
-  #monitors = new Set<Conn>();
   #nextConn = 1;
   #startedAt = 0;
   #droppedOutput = 0;
   #jobEventStates: ReadonlySet<string> | undefined;
-  #pendingEvents: DispatcherJobEvent[] = []; // job events to forward after the current message
   #retry: TimerId | undefined;
   #closing: Promise<void> | undefined;
   #auth: BusAuth | undefined;
@@ -179,7 +147,16 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
       onCommit: (result) => this.#committed(result),
       clock: this.#clock,
     });
-    this.#feed = new EventFeed(store);
+    this.#router = new EventRouter({
+      store,
+      clock: this.#clock,
+      maxBuffered: this.#maxBuffered,
+      send: (conn, text) => this.#sendText(conn, text),
+      dirty: () => this.#gate.dirty,
+      onEvent: (event) => {
+        if (this.#wantsJobEvent(event)) this.dispatchEvent(new BusJobEvent(event));
+      },
+    });
     this.#dispatcher = new Dispatcher({
       store: this.#gate.store,
       recoverGraceMs: options.recoverGraceMs,
@@ -187,12 +164,19 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
       maxQueuePerOwner: options.maxQueuePerOwner,
       broadcast: options.broadcast,
       clock: this.#clock,
-      onJobEvent: (event) => this.#defer(event),
+      onJobEvent: (event) => this.#router.defer(event, this.#wantsJobEvent(event)),
       onDispatch: (info) => {
         if (this.listens("dispatch")) this.dispatchEvent(new BusDispatchEvent(info));
       },
       onNotice: (message) => this.#notice(message),
       onBlocked: () => this.#scheduleRetry(),
+    });
+    this.#batch = new AcceptBatch({
+      dispatcher: this.#dispatcher,
+      write: (conn, message) => this.#write(conn, encodeMessage(message)),
+      reject: (conn, id, reason) =>
+        this.#reject(conn, reason, { op: "job_request", id, asRejected: conn.protocol === 2 }),
+      warn: (line) => this.dispatchEvent(new BusNoticeEvent(line, "warning")),
     });
     this.#auth = options.auth && new BusAuth(options.auth, {
       allowSeedClients: options.allowSeedClients ?? false,
@@ -251,9 +235,9 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
       uptimeS: (this.#clock.now() - this.#startedAt) / 1000,
       producers,
       schedulers: { seed: stats.seedSchedulers, v2: stats.v2Schedulers },
-      monitors: this.#monitors.size,
+      monitors: this.#router.monitors,
       jobs: { received: stats.received, delivered: stats.delivered, queued: stats.queued },
-      store: { kind: this.#store.stats().kind, available: !this.#storeFailing },
+      store: { kind: this.#store.stats().kind, available: this.#batch.storeAvailable },
     };
   }
 
@@ -278,12 +262,13 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
    */
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      for (const timer of [this.#retry, this.#feedTimer, this.#pruneTimer]) {
+      for (const timer of [this.#retry, this.#pruneTimer]) {
         if (timer !== undefined) this.#clock.clearTimeout(timer);
       }
-      this.#retry = this.#feedTimer = this.#pruneTimer = undefined;
+      this.#retry = this.#pruneTimer = undefined;
+      this.#router.close();
       this.#dispatcher.close(); // retry backoffs
-      if (this.#gate.dirty || this.#accepts.length > 0) this.#gate.flush(); // held outputs out
+      if (this.#gate.dirty || this.#batch.pending) this.#gate.flush(); // held outputs out
       await this.#auth?.close();
       const conns = [...this.#conns.values()];
       for (const conn of conns) {
@@ -315,7 +300,6 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
     request: Request,
     info: HttpFrontInfo,
   ): Response | Promise<Response> {
-    const url = new URL(request.url);
     if (request.headers.get("upgrade")?.toLowerCase() === "websocket") {
       if (this.#closing) return new Response("bus shutting down\n", { status: 503 });
       const refusal = this.#refuseUpgrade(request);
@@ -332,34 +316,12 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
             : this.#upgrade(request, info, id, protocol),
       );
     }
-    if (request.method === "GET" && url.pathname === "/health") return Response.json(this.health());
-    if (request.method === "GET" && url.pathname === "/status") {
-      if (!this.#auth) return Response.json(this.status());
-      const need = { upgrade: false, roles: ["monitor", "admin"] } as const;
-      return this.#auth.admit(
-        request,
-        info.remoteAddr.hostname,
-        need,
-        () => Response.json(this.status()),
-      );
-    }
-    if (request.method === "GET" && url.pathname === "/metrics" && this.#metrics) {
-      const { text, open } = this.#metrics;
-      const answer = (): Response =>
-        new Response(text(), { headers: { "content-type": PROMETHEUS_CONTENT_TYPE } });
-      if (!this.#auth || open) return answer();
-      const need = { upgrade: false, roles: ["metrics", "monitor", "admin"] } as const;
-      return this.#auth.admit(request, info.remoteAddr.hostname, need, answer);
-    }
-    const page = request.method === "GET" ? dashboardResponse(url.pathname, request) : undefined;
-    if (page) return page; // the dashboard (dashboard_page.ts)
-    if (url.pathname === "/") {
-      return new Response("sched bus: connect with a WebSocket (see docs/protocol.md)\n", {
-        status: 426,
-        headers: { upgrade: "websocket" },
-      });
-    }
-    return new Response("not found\n", { status: 404 });
+    return httpRoute(request, info.remoteAddr.hostname, {
+      health: () => this.health(),
+      status: () => this.status(),
+      metrics: this.#metrics,
+      auth: this.#auth,
+    });
   }
 
   #upgrade(
@@ -518,7 +480,10 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
       }
       case "event":
         this.#dispatcher.schedulerEvent(conn.id, message);
-        if (isFinalState(message.state)) this.#ackLater(conn, message.id);
+        if (isFinalState(message.state) && conn.protocol === 2) {
+          this.#batch.ack(conn, message.id); // `reported` once the report is committed
+          this.#gate.schedule();
+        }
         return;
       case "drain":
         return this.#drain(conn, message);
@@ -598,9 +563,7 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
       this.#notice(`ignored output of job ${message.id}: not at scheduler ${conn.name}`);
       return;
     }
-    const owners = this.#owners.get(job.owner);
-    if (!owners) return;
-    for (const owner of owners) {
+    for (const owner of this.#router.producersOf(job.owner)) {
       if (owner.socket.bufferedAmount > this.#maxBuffered) this.#droppedOutput++;
       else this.#sendText(owner, encodeMessage(withClientId(owner.scope, message)));
     }
@@ -644,34 +607,15 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
       return this.#reject(conn, result.reason, { op: message.cmd, id: message.id, asRejected });
     }
     if (!result.duplicate || this.#dispatcher.isPending(result.id)) {
-      this.#accepts.push({ conn, id: result.id, duplicate: result.duplicate });
+      this.#batch.accept(conn, result.id, result.duplicate); // answered after the commit
       return;
     }
-    if (conn.protocol === 2) this.#send(conn, this.#acceptedMessage(conn, result.id));
-  }
-
-  /** The `accepted` answer for a job: a new one's (with why it waits), or a duplicate's. */
-  #acceptedMessage(conn: Conn, id: string, fresh?: { waiting: string | undefined }): ServerMessage {
-    const clientId = toClientId(conn.scope, id);
-    if (fresh) {
-      const waiting = fresh.waiting === undefined ? {} : { waiting: fresh.waiting };
-      return { cmd: "accepted", id: clientId, ...waiting };
-    }
-    const { final, ...known } = this.#dispatcher.known(id) ?? { state: "queued", final: false };
-    return {
-      cmd: "accepted",
-      duplicate: true,
-      id: clientId,
-      ...known,
-      ...(final ? { final } : {}),
-    };
+    if (conn.protocol === 2) this.#send(conn, acceptedMessage(this.#dispatcher, conn, result.id));
   }
 
   /**
-   * After each commit: the batch's new jobs enter the queue and are answered `accepted` (or,
-   * when the commit failed, are forgotten and answered `rejected` "store unavailable: ...");
-   * the final reports it stored are acknowledged (`reported`); readers that fell behind are
-   * caught up. Runs before the batch's held outputs go out.
+   * After each commit (see `CommitGate`): the batch's job requests are answered and the
+   * reports it stored acknowledged (`accept_batch.ts`), lagging readers caught up.
    */
   #committed(result: CommitResult): void {
     if (this.listens("commit")) {
@@ -681,45 +625,9 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
           : new BusCommitEvent(false, 0, 0),
       );
     }
-    const accepts = this.#accepts;
-    this.#accepts = [];
-    const fresh = accepts.filter((accept) => !accept.duplicate).map((accept) => accept.id);
-    if (result.ok) {
-      if (this.#storeFailing) this.#warn("store available again");
-      this.#storeFailing = false;
-      const waiting = this.#dispatcher.admit(fresh);
-      let i = 0;
-      for (const { conn, id, duplicate } of accepts) {
-        if (conn.protocol !== 2) continue;
-        const answer = duplicate
-          ? this.#acceptedMessage(conn, id)
-          : this.#acceptedMessage(conn, id, { waiting: waiting[i++] });
-        this.#write(conn, encodeMessage(answer)); // durable: not held
-      }
-      for (const [conn, ids] of this.#acks) {
-        this.#write(conn, encodeMessage({ cmd: "reported", ids }));
-      }
-      this.#acks.clear();
-      if (this.#dispatcher.blocked) this.#scheduleRetry();
-    } else {
-      if (!this.#storeFailing) this.#warn(`${result.reason}: new jobs are rejected until it works`);
-      this.#storeFailing = true;
-      this.#dispatcher.abandon(fresh);
-      for (const { conn, id } of accepts) {
-        const clientId = toClientId(conn.scope, id);
-        this.#reject(conn, result.reason, { op: "job_request", id: clientId, asRejected: true });
-      }
-    }
-    if (this.#feed.lagging) queueMicrotask(() => this.#catchUp());
-  }
-
-  /** Acknowledges a scheduler's final report once the batch that stores it is committed. */
-  #ackLater(conn: Conn, id: string): void {
-    if (conn.protocol !== 2) return;
-    const ids = this.#acks.get(conn);
-    if (ids) ids.push(id);
-    else this.#acks.set(conn, [id]);
-    this.#gate.schedule();
+    this.#batch.committed(result);
+    this.#router.committed();
+    if (this.#dispatcher.blocked) this.#scheduleRetry();
   }
 
   #register(conn: Conn, message: RegisterMessage): void {
@@ -743,17 +651,12 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
         ...(warning === undefined ? {} : { warning }),
         seq: this.#store.lastSeq,
       });
-      if (conn.role !== "scheduler") this.#follow(conn, message.after);
+      if (conn.role !== "scheduler") this.#router.follow(conn, message.after);
     }
     if (warning !== undefined) {
       this.dispatchEvent(new BusNoticeEvent(`${conn.id}: ${warning}`, "warning"));
     }
     this.dispatchEvent(new BusRegistrationEvent(conn.id, conn.role, conn.protocol, conn.name));
-    if (conn.role === "monitor") this.#monitors.add(conn);
-    if (conn.role === "producer" && conn.protocol === 2) {
-      const set = this.#owners.get(conn.owner) ?? new Set();
-      this.#owners.set(conn.owner, set.add(conn));
-    }
     if (conn.role === "scheduler") {
       const socket = conn.socket;
       const seed = conn.protocol === 1;
@@ -773,62 +676,6 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
         sendCancel: (id: string, reason: string) => this.#send(conn, { cmd: "cancel", id, reason }),
       }, message.running);
     }
-  }
-
-  /**
-   * Gives a v2 producer or a monitor its event cursor: live events from now, or every event
-   * after `after` first (from the store), or — when the store no longer has them all — a
-   * `resync`.
-   */
-  #follow(conn: Conn, after: number | undefined): void {
-    const store = this.#store;
-    let cursor = after ?? store.lastSeq;
-    const gone = after === undefined
-      ? undefined
-      : after < store.firstSeq - 1
-      ? `events before seq ${store.firstSeq} are no longer kept`
-      : after > store.lastSeq
-      ? `no events after seq ${store.lastSeq} here (a bus restarted without its store?)`
-      : undefined;
-    if (gone !== undefined) {
-      this.#send(conn, { cmd: "resync", reason: gone, seq: store.lastSeq });
-      cursor = store.lastSeq;
-    }
-    const socket = conn.socket;
-    const reader: EventReader = conn.reader = {
-      owner: conn.role === "monitor" ? undefined : conn.owner,
-      cursor,
-      behind: cursor < store.lastSeq,
-      canTake: () => socket.bufferedAmount <= this.#maxBuffered,
-      take: (event) => this.#sendText(conn, this.#eventText(conn, event)),
-    };
-    this.#feed.add(reader);
-    if (reader.behind) this.#scheduleCatchUp();
-  }
-
-  /** An event's frame for a connection: bus-wide ids, or a scoped owner's own. */
-  #eventText(conn: Conn, event: StoredEvent): string {
-    const { owner: _owner, ...wire } = event;
-    if (conn.scope) return encodeMessage(withClientId(conn.scope, wire));
-    if (this.#encoded?.event !== event) this.#encoded = { event, text: encodeMessage(wire) };
-    return this.#encoded.text;
-  }
-
-  #encoded: { event: StoredEvent; text: string } | undefined;
-
-  /** Catches lagging readers up, once the store holds no uncommitted event. */
-  #catchUp(): void {
-    if (this.#closing || !this.#feed.lagging) return;
-    if (!this.#gate.dirty) this.#feed.catchUp();
-    if (this.#feed.lagging) this.#scheduleCatchUp();
-  }
-
-  #scheduleCatchUp(): void {
-    if (this.#feedTimer !== undefined || this.#closing) return;
-    this.#feedTimer = this.#clock.setTimeout(() => {
-      this.#feedTimer = undefined;
-      this.#catchUp();
-    }, RETRY_MS);
   }
 
   /** Prunes finished jobs beyond `keepFinished` now and every {@linkcode PRUNE_MS}. */
@@ -857,41 +704,12 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
   #drop(conn: Conn): void {
     conn.stopRegisterWatch();
     if (!this.#conns.delete(conn.id)) return;
-    this.#monitors.delete(conn);
-    if (conn.reader) this.#feed.remove(conn.reader);
-    this.#acks.delete(conn);
-    const owned = this.#owners.get(conn.owner);
-    if (owned?.delete(conn) && owned.size === 0) this.#owners.delete(conn.owner);
+    this.#router.drop(conn);
+    this.#batch.drop(conn);
     if (conn.role === "scheduler" && !this.#closing) {
       this.#dispatcher.removeScheduler(conn.id);
       if (this.#dispatcher.blocked) this.#scheduleRetry();
     }
-  }
-
-  /**
-   * Queues a job event for {@linkcode BusServer.#forward}, deferred so that the answer to a
-   * request goes out before the events it causes; an event nobody would get is dropped here.
-   */
-  #defer(event: DispatcherJobEvent): void {
-    if (!this.#wantsJobEvent(event) && !this.#owners.has(event.owner) && !this.#monitors.size) {
-      return;
-    }
-    if (this.#pendingEvents.push(event) === 1) queueMicrotask(() => this.#forwardPending());
-  }
-
-  #forwardPending(): void {
-    const events = this.#pendingEvents;
-    this.#pendingEvents = [];
-    for (const event of events) this.#forward(event);
-  }
-
-  #forward(event: DispatcherJobEvent): void {
-    if (this.#wantsJobEvent(event)) this.dispatchEvent(new BusJobEvent(event));
-    const owners = this.#owners.get(event.owner);
-    if (!owners && !this.#monitors.size) return;
-    const stored = event as StoredEvent; // numbered by the store
-    for (const conn of owners ?? []) if (conn.reader) this.#feed.offer(conn.reader, stored);
-    for (const conn of this.#monitors) if (conn.reader) this.#feed.offer(conn.reader, stored);
   }
 
   #wantsJobEvent(event: DispatcherJobEvent): boolean {
