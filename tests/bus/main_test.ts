@@ -69,6 +69,77 @@ Deno.test("bus main: a port in use is one line on stderr and exit 1", async () =
   assert.match(err[0]!, /^bus: cannot listen on 127\.0\.0\.1:\d+: .*another bus there\?/);
 });
 
+Deno.test("bus main: bad store flags are one line and exit 2", async () => {
+  const cases: [string[], RegExp][] = [
+    [["--memory", "--data", "x"], /^bus: --memory and --data go against each other/],
+    [["--data", ""], /^bus: --data must not be empty/],
+    [["--sync", "often"], /^bus: --sync must be full or normal, got "often"/],
+    [["--keep-finished", "soon"], /^bus: --keep-finished: expected AGE\[,N\]/],
+    [["--recover-grace", "-1"], /^bus: --recover-grace/],
+  ];
+  for (const [args, reason] of cases) {
+    const { code, err } = await run(args);
+    assert.equal(code, 2, args.join(" "));
+    assert.match(err[0]!, reason);
+  }
+});
+
+Deno.test("bus main: --data keeps jobs across a restart; a second bus on the same directory is refused", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const stop = new AbortController();
+    const bus = startBus(["--data", dir], stop.signal);
+    const url = await withTimeout(bus.url, 10_000, "the listening line");
+    const second = await run(["--port", "0", "--data", dir]);
+    assert.equal(second.code, 1);
+    assert.equal(second.err.length, 1, second.err.join("\n"));
+    assert.match(second.err[0]!, /^bus: data directory .* is in use by another bus \(pid \d+\)/);
+    {
+      await using p = await WsPeer.open(url);
+      await p.register({ type: "producer", protocol: 2, name: "ann" });
+      for (const id of ["a", "b"]) {
+        p.send({ cmd: "job_request", id, payload: { priority: 4, runtime: 1 } });
+        await p.next((m) => m.cmd === "accepted" && m.id === id);
+      }
+    }
+    stop.abort();
+    const first = await bus.done;
+    assert.equal(first.code, 0);
+    assert.match(first.out.join("\n"), /jobs kept in .* \(sync full\)/);
+    const stop2 = new AbortController();
+    const again = startBus(["--data", dir], stop2.signal);
+    const url2 = await withTimeout(again.url, 10_000, "the listening line");
+    {
+      await using p = await WsPeer.open(url2);
+      await p.register({ type: "producer", protocol: 2, name: "ann" });
+      p.send({ cmd: "list" });
+      const list = await p.next((m) => m.cmd === "jobs");
+      assert.deepEqual((list.jobs as { id: string }[]).map((j) => j.id), ["a", "b"]);
+    }
+    stop2.abort();
+    const { code, out } = await again.done;
+    assert.equal(code, 0);
+    assert.match(out.join("\n"), /recovered 2 waiting jobs/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("bus main: a corrupt data file is refused, untouched, exit 1", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const garbage = new TextEncoder().encode("this is not a database, not at all".repeat(40));
+    await Deno.writeFile(`${dir}/bus.sqlite`, garbage);
+    const { code, err } = await run(["--port", "0", "--data", dir]);
+    assert.equal(code, 1);
+    assert.equal(err.length, 1, err.join("\n"));
+    assert.match(err[0]!, /^bus: .*not a SQLite database/);
+    assert.deepEqual(await Deno.readFile(`${dir}/bus.sqlite`), garbage);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("bus main: warns when a second scheduler registers with a name already in use", async () => {
   const stop = new AbortController();
   const bus = startBus([], stop.signal);

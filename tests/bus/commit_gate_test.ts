@@ -1,0 +1,82 @@
+import assert from "node:assert/strict";
+import { CommitGate } from "../../bus/commit_gate.ts";
+import { SqliteStore } from "../../bus/sqlite_store.ts";
+import type { CommitResult } from "../../bus/job_store.ts";
+import { FakeClock } from "../fake_clock.ts";
+
+const newJob = (id: string, seq: number) => ({
+  id,
+  owner: "p",
+  givenId: true,
+  payload: { priority: 3, runtime: 1 },
+  seq,
+  at: 1,
+});
+
+Deno.test("CommitGate: writes of one turn share one commit; outputs wait for it, in order", async () => {
+  const store = new SqliteStore({ path: ":memory:" });
+  const log: string[] = [];
+  const gate = new CommitGate(store, {
+    onCommit: (result) =>
+      log.push(`commit ${result.ok ? (result as { writes: number }).writes : "failed"}`),
+  });
+  gate.send(() => log.push("clean: sent at once"));
+  gate.store.accept(newJob("a", 0));
+  gate.send(() => log.push("a"));
+  gate.store.accept(newJob("b", 1));
+  gate.send(() => log.push("b"));
+  assert.equal(gate.dirty, true);
+  assert.deepEqual(log, ["clean: sent at once"]);
+  await Promise.resolve();
+  assert.deepEqual(log, ["clean: sent at once", "commit 2", "a", "b"]);
+  assert.equal(gate.dirty, false);
+  assert.equal(store.get("b")?.state, "queued");
+  gate.close();
+  store.close();
+});
+
+Deno.test("CommitGate: a failed commit still releases the outputs, and is retried later", async () => {
+  let failing = true;
+  const store = new SqliteStore({
+    path: ":memory:",
+    faults: {
+      beforeCommit: () => {
+        if (failing) throw new Error("disk I/O error");
+      },
+    },
+  });
+  const clock = new FakeClock();
+  const results: CommitResult[] = [];
+  const sent: string[] = [];
+  const gate = new CommitGate(store, { onCommit: (r) => results.push(r), clock, retryMs: 500 });
+  gate.store.accept(newJob("a", 0));
+  gate.store.event({ cmd: "event", id: "x", state: "queued", at: 1, priority: 3, owner: "p" });
+  gate.send(() => sent.push("out"));
+  await Promise.resolve();
+  assert.equal(results.length, 1);
+  assert.equal(results[0]!.ok, false);
+  assert.deepEqual(!results[0]!.ok && results[0]!.rejected, ["a"]);
+  assert.deepEqual(sent, ["out"]); // the bus keeps serving
+  assert.equal(clock.pendingTimers, 1); // a retry is set
+  failing = false;
+  await clock.tick(500);
+  assert.equal(results.length, 2);
+  assert.equal(results[1]!.ok, true); // the kept event was written
+  assert.equal(store.eventsAfter(0, undefined, 10).length, 1);
+  assert.equal(store.get("a"), undefined); // the rejected job is nowhere
+  gate.close();
+  store.close();
+});
+
+Deno.test("CommitGate.schedule commits at the end of the turn even with nothing written", async () => {
+  const store = new SqliteStore({ path: ":memory:" });
+  let commits = 0;
+  const gate = new CommitGate(store, { onCommit: () => commits++ });
+  gate.schedule();
+  gate.schedule(); // once per turn
+  assert.equal(commits, 0);
+  await Promise.resolve();
+  assert.equal(commits, 1);
+  gate.close();
+  store.close();
+});
