@@ -45,4 +45,6 @@ export interface BusConn {
   abortTimer: TimerId | undefined;
   /** A v2 producer's or a monitor's event cursor. */
   reader: EventReader | undefined;
+  /** When its last frame arrived (clock ms). */
+  heardAt: number;
 }

@@ -4,9 +4,10 @@
  * token from sessionStorage as the `bearer.<base64url>` subprotocol), reconnects with backoff,
  * refreshes `/status` on events (at most one fetch per 300 ms, rendering per animation frame),
  * and queries `list` / `show` for the queue, the jobs and a job's page. Actions (cancel, change
- * priority, drain) are offered only when the token is an admin's: the page sends a `cancel` of a
- * job that cannot exist right after it registered and reads the answer (an admin gets
- * "unknown job", anyone else a role refusal).
+ * priority, drain) are offered only when the token is an admin's: the bus says the token's role
+ * in `registered` (`tokenRole`); with an older bus that does not, the page sends a `cancel` of a
+ * job that cannot exist and reads the answer (an admin gets "unknown job", anyone else a role
+ * refusal).
  *
  * @module
  */
@@ -122,7 +123,9 @@ export const DASHBOARD_SCRIPT = String.raw`"use strict";
     if (msg.cmd === "registered") {
       st.up = true; st.retryMs = 250; say("");
       setConn("live", true);
-      if (token()) {
+      if (typeof msg.tokenRole === "string") {
+        st.admin = msg.tokenRole === "admin"; st.probed = true; paintRole();
+      } else if (token()) { // an older bus does not say: probe with a cancel nobody owns
         send({ cmd: "cancel", id: "dashboard-probe/none" }, function (a) {
           st.admin = a.cmd === "ack" || /unknown job/.test(a.reason || "");
           st.probed = true; paintRole(); st.dirty = true; frame();
@@ -270,12 +273,12 @@ export const DASHBOARD_SCRIPT = String.raw`"use strict";
     if (!s) return;
     box("scheduler-rows").html = s.schedulers.map(function (x) {
       var jobs = x.running.slice(0, 50).map(function (r) {
-        var started = st.startedAt.get(r.id);
+        var started = st.startedAt.get(r.id) || r.since;
         return '<div><a href="#job/' + encodeURIComponent(r.id) + '">' + esc(r.id) + "</a> p" +
           esc(r.priority) + " " + esc(r.state) + (started ? " " + ago(now - started) : "") + "</div>";
       }).join("") + (x.running.length > 50 ? "<div>… " + (x.running.length - 50) + " more</div>" : "");
       var labels = x.labels ? Object.keys(x.labels).map(function (k) { return esc(k + "=" + x.labels[k]); }).join(" ") : "";
-      var heard = x.lastHeardAt || st.heard.get(x.name);
+      var heard = Math.max(x.heardAt || 0, st.heard.get(x.name) || 0);
       return '<tr data-scheduler="' + esc(x.name) + '"><td>' + esc(x.name) + "</td><td>" + (labels || "–") +
         "</td><td>" + (x.slots === undefined ? "seed" : (x.slots - x.free) + " / " + x.slots) + "</td><td>" +
         (jobs || "–") + "</td><td>" + (heard ? ago(now - heard) + " ago" : "–") + "</td><td>" +

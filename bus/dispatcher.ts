@@ -604,7 +604,12 @@ export class Dispatcher {
             id: job.id,
             priority: job.priority,
             state: job.state,
+            since: job.startedAt,
           })),
+          ...(peer.labels && Object.keys(peer.labels).length > 0
+            ? { labels: { ...peer.labels } }
+            : {}),
+          ...(peer.commands && peer.commands.length > 0 ? { commands: [...peer.commands] } : {}),
         };
       }),
       outcomes: Object.fromEntries(this.#outcomes),

@@ -210,8 +210,14 @@ export interface SchedulerStatus {
   free: number | undefined;
   /** Whether it said `drain` (shutting down: it gets no more jobs). */
   draining: boolean;
-  /** Jobs it has (protocol 2). */
-  running: { id: string; priority: number; state: string }[];
+  /** Jobs it has (protocol 2), with when each was handed over or last started (epoch ms). */
+  running: { id: string; priority: number; state: string; since: number }[];
+  /** Its labels (protocol 2), when it has some. */
+  labels?: Record<string, string>;
+  /** Its allow-list of commands (protocol 2), when it runs command jobs. */
+  commands?: string[];
+  /** When the bus last heard from it (epoch ms; set by the server). */
+  heardAt?: number;
 }
 
 /** A waiting job in `/status` (the first 100 in dispatch order). */

@@ -249,6 +249,12 @@ export interface RegisteredMessage {
    * presence also says that the bus acknowledges a scheduler's final reports (`reported`).
    */
   seq?: number;
+  /**
+   * With `--auth`: the role of the client's token (`admin`, `producer`, `scheduler`,
+   * `monitor`), so that a client can tell what it may do (the dashboard offers actions to an
+   * admin only).
+   */
+  tokenRole?: string;
 }
 
 /** `accepted`: a job was taken (or was already known: `duplicate`). */

@@ -248,8 +248,13 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
    * counts, dropped output.
    */
   status(): BusStatus {
+    const status = this.#dispatcher.status();
+    for (const sched of status.schedulers) {
+      const heardAt = this.#conns.get(sched.client)?.heardAt;
+      if (heardAt !== undefined) sched.heardAt = heardAt;
+    }
     return {
-      ...this.#dispatcher.status(),
+      ...status,
       store: this.#store.stats(),
       droppedOutput: this.#droppedOutput,
     };
@@ -382,6 +387,7 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
       }),
       abortTimer: undefined,
       reader: undefined,
+      heardAt: this.#clock.now(),
     };
     socket.binaryType = "arraybuffer";
     this.#conns.set(id, conn);
@@ -409,6 +415,7 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
   }
 
   #receive(conn: Conn, data: unknown): void {
+    conn.heardAt = this.#clock.now();
     const seedScheduler = conn.role === "scheduler" && conn.protocol === 1;
     const size = frameBytes(data, this.#maxFrameBytes);
     if (size > this.#maxFrameBytes) {
@@ -650,6 +657,7 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
         name: conn.name,
         ...(warning === undefined ? {} : { warning }),
         seq: this.#store.lastSeq,
+        ...(conn.identity ? { tokenRole: conn.identity.role } : {}),
       });
       if (conn.role !== "scheduler") this.#router.follow(conn, message.after);
     }

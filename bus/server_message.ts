@@ -91,6 +91,7 @@ const SPECS: { readonly [C in ServerCommand]: Readonly<Record<string, Field>> } 
     name: STRING,
     warning: OPTIONAL_STRING,
     seq: { ...COUNT, optional: true },
+    tokenRole: OPTIONAL_STRING,
   },
   accepted: {
     id: ID,

@@ -250,7 +250,9 @@ Deno.test("BusServer /health, /status, 404 and 426", async () => {
     byPriority: { "6": 1 },
     jobs: [{ id: "wait", priority: 6, waiting: null }],
   });
-  assert.deepEqual(status.schedulers[0].running, [{ id: "run", priority: 2, state: "dispatched" }]);
+  const [{ since, ...run }] = status.schedulers[0].running;
+  assert.deepEqual(run, { id: "run", priority: 2, state: "dispatched" });
+  assert.ok(since > 0 && status.schedulers[0].heardAt >= since - 1000);
   assert.equal(status.schedulers[0].name, "s");
   const missing = await fetch(`${http}/nope`);
   assert.equal(missing.status, 404);
