@@ -231,28 +231,7 @@ export class SqliteStore implements JobStore {
     const started = state === "started";
     const scheduler = event.scheduler ?? null;
     const reason = event.reason ?? null;
-    const fresh = state === "queued" && final === 0 ? this.#fresh.get(event.id) : undefined;
-    if (fresh !== undefined) {
-      this.#write(event.id, false, () => {
-        s.insertEvent.run(
-          seq,
-          event.id,
-          event.owner,
-          state,
-          event.at,
-          event.priority,
-          scheduler,
-          result,
-          reason,
-          0,
-        );
-        if (reason !== null || scheduler !== null || fresh !== event.priority) {
-          s.updateOnQueued.run(event.priority, scheduler, reason, event.id);
-        }
-      });
-      return seq;
-    }
-    this.#write(event.id, false, () => {
+    const insert = (): void => {
       s.insertEvent.run(
         seq,
         event.id,
@@ -265,6 +244,19 @@ export class SqliteStore implements JobStore {
         reason,
         final,
       );
+    };
+    const fresh = state === "queued" && final === 0 ? this.#fresh.get(event.id) : undefined;
+    if (fresh !== undefined) {
+      this.#write(event.id, false, () => {
+        insert();
+        if (reason !== null || scheduler !== null || fresh !== event.priority) {
+          s.updateOnQueued.run(event.priority, scheduler, reason, event.id);
+        }
+      });
+      return seq;
+    }
+    this.#write(event.id, false, () => {
+      insert();
       s.updateOnEvent.run(
         state,
         event.priority,
