@@ -7,15 +7,15 @@
  */
 
 import type { BusConn } from "./bus_conn.ts";
-import type { Dispatcher } from "./dispatcher.ts";
+import type { JobPlacer } from "./job_placer.ts";
 import type { CommitResult } from "./job_store.ts";
 import { toClientId } from "./owner_scope.ts";
 import type { ServerMessage } from "./protocol.ts";
 
 /** What {@linkcode AcceptBatch} needs from the server. */
 export interface AcceptBatchOptions {
-  /** The dispatcher that prepared the jobs (it admits or abandons them). */
-  dispatcher: Dispatcher;
+  /** The placer in charge (it prepared the jobs, and admits or abandons them). */
+  placer: () => JobPlacer;
   /** Sends a message now (the batch is committed: nothing to hold it for). */
   write: (conn: BusConn, message: ServerMessage) => void;
   /** Answers a job request `rejected` (and reports the rejection like any other). */
@@ -32,8 +32,9 @@ export interface AcceptBatchOptions {
  * import { AcceptBatch } from "./accept_batch.ts";
  * import { Dispatcher } from "./dispatcher.ts";
  * const sent: string[] = [];
+ * const dispatcher = new Dispatcher();
  * const batch = new AcceptBatch({
- *   dispatcher: new Dispatcher(),
+ *   placer: () => dispatcher,
  *   write: (_conn, message) => sent.push(message.cmd),
  *   reject: () => {},
  *   warn: () => {},
@@ -108,7 +109,8 @@ export class AcceptBatch {
    * @param result The commit's result.
    */
   committed(result: CommitResult): void {
-    const { dispatcher, write, reject, warn } = this.#options;
+    const { write, reject, warn } = this.#options;
+    const dispatcher = this.#options.placer();
     const accepts = this.#accepts;
     this.#accepts = [];
     const fresh = accepts.filter((accept) => !accept.duplicate).map((accept) => accept.id);
@@ -138,7 +140,7 @@ export class AcceptBatch {
  * The `accepted` answer for a job: a new one's (with why it waits), or a duplicate's (its
  * state now, as the dispatcher or the store knows it).
  *
- * @param dispatcher The bus's dispatcher.
+ * @param dispatcher The bus's placer (a `Dispatcher`).
  * @param conn The producer's connection (its scope gives the job's id as it knows it).
  * @param id The job (bus-wide id).
  * @param fresh For a new job: why it waits, if it waits with nothing to run it.
@@ -155,7 +157,7 @@ export class AcceptBatch {
  * ```
  */
 export function acceptedMessage(
-  dispatcher: Dispatcher,
+  dispatcher: JobPlacer,
   conn: BusConn,
   id: string,
   fresh?: { waiting: string | undefined },

@@ -12,6 +12,7 @@ import { BusStateError } from "./errors.ts";
 import { JobQueue } from "./job_queue.ts";
 import { RecoveringJobs } from "./recovering_jobs.ts";
 import type { JobStore } from "./job_store.ts";
+import type { JobPlacer } from "./job_placer.ts";
 import { SqliteStore } from "./sqlite_store.ts";
 import { type PooledScheduler, SchedulerPool } from "./scheduler_pool.ts";
 import {
@@ -82,13 +83,14 @@ const OWNER_CANCEL = "cancelled by its owner";
  * console.log(sent); // ["j1", "j2"]
  * ```
  */
-export class Dispatcher {
+export class Dispatcher implements JobPlacer {
   #queue: JobQueue<Job>;
   #jobs = new Map<string, Job>(); // unfinished jobs (final ones are in the store only)
   #pending = new Map<string, Job>(); // accepted, not yet committed nor admitted
   #store: JobStore;
   #recovering: RecoveringJobs<Job>; // at schedulers when the bus restarted
   #maxQueue: number;
+  #graceMs: number;
   #scheds = new SchedulerPool<Job>();
   #idPrefix = `b${crypto.randomUUID().slice(0, 8)}-`; // bus-assigned ids: prefix + counter
   #nextId = 1;
@@ -141,6 +143,7 @@ export class Dispatcher {
     this.#onBlocked = options.onBlocked ?? (() => {});
     this.#store = options.store ?? new SqliteStore({ path: ":memory:" });
     this.#recovering = new RecoveringJobs(this.#clock, (jobs) => this.#recoveryExpired(jobs));
+    this.#graceMs = grace;
     this.#recover(grace);
   }
 
@@ -269,6 +272,28 @@ export class Dispatcher {
         ? "no scheduler connected"
         : this.#scheds.waitingReason(job.placement)
     );
+  }
+
+  /**
+   * Jobs another bus accepted and committed to the shared store (this bus leads the cluster):
+   * they enter the queue as if accepted here (each emits `queued`), then one dispatch round.
+   * Ids already known, final or unknown to the store are skipped.
+   *
+   * @param ids The jobs.
+   */
+  admitStored(ids: readonly string[]): void {
+    for (const id of ids) {
+      if (this.#jobs.has(id) || this.#pending.has(id)) continue;
+      const stored = this.#store.get(id);
+      if (!stored || stored.final) continue;
+      const job = restoredBusJob(stored);
+      this.#received++;
+      this.#countOwner(job.owner, 1);
+      this.#jobs.set(id, job);
+      this.#emit(job, "queued");
+      this.#queue.requeue(job);
+    }
+    this.pump();
   }
 
   /**
@@ -416,13 +441,24 @@ export class Dispatcher {
 
   /**
    * Removes a scheduler (disconnected or silent): its unfinished jobs are requeued (or
-   * cancelled, if their producer had asked).
+   * cancelled, if their producer had asked); with `recover`, they stay its own, by name, for the
+   * recovery grace (its connection was lost with a bus of the cluster, not by itself).
    *
    * @param client The scheduler's connection id; unknown ids are ignored.
+   * @param options `recover`: keep its jobs for it (see {@linkcode RecoveringJobs}).
    */
-  removeScheduler(client: string): void {
+  removeScheduler(client: string, options: { recover?: boolean } = {}): void {
     const sched = this.#scheds.remove(client);
     if (!sched) return;
+    if (options.recover) { // its bus died: it may come back through another within the grace
+      for (const job of [...sched.jobs]) {
+        this.#detach(job);
+        this.#recovering.add(sched.peer.name, job);
+      }
+      this.#recovering.startGrace(this.#graceMs);
+      this.pump();
+      return;
+    }
     // A scheduler that said `drain` left on purpose; any other was lost.
     const why = sched.draining ? "scheduler stopped" : "scheduler lost";
     for (const job of [...sched.jobs].sort((a, b) => a.seq - b.seq)) {

@@ -37,6 +37,10 @@ import { EventRouter } from "./event_router.ts";
 import { AcceptBatch, acceptedMessage } from "./accept_batch.ts";
 import type { BusConn } from "./bus_conn.ts";
 import { httpRoute } from "./http_routes.ts";
+import { type ClusterStore, isClusterStore } from "./cluster_mail.ts";
+import { ClusterNode } from "./cluster_node.ts";
+import type { JobPlacer } from "./job_placer.ts";
+import type { OpResult, SchedulerPeer } from "./dispatcher_types.ts";
 import { isFinalState } from "../scheduler/job.ts";
 import {
   BusCommitEvent,
@@ -92,7 +96,10 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
   #clock: Clock;
   #limits: ConnLimits;
   #tls: { cert: string; key: string } | undefined;
-  #dispatcher: Dispatcher;
+  #dispatcher: JobPlacer; // a Dispatcher, or a follower's stand-in in a cluster
+  #cluster: ClusterNode | undefined;
+  #makeDispatcher: () => Dispatcher;
+  #peers = new Map<string, SchedulerPeer>(); // local schedulers, by connection id
   #store: JobStore;
   #ownsStore: boolean;
   #gate: CommitGate;
@@ -157,22 +164,25 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
         if (this.#wantsJobEvent(event)) this.dispatchEvent(new BusJobEvent(event));
       },
     });
-    this.#dispatcher = new Dispatcher({
-      store: this.#gate.store,
-      recoverGraceMs: options.recoverGraceMs,
-      maxQueue: options.maxQueue,
-      maxQueuePerOwner: options.maxQueuePerOwner,
-      broadcast: options.broadcast,
-      clock: this.#clock,
-      onJobEvent: (event) => this.#router.defer(event, this.#wantsJobEvent(event)),
-      onDispatch: (info) => {
-        if (this.listens("dispatch")) this.dispatchEvent(new BusDispatchEvent(info));
-      },
-      onNotice: (message) => this.#notice(message),
-      onBlocked: () => this.#scheduleRetry(),
-    });
+    this.#makeDispatcher = () =>
+      new Dispatcher({
+        store: this.#gate.store,
+        recoverGraceMs: options.recoverGraceMs,
+        maxQueue: options.maxQueue,
+        maxQueuePerOwner: options.maxQueuePerOwner,
+        broadcast: options.broadcast,
+        clock: this.#clock,
+        onJobEvent: (event) => this.#router.defer(event, this.#wantsJobEvent(event)),
+        onDispatch: (info) => {
+          if (this.listens("dispatch")) this.dispatchEvent(new BusDispatchEvent(info));
+        },
+        onNotice: (message) => this.#notice(message),
+        onBlocked: () => this.#scheduleRetry(),
+      });
+    this.#cluster = isClusterStore(store) ? this.#clusterNode(store) : undefined;
+    this.#dispatcher = this.#cluster?.placer ?? this.#makeDispatcher();
     this.#batch = new AcceptBatch({
-      dispatcher: this.#dispatcher,
+      placer: () => this.#dispatcher,
       write: (conn, message) => this.#write(conn, encodeMessage(message)),
       reject: (conn, id, reason) =>
         this.#reject(conn, reason, { op: "job_request", id, asRejected: conn.protocol === 2 }),
@@ -213,6 +223,9 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
     this.#server = server;
     this.#auth?.watch(() => this.#closeRevoked());
     this.#schedulePrune();
+    this.#cluster?.start().catch((error) => {
+      this.#warn(`cluster: ${error instanceof Error ? error.message : String(error)}`);
+    });
     return addr;
   }
 
@@ -272,6 +285,7 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
       }
       this.#retry = this.#pruneTimer = undefined;
       this.#router.close();
+      await this.#cluster?.close();
       this.#dispatcher.close(); // retry backoffs
       if (this.#gate.dirty || this.#batch.pending) this.#gate.flush(); // held outputs out
       await this.#auth?.close();
@@ -480,14 +494,15 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
         const result = message.cmd === "cancel"
           ? this.#dispatcher.cancel(owner, id)
           : this.#dispatcher.setPriority(owner, id, message.priority);
-        if (!result.ok) {
-          return this.#reject(conn, result.reason, { op: message.cmd, id: message.id });
-        }
-        return this.#send(conn, { cmd: "ack", op: message.cmd, id: message.id });
+        const answer = (result: OpResult): void => {
+          if (!result.ok) this.#reject(conn, result.reason, { op: message.cmd, id: message.id });
+          else this.#send(conn, { cmd: "ack", op: message.cmd, id: message.id });
+        };
+        return result instanceof Promise ? void result.then(answer) : answer(result);
       }
       case "event":
         this.#dispatcher.schedulerEvent(conn.id, message);
-        if (isFinalState(message.state) && conn.protocol === 2) {
+        if (isFinalState(message.state) && conn.protocol === 2 && !this.#following) {
           this.#batch.ack(conn, message.id); // `reported` once the report is committed
           this.#gate.schedule();
         }
@@ -546,10 +561,13 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
         op: "drain",
       });
     }
-    if (this.#dispatcher.drainSchedulerNamed(name) === 0) {
-      return this.#reject(conn, `unknown scheduler ${name}`, { op: "drain" });
-    }
-    this.#send(conn, { cmd: "ack", op: "drain", id: name });
+    const answer = (count: number): void => {
+      if (count === 0) this.#reject(conn, `unknown scheduler ${name}`, { op: "drain" });
+      else this.#send(conn, { cmd: "ack", op: "drain", id: name });
+    };
+    const count = this.#dispatcher.drainSchedulerNamed(name);
+    if (count instanceof Promise) void count.then(answer);
+    else answer(count);
   }
 
   /** With `--auth`: a connection of an admin token. */
@@ -617,7 +635,9 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
       this.#batch.accept(conn, result.id, result.duplicate); // answered after the commit
       return;
     }
-    if (conn.protocol === 2) this.#send(conn, acceptedMessage(this.#dispatcher, conn, result.id));
+    if (conn.protocol === 2) {
+      this.#send(conn, acceptedMessage(this.#dispatcher, conn, result.id));
+    }
   }
 
   /**
@@ -668,7 +688,7 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
     if (conn.role === "scheduler") {
       const socket = conn.socket;
       const seed = conn.protocol === 1;
-      this.#dispatcher.addScheduler({
+      const peer: SchedulerPeer = {
         client: conn.id,
         name: conn.name,
         protocol: conn.protocol,
@@ -682,7 +702,9 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
             seed ? JSON.stringify(payload) : encodeMessage({ cmd: "job", id, payload, attempt }),
           ),
         sendCancel: (id: string, reason: string) => this.#send(conn, { cmd: "cancel", id, reason }),
-      }, message.running);
+      };
+      this.#peers.set(conn.id, peer);
+      this.#dispatcher.addScheduler(peer, message.running);
     }
   }
 
@@ -691,6 +713,34 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
     if (this.#closing) return;
     this.#gate.store.prune(this.#clock.now());
     this.#pruneTimer = this.#clock.setTimeout(() => this.#schedulePrune(), PRUNE_MS);
+  }
+
+  /** Whether this bus follows a cluster's leader (its placement is the leader's). */
+  get #following(): boolean {
+    return this.#cluster !== undefined && !this.#cluster.leading;
+  }
+
+  /** This bus's part in a cluster of buses on one shared store (`cluster_node.ts`). */
+  #clusterNode(store: ClusterStore): ClusterNode {
+    return new ClusterNode({
+      store,
+      tracked: this.#gate.store,
+      schedule: () => this.#gate.schedule(),
+      makeDispatcher: this.#makeDispatcher,
+      setPlacer: (placer) => {
+        this.#dispatcher = placer;
+        if (placer.blocked) this.#scheduleRetry();
+      },
+      localSchedulers: () => [...this.#peers.values()],
+      toScheduler: (client, message) => {
+        const conn = this.#conns.get(client);
+        if (conn) this.#send(conn, message);
+      },
+      onEvents: (events) => {
+        for (const event of events) this.#router.defer(event, this.#wantsJobEvent(event));
+      },
+      log: (line) => this.#warn(`cluster: ${line}`),
+    });
   }
 
   #warn(line: string): void {
@@ -714,6 +764,7 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
     if (!this.#conns.delete(conn.id)) return;
     this.#router.drop(conn);
     this.#batch.drop(conn);
+    this.#peers.delete(conn.id);
     if (conn.role === "scheduler" && !this.#closing) {
       this.#dispatcher.removeScheduler(conn.id);
       if (this.#dispatcher.blocked) this.#scheduleRetry();
