@@ -155,3 +155,24 @@ function ordinal(n: number): string {
   const suffix = tens >= 11 && tens <= 13 ? "th" : ["th", "st", "nd", "rd"][n % 10] ?? "th";
   return `${n}${suffix}`;
 }
+
+/**
+ * The usage row of a `--url` read by {@linkcode wsUrlListFlag}, the same in every client CLI.
+ *
+ * @param defaultUrl The URL used without the flag.
+ * @returns `[flag, meaning]`, the meaning on three lines.
+ *
+ * @example
+ * ```ts
+ * import { wsUrlUsageRow } from "./flag_values.ts";
+ * console.log(wsUrlUsageRow("ws://127.0.0.1:8101")[0]); // "--url URL[,URL…]"
+ * ```
+ */
+export function wsUrlUsageRow(defaultUrl: string): [string, string] {
+  return [
+    "--url URL[,URL…]",
+    `the bus, ws:// or wss:// (default ${defaultUrl});\n` +
+    "several (comma-separated or repeated): buses of one cluster, tried in order,\n" +
+    "the next one at once when one fails; a wait only once all failed in a row",
+  ];
+}

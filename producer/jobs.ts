@@ -23,6 +23,7 @@ import {
   stamp,
   UsageError,
   wsUrlListFlag,
+  wsUrlUsageRow,
 } from "../cli/mod.ts";
 import { ShutdownSignal } from "../process/shutdown_signal.ts";
 import {
@@ -67,7 +68,7 @@ history. cancel, priority: the owner's own jobs. wait: as submit --wait.`,
       ],
       ["--limit N", "list: at most N jobs, 1..10000 (default 100)"],
       ["--json", "list, show: print the bus's answer as JSON"],
-      ["--url URL", `the bus, ws:// or wss:// (default ${DEFAULT_URL})`],
+      wsUrlUsageRow(DEFAULT_URL),
       ["--connect-timeout S", "give up when the bus is unreachable this long (default 10)"],
       ...CREDENTIAL_USAGE_ROWS,
       ["-h, --help", "show this help and exit"],

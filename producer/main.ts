@@ -21,6 +21,7 @@ import {
   secondsFlag,
   UsageError,
   wsUrlListFlag,
+  wsUrlUsageRow,
 } from "../cli/mod.ts";
 import { sleep } from "../core/sleep.ts";
 import { DEFAULT_BACKOFF } from "../bus/backoff.ts";
@@ -63,7 +64,7 @@ export const USAGE: string = formatUsage({
   }, {
     title: "Beyond the seed",
     rows: [
-      ["--url URL", "the bus, ws:// or wss:// (default ws://127.0.0.1:8101)"],
+      wsUrlUsageRow("ws://127.0.0.1:8101"),
       ["--count N", "stop after N jobs (once the bus has answered them)"],
       [
         "--wait",

@@ -22,6 +22,7 @@ import {
   secondsFlag,
   UsageError,
   wsUrlListFlag,
+  wsUrlUsageRow,
 } from "../cli/mod.ts";
 import { ShutdownSignal } from "../process/shutdown_signal.ts";
 import { type CommandSpec, validateCommandSpec } from "../scheduler/command_spec.ts";
@@ -70,7 +71,7 @@ runs as an argv, without a shell (use sh -c '...' for one), on a scheduler that 
         "--file FILE",
         "submit one job per line of FILE (JSON, the fields of a payload;\nfields a line leaves out come from the options); prints the ids",
       ],
-      ["--url URL", `the bus, ws:// or wss:// (default ${DEFAULT_URL})`],
+      wsUrlUsageRow(DEFAULT_URL),
       ["--owner NAME", "whose job it is (default $SCHED_OWNER, else $USER, else user)"],
       ["--connect-timeout S", "give up when the bus is unreachable this long (default 10)"],
       ...CREDENTIAL_USAGE_ROWS,

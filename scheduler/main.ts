@@ -22,6 +22,7 @@ import {
   secondsFlag,
   UsageError,
   wsUrlListFlag,
+  wsUrlUsageRow,
 } from "../cli/mod.ts";
 import { ShutdownSignal } from "../process/mod.ts";
 import type { JobPayload } from "../bus/protocol.ts";
@@ -64,7 +65,7 @@ on a fixed number of slots.`,
     title: "Beyond the seed",
     rows: [
       ["-d, --debug", "also log connection details and every message from the bus"],
-      ["--url URL", "the bus, ws:// or wss:// (default ws://127.0.0.1:8101)"],
+      wsUrlUsageRow("ws://127.0.0.1:8101"),
       ...CREDENTIAL_USAGE_ROWS,
       [
         "--name NAME",
