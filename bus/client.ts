@@ -262,10 +262,12 @@ export interface BusClientEventMap {
  * @example
  * ```ts
  * import { BusClient } from "./client.ts";
- * await using client = new BusClient("ws://127.0.0.1:9", {
+ * await using client = new BusClient(["ws://127.0.0.1:9", "ws://127.0.0.1:10"], {
  *   register: () => ({ cmd: "register", type: "producer", protocol: 2, name: "p1" }),
  * });
+ * client.addEventListener("open", (event) => console.log(`connected to ${event.url}`));
  * client.addEventListener("message", (event) => console.log(event.message));
+ * console.log(client.url); // "ws://127.0.0.1:9": the first, until it fails
  * console.log(client.send({ cmd: "ping" })); // false: not started, not connected
  * ```
  */
