@@ -81,14 +81,18 @@ export interface BusClientOptions {
 export class BusOpenEvent extends Event {
   /** Whether an earlier connection of this client had opened (this one is a reconnection). */
   readonly reconnect: boolean;
+  /** The URL of the bus this connection is to (one of the client's URLs). */
+  readonly url: string;
   /**
    * Creates the event.
    *
    * @param reconnect See {@linkcode BusOpenEvent.reconnect}.
+   * @param url See {@linkcode BusOpenEvent.url}.
    */
-  constructor(reconnect: boolean) {
+  constructor(reconnect: boolean, url = "") {
     super("open");
     this.reconnect = reconnect;
+    this.url = url;
   }
 }
 
@@ -150,35 +154,51 @@ export class BusCloseEvent extends Event {
   readonly code: number;
   /** The close reason the bus gave, if any. */
   readonly reason: string;
+  /** The URL of the bus that was lost. */
+  readonly url: string;
   /**
    * Creates the event.
    *
    * @param code See {@linkcode BusCloseEvent.code}.
    * @param reason See {@linkcode BusCloseEvent.reason}.
+   * @param url See {@linkcode BusCloseEvent.url}.
    */
-  constructor(code: number, reason: string) {
+  constructor(code: number, reason: string, url = "") {
     super("close");
     this.code = code;
     this.reason = reason;
+    this.url = url;
   }
 }
 
-/** Dispatched when a reconnect is scheduled: after a lost connection or a failed attempt. */
+/**
+ * Dispatched when a reconnect is scheduled: after a lost connection or a failed attempt. With
+ * several URLs, the next attempt goes to the next URL at once (`delayMs` 0) until every URL
+ * failed in a row; then the client backs off before going round again.
+ */
 export class BusReconnectingEvent extends Event {
   /** Retries since the last stable connection, from 1. */
   readonly attempt: number;
   /** How long the client waits before this attempt, in milliseconds. */
   readonly delayMs: number;
+  /** The URL this attempt goes to. */
+  readonly url: string;
+  /** The URL that failed or was lost, which this attempt moves away from (may equal `url`). */
+  readonly from: string;
   /**
    * Creates the event.
    *
    * @param attempt See {@linkcode BusReconnectingEvent.attempt}.
    * @param delayMs See {@linkcode BusReconnectingEvent.delayMs}.
+   * @param url See {@linkcode BusReconnectingEvent.url}.
+   * @param from See {@linkcode BusReconnectingEvent.from}; defaults to `url`.
    */
-  constructor(attempt: number, delayMs: number) {
+  constructor(attempt: number, delayMs: number, url = "", from = url) {
     super("reconnecting");
     this.attempt = attempt;
     this.delayMs = delayMs;
+    this.url = url;
+    this.from = from;
   }
 }
 
@@ -234,18 +254,26 @@ export interface BusClientEventMap {
  * once a connection has stayed up for `backoff.maxMs`. It never throws because the bus is down:
  * {@linkcode BusClient.send} returns `false` and the caller keeps what it could not send.
  *
+ * Given several URLs (buses of one cluster), it connects to the first that answers: a failed
+ * attempt or a lost connection moves to the next URL at once, and only once every URL failed in
+ * a row does it wait (the backoff's step counts such rounds). {@linkcode BusClient.url} is the
+ * URL it is on (or trying).
+ *
  * @example
  * ```ts
  * import { BusClient } from "./client.ts";
- * await using client = new BusClient("ws://127.0.0.1:9", {
+ * await using client = new BusClient(["ws://127.0.0.1:9", "ws://127.0.0.1:10"], {
  *   register: () => ({ cmd: "register", type: "producer", protocol: 2, name: "p1" }),
  * });
+ * client.addEventListener("open", (event) => console.log(`connected to ${event.url}`));
  * client.addEventListener("message", (event) => console.log(event.message));
+ * console.log(client.url); // "ws://127.0.0.1:9": the first, until it fails
  * console.log(client.send({ cmd: "ping" })); // false: not started, not connected
  * ```
  */
 export class BusClient extends TypedEventTarget<BusClientEventMap> implements AsyncDisposable {
-  #url: string;
+  #urls: readonly string[];
+  #index = 0; // the URL connected to, or being tried
   #register: () => object;
   #backoff: Required<BackoffOptions>;
   #clock: Clock;
@@ -270,23 +298,20 @@ export class BusClient extends TypedEventTarget<BusClientEventMap> implements As
   /**
    * Creates a client; it connects on {@linkcode BusClient.start}.
    *
-   * @param url The bus's WebSocket URL, e.g. `ws://127.0.0.1:8101`.
+   * @param url The bus's WebSocket URL, e.g. `ws://127.0.0.1:8101`, or several (the buses of one
+   * cluster, tried in this order); the token and CA apply to each.
    * @param options See {@linkcode BusClientOptions}.
-   * @throws {TypeError} If `url` is not a `ws:` or `wss:` URL, `register` is not a function,
+   * @throws {TypeError} If `url` is not a `ws:` or `wss:` URL (or a list is empty or holds one
+   * that is not), `register` is not a function,
    * `token` cannot go in a header, or `token` or `caCerts` come with `noDelay: false`.
    * @throws {RangeError} If the backoff options or `seedBusAfterMs` are invalid.
    */
-  constructor(url: string, options: BusClientOptions) {
+  constructor(url: string | readonly string[], options: BusClientOptions) {
     super();
-    if (parseWsUrl(url) === undefined) {
-      throw new TypeError(
-        `Cannot create BusClient: 'url' must be a ws:// or wss:// URL, got ${url}`,
-      );
-    }
+    this.#urls = checkUrls(url);
     if (typeof options?.register !== "function") {
       throw new TypeError("Cannot create BusClient: 'register' must be a function");
     }
-    this.#url = url;
     this.#register = options.register;
     this.#backoff = resolveBackoff(options.backoff);
     this.#clock = options.clock ?? systemClock;
@@ -317,9 +342,14 @@ export class BusClient extends TypedEventTarget<BusClientEventMap> implements As
     return this.#seedBus;
   }
 
-  /** The bus URL. */
+  /** The bus URL the client is on: connected to, or trying (the first one before `start`). */
   get url(): string {
-    return this.#url;
+    return this.#urls[this.#index] ?? "";
+  }
+
+  /** Every bus URL the client was given, in the order it tries them. */
+  get urls(): readonly string[] {
+    return this.#urls;
   }
 
   /**
@@ -382,7 +412,8 @@ export class BusClient extends TypedEventTarget<BusClientEventMap> implements As
   #connect(): void {
     this.#timer = undefined;
     this.#state = "connecting";
-    const ws = this.#noDelay ? new WsClient(this.#url, this.#wsOptions) : new WebSocket(this.#url);
+    const url = this.url;
+    const ws = this.#noDelay ? new WsClient(url, this.#wsOptions) : new WebSocket(url);
     const { promise, resolve } = Promise.withResolvers<void>();
     this.#socketClosed = promise;
     this.#ws = ws;
@@ -402,7 +433,7 @@ export class BusClient extends TypedEventTarget<BusClientEventMap> implements As
       // 5xx (`503 too many connections`) may pass: not a refusal
       const refused = error instanceof WsRefusedError &&
         !(error.status !== undefined && error.status >= 500);
-      this.#fail(undefined, opened ? detail : `cannot connect to ${this.#url}: ${detail}`, refused);
+      this.#fail(undefined, opened ? detail : `cannot connect to ${url}: ${detail}`, refused);
     };
     ws.onclose = (event: CloseEvent) => {
       resolve();
@@ -412,7 +443,7 @@ export class BusClient extends TypedEventTarget<BusClientEventMap> implements As
       if (opened) {
         if (this.#clock.now() - this.#openedAt >= this.#backoff.maxMs) this.#attempt = 0;
         this.#state = "waiting";
-        this.dispatchEvent(new BusCloseEvent(event.code, event.reason));
+        this.dispatchEvent(new BusCloseEvent(event.code, event.reason, url));
       }
       if (this.#state === "closed") return; // a listener closed the client
       this.#scheduleReconnect();
@@ -436,7 +467,7 @@ export class BusClient extends TypedEventTarget<BusClientEventMap> implements As
     this.#state = "open";
     const reconnect = this.#everOpened;
     this.#everOpened = true;
-    this.dispatchEvent(new BusOpenEvent(reconnect));
+    this.dispatchEvent(new BusOpenEvent(reconnect, this.url));
   }
 
   /** Parses a frame; a JSON object is dispatched, anything else reported as an error. */
@@ -495,16 +526,43 @@ export class BusClient extends TypedEventTarget<BusClientEventMap> implements As
     this.#seedTimer = undefined;
   }
 
+  /**
+   * Schedules the next attempt, at the next URL: at once while some URL has not failed in this
+   * round, else after the backoff of the rounds failed so far (one URL: every retry is a round).
+   */
   #scheduleReconnect(): void {
     this.#attempt++;
-    const delayMs = backoffDelay(this.#attempt, this.#backoff, this.#random);
+    const from = this.url;
+    const n = this.#urls.length;
+    this.#index = (this.#index + 1) % n;
+    const delayMs = this.#attempt % n === 0
+      ? backoffDelay(this.#attempt / n, this.#backoff, this.#random)
+      : 0;
     this.#state = "waiting";
     this.#timer = this.#clock.setTimeout(() => this.#connect(), delayMs);
-    this.dispatchEvent(new BusReconnectingEvent(this.#attempt, delayMs));
+    this.dispatchEvent(new BusReconnectingEvent(this.#attempt, delayMs, this.url, from));
   }
 
   #fail(cause: unknown, message: string, refused = false): void {
     const detail = cause instanceof Error ? `${message}: ${cause.message}` : message;
     this.dispatchEvent(new BusErrorEvent(new Error(detail, { cause }), refused));
   }
+}
+
+/** The URL or URLs of a {@linkcode BusClient}, checked: a non-empty list of `ws:`/`wss:` URLs. */
+function checkUrls(url: string | readonly string[]): readonly string[] {
+  const urls = typeof url === "string" ? [url] : Array.isArray(url) ? [...url] : undefined;
+  if (urls === undefined || urls.length === 0) {
+    throw new TypeError(
+      "Cannot create BusClient: 'url' must be a ws:// or wss:// URL or a non-empty list of them",
+    );
+  }
+  urls.forEach((one, i) => {
+    if (typeof one === "string" && parseWsUrl(one) !== undefined) return;
+    const which = urls.length === 1 ? "'url'" : `'url[${i}]'`;
+    throw new TypeError(
+      `Cannot create BusClient: ${which} must be a ws:// or wss:// URL, got ${one}`,
+    );
+  });
+  return Object.freeze(urls);
 }

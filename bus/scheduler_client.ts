@@ -206,12 +206,12 @@ export class SchedulerClient implements AsyncDisposable {
   /**
    * Creates the link; it connects on {@linkcode SchedulerClient.start}.
    *
-   * @param url The bus's WebSocket URL.
+   * @param url The bus's WebSocket URL, or several (buses of one cluster: see `BusClient`).
    * @param options See {@linkcode SchedulerClientOptions}; `launch` is required.
    * @throws {TypeError} If `url` is not a `ws:`/`wss:` URL, or as `new Runner()` does.
    * @throws {RangeError} If `evict` is unknown, or as `new Runner()` does.
    */
-  constructor(url: string, options: SchedulerClientOptions) {
+  constructor(url: string | readonly string[], options: SchedulerClientOptions) {
     const {
       name,
       backoff,

@@ -62,7 +62,7 @@ export interface CredentialSources {
  * token is never in a message.
  *
  * @param values The parsed `--token-file` and `--ca`.
- * @param url The bus URL (`--ca` needs `wss://`).
+ * @param url The bus URL, or the URLs of several buses (`--ca` needs `wss://` for each).
  * @param sources See {@linkcode CredentialSources}.
  * @returns The token and the CA certificates, each only if given.
  * @throws {UsageError} One line: a file that cannot be read, an empty first line, a token with
@@ -77,7 +77,7 @@ export interface CredentialSources {
  */
 export function readCredentials(
   values: CredentialValues,
-  url: string,
+  url: string | readonly string[],
   sources: CredentialSources = {},
 ): Credentials {
   const env = sources.env ?? readTokenEnv;
@@ -93,8 +93,9 @@ export function readCredentials(
     if (token) credentials.token = checked(token, `$${TOKEN_ENV}`);
   }
   if (values.ca !== undefined) {
-    if (!url.startsWith("wss:")) {
-      throw new UsageError(`--ca is for a wss:// bus, but the URL is '${url}'`);
+    const plain = (typeof url === "string" ? [url] : url).find((one) => !one.startsWith("wss:"));
+    if (plain !== undefined) {
+      throw new UsageError(`--ca is for a wss:// bus, but the URL is '${plain}'`);
     }
     const pem = read("--ca", values.ca, readFile);
     if (!pem.includes("-----BEGIN CERTIFICATE-----")) {

@@ -242,11 +242,11 @@ export class JobClient extends TypedEventTarget<JobClientEventMap> implements As
   /**
    * Creates the client; it connects on {@linkcode JobClient.start}.
    *
-   * @param url The bus, `ws://` or `wss://`.
+   * @param url The bus, `ws://` or `wss://`, or several (buses of one cluster: see `BusClient`).
    * @param options See {@linkcode JobClientOptions}.
    * @throws {TypeError} For a bad URL or owner.
    */
-  constructor(url: string, options: JobClientOptions) {
+  constructor(url: string | readonly string[], options: JobClientOptions) {
     super();
     const owner = options.owner;
     if (typeof owner !== "string" || owner.length < 1 || owner.length > 128) {

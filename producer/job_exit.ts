@@ -368,7 +368,7 @@ export async function connectWithin(
       client.bus.connected
         ? `the bus at ${client.bus.url} did not answer within ${timeoutS} s (the seed's bus never ` +
           "does: command jobs need this project's bus)"
-        : `cannot reach the bus at ${client.bus.url} within ${timeoutS} s`,
+        : `cannot reach the bus at ${client.bus.urls.join(" or ")} within ${timeoutS} s`,
     );
     return EXIT.unreachable;
   } finally {

@@ -22,7 +22,8 @@ import {
   secondsFlag,
   stamp,
   UsageError,
-  wsUrlFlag,
+  wsUrlListFlag,
+  wsUrlUsageRow,
 } from "../cli/mod.ts";
 import { ShutdownSignal } from "../process/shutdown_signal.ts";
 import {
@@ -67,7 +68,7 @@ history. cancel, priority: the owner's own jobs. wait: as submit --wait.`,
       ],
       ["--limit N", "list: at most N jobs, 1..10000 (default 100)"],
       ["--json", "list, show: print the bus's answer as JSON"],
-      ["--url URL", `the bus, ws:// or wss:// (default ${DEFAULT_URL})`],
+      wsUrlUsageRow(DEFAULT_URL),
       ["--connect-timeout S", "give up when the bus is unreachable this long (default 10)"],
       ...CREDENTIAL_USAGE_ROWS,
       ["-h, --help", "show this help and exit"],
@@ -122,7 +123,9 @@ type Action =
 
 interface Config {
   action: Action;
+  /** `--url` as one comma-separated text (for a suggested command line). */
   url: string;
+  urls: string[];
   owner: string;
   /** `--owner` as given. */
   ownerFlag: string | undefined;
@@ -139,7 +142,7 @@ const OPTIONS = {
   owner: { type: "string" },
   limit: { type: "string" },
   json: { type: "boolean", default: false },
-  url: { type: "string", default: DEFAULT_URL },
+  url: { type: "string", multiple: true, default: [DEFAULT_URL] as string[] },
   "connect-timeout": { type: "string", default: "10" },
   ...CREDENTIAL_FLAGS,
 } as const;
@@ -218,11 +221,12 @@ function configure(
     default:
       action = { op: op as "show" | "cancel" | "wait", id };
   }
-  const url = wsUrlFlag("--url", values.url);
+  const urls = wsUrlListFlag("--url", values.url);
   return {
     action,
-    url,
-    credentials: readCredentials(values, url, { env }),
+    url: urls.join(","),
+    urls,
+    credentials: readCredentials(values, urls, { env }),
     credentialFlags: { "token-file": values["token-file"], ca: values.ca },
     owner: resolveOwner(values.owner, env),
     ownerFlag: values.owner,
@@ -253,7 +257,7 @@ async function run(config: Config, cli: CliIo): Promise<number> {
   using shutdown = new ShutdownSignal({ signal: cli.signal });
   const stop = shutdown.signal;
   const io = reportIo(cli, "jobs", config);
-  await using client = new JobClient(config.url, {
+  await using client = new JobClient(config.urls, {
     owner: config.owner,
     clock: cli.clock,
     ...config.credentials,

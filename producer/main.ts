@@ -20,7 +20,8 @@ import {
   seconds,
   secondsFlag,
   UsageError,
-  wsUrlFlag,
+  wsUrlListFlag,
+  wsUrlUsageRow,
 } from "../cli/mod.ts";
 import { sleep } from "../core/sleep.ts";
 import { DEFAULT_BACKOFF } from "../bus/backoff.ts";
@@ -63,7 +64,7 @@ export const USAGE: string = formatUsage({
   }, {
     title: "Beyond the seed",
     rows: [
-      ["--url URL", "the bus, ws:// or wss:// (default ws://127.0.0.1:8101)"],
+      wsUrlUsageRow("ws://127.0.0.1:8101"),
       ["--count N", "stop after N jobs (once the bus has answered them)"],
       [
         "--wait",
@@ -104,7 +105,7 @@ interface Config {
   periodS: number;
   gauss: boolean;
   sigmaS: number;
-  url: string;
+  urls: string[];
   count?: number | undefined;
   wait: boolean;
   priority: IntRange;
@@ -146,7 +147,7 @@ async function run(config: Config, io: CliIo): Promise<number> {
   const { seed, priority, runtimeS, periodS, gauss, sigmaS } = config;
   const shape = { priority, runtimeS, periodS, gauss, sigmaS };
   const generator = new JobGenerator(seed === undefined ? shape : { ...shape, seed });
-  const producer = new Producer(config.url, {
+  const producer = new Producer(config.urls, {
     name: config.name,
     protocol: config.protocol,
     clock: io.clock,
@@ -158,7 +159,7 @@ async function run(config: Config, io: CliIo): Promise<number> {
     : `one job every ${config.periodS} s`;
   const count = config.count === undefined ? "" : `, ${plural(config.count, "job")}`;
   io.log(
-    `producer ${producer.name} → ${config.url} (protocol ${config.protocol}), seed ` +
+    `producer ${producer.name} → ${config.urls.join(",")} (protocol ${config.protocol}), seed ` +
       `${generator.seed}, ${pace}${count}`,
   );
   producer.start();
@@ -199,17 +200,22 @@ function watch(producer: Producer, config: Config, io: CliIo): JobTimes {
   client.addEventListener("open", (event) => {
     waiting = false;
     refusal = "";
-    io.log(`${event.reconnect ? "reconnected" : "connected"} to the bus at ${client.url}`);
+    io.log(`${event.reconnect ? "reconnected" : "connected"} to the bus at ${event.url}`);
   });
   client.addEventListener("close", (event) => {
-    io.log(`lost the bus (code ${event.code}${event.reason ? `, ${event.reason}` : ""})`);
+    const at = client.urls.length > 1 ? ` at ${event.url}` : "";
+    io.log(`lost the bus${at} (code ${event.code}${event.reason ? `, ${event.reason}` : ""})`);
   });
   client.addEventListener("reconnecting", (event) => {
     if (config.debug) {
-      io.log(`reconnect attempt ${event.attempt} in ${seconds(event.delayMs)}`);
+      io.log(`reconnect attempt ${event.attempt} to ${event.url} in ${seconds(event.delayMs)}`);
+    } else if (event.delayMs === 0) {
+      io.log(`trying the next bus, at ${event.url}`);
+      return; // a move to another bus: not waiting yet
     } else if (!waiting) {
       const everyS = DEFAULT_BACKOFF.maxMs / 1000;
-      io.log(`waiting for the bus at ${client.url} (retrying every ≤ ${everyS} s)`);
+      const at = client.urls.join(", ");
+      io.log(`waiting for the bus at ${at} (retrying every ≤ ${everyS} s)`);
     }
     waiting = true;
   });
@@ -296,7 +302,7 @@ const OPTIONS = {
   period: { type: "string", short: "p", default: "5" },
   gauss: { type: "boolean", short: "g", default: false },
   sigma: { type: "string", short: "s", default: "2" },
-  url: { type: "string", default: "ws://127.0.0.1:8101" },
+  url: { type: "string", multiple: true, default: ["ws://127.0.0.1:8101"] as string[] },
   count: { type: "string" },
   wait: { type: "boolean", default: false },
   priority: { type: "string", default: "0-10" },
@@ -325,13 +331,13 @@ function configure({ values }: Flags<typeof OPTIONS>): Config {
   if (periodS === 0 && !values.gauss && count === undefined) {
     throw new UsageError("-p 0 submits jobs without a pause, forever: add --count N, or a -p > 0");
   }
-  const url = wsUrlFlag("--url", values.url);
+  const urls = wsUrlListFlag("--url", values.url);
   return {
     periodS,
     gauss: values.gauss,
     sigmaS: secondsFlag("-s/--sigma", values.sigma),
-    url,
-    credentials: readCredentials(values, url),
+    urls,
+    credentials: readCredentials(values, urls),
     count,
     wait: values.wait,
     priority: range("--priority", values.priority, MIN_PRIORITY, MAX_PRIORITY),

@@ -165,12 +165,12 @@ export class Producer extends TypedEventTarget<ProducerEventMap> implements Asyn
   /**
    * Creates a producer; it connects on {@linkcode Producer.start}.
    *
-   * @param url The bus's WebSocket URL.
+   * @param url The bus's WebSocket URL, or several (buses of one cluster: see `BusClient`).
    * @param options See {@linkcode ProducerOptions}.
    * @throws {TypeError} If `url` is not a WebSocket URL or `name` is not 1..100 characters.
    * @throws {RangeError} If `protocol` is neither 1 nor 2, or the backoff is invalid.
    */
-  constructor(url: string, options: ProducerOptions = {}) {
+  constructor(url: string | readonly string[], options: ProducerOptions = {}) {
     super();
     this.#name = options.name ?? `producer-${Deno.pid}`;
     if (typeof this.#name !== "string" || this.#name.length < 1 || this.#name.length > 100) {

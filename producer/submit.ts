@@ -21,7 +21,8 @@ import {
   runCli,
   secondsFlag,
   UsageError,
-  wsUrlFlag,
+  wsUrlListFlag,
+  wsUrlUsageRow,
 } from "../cli/mod.ts";
 import { ShutdownSignal } from "../process/shutdown_signal.ts";
 import { type CommandSpec, validateCommandSpec } from "../scheduler/command_spec.ts";
@@ -70,7 +71,7 @@ runs as an argv, without a shell (use sh -c '...' for one), on a scheduler that 
         "--file FILE",
         "submit one job per line of FILE (JSON, the fields of a payload;\nfields a line leaves out come from the options); prints the ids",
       ],
-      ["--url URL", `the bus, ws:// or wss:// (default ${DEFAULT_URL})`],
+      wsUrlUsageRow(DEFAULT_URL),
       ["--owner NAME", "whose job it is (default $SCHED_OWNER, else $USER, else user)"],
       ["--connect-timeout S", "give up when the bus is unreachable this long (default 10)"],
       ...CREDENTIAL_USAGE_ROWS,
@@ -122,7 +123,9 @@ export interface SubmitMainOptions extends MainOptions {
 
 /** The parsed command line. */
 interface Config {
+  /** `--url` as one comma-separated text (for a suggested command line). */
   url: string;
+  urls: string[];
   owner: string;
   /** `--owner` as given. */
   ownerFlag: string | undefined;
@@ -151,7 +154,7 @@ const OPTIONS = {
   wait: { type: "boolean", default: false },
   follow: { type: "boolean", default: false },
   file: { type: "string" },
-  url: { type: "string", default: DEFAULT_URL },
+  url: { type: "string", multiple: true, default: [DEFAULT_URL] as string[] },
   owner: { type: "string" },
   "connect-timeout": { type: "string", default: "10" },
   ...CREDENTIAL_FLAGS,
@@ -261,10 +264,11 @@ function configure(
   const check = validateCommandSpec({ ...spec, command: values.file ? ["true"] : command });
   if (!check.ok) throw new UsageError(inFlagWords(check.reason));
   if (values.file === undefined) spec.command = command;
-  const url = wsUrlFlag("--url", values.url);
+  const urls = wsUrlListFlag("--url", values.url);
   return {
-    url,
-    credentials: readCredentials(values, url, { env }),
+    url: urls.join(","),
+    urls,
+    credentials: readCredentials(values, urls, { env }),
     credentialFlags: { "token-file": values["token-file"], ca: values.ca },
     owner,
     ownerFlag: values.owner,
@@ -357,7 +361,7 @@ async function run(config: Config, cli: CliIo): Promise<number> {
     if (read === undefined) return EXIT.usage;
     specs = read;
   }
-  await using client = new JobClient(config.url, {
+  await using client = new JobClient(config.urls, {
     owner: config.owner,
     clock: cli.clock,
     ...config.credentials,

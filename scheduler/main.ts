@@ -21,7 +21,8 @@ import {
   seconds,
   secondsFlag,
   UsageError,
-  wsUrlFlag,
+  wsUrlListFlag,
+  wsUrlUsageRow,
 } from "../cli/mod.ts";
 import { ShutdownSignal } from "../process/mod.ts";
 import type { JobPayload } from "../bus/protocol.ts";
@@ -64,7 +65,7 @@ on a fixed number of slots.`,
     title: "Beyond the seed",
     rows: [
       ["-d, --debug", "also log connection details and every message from the bus"],
-      ["--url URL", "the bus, ws:// or wss:// (default ws://127.0.0.1:8101)"],
+      wsUrlUsageRow("ws://127.0.0.1:8101"),
       ...CREDENTIAL_USAGE_ROWS,
       [
         "--name NAME",
@@ -129,7 +130,7 @@ const OPTIONS = {
   s: { type: "string", default: "5" },
   t: { type: "string", default: "10" },
   debug: { type: "boolean", short: "d", default: false },
-  url: { type: "string", default: "ws://127.0.0.1:8101" },
+  url: { type: "string", multiple: true, default: ["ws://127.0.0.1:8101"] as string[] },
   name: { type: "string" },
   evict: { type: "string", default: "requeue" },
   "min-run": { type: "string", default: "0" },
@@ -152,7 +153,7 @@ interface Config {
   slots: number;
   timeoutS: number;
   debug: boolean;
-  url: string;
+  urls: string[];
   name: string;
   evict: "requeue" | "kill" | "suspend";
   minRunS: number;
@@ -172,13 +173,13 @@ function configure({ values }: Flags<typeof OPTIONS>): Config {
   if (evict !== "requeue" && evict !== "kill" && evict !== "suspend") {
     throw new UsageError(`--evict must be requeue, kill or suspend, got '${evict}'`);
   }
-  const url = wsUrlFlag("--url", values.url);
+  const urls = wsUrlListFlag("--url", values.url);
   return {
     slots: integerFlag("-s", values.s, { min: 1 }),
     timeoutS: secondsFlag("-t", values.t, { exclusive: true }),
     debug: values.debug,
-    url,
-    credentials: readCredentials(values, url),
+    urls,
+    credentials: readCredentials(values, urls),
     name: values.name ?? `scheduler-${Deno.pid}`,
     evict,
     minRunS: secondsFlag("--min-run", values["min-run"]),
@@ -406,7 +407,7 @@ export function main(args: string[], options: MainOptions = {}): Promise<number>
  * @throws {OutcomeJournalError} If `--state-dir` is another scheduler's or in use.
  */
 function createScheduler(config: Config, io: CliIo, reaper: GroupReaper): SchedulerClient {
-  const scheduler: SchedulerClient = new SchedulerClient(config.url, {
+  const scheduler: SchedulerClient = new SchedulerClient(config.urls, {
     name: config.name,
     slots: config.slots,
     evict: config.evict,
@@ -469,7 +470,7 @@ async function run(config: Config, io: CliIo): Promise<number> {
 
   // We drain on SIGINT/SIGTERM ourselves.
   using shutdown = new ShutdownSignal({ signal: io.signal });
-  io.log(`scheduler ${config.name}: connecting to ${config.url}`);
+  io.log(`scheduler ${config.name}: connecting to ${config.urls.join(", ")}`);
   scheduler.start();
   await shutdown.wait();
   const busy = runner.running + runner.waiting;
@@ -491,7 +492,7 @@ async function run(config: Config, io: CliIo): Promise<number> {
 function watchBus(scheduler: SchedulerClient, config: Config, io: CliIo): void {
   const bus = scheduler.bus;
   bus.addEventListener("open", (event) => {
-    io.log(`${event.reconnect ? "reconnected" : "connected"} to ${config.url} as ${config.name}`);
+    io.log(`${event.reconnect ? "reconnected" : "connected"} to ${event.url} as ${config.name}`);
   });
   bus.addEventListener("registered", (event) => {
     const commands = config.commands.length === 0 ? "" : `, commands ${config.commands.join(" ")}`;
@@ -518,14 +519,20 @@ function watchBus(scheduler: SchedulerClient, config: Config, io: CliIo): void {
     );
   });
   bus.addEventListener("close", (event) => {
-    io.log(`lost the bus (code ${event.code}); running jobs keep running; reconnecting`);
+    const at = config.urls.length > 1 ? ` at ${event.url}` : "";
+    io.log(`lost the bus${at} (code ${event.code}); running jobs keep running; reconnecting`);
   });
   bus.addEventListener("reconnecting", (event) => {
     if (config.debug) {
-      io.log(`bus not reachable; retry ${event.attempt} in ${seconds(event.delayMs)}`);
-    } else if (event.attempt === 1) {
+      io.log(
+        `bus not reachable; retry ${event.attempt} at ${event.url} in ${seconds(event.delayMs)}`,
+      );
+    } else if (event.delayMs === 0) {
+      io.log(`trying the next bus, at ${event.url}`);
+    } else if (event.attempt === config.urls.length) {
       const everyS = DEFAULT_BACKOFF.maxMs / 1000;
-      io.log(`bus not reachable at ${config.url}; retrying every ≤ ${everyS} s until it is`);
+      const at = config.urls.join(", ");
+      io.log(`bus not reachable at ${at}; retrying every ≤ ${everyS} s until it is`);
     }
   });
   let refusal = ""; // the refusal said last, not said again until the next open

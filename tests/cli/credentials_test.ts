@@ -91,3 +91,15 @@ Deno.test("readCredentials reads --ca for a wss:// URL, and says what is wrong o
     "--ca: cannot read 'gone.pem': no such file",
   );
 });
+
+Deno.test("readCredentials with several URLs: --ca needs every one to be wss://", () => {
+  const readFile = (): string => PEM;
+  const both = [WSS, "wss://10.0.0.2:8101"];
+  assert.deepEqual(readCredentials({ ca: "ca.pem" }, both, { env: noEnv, readFile }), {
+    caCerts: [PEM],
+  });
+  assert.equal(
+    refusal(() => readCredentials({ ca: "ca.pem" }, [WSS, WS], { env: noEnv, readFile })),
+    `--ca is for a wss:// bus, but the URL is '${WS}'`,
+  );
+});

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { integerFlag, secondsFlag, UsageError, wsUrlFlag } from "../../cli/mod.ts";
+import { integerFlag, secondsFlag, UsageError, wsUrlFlag, wsUrlListFlag } from "../../cli/mod.ts";
 
 /** The UsageError message `fn` throws. */
 function refusal(fn: () => unknown): string {
@@ -54,4 +54,30 @@ Deno.test("wsUrlFlag takes ws:// and wss:// URLs only", () => {
   for (const text of ["", "ws://", "127.0.0.1:8101"]) {
     assert.throws(() => wsUrlFlag("--url", text), UsageError, text);
   }
+});
+
+Deno.test("wsUrlListFlag takes comma-separated and repeated URLs, and names the one at fault", () => {
+  assert.deepEqual(wsUrlListFlag("--url", "ws://a:1"), ["ws://a:1"]);
+  assert.deepEqual(wsUrlListFlag("--url", ["ws://a:1, wss://b:2", "ws://c:3"]), [
+    "ws://a:1",
+    "wss://b:2",
+    "ws://c:3",
+  ]);
+  assert.equal(
+    refusal(() => wsUrlListFlag("--url", ["http://x"])),
+    "--url must be a ws:// or wss:// URL, got 'http://x'",
+  );
+  assert.equal(
+    refusal(() => wsUrlListFlag("--url", "ws://a:1,http://x")),
+    "--url: the 2nd URL 'http://x' is not a ws:// or wss:// URL",
+  );
+  assert.equal(refusal(() => wsUrlListFlag("--url", ",ws://a:1")), "--url: the 1st URL is empty");
+  assert.equal(
+    refusal(() => wsUrlListFlag("--url", ["ws://a:1", "ws://b:1", "ws://a:1"])),
+    "--url: the 3rd URL 'ws://a:1' repeats the 1st",
+  );
+  assert.equal(
+    refusal(() => wsUrlListFlag("--url", Array.from({ length: 12 }, (_, i) => `ws://h:${i % 11}`))),
+    "--url: the 12th URL 'ws://h:0' repeats the 1st",
+  );
 });
