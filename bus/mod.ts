@@ -17,6 +17,7 @@ export * from "./protocol.ts";
 export * from "./errors.ts";
 export * from "./job_queue.ts";
 export * from "./dispatcher.ts";
+export * from "./job_placer.ts";
 export * from "./job_store.ts";
 export * from "./sqlite_store.ts";
 export * from "./data_dir.ts";
