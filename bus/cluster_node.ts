@@ -81,6 +81,11 @@ export class ClusterNode {
     return this.#placer;
   }
 
+  /** This bus's id in the cluster. */
+  get bus(): string {
+    return this.#store.busId;
+  }
+
   /** Whether this bus leads the cluster. */
   get leading(): boolean {
     return this.#leader !== undefined;

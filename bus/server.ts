@@ -229,6 +229,12 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
     return addr;
   }
 
+  /** In a cluster of buses on one shared store: this bus's id, and whether it leads. */
+  get cluster(): { bus: string; leading: boolean } | undefined {
+    const node = this.#cluster;
+    return node && { bus: node.bus, leading: node.leading };
+  }
+
   /** The bus's store (read it; the bus writes and commits it). */
   get store(): JobStore {
     return this.#store;
@@ -268,6 +274,7 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
     }
     return {
       ...status,
+      ...(this.cluster ? { cluster: this.cluster } : {}),
       store: this.#store.stats(),
       droppedOutput: this.#droppedOutput,
     };

@@ -143,6 +143,8 @@ export interface BusHealth {
 export interface BusStatus extends DispatcherStatus {
   /** The store's counts. */
   store: StoreStats;
+  /** In a cluster of buses on one shared store: this bus, and whether it leads. */
+  cluster?: { bus: string; leading: boolean };
   /**
    * Pieces of jobs' live output (`follow`) not sent to producers whose send buffer was over
    * the limit (events are never dropped: a slow reader gets them later from the store).
