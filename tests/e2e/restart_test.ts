@@ -44,34 +44,43 @@ Deno.test("e2e restart: 30 accepted jobs survive a SIGKILLed bus; a running job'
     await using held = new BusHolder();
     let url: string;
     [held.bus, url] = await busOn(dir);
+    let run: string;
     {
       const s1 = await rawScheduler(url, "s1", 1);
-      const ann = await rawProducer(url, "ann");
-      ann.send(jobRequest("run", 0));
-      await s1.next((m) => m.cmd === "job" && m.id === "run");
-      s1.send({ cmd: "event", id: "run", state: "started" });
-      for (let i = 0; i < 30; i++) ann.send(jobRequest(`j${i}`, (i * 7) % 11));
-      await until("31 accepted", () => ann.all().filter((m) => m.cmd === "accepted").length === 31);
-      // The bus and its producer die; nobody re-sends a job.
+      await using producer = Cli.run("producer/main.ts", [
+        ...["--url", url, "--name", "p", "--count", "31", "--wait", "-p", "0"],
+        ...["--priority", "0-10", "--runtime", "1", "--seed", "7"],
+      ], "producer");
+      run = String((await s1.next((m) => m.cmd === "job", 10_000)).id);
+      s1.send({ cmd: "event", id: run, state: "started" });
+      const accepted = (): number =>
+        producer.lines.filter((l) => / accepted, queued/.test(l)).length;
+      await until("31 accepted", () => accepted() === 31);
+      // The bus and its producer die: nobody will send these jobs again.
+      producer.signal("SIGKILL");
       await killBus(held.bus);
-      await Promise.all([ann.closed, s1.closed]);
+      await producer.exitCode();
+      await s1.closed;
     }
     [held.bus, url] = await busOn(dir);
     await using bob = await rawProducer(url, "bob");
     bob.send({ cmd: "list" });
     const list = (await bob.next((m) => m.cmd === "jobs")).jobs as Message[];
-    const waiting = list.filter((j) => j.state === "queued").map((j) => String(j.id));
-    const order = Array.from({ length: 30 }, (_, i) => i)
-      .sort((a, b) => (a * 7) % 11 - (b * 7) % 11 || a - b).map((i) => `j${i}`);
-    assert.deepEqual(waiting, order, "every accepted job waits, in priority order");
-    assert.deepEqual(list.filter((j) => j.id === "run").map((j) => j.state), ["started"]);
-    // s1 comes back still running 'run' and reports its success: taken, not "unknown job".
-    { // s1 leaves after its report: the order below is s2's alone
-      await using s1 = await rawScheduler(url, "s1", 1, { running: ["run"] });
-      s1.send({ cmd: "event", id: "run", state: "succeeded", result: { exitCode: 0 } });
-      assert.deepEqual((await s1.next((m) => m.cmd === "reported")).ids, ["run"]);
+    const waiting = list.filter((j) => j.state === "queued");
+    const order = [...waiting].sort((a, b) =>
+      Number(a.priority) - Number(b.priority) ||
+      Number(String(a.id).slice(2)) - Number(String(b.id).slice(2))
+    ).map((j) => String(j.id));
+    assert.equal(waiting.length, 30, "every accepted job waits");
+    assert.ok(new Set(waiting.map((j) => j.priority)).size > 3, "mixed priorities");
+    assert.deepEqual(waiting.map((j) => String(j.id)), order, "in priority, then acceptance order");
+    assert.deepEqual(list.filter((j) => j.id === run).map((j) => j.state), ["started"]);
+    { // s1 comes back still running its job and reports its success: taken, not "unknown job"
+      await using s1 = await rawScheduler(url, "s1", 1, { running: [run] });
+      s1.send({ cmd: "event", id: run, state: "succeeded", result: { exitCode: 0 } });
+      assert.deepEqual((await s1.next((m) => m.cmd === "reported")).ids, [run]);
       assert.deepEqual(s1.all().filter((m) => m.cmd === "error" || m.cmd === "cancel"), []);
-    }
+    } // s1 leaves after its report: the order below is s2's alone
     await using s2 = await rawScheduler(url, "s2", 1);
     for (const id of order) {
       const frame = await s2.next((m) => m.cmd === "job", 5000);
@@ -256,15 +265,15 @@ Deno.test("e2e restart: a job the scheduler finished while the bus was down reac
       await using first = scheduler();
       await first.waitFor(/registered:/);
       const ann = await rawProducer(busUrl, "ann");
-      ann.send(jobRequest("J", 5, 1));
+      ann.send(jobRequest("J", 5, 3)); // long enough to outlive the bus
       await ann.next(isEvent("J", "started"));
       seen = lastSeq(ann);
       // The bus dies while J runs; J ends meanwhile; then the scheduler dies too.
       relay.target = undefined;
       await killBus(held.bus);
       await ann.closed;
-      await first.waitFor(/lost the bus/);
-      await first.waitFor(/job J p5 succeeded/);
+      const lost = first.lines.indexOf((await first.waitFor(/lost the bus/)).input!);
+      await first.waitFor(/job J p5 succeeded/, 15_000, lost); // after the bus died
       first.signal("SIGKILL");
       await first.exitCode();
     }
