@@ -181,8 +181,12 @@ async function jobsFile(dir: string, n: number): Promise<string> {
 }
 
 /** A raw scheduler allowing any command. */
-const commandScheduler = (url: string, name: string, slots: number, extra: Message = {}) =>
-  rawScheduler(url, name, slots, { commands: ["*"], ...extra });
+const commandScheduler = (
+  url: string,
+  name: string,
+  slots: number,
+  extra: Message = {},
+): Promise<WsPeer> => rawScheduler(url, name, slots, { commands: ["*"], ...extra });
 
 /** Reports each of `ids` started and succeeded from `peer`, with `stdoutTail` in the result. */
 function finishAll(peer: WsPeer, ids: string[], stdoutTail = ""): void {
