@@ -260,13 +260,23 @@ function unlock(dir: string): void {
   }
 }
 
-/** Whether a process runs under this pid (Linux: `/proc/<pid>`; elsewhere taken as alive). */
+/**
+ * Whether a process runs under this pid (Linux: `/proc/<pid>`). Without --allow-all Deno refuses
+ * to read /proc (NotCapable): then a SIGCHLD (ignored by default, no effect on the holder) asks
+ * the kernel, which needs --allow-run; when neither can tell, the pid is taken as alive.
+ */
 function isAlive(pid: number): boolean {
   try {
     Deno.statSync(`/proc/${pid}`);
     return true;
   } catch (error) {
-    return !(error instanceof Deno.errors.NotFound);
+    if (!(error instanceof Deno.errors.NotCapable)) return !(error instanceof Deno.errors.NotFound);
+  }
+  try {
+    Deno.kill(pid, "SIGCHLD");
+    return true;
+  } catch (error) {
+    return !(error instanceof Deno.errors.NotFound); // ESRCH: no such process
   }
 }
 
