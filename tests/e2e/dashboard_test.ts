@@ -164,7 +164,11 @@ Deno.test({
     // Jobs: find a job by name, open its page, read its output.
     await page.goto(`http://127.0.0.1:${port}/#jobs`);
     await waitText(page, "#conn", (t) => t === "live", "the page to reconnect");
-    await page.type("#filter-name", "alice-1");
+    // The filter's fields are set, not typed: a loaded machine may move the focus while typing.
+    await page.$eval(
+      "#filter-name",
+      (el) => (el as unknown as { value: string }).value = "alice-1",
+    );
     await page.select("#filter-state", "succeeded");
     await page.click("#jobs-filter button");
     // alice-1, alice-10, alice-11, alice-12
