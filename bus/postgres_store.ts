@@ -8,7 +8,7 @@
  * @module
  */
 
-import postgres, { type Sql, type TransactionSql } from "postgres";
+import postgres, { type JSONValue, type Sql, type TransactionSql } from "postgres";
 import type { DispatcherJobEvent } from "./dispatcher_types.ts";
 import type {
   CommitResult,
@@ -389,7 +389,7 @@ export class PostgresStore implements JobStore {
         SELECT r->>'id', r->>'owner', (r->>'seq')::bigint, (r->>'priority')::float8,
           (r->>'final')::int = 1, (r->>'at_scheduler')::int = 1, (r->>'ended_seq')::bigint,
           (r->>'ended_at')::bigint, r
-        FROM jsonb_array_elements(${JSON.stringify(jobs)}::jsonb) r
+        FROM jsonb_array_elements(${tx.json(jobs as unknown as JSONValue)}::jsonb) r
         ON CONFLICT (id) DO UPDATE SET owner = EXCLUDED.owner, seq = EXCLUDED.seq,
           priority = EXCLUDED.priority, final = EXCLUDED.final,
           at_scheduler = EXCLUDED.at_scheduler, ended_seq = EXCLUDED.ended_seq,
@@ -398,24 +398,25 @@ export class PostgresStore implements JobStore {
     if (events.length > 0) {
       await tx`INSERT INTO events (seq, job_id, owner, "row")
         SELECT (r->>'seq')::bigint, r->>'job_id', r->>'owner', r
-        FROM jsonb_array_elements(${JSON.stringify(events)}::jsonb) r
+        FROM jsonb_array_elements(${tx.json(events as unknown as JSONValue)}::jsonb) r
         ON CONFLICT (seq) DO NOTHING`;
     }
-    const lastJobSeq = Math.max(this.#mirror.lastJobSeq, ...seqs.values());
-    const meta = {
+    const wanted = {
       last_seq: this.#mirror.lastSeq,
-      last_job_seq: lastJobSeq,
+      last_job_seq: Math.max(-1, ...seqs.values()),
       pruned_floor: this.#mirror.firstSeq - 1,
     };
-    await tx`UPDATE meta SET value = GREATEST(value, (${JSON.stringify(meta)}::jsonb->>key)::bigint)
-      WHERE key IN ('last_seq', 'last_job_seq', 'pruned_floor')`;
+    const now = await tx`UPDATE meta
+      SET value = GREATEST(value, (${tx.json(wanted)}::jsonb->>key)::bigint)
+      WHERE key IN ('last_seq', 'last_job_seq', 'pruned_floor') RETURNING key, value`;
+    const meta = { ...wanted };
+    for (const row of now) meta[row.key as keyof typeof meta] = Number(row.value);
     const logged = writes.map((w) =>
       w.op === "accept" ? { ...w, job: { ...w.job, seq: seqs.get(w.job.id) ?? w.job.seq } } : w
     );
     const batch: LoggedBatch = { writes: logged, jobs, events, pruned: gone, meta };
-    await tx`INSERT INTO changes (bus, batch) VALUES (${this.#bus}, ${
-      JSON.stringify(batch)
-    }::jsonb)`;
+    await tx`INSERT INTO changes (bus, batch)
+      VALUES (${this.#bus}, ${tx.json(batch as unknown as JSONValue)}::jsonb)`;
     await tx`SELECT pg_notify('sched_changes', ${this.#bus})`;
     // Committed below: the mirror takes PostgreSQL's job seqs (a failed COMMIT leaves them
     // provisional; those jobs are rejected and removed anyway).
@@ -423,8 +424,9 @@ export class PostgresStore implements JobStore {
     this.#setMeta(meta);
   }
 
+  /** PostgreSQL's counters into the mirror's `meta` (`lastSeq` stays ahead if it is). */
   #setMeta(meta: LoggedBatch["meta"]): void {
-    const set = this.#raw.db.prepare("UPDATE meta SET value = max(value, ?) WHERE key = ?");
+    const set = this.#raw.db.prepare("UPDATE meta SET value = ? WHERE key = ?");
     for (const [key, value] of Object.entries(meta)) set.run(value, key);
     this.#raw.reload();
   }
