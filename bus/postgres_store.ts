@@ -8,6 +8,7 @@
  * @module
  */
 
+import type { StatementSync } from "node:sqlite";
 import postgres, { type JSONValue, type Sql, type TransactionSql } from "postgres";
 import type { DispatcherJobEvent } from "./dispatcher_types.ts";
 import type {
@@ -95,6 +96,7 @@ export class PostgresStore implements JobStore {
   #pullAgain = false;
   #remote: ((batch: RemoteBatch) => void) | undefined;
   #unlisten: (() => Promise<void>) | undefined;
+  readonly #statements = new Map<string, StatementSync>();
   #commits = 0;
   #failedCommits = 0;
   #unavailable = false;
@@ -183,19 +185,27 @@ export class PostgresStore implements JobStore {
   }
 
   #putJob(row: Row): void {
-    const keys = Object.keys(row);
-    this.#raw.db.prepare(
-      `INSERT OR REPLACE INTO jobs (${keys.join(", ")}) VALUES (${keys.map(() => "?").join(", ")})`,
-    ).run(...keys.map((k) => row[k] as string | number | null));
+    this.#put("INSERT OR REPLACE INTO jobs", row);
   }
 
   #putEvent(row: Row): void {
+    this.#put("INSERT OR IGNORE INTO events", row);
+  }
+
+  #put(insert: string, row: Row): void {
     const keys = Object.keys(row);
-    this.#raw.db.prepare(
-      `INSERT OR IGNORE INTO events (${keys.join(", ")}) VALUES (${
-        keys.map(() => "?").join(", ")
-      })`,
-    ).run(...keys.map((k) => row[k] as string | number | null));
+    const sql = `${insert} (${keys.join(", ")}) VALUES (${keys.map(() => "?").join(", ")})`;
+    this.#prepared(sql).run(...keys.map((k) => row[k] as string | number | null));
+  }
+
+  /** A statement on the mirror's database, prepared once. */
+  #prepared(sql: string): StatementSync {
+    let statement = this.#statements.get(sql);
+    if (statement === undefined) {
+      statement = this.#raw.db.prepare(sql);
+      this.#statements.set(sql, statement);
+    }
+    return statement;
   }
 
   /** This bus's name in the `changes` log. */
@@ -352,7 +362,6 @@ export class PostgresStore implements JobStore {
 
   /** The batch's transaction: job seqs, pruned rows, job and event rows, meta, the log. */
   async #apply(tx: TransactionSql, writes: StoreWrite[]): Promise<void> {
-    const { db } = this.#raw;
     const accepts = writes.filter((w) => w.op === "accept") as { op: "accept"; job: NewJob }[];
     const seqs = new Map<string, number>();
     if (accepts.length > 0) {
@@ -370,13 +379,13 @@ export class PostgresStore implements JobStore {
     }
     const jobs: Row[] = [];
     for (const id of touched) {
-      const row = db.prepare("SELECT * FROM jobs WHERE id = ?").get(id) as Row | undefined;
+      const row = this.#prepared("SELECT * FROM jobs WHERE id = ?").get(id) as Row | undefined;
       if (row === undefined) continue;
       const seq = seqs.get(id);
       if (seq !== undefined) row.seq = seq;
       jobs.push(row);
     }
-    const events = eventSeqs.length === 0 ? [] : db.prepare(
+    const events = eventSeqs.length === 0 ? [] : this.#prepared(
       "SELECT * FROM events WHERE seq IN (SELECT value FROM json_each(?)) ORDER BY seq",
     ).all(JSON.stringify(eventSeqs)) as Row[];
     const gone = [...pruned].filter((id) => !jobs.some((row) => row.id === id));
@@ -420,7 +429,8 @@ export class PostgresStore implements JobStore {
     await tx`SELECT pg_notify('sched_changes', ${this.#bus})`;
     // Committed below: the mirror takes PostgreSQL's job seqs (a failed COMMIT leaves them
     // provisional; those jobs are rejected and removed anyway).
-    for (const [id, seq] of seqs) db.prepare("UPDATE jobs SET seq = ? WHERE id = ?").run(seq, id);
+    const setSeq = this.#prepared("UPDATE jobs SET seq = ? WHERE id = ?");
+    for (const [id, seq] of seqs) setSeq.run(seq, id);
     this.#setMeta(meta);
   }
 
