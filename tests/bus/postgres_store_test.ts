@@ -3,6 +3,8 @@ import { PostgresStore, type RemoteBatch } from "../../bus/postgres_store.ts";
 import { StoreError } from "../../bus/store_errors.ts";
 import { pg, PG_SKIPPED } from "../fixtures/pg_cluster.ts";
 import { storeContract } from "./store_contract.ts";
+import { BusServer } from "../../bus/server.ts";
+import { WsPeer } from "../fixtures/raw_ws.ts";
 import type { JobPayload } from "../../bus/protocol.ts";
 
 const ignore = pg === undefined;
@@ -219,6 +221,40 @@ Deno.test({
     assert.deepEqual(again.unfinished().map((job) => [job.id, job.state]), [
       ["before", "started"],
       ["after", "queued"],
+    ]);
+    await again.close();
+  },
+});
+
+Deno.test({
+  name: `${name}: a bus on PostgreSQL accepts, runs and finishes a job; a restarted bus knows it`,
+  ignore,
+  fn: async () => {
+    const url = pg!.createDb("bus");
+    const store = await PostgresStore.open({ url });
+    const bus = new BusServer({ port: 0, store });
+    const ws = `ws://127.0.0.1:${bus.listen().port}/`;
+    try {
+      await using ann = await WsPeer.open(ws);
+      await ann.register({ type: "producer", protocol: 2, name: "ann" });
+      await using s1 = await WsPeer.open(ws);
+      await s1.register({ type: "scheduler", protocol: 2, name: "s1", slots: 1 });
+      ann.send({ cmd: "job_request", id: "j1", payload: { priority: 5, runtime: 1 } });
+      assert.equal((await ann.next((m) => m.id === "j1")).cmd, "accepted");
+      await s1.next((m) => m.cmd === "job" && m.id === "j1");
+      s1.send({ cmd: "event", id: "j1", state: "started" });
+      s1.send({ cmd: "event", id: "j1", state: "succeeded", result: { exitCode: 0 } });
+      await ann.next((m) => m.cmd === "event" && m.id === "j1" && m.state === "succeeded");
+    } finally {
+      await bus.close();
+      await store.close();
+    }
+    const again = await PostgresStore.open({ url });
+    assert.equal(again.show("j1")!.state, "succeeded");
+    assert.deepEqual(again.show("j1")!.history.map((h) => h.state), [
+      "queued",
+      "started",
+      "succeeded",
     ]);
     await again.close();
   },
