@@ -143,7 +143,7 @@ export class CommitGate {
         if ((this.#again || this.#dirty) && !this.#closed) {
           this.#again = false;
           this.flush();
-        } else {
+        } else if (!this.#dirty) {
           const late = this.#held;
           this.#held = [];
           for (const output of late) output();

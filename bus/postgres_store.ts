@@ -24,6 +24,15 @@ import type { JobDetails, JobList } from "./protocol.ts";
 import { type MirrorAccess, mirrorAccess, SqliteStore } from "./sqlite_store.ts";
 import { StoreError } from "./store_errors.ts";
 import { migratePg } from "./pg_schema.ts";
+import {
+  type LoggedBatch,
+  type RemoteBatch,
+  type Row,
+  type StoreWrite,
+  writeJob,
+} from "./pg_changes.ts";
+
+export type { RemoteBatch, StoreWrite };
 
 /** Options for {@linkcode PostgresStore.open}. */
 export interface PostgresStoreOptions {
@@ -38,36 +47,6 @@ export interface PostgresStoreOptions {
   /** Seconds to wait for a connection. @default {5} */
   connectTimeout?: number;
 }
-
-/** One store write, as the `changes` log keeps it. */
-export type StoreWrite =
-  | { op: "accept"; job: NewJob }
-  | { op: "event"; event: DispatcherJobEvent; seq: number }
-  | { op: "dispatched"; id: string; scheduler: string; attempt: number }
-  | { op: "setPriority"; id: string; priority: number }
-  | { op: "retried"; id: string; failures: number; lastResult: Record<string, unknown> | null }
-  | { op: "prune"; now: number; ids: string[] };
-
-/** A committed batch of another bus, as {@linkcode PostgresStore.onRemote} hands it over. */
-export interface RemoteBatch {
-  /** Its id in `changes`. */
-  id: number;
-  /** The bus that committed it. */
-  bus: string;
-  /** Its writes, in order (job and event seqs as PostgreSQL assigned them). */
-  writes: StoreWrite[];
-}
-
-/** A batch in the log: the writes, and the rows they left (what a mirror applies). */
-interface LoggedBatch {
-  writes: StoreWrite[];
-  jobs: Row[];
-  events: Row[];
-  pruned: string[];
-  meta: { last_seq: number; last_job_seq: number; pruned_floor: number };
-}
-
-type Row = Record<string, unknown>;
 
 /**
  * The bus's store on PostgreSQL (see the module doc and {@linkcode JobStore}).
@@ -583,19 +562,6 @@ export class PostgresStore implements JobStore {
       this.#mirror.close();
     })();
     return this.#closed;
-  }
-}
-
-function writeJob(w: StoreWrite): string {
-  switch (w.op) {
-    case "accept":
-      return w.job.id;
-    case "event":
-      return w.event.id;
-    case "prune":
-      return "";
-    default:
-      return w.id;
   }
 }
 
