@@ -67,6 +67,10 @@ export class CommitGate {
   #retry: TimerId | undefined;
   #closed = false;
   #lastResult: CommitResult | undefined;
+  /** A commit that answered with a Promise has not settled yet. */
+  #inFlight = false;
+  /** A flush was asked for while one was in flight. */
+  #again = false;
 
   /**
    * Creates the gate.
@@ -87,6 +91,11 @@ export class CommitGate {
     return this.#dirty;
   }
 
+  /** Whether a commit answered with a Promise that has not settled yet. */
+  get committing(): boolean {
+    return this.#inFlight;
+  }
+
   /** The last commit's result (undefined before the first). */
   get lastResult(): CommitResult | undefined {
     return this.#lastResult;
@@ -98,7 +107,7 @@ export class CommitGate {
    * @param output What sends it.
    */
   send(output: () => void): void {
-    if (this.#dirty) this.#held.push(output);
+    if (this.#dirty || this.#inFlight) this.#held.push(output);
     else output();
   }
 
@@ -109,18 +118,48 @@ export class CommitGate {
     queueMicrotask(() => this.flush());
   }
 
-  /** Commits now (normally called by the scheduled microtask); releases the held outputs. */
+  /**
+   * Commits now (normally called by the scheduled microtask); releases the held outputs. A
+   * store whose `commit()` answers with a Promise is awaited: outputs sent meanwhile wait for
+   * the next batch, and the next commit starts only after this one ended.
+   */
   flush(): void {
     this.#scheduled = false;
+    if (this.#inFlight) {
+      this.#again = true;
+      return;
+    }
     if (this.#retry !== undefined) this.#clock.clearTimeout(this.#retry);
     this.#retry = undefined;
-    const result = this.#lastResult = this.#inner.commit();
+    const result = this.#inner.commit();
     this.#dirty = false;
     const held = this.#held;
     this.#held = [];
+    if (result instanceof Promise) {
+      this.#inFlight = true;
+      result.then((settled) => {
+        this.#inFlight = false;
+        this.#settle(settled, held);
+        if ((this.#again || this.#dirty) && !this.#closed) {
+          this.#again = false;
+          this.flush();
+        } else if (!this.#dirty) {
+          const late = this.#held;
+          this.#held = [];
+          for (const output of late) output();
+        }
+      });
+      return;
+    }
+    this.#settle(result, held);
+  }
+
+  #settle(result: CommitResult, held: (() => void)[]): void {
+    this.#lastResult = result;
     this.#onCommit(result);
     for (const output of held) output();
     if (!result.ok && !this.#closed) {
+      if (this.#retry !== undefined) this.#clock.clearTimeout(this.#retry);
       this.#retry = this.#clock.setTimeout(() => {
         this.#retry = undefined;
         this.flush();

@@ -169,8 +169,12 @@ export interface JobStore {
   setPriority(id: string, priority: number): void;
   /** Stages a retry's bookkeeping: failures used and the failed attempt's result. */
   retried(id: string, failures: number, lastResult: Record<string, unknown> | undefined): void;
-  /** Makes the staged writes durable in one transaction; see {@linkcode CommitResult}. */
-  commit(): CommitResult;
+  /**
+   * Makes the staged writes durable in one transaction; see {@linkcode CommitResult}. A store
+   * on a server (PostgreSQL) answers with a Promise; the caller starts no other commit before
+   * it settles.
+   */
+  commit(): CommitResult | Promise<CommitResult>;
 
   /** A job, final or not, with the staged writes applied. */
   get(id: string): StoredJob | undefined;

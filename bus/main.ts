@@ -19,6 +19,7 @@ import { ShutdownSignal } from "../process/shutdown_signal.ts";
 import { BusServer } from "./server.ts";
 import { openDataDir } from "./data_dir.ts";
 import { SqliteStore } from "./sqlite_store.ts";
+import type { JobStore } from "./job_store.ts";
 import { DataDirError, StoreError } from "./store_errors.ts";
 import { parseKeepFinished } from "./keep_finished.ts";
 import { BusMetrics } from "./bus_metrics.ts";
@@ -62,6 +63,10 @@ scheduler can take them; each job goes to one scheduler.`,
       ["--data DIR", "keep jobs, results and events in DIR/bus.sqlite (default ./sched-data)"],
       ["--memory", "keep them in memory only: a restart forgets every job (tests, throwaway runs)"],
       [
+        "--store URL",
+        "postgres://USER@HOST:PORT/DB: keep them in PostgreSQL instead (docs/store.md)",
+      ],
+      [
         "--sync MODE",
         "full: a job is on disk before it is accepted; normal: faster, the last moments of " +
         "acceptances may be lost on power loss, not on a crash (default full)",
@@ -90,7 +95,8 @@ scheduler can take them; each job goes to one scheduler.`,
       [
         "1",
         "cannot listen (port in use, no permission), cannot read the --auth file, or cannot " +
-        "open the data directory (in use by another bus, corrupt, unreadable)",
+        "open the data directory (in use by another bus, corrupt, unreadable) or reach the " +
+        "--store database (or its schema is newer than this bus)",
       ],
       [
         "2",
@@ -103,6 +109,7 @@ scheduler can take them; each job goes to one scheduler.`,
     "deno task bus -- --port 9000 --max-queue 1000 -d",
     "deno task bus -- --data /var/lib/sched --keep-finished 30d,1000000",
     "deno task bus -- --memory --port 0",
+    "deno task bus -- --store postgres://sched@127.0.0.1:5432/sched",
     "curl http://127.0.0.1:8101/health",
     "deno task bus -- token add alice --role producer   # see: deno task bus -- token --help",
     "deno task bus -- --auth sched-auth.json",
@@ -124,6 +131,7 @@ const OPTIONS = {
   broadcast: { type: "boolean", default: false },
   data: { type: "string" },
   memory: { type: "boolean", default: false },
+  store: { type: "string" },
   sync: { type: "string", default: "full" },
   "keep-finished": { type: "string", default: "7d,100000" },
   "recover-grace": { type: "string", default: "30" },
@@ -150,6 +158,8 @@ interface Config {
   broadcast: boolean;
   /** The data directory, or undefined with --memory. */
   data: string | undefined;
+  /** `--store`'s PostgreSQL URL (then `data` is unused). */
+  pg: string | undefined;
   /** The store's options but its path. */
   store: { sync: "full" | "normal"; keepFinished: { ms: number; count: number } };
   recoverGraceS: number;
@@ -190,6 +200,15 @@ function configure({ values }: Flags<typeof OPTIONS>): Config {
     throw new UsageError("--memory and --data go against each other: give one");
   }
   if (values.data?.trim() === "") throw new UsageError("--data must not be empty");
+  const pg = values.store;
+  if (pg !== undefined) {
+    if (values.memory || values.data !== undefined) {
+      throw new UsageError("--store and --data/--memory go against each other: give one");
+    }
+    if (!/^postgres(ql)?:\/\/./.test(pg)) {
+      throw new UsageError(`--store must be a postgres://USER@HOST:PORT/DB URL, got "${pg}"`);
+    }
+  }
   const sync = values.sync;
   if (sync !== "full" && sync !== "normal") {
     throw new UsageError(`--sync must be full or normal, got "${sync}"`);
@@ -197,7 +216,8 @@ function configure({ values }: Flags<typeof OPTIONS>): Config {
   const keep = parseKeepFinished(values["keep-finished"]);
   if (typeof keep === "string") throw new UsageError(`--keep-finished: ${keep}`);
   return {
-    data: values.memory ? undefined : values.data ?? "./sched-data",
+    data: values.memory || pg !== undefined ? undefined : values.data ?? "./sched-data",
+    pg,
     store: { sync, keepFinished: keep },
     recoverGraceS: integerFlag("--recover-grace", values["recover-grace"], { min: 0 }),
     host: values.host,
@@ -245,17 +265,15 @@ async function run(config: Config, io: CliIo): Promise<number> {
     io.err(`bus: --auth: ${error.message}`);
     return 1;
   }
-  let store: SqliteStore;
+  let store: JobStore;
   try {
-    store = config.data === undefined
-      ? new SqliteStore({ ...config.store, path: ":memory:" })
-      : openDataDir(config.data, config.store);
+    store = await openStore(config);
   } catch (error) {
     if (!(error instanceof StoreError || error instanceof DataDirError)) throw error;
     io.err(`bus: ${error.message}`);
     return 1;
   }
-  using _closeStore = { [Symbol.dispose]: () => store.close() };
+  await using _closeStore = { [Symbol.asyncDispose]: async () => await store.close() };
   const bus = new BusServer({
     store,
     recoverGraceMs: config.recoverGraceS * 1000,
@@ -307,9 +325,22 @@ async function run(config: Config, io: CliIo): Promise<number> {
   }
 }
 
+/** The store the flags name; PostgreSQL's module (and npm:postgres) is loaded only for it. */
+async function openStore(config: Config): Promise<JobStore> {
+  if (config.pg !== undefined) {
+    const { PostgresStore } = await import("./postgres_store.ts");
+    return await PostgresStore.open({ url: config.pg, keepFinished: config.store.keepFinished });
+  }
+  return config.data === undefined
+    ? new SqliteStore({ ...config.store, path: ":memory:" })
+    : openDataDir(config.data, config.store);
+}
+
 /** Says at start where jobs are kept and what a restart found. */
 function logStore(bus: BusServer, config: Config, io: CliIo): void {
-  const where = config.data === undefined
+  const where = config.pg !== undefined
+    ? `in PostgreSQL at ${bus.status().store.location}`
+    : config.data === undefined
     ? "in memory only (--memory): a restart forgets every job"
     : `in ${config.data} (sync ${config.store.sync})`;
   io.log(`jobs kept ${where}`);

@@ -63,6 +63,39 @@ export interface SqliteStoreOptions {
   exclusive?: boolean;
 }
 
+/** A store's database and a re-read of its counters: see {@linkcode mirrorAccess}. */
+export interface MirrorAccess {
+  /** The store's database (`jobs`, `events`, `meta`: `bus/store_schema.ts`). */
+  db: DatabaseSync;
+  /** Reads `lastSeq`, `lastJobSeq` and `firstSeq` again from `meta` and `events`. */
+  reload: () => void;
+}
+
+const mirrors = new WeakMap<SqliteStore, MirrorAccess>();
+
+/**
+ * The database under a store, for `PostgresStore`'s in-memory mirror only (it loads rows into
+ * it and writes back what PostgreSQL assigned). Not for other uses: writes here bypass the
+ * store's batch.
+ *
+ * @example
+ * ```ts
+ * import { mirrorAccess, SqliteStore } from "./sqlite_store.ts";
+ * const store = new SqliteStore({ path: ":memory:" });
+ * const { db, reload } = mirrorAccess(store);
+ * db.exec("UPDATE meta SET value = 41 WHERE key = 'last_seq'");
+ * reload();
+ * console.log(store.lastSeq); // 41
+ * store.close();
+ * ```
+ *
+ * @param store The store.
+ * @returns Its database and a re-read of its counters.
+ */
+export function mirrorAccess(store: SqliteStore): MirrorAccess {
+  return mirrors.get(store)!;
+}
+
 /** A staged write: applied at once, re-applied after a failed commit unless an acceptance. */
 interface Write {
   apply: () => void;
@@ -137,18 +170,25 @@ export class SqliteStore implements JobStore {
       this.#configure(options.path !== ":memory:", sync, options.exclusive ?? false);
       migrate(this.#db, options.path);
       this.#s = prepare(this.#db);
-      const meta = new Map<string, number>();
-      for (const row of this.#db.prepare("SELECT key, value FROM meta").all()) {
-        meta.set(row.key as string, row.value as number);
-      }
-      const maxSeq = Number(this.#db.prepare("SELECT max(seq) m FROM events").get()?.m ?? 0);
-      this.#lastSeq = Math.max(meta.get("last_seq") ?? 0, maxSeq);
-      this.#lastJobSeq = meta.get("last_job_seq") ?? -1;
-      this.#floor = meta.get("pruned_floor") ?? 0;
+      this.#lastSeq = this.#lastJobSeq = this.#floor = 0;
+      this.#readMeta();
     } catch (error) {
       this.#db.close();
       throw error;
     }
+    mirrors.set(this, { db: this.#db, reload: () => this.#readMeta() });
+  }
+
+  /** Reads the counters from `meta` (and the events' greatest seq). */
+  #readMeta(): void {
+    const meta = new Map<string, number>();
+    for (const row of this.#db.prepare("SELECT key, value FROM meta").all()) {
+      meta.set(row.key as string, row.value as number);
+    }
+    const maxSeq = Number(this.#db.prepare("SELECT max(seq) m FROM events").get()?.m ?? 0);
+    this.#lastSeq = Math.max(meta.get("last_seq") ?? 0, maxSeq);
+    this.#lastJobSeq = meta.get("last_job_seq") ?? -1;
+    this.#floor = meta.get("pruned_floor") ?? 0;
   }
 
   #configure(file: boolean, sync: string, exclusive: boolean): void {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { CommitGate } from "../../bus/commit_gate.ts";
 import { SqliteStore } from "../../bus/sqlite_store.ts";
-import type { CommitResult } from "../../bus/job_store.ts";
+import type { CommitResult, JobStore } from "../../bus/job_store.ts";
 import { FakeClock } from "../fake_clock.ts";
 
 const newJob = (id: string, seq: number) => ({
@@ -77,6 +77,89 @@ Deno.test("CommitGate.schedule commits at the end of the turn even with nothing 
   assert.equal(commits, 0);
   await Promise.resolve();
   assert.equal(commits, 1);
+  gate.close();
+  store.close();
+});
+
+/** A SqliteStore whose commit answers with a Promise the test settles. */
+class SlowStore {
+  readonly inner = new SqliteStore({ path: ":memory:" });
+  started = 0;
+  #release: (() => void)[] = [];
+  /** The store, but `commit` answers with a Promise. */
+  readonly store: JobStore = new Proxy(this.inner, {
+    get: (target, key) => {
+      if (key === "commit") return () => this.#commit();
+      const value = Reflect.get(target, key, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  #commit(): Promise<CommitResult> {
+    const result = this.inner.commit();
+    this.started++;
+    return new Promise((resolve) => this.#release.push(() => resolve(result)));
+  }
+  /** Settles the oldest commit under way. */
+  release(): void {
+    this.#release.shift()?.();
+  }
+  get waiting(): number {
+    return this.#release.length;
+  }
+  /** Lets the gate's continuation run (a few turns of microtasks). */
+  async released(): Promise<void> {
+    for (let i = 0; i < 5; i++) await Promise.resolve();
+  }
+  close(): void {
+    this.inner.close();
+  }
+}
+
+Deno.test("CommitGate awaits a commit that answers with a Promise; outputs wait for it", async () => {
+  const store = new SlowStore();
+  const log: string[] = [];
+  const gate = new CommitGate(store.store, {
+    onCommit: (r) => log.push(`commit ${r.ok ? (r as { writes: number }).writes : "failed"}`),
+  });
+  gate.store.accept(newJob("a", 0));
+  gate.send(() => log.push("a"));
+  await Promise.resolve();
+  assert.equal(store.started, 1);
+  assert.equal(gate.committing, true);
+  assert.equal(log.length, 0); // held while PostgreSQL commits
+  // Meanwhile: a write and an output of the next batch; no second commit starts yet.
+  gate.store.accept(newJob("b", 1));
+  gate.send(() => log.push("b"));
+  await Promise.resolve();
+  assert.equal(store.started, 1);
+  store.release();
+  await store.released();
+  assert.deepEqual(log, ["commit 1", "a"]);
+  assert.equal(store.started, 2); // the next batch's commit, once the first ended
+  store.release();
+  await store.released();
+  assert.deepEqual(log, ["commit 1", "a", "commit 1", "b"]);
+  assert.equal(gate.committing, false);
+  // An output with nothing written goes at once again.
+  gate.send(() => log.push("c"));
+  assert.equal(log.at(-1), "c");
+  gate.close();
+  store.close();
+});
+
+Deno.test("CommitGate: an output sent during a commit, with no write after, follows that commit", async () => {
+  const store = new SlowStore();
+  const log: string[] = [];
+  const gate = new CommitGate(store.store, { onCommit: () => log.push("commit") });
+  gate.store.accept(newJob("a", 0));
+  await Promise.resolve();
+  gate.send(() => log.push("late"));
+  assert.equal(log.length, 0);
+  store.release();
+  await store.released();
+  assert.deepEqual(log, ["commit", "late"]);
+  assert.equal(store.waiting, 0);
+  assert.equal(store.started, 1);
   gate.close();
   store.close();
 });
