@@ -83,6 +83,8 @@ export interface ClusterStore extends JobStore {
   tryLead(): Promise<number | undefined>;
   /** Lets the leader lock go. */
   resign(): Promise<void>;
+  /** The buses that stopped beating (asked by the leader, to take their schedulers' jobs back). */
+  goneBuses(): Promise<string[]>;
   /**
    * Called when this bus lost the lead (a commit found a newer leader epoch: another bus
    * leads): it must act as a follower from now on.

@@ -60,6 +60,7 @@ export class ClusterNode {
   #follower: FollowerPlacer | undefined;
   #remote = new Map<string, Set<string>>(); // bus → its schedulers' keys at the leader
   #timer: ReturnType<typeof setTimeout> | undefined;
+  #watch: ReturnType<typeof setInterval> | undefined;
   #closed = false;
 
   /**
@@ -102,6 +103,8 @@ export class ClusterNode {
     this.#closed = true;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
+    clearInterval(this.#watch);
+    this.#watch = undefined;
     if (this.#leader) await this.#store.resign().catch(() => {});
   }
 
@@ -139,9 +142,24 @@ export class ClusterNode {
     this.#options.setPlacer(dispatcher);
     this.#mail("*", { kind: "leader", bus: this.#store.busId, epoch });
     this.#options.log(`leads the cluster (epoch ${epoch})`);
+    this.#watch = setInterval(() => void this.#reapGoneBuses(), 1000);
+  }
+
+  /** The schedulers of buses that stopped beating: their jobs wait for them by name. */
+  async #reapGoneBuses(): Promise<void> {
+    const gone = await this.#store.goneBuses().catch(() => []);
+    const leader = this.#leader;
+    if (!leader || this.#closed) return;
+    for (const bus of gone) {
+      for (const key of this.#remote.get(bus) ?? []) leader.removeScheduler(key, { recover: true });
+      this.#remote.delete(bus);
+      this.#options.log(`bus ${bus} is gone: its schedulers' jobs wait for them to reconnect`);
+    }
   }
 
   #demote(why: string): void {
+    clearInterval(this.#watch);
+    this.#watch = undefined;
     this.#leader?.close();
     this.#leader = undefined;
     const follower = this.#follow();

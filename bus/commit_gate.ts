@@ -192,6 +192,7 @@ function trackWrites(store: JobStore, onWrite: () => void): JobStore {
     get lastJobSeq() {
       return store.lastJobSeq;
     },
+    ...(store.assignsJobSeq ? { assignsJobSeq: true } : {}),
     accept: (job) => {
       onWrite();
       store.accept(job);

@@ -256,9 +256,11 @@ export class Dispatcher implements JobPlacer {
    */
   admit(ids: readonly string[]): (string | undefined)[] {
     const jobs: (Job | undefined)[] = ids.map((id) => this.#pending.get(id));
+    const seqFromStore = this.#store.assignsJobSeq === true;
     for (const job of jobs) {
       if (!job) continue;
       this.#pending.delete(job.id);
+      if (seqFromStore) job.seq = this.#store.get(job.id)?.seq ?? job.seq; // the cluster's order
       this.#received++;
       this.#jobs.set(job.id, job);
       this.#emit(job, "queued");

@@ -23,6 +23,7 @@ import type {
 import type { JobPlacer } from "./job_placer.ts";
 import type { JobStore, StoredJob } from "./job_store.ts";
 import type { SchedulerEventMessage } from "./protocol.ts";
+import { isFinalState } from "../scheduler/job.ts";
 
 /** What {@linkcode FollowerPlacer} needs. */
 export interface FollowerPlacerOptions {
@@ -69,6 +70,8 @@ export class FollowerPlacer implements JobPlacer {
   #nextId = 1;
   #idPrefix = `b${crypto.randomUUID().slice(0, 8)}-`;
   #received = 0;
+  /** Final reports handed to the leader, not yet stored by it: again to a new leader. */
+  #unacked = new Map<string, Map<string, SchedulerEventMessage>>();
 
   /**
    * Creates the placer.
@@ -164,12 +167,17 @@ export class FollowerPlacer implements JobPlacer {
 
   /** Tells the leader that a local scheduler left. */
   removeScheduler(client: string): void {
+    this.#unacked.delete(client);
     if (!this.#schedulers.delete(client)) return;
     this.#options.mail("leader", { kind: "gone", bus: this.#options.bus, client });
   }
 
-  /** Hands a local scheduler's report to the leader. */
+  /** Hands a local scheduler's report to the leader (a final one again to a new leader). */
   schedulerEvent(client: string, event: SchedulerEventMessage): void {
+    if (isFinalState(event.state)) {
+      const reports = this.#unacked.get(client) ?? new Map();
+      this.#unacked.set(client, reports.set(event.id, event));
+    }
     this.#options.mail("leader", { kind: "report", bus: this.#options.bus, client, event });
   }
 
@@ -251,6 +259,7 @@ export class FollowerPlacer implements JobPlacer {
         this.#schedulers.get(message.client)?.sendCancel(message.id, message.reason);
         return;
       case "reported":
+        for (const id of message.ids) this.#unacked.get(message.client)?.delete(id);
         if (this.#schedulers.has(message.client)) {
           this.#options.toScheduler(message.client, { cmd: "reported", ids: message.ids });
         }
@@ -263,7 +272,13 @@ export class FollowerPlacer implements JobPlacer {
       }
       case "leader":
         for (const peer of this.#schedulers.values()) {
-          if (peer.protocol === 2) this.#register(peer, this.#runningAt(peer.name));
+          if (peer.protocol !== 2) continue;
+          const reports = this.#unacked.get(peer.client) ?? new Map();
+          this.#register(peer, [...new Set([...this.#runningAt(peer.name), ...reports.keys()])]);
+          for (const event of reports.values()) {
+            const bus = this.#options.bus;
+            this.#options.mail("leader", { kind: "report", bus, client: peer.client, event });
+          }
         }
         return;
     }

@@ -148,6 +148,11 @@ export interface JobStore {
   readonly firstSeq: number;
   /** The greatest acceptance `seq` of any job kept or pruned (-1 when none). */
   readonly lastJobSeq: number;
+  /**
+   * True when the store gives accepted jobs their `seq` at commit (a shared database): read it
+   * back with {@linkcode JobStore.get} once committed. Absent: `NewJob.seq` is kept.
+   */
+  readonly assignsJobSeq?: boolean;
 
   /**
    * Stages a new job, `queued` and at no scheduler. Only a commit that succeeds makes it part

@@ -7,6 +7,7 @@
 
 import type { DispatcherJobEvent } from "./dispatcher_types.ts";
 import type { NewJob } from "./job_store.ts";
+import type { ClusterMail } from "./cluster_mail.ts";
 
 /** A row of the SQLite schema's `jobs` or `events`, by column. */
 export type Row = Record<string, unknown>;
@@ -18,7 +19,8 @@ export type StoreWrite =
   | { op: "dispatched"; id: string; scheduler: string; attempt: number }
   | { op: "setPriority"; id: string; priority: number }
   | { op: "retried"; id: string; failures: number; lastResult: Record<string, unknown> | null }
-  | { op: "prune"; now: number; ids: string[] };
+  | { op: "prune"; now: number; ids: string[] }
+  | { op: "mail"; to: string; message: ClusterMail };
 
 /** A committed batch of another bus, as {@linkcode PostgresStore.onRemote} hands it over. */
 export interface RemoteBatch {
@@ -58,6 +60,7 @@ export function writeJob(w: StoreWrite): string {
     case "event":
       return w.event.id;
     case "prune":
+    case "mail":
       return "";
     default:
       return w.id;

@@ -47,6 +47,10 @@ const MIGRATIONS: readonly string[] = [
   INSERT INTO meta VALUES ('last_seq', 0), ('last_job_seq', -1), ('pruned_floor', 0)
     ON CONFLICT DO NOTHING;
   `,
+  `
+  CREATE TABLE buses (id TEXT PRIMARY KEY, beat TIMESTAMPTZ NOT NULL);
+  INSERT INTO meta VALUES ('leader_epoch', 0) ON CONFLICT DO NOTHING;
+  `,
 ];
 
 /** The schema version this code writes. */

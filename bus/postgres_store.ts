@@ -24,6 +24,8 @@ import type { JobDetails, JobList } from "./protocol.ts";
 import { type MirrorAccess, mirrorAccess, SqliteStore } from "./sqlite_store.ts";
 import { StoreError } from "./store_errors.ts";
 import { migratePg } from "./pg_schema.ts";
+import { FencedError, PgLeadership } from "./pg_leadership.ts";
+import type { ClusterBatch, ClusterMail, ClusterStore } from "./cluster_mail.ts";
 import {
   type LoggedBatch,
   type RemoteBatch,
@@ -60,7 +62,9 @@ export interface PostgresStoreOptions {
  * await store.close();
  * ```
  */
-export class PostgresStore implements JobStore {
+export class PostgresStore implements ClusterStore {
+  /** Job seqs are PostgreSQL's, given at commit (read them back after it). */
+  readonly assignsJobSeq = true;
   readonly #sql: Sql;
   readonly #mirror: SqliteStore;
   readonly #raw: MirrorAccess;
@@ -80,6 +84,8 @@ export class PostgresStore implements JobStore {
   #failedCommits = 0;
   #unavailable = false;
   #closed: Promise<void> | undefined;
+  #leadership: PgLeadership;
+  #deposed: (() => void)[] = [];
 
   private constructor(sql: Sql, mirror: SqliteStore, bus: string, location: string, keep: {
     ms: number;
@@ -91,6 +97,7 @@ export class PostgresStore implements JobStore {
     this.#bus = bus;
     this.#location = location;
     this.#keep = keep;
+    this.#leadership = new PgLeadership(sql, bus);
   }
 
   /**
@@ -185,6 +192,87 @@ export class PostgresStore implements JobStore {
       this.#statements.set(sql, statement);
     }
     return statement;
+  }
+
+  /** Whether this bus holds the cluster's leader lock. */
+  get leading(): boolean {
+    return this.#leadership.epoch !== undefined;
+  }
+
+  /**
+   * Stages a message to other buses in the current batch (see `cluster_mail.ts`).
+   *
+   * @param to `"leader"`, a bus id, or `"*"`.
+   * @param message The message.
+   */
+  mail(to: string, message: ClusterMail): void {
+    this.#batch.push({ op: "mail", to, message });
+  }
+
+  /**
+   * Follows the other buses' batches (see {@linkcode PostgresStore.onRemote}), each handed over
+   * as its events, its accepted jobs and its messages to this bus.
+   *
+   * @param callback Called with each batch, in log order, once the mirror has it.
+   * @returns When it listens.
+   */
+  onBatch(callback: (batch: ClusterBatch) => void): Promise<void> {
+    return this.onRemote((remote) => {
+      const batch: ClusterBatch = { bus: remote.bus, events: [], accepted: [], mail: [] };
+      for (const w of remote.writes) {
+        if (w.op === "event") batch.events.push({ ...w.event, seq: w.seq });
+        else if (w.op === "accept") batch.accepted.push(w.job.id);
+        else if (w.op === "mail" && this.#forMe(w.to)) batch.mail.push(w.message);
+      }
+      callback(batch);
+    });
+  }
+
+  #forMe(to: string): boolean {
+    return to === "*" || to === this.#bus || (to === "leader" && this.leading);
+  }
+
+  /**
+   * Tries the cluster's leader lock; once held, reads the whole log and PostgreSQL's last event
+   * seq before this bus numbers events.
+   *
+   * @returns The new epoch, or undefined when another bus leads.
+   */
+  tryLead(): Promise<number | undefined> {
+    return this.#leadership.tryLead(async () => {
+      await this.#pull();
+      const [row] = await this.#sql`SELECT greatest(
+        (SELECT coalesce(max(seq), 0) FROM events),
+        (SELECT value FROM meta WHERE key = 'last_seq')) AS s`;
+      const last = Number(row?.s ?? 0);
+      if (last > this.#mirror.lastSeq) {
+        this.#raw.db.prepare("UPDATE meta SET value = ? WHERE key = 'last_seq'").run(last);
+        this.#raw.reload();
+      }
+    });
+  }
+
+  /** Lets the leader lock go. */
+  resign(): Promise<void> {
+    return this.#leadership.resign();
+  }
+
+  /**
+   * Called when a commit finds that another bus was elected since this one (it is fenced).
+   *
+   * @param callback Called once per loss.
+   */
+  onDeposed(callback: () => void): void {
+    this.#deposed.push(callback);
+  }
+
+  /**
+   * The buses that stopped beating (the leader asks, to take their schedulers' jobs back).
+   *
+   * @returns Their ids.
+   */
+  goneBuses(): Promise<string[]> {
+    return this.#leadership.goneBuses();
   }
 
   /** This bus's name in the `changes` log. */
@@ -314,6 +402,10 @@ export class PostgresStore implements JobStore {
       this.#unavailable = false;
       return { ok: true, ms: performance.now() - start, writes: writes.length };
     } catch (error) {
+      if (error instanceof FencedError) {
+        this.#leadership.lost();
+        for (const callback of this.#deposed) queueMicrotask(callback);
+      }
       this.#commits++;
       this.#failedCommits++;
       this.#unavailable = true;
@@ -341,6 +433,7 @@ export class PostgresStore implements JobStore {
 
   /** The batch's transaction: job seqs, pruned rows, job and event rows, meta, the log. */
   async #apply(tx: TransactionSql, writes: StoreWrite[]): Promise<void> {
+    await this.#leadership.fence(tx); // a leader that was replaced writes nothing
     const accepts = writes.filter((w) => w.op === "accept") as { op: "accept"; job: NewJob }[];
     const seqs = new Map<string, number>();
     if (accepts.length > 0) {
@@ -354,7 +447,7 @@ export class PostgresStore implements JobStore {
     for (const w of writes) {
       if (w.op === "prune") { for (const id of w.ids) pruned.add(id); }
       else if (w.op === "event") eventSeqs.push(w.seq);
-      if (w.op !== "prune") touched.add(writeJob(w));
+      if (w.op !== "prune" && w.op !== "mail") touched.add(writeJob(w));
     }
     const jobs: Row[] = [];
     for (const id of touched) {
@@ -556,6 +649,7 @@ export class PostgresStore implements JobStore {
   close(): Promise<void> {
     this.#closed ??= (async () => {
       await this.#chain.catch(() => {});
+      await this.#leadership.close();
       await this.#pulling;
       await this.#unlisten?.().catch(() => {});
       await this.#sql.end({ timeout: 1 });
