@@ -29,6 +29,8 @@ interface Config {
   rounds: number;
   recover: number;
   timeoutMs: number;
+  /** V8 flags for the bus's process (`--v8-flags=`), "" for none. */
+  v8: string;
 }
 
 type Mode = "memory" | "full" | "normal";
@@ -54,6 +56,7 @@ Options:
   --rounds N      rounds of the three floods (default 1)
   --recover N     restarts of a data directory holding the waiting jobs, 0 to skip (default 3)
   --timeout S     give up on a flood after S seconds (default 120)
+  --v8 FLAGS      V8 flags for the bus's process, as deno's --v8-flags= (default none)
   -h, --help      show this help`;
 
 const ROOT = new URL("..", import.meta.url);
@@ -95,9 +98,13 @@ async function run(config: Config): Promise<number> {
       let memoryRate = 0;
       for (const mode of MODES) {
         const dir = mode === "memory" ? undefined : `${tmp}/r${round}-${mode}`;
-        const bus = await startBus(mode === "memory" ? ["--memory"] : busArgs(dir!, mode));
+        const bus = await startBus(
+          mode === "memory" ? ["--memory"] : busArgs(dir!, mode),
+          config.v8,
+        );
         const r = await acceptFlood(bus, config);
         const rss = rssMb(bus.pid);
+        const commits = await commitCount(bus.url);
         if (mode === "full") {
           // SIGKILL: the state a crash leaves, for the recovery runs.
           await stopBus(bus, "SIGKILL");
@@ -110,13 +117,14 @@ async function run(config: Config): Promise<number> {
             `accepted ${r.accepted}, rejected ${r.rejected}${r.reason ? ` (${r.reason})` : ""}` +
             `${r.timedOut ? ", TIMED OUT" : ""}; cpu bus ${r.cpuBus.toFixed(2)} ` +
             `(${(r.cpuBus / r.rate * 1e6).toFixed(1)} µs/job); RSS at ${r.accepted} ` +
-            `waiting ${rss.toFixed(1)} MB`,
+            `waiting ${rss.toFixed(1)} MB; ${commits} commits ` +
+            `(${(r.accepted / commits).toFixed(1)} jobs/commit)`,
         );
       }
     }
     if (config.recover > 0 && kept) {
-      await recoverRuns("empty", `${tmp}/empty`, config.recover);
-      await recoverRuns(`${config.jobs} waiting`, kept, config.recover);
+      await recoverRuns("empty", `${tmp}/empty`, config);
+      await recoverRuns(`${config.jobs} waiting`, kept, config);
     }
   } finally {
     await Deno.remove(tmp, { recursive: true });
@@ -132,9 +140,12 @@ function busArgs(dir: string, mode: Mode): string[] {
 // ---------------------------------------------------------------------------------------------
 // The bus in its own process
 
-async function startBus(extra: string[]): Promise<Bus> {
+async function startBus(extra: string[], v8: string): Promise<Bus> {
   const args = [
-    ...["run", "-A", new URL("bus/main.ts", ROOT).pathname, "--port", "0"],
+    "run",
+    "-A",
+    ...(v8 ? [`--v8-flags=${v8}`] : []),
+    ...[new URL("bus/main.ts", ROOT).pathname, "--port", "0"],
     ...["--max-queue", "1000000", "--max-rate", "1000000000", "--summary-every", "0"],
     ...extra,
   ];
@@ -248,10 +259,10 @@ async function acceptFlood(
 // ---------------------------------------------------------------------------------------------
 // Recovery
 
-async function recoverRuns(label: string, dir: string, times: number): Promise<void> {
-  for (let i = 1; i <= times; i++) {
+async function recoverRuns(label: string, dir: string, config: Config): Promise<void> {
+  for (let i = 1; i <= config.recover; i++) {
     const t0 = now();
-    const bus = await startBus(busArgs(dir, "full"));
+    const bus = await startBus(busArgs(dir, "full"), config.v8);
     const health = bus.url.replace(/^ws/, "http") + "health";
     let healthMs = 0;
     for (;;) {
@@ -287,6 +298,12 @@ async function recoverRuns(label: string, dir: string, times: number): Promise<v
   }
 }
 
+/** The bus's store commits so far, from its `/metrics`. */
+async function commitCount(url: string): Promise<number> {
+  const text = await (await fetch(url.replace(/^ws/, "http") + "metrics")).text();
+  return Number(text.match(/^sched_store_commit_seconds_count (\d+)/m)?.[1] ?? NaN);
+}
+
 // ---------------------------------------------------------------------------------------------
 // /proc
 
@@ -311,6 +328,7 @@ const OPTIONS = {
   rounds: { type: "string", default: "1" },
   recover: { type: "string", default: "3" },
   timeout: { type: "string", default: "120" },
+  v8: { type: "string", default: "" },
 } as const;
 
 function configure({ values }: Flags<typeof OPTIONS>): Config {
@@ -321,6 +339,7 @@ function configure({ values }: Flags<typeof OPTIONS>): Config {
     rounds: integerFlag("--rounds", values.rounds, { min: 1 }),
     recover: integerFlag("--recover", values.recover),
     timeoutMs: integerFlag("--timeout", values.timeout, { min: 1 }) * 1000,
+    v8: values.v8,
   };
 }
 
