@@ -24,6 +24,18 @@ export interface AcceptBatchOptions {
   warn: (line: string) => void;
 }
 
+/** A job request waiting for its commit; its answer is written in its place among the outputs. */
+export interface PendingAnswer {
+  /** The producer's connection. */
+  conn: BusConn;
+  /** The job (bus-wide id). */
+  id: string;
+  /** Whether it repeats a prepared job. */
+  duplicate: boolean;
+  /** The answer, once the commit settled: a message, or a rejection's reason. */
+  answer?: ServerMessage | { rejected: string };
+}
+
 /**
  * The job requests and final reports waiting for the current batch's commit.
  *
@@ -44,8 +56,12 @@ export interface AcceptBatchOptions {
  * ```
  */
 export class AcceptBatch {
-  #accepts: { conn: BusConn; id: string; duplicate: boolean }[] = [];
+  #accepts: PendingAnswer[] = [];
   #acks = new Map<BusConn, string[]>();
+  #sealed: { accepts: PendingAnswer[]; acks: Map<BusConn, string[]> } = {
+    accepts: [],
+    acks: new Map(),
+  };
   #options: AcceptBatchOptions;
   #failing = false;
 
@@ -65,7 +81,8 @@ export class AcceptBatch {
 
   /** Whether answers wait for a commit. */
   get pending(): boolean {
-    return this.#accepts.length > 0 || this.#acks.size > 0;
+    return this.#accepts.length > 0 || this.#acks.size > 0 ||
+      this.#sealed.accepts.length > 0 || this.#sealed.acks.size > 0;
   }
 
   /**
@@ -75,9 +92,43 @@ export class AcceptBatch {
    * @param conn The producer's connection.
    * @param id The job (bus-wide id).
    * @param duplicate Whether it repeats a prepared job.
+   * @returns The pending answer: hand it to {@linkcode AcceptBatch.answer} in its place among
+   * the outputs held for the commit.
    */
-  accept(conn: BusConn, id: string, duplicate: boolean): void {
-    this.#accepts.push({ conn, id, duplicate });
+  accept(conn: BusConn, id: string, duplicate: boolean): PendingAnswer {
+    const pending: PendingAnswer = { conn, id, duplicate };
+    this.#accepts.push(pending);
+    return pending;
+  }
+
+  /**
+   * Writes a job request's answer, once its commit settled (an output held until then, in the
+   * order of the requests).
+   *
+   * @param pending What {@linkcode AcceptBatch.accept} returned.
+   */
+  answer(pending: PendingAnswer): void {
+    const answer = pending.answer;
+    if (answer === undefined) return; // the bus closed first
+    if ("rejected" in answer) {
+      this.#options.reject(
+        pending.conn,
+        toClientId(pending.conn.scope, pending.id),
+        answer.rejected,
+      );
+    } else if (pending.conn.protocol === 2) this.#options.write(pending.conn, answer);
+  }
+
+  /** A commit starts: what is owed so far is for it; later requests wait for the next one. */
+  seal(): void {
+    this.#sealed.accepts.push(...this.#accepts);
+    for (const [conn, ids] of this.#acks) {
+      const sealed = this.#sealed.acks.get(conn);
+      if (sealed) sealed.push(...ids);
+      else this.#sealed.acks.set(conn, ids);
+    }
+    this.#accepts = [];
+    this.#acks = new Map();
   }
 
   /**
@@ -99,6 +150,7 @@ export class AcceptBatch {
    */
   drop(conn: BusConn): void {
     this.#acks.delete(conn);
+    this.#sealed.acks.delete(conn);
   }
 
   /**
@@ -109,30 +161,31 @@ export class AcceptBatch {
    * @param result The commit's result.
    */
   committed(result: CommitResult): void {
-    const { write, reject, warn } = this.#options;
+    const { write, warn } = this.#options;
     const dispatcher = this.#options.placer();
-    const accepts = this.#accepts;
-    this.#accepts = [];
+    const { accepts, acks } = this.#sealed;
+    this.#sealed = { accepts: [], acks: new Map() };
     const fresh = accepts.filter((accept) => !accept.duplicate).map((accept) => accept.id);
     if (!result.ok) {
       if (!this.#failing) warn(`${result.reason}: new jobs are rejected until it works`);
       this.#failing = true;
       dispatcher.abandon(fresh);
-      for (const { conn, id } of accepts) reject(conn, toClientId(conn.scope, id), result.reason);
+      for (const pending of accepts) pending.answer = { rejected: result.reason };
+      // The reports wait for a commit that works (the store keeps their writes).
+      for (const [conn, ids] of acks) this.#acks.set(conn, [...ids, ...this.#acks.get(conn) ?? []]);
       return;
     }
     if (this.#failing) warn("store available again");
     this.#failing = false;
     const waiting = dispatcher.admit(fresh);
     let i = 0;
-    for (const { conn, id, duplicate } of accepts) {
-      const answer = duplicate
+    for (const pending of accepts) {
+      const { conn, id } = pending;
+      pending.answer = pending.duplicate
         ? acceptedMessage(dispatcher, conn, id)
         : acceptedMessage(dispatcher, conn, id, { waiting: waiting[i++] });
-      if (conn.protocol === 2) write(conn, answer);
     }
-    for (const [conn, ids] of this.#acks) write(conn, { cmd: "reported", ids });
-    this.#acks.clear();
+    for (const [conn, ids] of acks) write(conn, { cmd: "reported", ids });
   }
 }
 

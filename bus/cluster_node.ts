@@ -132,6 +132,13 @@ export class ClusterNode {
   /** Leads: a Dispatcher for the cluster, the local schedulers in it, the others asked in. */
   #promote(epoch: number): void {
     const dispatcher = this.#leader = this.#options.makeDispatcher();
+    const tracked = this.#options.tracked;
+    dispatcher.announce( // accepted while no bus led: nobody said `queued` yet
+      tracked.unfinished()
+        .filter((job) => job.state === "queued" && job.attempt === 0)
+        .filter((job) => tracked.show(job.id)?.history.length === 0)
+        .map((job) => job.id),
+    );
     this.#follower?.close();
     this.#follower = undefined;
     this.#remote.clear();

@@ -17,6 +17,12 @@ export interface CommitGateOptions {
    */
   onCommit: (result: CommitResult) => void;
   /**
+   * Called as each commit starts: what is owed for the batch's writes is set apart from what
+   * the next batch will owe (a commit that answers with a Promise runs while writes go on).
+   * @default {undefined}
+   */
+  onStart?: () => void;
+  /**
    * After a failed commit, when to try again if nothing else writes before (ms).
    * @default {500}
    */
@@ -30,7 +36,8 @@ export interface CommitGateOptions {
 
 /**
  * Wraps a store: {@linkcode CommitGate.store} is the same store, but each write marks the batch
- * dirty and schedules its commit (a microtask: the writes of one turn share one commit). While
+ * dirty and schedules its commit (a zero-delay timer: the writes of one turn of the event loop
+ * share one commit). While
  * the batch is dirty, {@linkcode CommitGate.send} holds outputs; the commit releases them in
  * order. A failed commit releases them too (the bus keeps serving; the store keeps the writes
  * and tries them again), after `onCommit` has rejected the batch's acceptances.
@@ -48,7 +55,7 @@ export interface CommitGateOptions {
  * });
  * gate.send(() => sent.push("accepted j1"));
  * console.log(gate.dirty, sent); // true []
- * await Promise.resolve();
+ * await new Promise((resolve) => setTimeout(resolve, 0));
  * console.log(sent); // ["commit true", "accepted j1"]
  * gate.close();
  * gate.store.close();
@@ -59,9 +66,10 @@ export class CommitGate {
   readonly store: JobStore;
   #inner: JobStore;
   #dirty = false;
-  #scheduled = false;
+  #scheduled: ReturnType<typeof setTimeout> | undefined;
   #held: (() => void)[] = [];
   #onCommit: (result: CommitResult) => void;
+  #onStart: () => void;
   #retryMs: number;
   #clock: Clock;
   #retry: TimerId | undefined;
@@ -81,6 +89,7 @@ export class CommitGate {
   constructor(store: JobStore, options: CommitGateOptions) {
     this.#inner = store;
     this.#onCommit = options.onCommit;
+    this.#onStart = options.onStart ?? (() => {});
     this.#retryMs = options.retryMs ?? 500;
     this.#clock = options.clock ?? systemClock;
     this.store = trackWrites(store, () => this.#touch());
@@ -111,26 +120,31 @@ export class CommitGate {
     else output();
   }
 
-  /** Makes sure a commit runs at the end of this turn even without writes (for `onCommit`). */
+  /**
+   * Makes sure a commit runs at the end of this turn of the event loop even without writes
+   * (for `onCommit`): a macrotask, so that every message read meanwhile — a socket delivers one
+   * frame per read — joins the same batch.
+   */
   schedule(): void {
-    if (this.#scheduled || this.#closed) return;
-    this.#scheduled = true;
-    queueMicrotask(() => this.flush());
+    if (this.#scheduled !== undefined || this.#closed) return;
+    this.#scheduled = setTimeout(() => this.flush(), 0);
   }
 
   /**
-   * Commits now (normally called by the scheduled microtask); releases the held outputs. A
+   * Commits now (normally by the scheduled timer); releases the held outputs. A
    * store whose `commit()` answers with a Promise is awaited: outputs sent meanwhile wait for
    * the next batch, and the next commit starts only after this one ended.
    */
   flush(): void {
-    this.#scheduled = false;
+    clearTimeout(this.#scheduled);
+    this.#scheduled = undefined;
     if (this.#inFlight) {
       this.#again = true;
       return;
     }
     if (this.#retry !== undefined) this.#clock.clearTimeout(this.#retry);
     this.#retry = undefined;
+    this.#onStart();
     const result = this.#inner.commit();
     this.#dirty = false;
     const held = this.#held;
@@ -170,6 +184,8 @@ export class CommitGate {
   /** Stops the retry timer; later writes are no longer committed by the gate. Idempotent. */
   close(): void {
     this.#closed = true;
+    clearTimeout(this.#scheduled);
+    this.#scheduled = undefined;
     if (this.#retry !== undefined) this.#clock.clearTimeout(this.#retry);
     this.#retry = undefined;
   }

@@ -299,6 +299,19 @@ export class Dispatcher implements JobPlacer {
   }
 
   /**
+   * Emits `queued` for waiting jobs no bus announced yet (a cluster's new leader: jobs that
+   * followers accepted while no bus led).
+   *
+   * @param ids The jobs (those not waiting in the queue are skipped).
+   */
+  announce(ids: readonly string[]): void {
+    for (const id of ids) {
+      const job = this.#jobs.get(id);
+      if (job && this.#queue.has(job)) this.#emit(job, "queued");
+    }
+  }
+
+  /**
    * Forgets prepared jobs whose commit failed (they were answered `rejected`).
    *
    * @param ids Prepared jobs (others are ignored).

@@ -51,7 +51,7 @@ export class PgLeadership {
   #closed = false;
 
   /**
-   * Creates it; the bus beats from now on.
+   * Creates it (see {@linkcode PgLeadership.start}).
    *
    * @param sql The store's connection pool.
    * @param bus This bus's id.
@@ -59,6 +59,11 @@ export class PgLeadership {
   constructor(sql: Sql, bus: string) {
     this.#sql = sql;
     this.#bus = bus;
+  }
+
+  /** The bus beats from now on (once the store is open). */
+  start(): void {
+    if (this.#beat !== undefined || this.#closed) return;
     this.#beat = setInterval(() => void this.#beatOnce(), BEAT_MS);
     void this.#beatOnce();
   }

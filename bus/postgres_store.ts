@@ -14,7 +14,6 @@ import type { DispatcherJobEvent } from "./dispatcher_types.ts";
 import type {
   CommitResult,
   JobQuery,
-  JobStore,
   NewJob,
   StoredEvent,
   StoredJob,
@@ -119,7 +118,7 @@ export class PostgresStore implements ClusterStore {
       ...(options.maxListBytes === undefined ? {} : { maxListBytes: options.maxListBytes }),
     });
     const sql = postgres(options.url, {
-      max: 4,
+      max: POOL_SIZE,
       connect_timeout: options.connectTimeout ?? 5,
       onnotice: () => {},
       idle_timeout: 0,
@@ -135,6 +134,7 @@ export class PostgresStore implements ClusterStore {
     try {
       await migratePg(sql);
       await store.#load();
+      store.#leadership.start();
     } catch (error) {
       mirror.close();
       await sql.end({ timeout: 0 }).catch(() => {});
@@ -397,7 +397,16 @@ export class PostgresStore implements ClusterStore {
   async #commitPg(writes: StoreWrite[]): Promise<CommitResult> {
     const start = performance.now();
     try {
-      await this.#sql.begin((tx) => this.#apply(tx, writes));
+      // A connection the server closed (it restarted) fails at once, before anything is
+      // written: the pool's next one is tried (each of its 4 at most).
+      for (let tries = 1;; tries++) {
+        try {
+          await this.#sql.begin((tx) => this.#apply(tx, writes));
+          break;
+        } catch (error) {
+          if (tries >= POOL_SIZE || !isStaleConnection(error)) throw error;
+        }
+      }
       this.#commits++;
       this.#unavailable = false;
       return { ok: true, ms: performance.now() - start, writes: writes.length };
@@ -657,6 +666,18 @@ export class PostgresStore implements ClusterStore {
     })();
     return this.#closed;
   }
+}
+
+/** Connections in the pool. */
+const POOL_SIZE = 4;
+
+/** Whether an error is a pooled connection that the server had closed (nothing was sent). */
+function isStaleConnection(error: unknown): boolean {
+  const text = error instanceof Error
+    ? `${error.message} ${(error as { code?: string }).code}`
+    : "";
+  return /socket has been ended by the other party|CONNECTION_(ENDED|CLOSED|DESTROYED)|EPIPE/
+    .test(text);
 }
 
 function describe(error: unknown): string {

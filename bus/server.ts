@@ -152,6 +152,7 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
     const store = this.#store = options.store ?? new SqliteStore({ path: ":memory:" });
     this.#gate = new CommitGate(store, {
       onCommit: (result) => this.#committed(result),
+      onStart: () => this.#batch.seal(),
       clock: this.#clock,
     });
     this.#router = new EventRouter({
@@ -639,7 +640,8 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
       return this.#reject(conn, result.reason, { op: message.cmd, id: message.id, asRejected });
     }
     if (!result.duplicate || this.#dispatcher.isPending(result.id)) {
-      this.#batch.accept(conn, result.id, result.duplicate); // answered after the commit
+      const pending = this.#batch.accept(conn, result.id, result.duplicate);
+      this.#gate.send(() => this.#batch.answer(pending)); // in its place, after the commit
       return;
     }
     if (conn.protocol === 2) {

@@ -4,6 +4,9 @@ import { SqliteStore } from "../../bus/sqlite_store.ts";
 import type { CommitResult, JobStore } from "../../bus/job_store.ts";
 import { FakeClock } from "../fake_clock.ts";
 
+/** One turn of the event loop: the gate's zero-delay commit timer fires. */
+const turn = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 0));
+
 const newJob = (id: string, seq: number) => ({
   id,
   owner: "p",
@@ -27,7 +30,7 @@ Deno.test("CommitGate: writes of one turn share one commit; outputs wait for it,
   gate.send(() => log.push("b"));
   assert.equal(gate.dirty, true);
   assert.deepEqual(log, ["clean: sent at once"]);
-  await Promise.resolve();
+  await turn();
   assert.deepEqual(log, ["clean: sent at once", "commit 2", "a", "b"]);
   assert.equal(gate.dirty, false);
   assert.equal(store.get("b")?.state, "queued");
@@ -52,7 +55,7 @@ Deno.test("CommitGate: a failed commit still releases the outputs, and is retrie
   gate.store.accept(newJob("a", 0));
   gate.store.event({ cmd: "event", id: "x", state: "queued", at: 1, priority: 3, owner: "p" });
   gate.send(() => sent.push("out"));
-  await Promise.resolve();
+  await turn();
   assert.equal(results.length, 1);
   assert.equal(results[0]!.ok, false);
   assert.deepEqual(!results[0]!.ok && results[0]!.rejected, ["a"]);
@@ -75,7 +78,7 @@ Deno.test("CommitGate.schedule commits at the end of the turn even with nothing 
   gate.schedule();
   gate.schedule(); // once per turn
   assert.equal(commits, 0);
-  await Promise.resolve();
+  await turn();
   assert.equal(commits, 1);
   gate.close();
   store.close();
@@ -123,14 +126,14 @@ Deno.test("CommitGate awaits a commit that answers with a Promise; outputs wait 
   });
   gate.store.accept(newJob("a", 0));
   gate.send(() => log.push("a"));
-  await Promise.resolve();
+  await turn();
   assert.equal(store.started, 1);
   assert.equal(gate.committing, true);
   assert.equal(log.length, 0); // held while PostgreSQL commits
   // Meanwhile: a write and an output of the next batch; no second commit starts yet.
   gate.store.accept(newJob("b", 1));
   gate.send(() => log.push("b"));
-  await Promise.resolve();
+  await turn();
   assert.equal(store.started, 1);
   store.release();
   await store.released();
@@ -152,7 +155,7 @@ Deno.test("CommitGate: an output sent during a commit, with no write after, foll
   const log: string[] = [];
   const gate = new CommitGate(store.store, { onCommit: () => log.push("commit") });
   gate.store.accept(newJob("a", 0));
-  await Promise.resolve();
+  await turn();
   gate.send(() => log.push("late"));
   assert.equal(log.length, 0);
   store.release();
