@@ -11,8 +11,9 @@
  *   power loss of its machine.
  * - `scheduler.json`: `{"name": ...}`, the scheduler that owns the directory.
  * - `scheduler.pid`: the pid of the scheduler using it, removed on close. A pid file whose
- *   process is gone (checked in `/proc`, so on Linux, on this machine) is taken over; a reused
- *   pid or a directory shared between machines is not detected.
+ *   process is gone (checked in `/proc`, so on Linux, on this machine: a thread's id or a
+ *   process started after the file was written does not count) is taken over; a pid reused
+ *   within 2 s of the file's writing or a directory shared between machines is not detected.
  *
  * @module
  */
@@ -241,12 +242,34 @@ function checkOwner(dir: string, name: string): void {
 function lock(dir: string): void {
   const path = `${dir}/${PID}`;
   const held = Number(readOptional(path).trim());
-  if (Number.isSafeInteger(held) && held > 0 && held !== Deno.pid && isAlive(held)) {
+  if (
+    Number.isSafeInteger(held) && held > 0 && held !== Deno.pid && isAlive(held) &&
+    !startedAfter(held, path)
+  ) {
     throw new OutcomeJournalError(
       `state dir ${dir} is in use by a running scheduler (pid ${held}); if it is not, remove ${path}`,
     );
   }
   Deno.writeTextFileSync(path, `${Deno.pid}\n`);
+}
+
+/**
+ * Whether the process now under `pid` started clearly after `path` was written, so it got the
+ * pid later (pids are reused): Linux's `/proc/PID/stat` start time (clock ticks of 1/100 s
+ * since `/proc/stat`'s `btime`, whole seconds) against the file's mtime, with 2 s of margin.
+ * False when unknown.
+ */
+function startedAfter(pid: number, path: string): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const ticks = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]);
+    const boot = Number(Deno.readTextFileSync("/proc/stat").match(/^btime (\d+)$/m)?.[1]);
+    const written = Deno.statSync(path).mtime?.getTime();
+    if (!Number.isFinite(ticks) || !Number.isFinite(boot) || written === undefined) return false;
+    return boot * 1000 + ticks * 10 > written + 2000;
+  } catch {
+    return false;
+  }
 }
 
 /** Removes our pid file (if it is still ours). */
@@ -260,14 +283,19 @@ function unlock(dir: string): void {
   }
 }
 
-/** Whether a process runs under this pid (Linux: `/proc/<pid>`; elsewhere taken as alive). */
+/**
+ * Whether a process runs under this pid (Linux: `/proc/<pid>` whose `Tgid` is that pid: a
+ * thread's id has a `/proc/<tid>` too; elsewhere taken as alive).
+ */
 function isAlive(pid: number): boolean {
+  let status: string;
   try {
-    Deno.statSync(`/proc/${pid}`);
-    return true;
+    status = Deno.readTextFileSync(`/proc/${pid}/status`);
   } catch (error) {
     return !(error instanceof Deno.errors.NotFound);
   }
+  const tgid = status.match(/^Tgid:\s*(\d+)$/m)?.[1];
+  return tgid === undefined || Number(tgid) === pid;
 }
 
 /**

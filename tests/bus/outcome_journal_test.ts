@@ -158,3 +158,33 @@ Deno.test("OutcomeJournal says which state dir it cannot create", () =>
       message: new RegExp(`state dir ${dir}/file/sub: cannot create it: `),
     });
   }));
+
+Deno.test("OutcomeJournal takes over a pid file whose pid is now a thread's or a newer process's", async () => {
+  await withDir(async (dir) => {
+    // A thread of this process: /proc/<tid> exists, but it is no process (the soak found it).
+    const thread = [...Deno.readDirSync(`/proc/${Deno.pid}/task`)]
+      .map((entry) => Number(entry.name)).find((tid) => tid !== Deno.pid);
+    assert.ok(thread !== undefined, "a Deno process has threads");
+    Deno.writeTextFileSync(`${dir}/scheduler.pid`, `${thread}\n`);
+    OutcomeJournal.open(dir, { name: "a" }).close();
+    // A live process started after the file was written: it got the pid later.
+    Deno.writeTextFileSync(`${dir}/scheduler.pid`, "1\n");
+    const old = new Date(Date.now() - 3600_000);
+    const path = `${dir}/scheduler.pid`;
+    await Deno.utime(path, old, old);
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["eval", "for await (const _ of Deno.stdin.readable);"],
+      stdin: "piped",
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    try {
+      Deno.writeTextFileSync(path, `${child.pid}\n`);
+      await Deno.utime(path, old, old);
+      OutcomeJournal.open(dir, { name: "a" }).close();
+    } finally {
+      await child.stdin.close();
+      await child.status;
+    }
+  });
+});

@@ -50,6 +50,8 @@ class ResumingMonitor {
   connects = 0;
   resyncs = 0;
   replayedSkipped = 0;
+  /** Why jobs were requeued (numbers and ids blanked), with counts. */
+  readonly requeueReasons: Map<string, number> = new Map();
   #socket: WebSocket | undefined;
   #stopped = false;
   #loop: Promise<void>;
@@ -84,6 +86,10 @@ class ResumingMonitor {
         this.lastSeq = message.seq;
       }
       this.ledger.record(message);
+      if (message.state === "requeued") {
+        const why = String(message.reason).replace(/[\w-]*\d[\w.-]*/g, "#");
+        this.requeueReasons.set(why, (this.requeueReasons.get(why) ?? 0) + 1);
+      }
     };
     socket.onclose = () => done.resolve();
     socket.onerror = () => {}; // onclose follows
@@ -111,6 +117,7 @@ export async function killBusSoak(config: KillBusConfig): Promise<number> {
   const url = `${relay.url}/`;
   const started = Date.now();
   let bus: Cli | undefined;
+  const buses: Cli[] = [];
   let busRuns = 0;
   const startBus = async (): Promise<void> => {
     bus = Cli.run("bus/main.ts", [
@@ -123,12 +130,14 @@ export async function killBusSoak(config: KillBusConfig): Promise<number> {
       "--summary-every",
       "0",
     ], `bus#${++busRuns}`);
+    buses.push(bus);
     const [, busUrl] = await bus.waitFor(/listening on (ws:\/\/\S+\/)/, 30_000);
     relay.target = Number(new URL(busUrl!).port);
   };
   const incarnations: Incarnation[] = [];
   const schedulers: Incarnation[] = [];
-  const goneAt = new Map<number, number>();
+  /** The command jobs' processes of killed schedulers: killed, last seen alive, seen gone. */
+  const deaths = new Map<number, { killedAt: number; aliveAt: number; goneAt?: number }>();
   const startScheduler = (i: number): void => {
     const name = `soak-${i + 1}`;
     const cli = Cli.run(
@@ -192,21 +201,37 @@ export async function killBusSoak(config: KillBusConfig): Promise<number> {
 
     const killScheduler = async (i: number): Promise<void> => {
       const victim = schedulers[i]!;
-      victim.stoppedAt = Date.now();
-      await victim.cli.proc.kill();
-      // The command jobs it ran die with it (its reaper): when exactly, by their pids.
+      // Its command jobs die with it (its reaper kills their groups): when, by their pids.
       let text = "";
       try {
-        text = await Deno.readTextFile(`${dir}/${victim.name}.records`);
+        text = Deno.readTextFileSync(`${dir}/${victim.name}.records`);
       } catch { /* no command job yet */ }
-      const open = [...wrapperRuns(text).values()].filter((run) => run.end === undefined);
+      const open = [...wrapperRuns(text).values()].filter((run) =>
+        run.end === undefined && !deaths.has(run.pid)
+      );
+      const killedAt = victim.stoppedAt = Date.now();
+      const killing = victim.cli.proc.kill();
+      for (const run of open) deaths.set(run.pid, { killedAt, aliveAt: killedAt });
       const end = Date.now() + 5000;
-      let waiting = open.filter((run) => !goneAt.has(run.pid));
+      let waiting = open;
       while (waiting.length > 0 && Date.now() < end) {
-        for (const run of waiting) if (isGone(run.pid)) goneAt.set(run.pid, Date.now());
-        waiting = waiting.filter((run) => !goneAt.has(run.pid));
-        if (waiting.length > 0) await sleep(2);
+        const now = Date.now();
+        for (const run of waiting) {
+          const death = deaths.get(run.pid)!;
+          if (isGone(run.pid)) death.goneAt = now;
+          else death.aliveAt = now;
+        }
+        waiting = waiting.filter((run) => deaths.get(run.pid)!.goneAt === undefined);
+        if (waiting.length > 0) await sleep(1);
       }
+      await killing;
+      const jobs = open.map((run) => {
+        const death = deaths.get(run.pid)!;
+        return `${run.id} pid ${run.pid} alive at +${death.aliveAt - killedAt} ms, gone by +${
+          (death.goneAt ?? NaN) - killedAt
+        } ms`;
+      });
+      say(`SIGKILL ${victim.cli.label}${jobs.length > 0 ? `; its command jobs: ${jobs}` : ""}`);
     };
     const killer = (async () => {
       if (config.killEveryS === 0) return;
@@ -292,7 +317,8 @@ export async function killBusSoak(config: KillBusConfig): Promise<number> {
     const logRuns: RunInterval[] = incarnations.flatMap((inc) =>
       logIntervals(inc.cli.lines, inc.cli.label, inc.stoppedAt ?? stopAt)
     );
-    const wrapped: RunInterval[] = [];
+    const wrapped: RunInterval[] = []; // ends: the record, or last seen alive (proven)
+    const possibly: RunInterval[] = []; // ends: the record, or first seen gone (upper bound)
     let unknownEnds = 0;
     for (let i = 0; i < config.schedulers; i++) {
       let text = "";
@@ -300,19 +326,23 @@ export async function killBusSoak(config: KillBusConfig): Promise<number> {
         text = await Deno.readTextFile(`${dir}/soak-${i + 1}.records`);
       } catch { /* no command job ran there */ }
       for (const run of wrapperRuns(text).values()) {
-        const gone = goneAt.get(run.pid);
-        const end = run.end ?? gone;
-        if (end === undefined && !isGone(run.pid)) continue; // still running: the soak stops it
-        if (end === undefined) unknownEnds++;
-        wrapped.push({
-          id: run.id,
-          where: `${run.scheduler} pid ${run.pid}`,
-          start: run.start,
-          end: end ?? run.start,
-          endFrom: run.end !== undefined ? "record" : gone !== undefined ? "gone" : "unknown",
-        });
+        const death = deaths.get(run.pid);
+        if (run.end === undefined && death === undefined && !isGone(run.pid)) continue; // running
+        const where = `${run.scheduler} pid ${run.pid}`;
+        const base = { id: run.id, where, start: run.start };
+        if (run.end !== undefined) {
+          wrapped.push({ ...base, end: run.end, endFrom: "record" });
+          possibly.push({ ...base, end: run.end, endFrom: "record" });
+        } else if (death?.goneAt !== undefined) {
+          wrapped.push({ ...base, end: death.aliveAt, endFrom: "kill" });
+          possibly.push({ ...base, end: death.goneAt, endFrom: "gone" });
+        } else {
+          unknownEnds++;
+          wrapped.push({ ...base, end: run.start, endFrom: "unknown" });
+        }
       }
     }
+    const possibleOverlaps = overlaps(possibly);
     const logOverlaps = overlaps(logRuns);
     const commandOverlaps = overlaps(wrapped);
 
@@ -323,11 +353,26 @@ export async function killBusSoak(config: KillBusConfig): Promise<number> {
       outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
       requeues += (ledger.states.get(id) ?? []).filter((s) => s === "requeued").length;
     }
+    const reruns = new Map<string, number>(); // how a run that was followed by another ended
+    const byJob = Map.groupBy(logRuns, (run) => run.id);
+    for (const runs of byJob.values()) {
+      runs.sort((a, b) => a.start - b.start);
+      for (const run of runs.slice(0, -1)) {
+        const how = run.endFrom === "kill" ? "its scheduler killed" : run.how ?? run.endFrom;
+        reruns.set(how, (reruns.get(how) ?? 0) + 1);
+      }
+    }
     const lines = [
       `accepted ${accepted.size} of ${config.jobs} jobs (rejected ${rejected})`,
       `outcomes (monitor): ${Object.entries(outcomes).map(([k, v]) => `${k} ${v}`).join(", ")}`,
       `SIGKILLs: bus ${kills.bus}, schedulers ${kills.scheduler}, producers ${kills.producer}; ` +
       `requeues ${requeues}`,
+      `requeue reasons: ${
+        [...monitor.requeueReasons].map(([why, n]) => `${n}x "${why}"`).join("; ")
+      }`,
+      `runs followed by another run of the same job: ${
+        [...reruns].map(([how, n]) => `${n} ended by ${how}`).join(", ") || "none"
+      }`,
       `monitor: ${monitor.connects} connections, resumed after seq, ${monitor.resyncs} resyncs, ` +
       `${monitor.replayedSkipped} replayed events already seen`,
       `jobs without exactly one final outcome (monitor): ${unsettled.length}`,
@@ -335,7 +380,9 @@ export async function killBusSoak(config: KillBusConfig): Promise<number> {
       `producers that did not end by themselves with code 0: ${exits.length}`,
       `runs checked from the schedulers' logs: ${logRuns.length}; overlaps ${logOverlaps.length}`,
       `command-job runs checked from their own records: ${wrapped.length} ` +
-      `(${unknownEnds} with an unknown end); overlaps ${commandOverlaps.length}`,
+      `(${unknownEnds} with an unknown end); overlaps ${commandOverlaps.length} proven (a run ` +
+      `started while the other's process was seen alive), ${possibleOverlaps.length} possible (before ` +
+      `it was seen gone)`,
       `started while already running (bus events): ${ledger.concurrent}; other anomalies ` +
       `(events after the final one): ${ledger.anomalies.length - ledger.concurrent}`,
       `elapsed ${elapsedS.toFixed(1)} s (${(accepted.size / elapsedS).toFixed(0)} jobs/s)`,
@@ -351,6 +398,7 @@ export async function killBusSoak(config: KillBusConfig): Promise<number> {
       ...ledger.anomalies,
     ];
     for (const line of problems.slice(0, 30)) say(`  ${line}`);
+    for (const line of possibleOverlaps.slice(0, 10)) say(`  possible: ${line}`);
     ok = settled && problems.length === 0 && monitor.resyncs === 0 &&
       accepted.size === config.jobs && unknownEnds === 0;
     say(ok ? "PASS: every promise kept" : `FAIL (records kept in ${dir})`);
@@ -363,6 +411,11 @@ export async function killBusSoak(config: KillBusConfig): Promise<number> {
     await bus?.proc.terminate();
     await relay.close();
     if (ok) await Deno.remove(dir, { recursive: true });
+    else {
+      for (const cli of [...buses, ...incarnations.map((inc) => inc.cli)]) {
+        await Deno.writeTextFile(`${dir}/${cli.label}.log`, cli.lines.join("\n") + "\n");
+      }
+    }
   }
 }
 
