@@ -188,3 +188,39 @@ Deno.test("OutcomeJournal takes over a pid file whose pid is now a thread's or a
     }
   });
 });
+
+Deno.test("OutcomeJournal: without --allow-all (no /proc), a dead holder's directory is taken over, a live one's refused", async () => {
+  await withDir(async (dir) => {
+    const module = new URL("../../bus/outcome_journal.ts", import.meta.url).href;
+    const script = `${dir}/open.ts`;
+    Deno.writeTextFileSync(
+      script,
+      `import { OutcomeJournal } from "${module}";
+       try { OutcomeJournal.open(${JSON.stringify(`${dir}/state`)}, { name: "a" }); }
+       catch (error) { console.log(error.message); Deno.exit(3); }
+       console.log("open"); for await (const _ of Deno.stdin.readable);`,
+    );
+    const open = (stdin: "piped" | "null" = "piped") =>
+      new Deno.Command(Deno.execPath(), {
+        args: ["run", "-q", "--allow-read", "--allow-write", script],
+        stdin,
+        stdout: "piped",
+        stderr: "null",
+      }).spawn();
+    // A stale pid file: a dead process's (a SIGKILLed scheduler's).
+    Deno.mkdirSync(`${dir}/state`);
+    const dead = new Deno.Command("true", { stdin: "null", stdout: "null", stderr: "null" })
+      .spawn();
+    await dead.status;
+    Deno.writeTextFileSync(`${dir}/state/scheduler.pid`, `${dead.pid}\n`);
+    const first = open();
+    const reader = first.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    assert.equal((await reader.read()).value?.trim(), "open");
+    const second = await open("null").output();
+    assert.equal(second.code, 3);
+    assert.match(new TextDecoder().decode(second.stdout), /is in use by a running scheduler/);
+    await first.stdin.close();
+    await reader.cancel();
+    assert.equal((await first.status).code, 0);
+  });
+});

@@ -225,13 +225,23 @@ export async function killBusSoak(config: KillBusConfig): Promise<number> {
         if (waiting.length > 0) await sleep(1);
       }
       await killing;
+      let held = "";
+      try {
+        const pid = Deno.readTextFileSync(`${dir}/state-${i + 1}/scheduler.pid`).trim();
+        const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+        held = `; its state dir's pid ${pid} is still there: ${status.match(/^State:.*$/m)?.[0]}, ${
+          status.match(/^PPid:.*$/m)?.[0]
+        }, proc pid ${victim.cli.pid}`;
+      } catch { /* gone, as it should be */ }
       const jobs = open.map((run) => {
         const death = deaths.get(run.pid)!;
         return `${run.id} pid ${run.pid} alive at +${death.aliveAt - killedAt} ms, gone by +${
           (death.goneAt ?? NaN) - killedAt
         } ms`;
       });
-      say(`SIGKILL ${victim.cli.label}${jobs.length > 0 ? `; its command jobs: ${jobs}` : ""}`);
+      say(
+        `SIGKILL ${victim.cli.label}${jobs.length > 0 ? `; its command jobs: ${jobs}` : ""}${held}`,
+      );
     };
     const killer = (async () => {
       if (config.killEveryS === 0) return;
