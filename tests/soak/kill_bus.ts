@@ -303,6 +303,8 @@ export async function killBusSoak(config: KillBusConfig): Promise<number> {
         if (kind === "accepted" && id) accepted.add(id);
         if (kind === "final" && id && outcome) {
           heard.set(id, (heard.get(id) ?? new Set()).add(outcome));
+          // Its outcome may come before the answer to a re-sent request (then ignored): accepted.
+          if (outcome !== "rejected") accepted.add(id);
         }
       }
       const outcome = producers[p]!.proc.outcome;
