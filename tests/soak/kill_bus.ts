@@ -366,13 +366,21 @@ export async function killBusSoak(config: KillBusConfig): Promise<number> {
       requeues += (ledger.states.get(id) ?? []).filter((s) => s === "requeued").length;
     }
     const reruns = new Map<string, number>(); // how a run that was followed by another ended
+    const ranAgain: string[] = []; // runs after a run that ended with an outcome: run twice
     const byJob = Map.groupBy(logRuns, (run) => run.id);
     for (const runs of byJob.values()) {
       runs.sort((a, b) => a.start - b.start);
-      for (const run of runs.slice(0, -1)) {
+      runs.slice(0, -1).forEach((run, i) => {
         const how = run.endFrom === "kill" ? "its scheduler killed" : run.how ?? run.endFrom;
         reruns.set(how, (reruns.get(how) ?? 0) + 1);
-      }
+        if (["succeeded", "failed", "timed_out"].includes(how)) {
+          const next = runs[i + 1]!;
+          ranAgain.push(
+            `${run.id}: ${how} on ${run.where} at ${new Date(run.end).toISOString()}, then ` +
+              `started again on ${next.where} at ${new Date(next.start).toISOString()}`,
+          );
+        }
+      });
     }
     const lines = [
       `accepted ${accepted.size} of ${config.jobs} jobs (rejected ${rejected})`,
@@ -382,6 +390,7 @@ export async function killBusSoak(config: KillBusConfig): Promise<number> {
       `requeue reasons: ${
         [...monitor.requeueReasons].map(([why, n]) => `${n}x "${why}"`).join("; ")
       }`,
+      `jobs run again after a run that ended with an outcome: ${ranAgain.length}`,
       `runs followed by another run of the same job: ${
         [...reruns].map(([how, n]) => `${n} ended by ${how}`).join(", ") || "none"
       }`,
@@ -407,6 +416,7 @@ export async function killBusSoak(config: KillBusConfig): Promise<number> {
       ...exits,
       ...logOverlaps,
       ...commandOverlaps,
+      ...ranAgain,
       ...ledger.anomalies,
     ];
     for (const line of problems.slice(0, 30)) say(`  ${line}`);
