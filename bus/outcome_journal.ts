@@ -10,9 +10,12 @@
  *   pile up. Lines are written, not fsynced: they survive the scheduler's crash (SIGKILL), not a
  *   power loss of its machine.
  * - `scheduler.json`: `{"name": ...}`, the scheduler that owns the directory.
- * - `scheduler.pid`: the pid of the scheduler using it, removed on close. A pid file whose
- *   process is gone (checked in `/proc`, so on Linux, on this machine) is taken over; a reused
- *   pid or a directory shared between machines is not detected.
+ * - `scheduler.lock`: locked (flock, exclusive) by the scheduler using the directory; the kernel
+ *   releases it when that process dies, even by SIGKILL. A directory shared between machines
+ *   (a network filesystem without flock) is not detected.
+ * - `scheduler.pid`: the pid of the scheduler using it, removed on close, for the messages. Where
+ *   `/proc` can be read (`--allow-all`), a pid file naming another live process also refuses the
+ *   directory (a thread's id or a process started after the file was written does not count).
  *
  * @module
  */
@@ -25,6 +28,8 @@ const OUTCOMES = "outcomes.jsonl";
 const OWNER = "scheduler.json";
 /** The pid file. */
 const PID = "scheduler.pid";
+/** The lock file: held (flock) by the scheduler using the directory. */
+const LOCK = "scheduler.lock";
 /** Acknowledged lines before a rewrite is considered. */
 const COMPACT_AFTER = 1000;
 
@@ -237,20 +242,59 @@ function checkOwner(dir: string, name: string): void {
   }
 }
 
-/** Writes our pid file, unless a live process other than this one holds the directory. */
+/** The lock files held by this process's open journals, by directory. */
+const LOCKS = new Map<string, Deno.FsFile>();
+
+/**
+ * Locks the directory (an exclusive lock on `scheduler.lock`, released by the kernel when this
+ * process dies, even by SIGKILL) and writes our pid file; refuses if another process holds the
+ * lock, or if the pid file names a live process other than this one (when `/proc` can tell:
+ * Deno lets only `--allow-all` read it, so the lock is what a CLI run relies on).
+ */
 function lock(dir: string): void {
   const path = `${dir}/${PID}`;
   const held = Number(readOptional(path).trim());
-  if (Number.isSafeInteger(held) && held > 0 && held !== Deno.pid && isAlive(held)) {
+  const file = Deno.openSync(`${dir}/${LOCK}`, { write: true, create: true });
+  let mine = false;
+  try {
+    mine = file.tryLockSync(true);
+  } finally {
+    if (!mine) file.close();
+  }
+  const other = Number.isSafeInteger(held) && held > 0 && held !== Deno.pid;
+  if (!mine || (other && isAlive(held) && !startedAfter(held, path))) {
+    if (mine) file.close();
     throw new OutcomeJournalError(
       `state dir ${dir} is in use by a running scheduler (pid ${held}); if it is not, remove ${path}`,
     );
   }
+  LOCKS.set(dir, file);
   Deno.writeTextFileSync(path, `${Deno.pid}\n`);
 }
 
-/** Removes our pid file (if it is still ours). */
+/**
+ * Whether the process now under `pid` started clearly after `path` was written, so it got the
+ * pid later (pids are reused): Linux's `/proc/PID/stat` start time (clock ticks of 1/100 s
+ * since `/proc/stat`'s `btime`, whole seconds) against the file's mtime, with 2 s of margin.
+ * False when unknown.
+ */
+function startedAfter(pid: number, path: string): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const ticks = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]);
+    const boot = Number(Deno.readTextFileSync("/proc/stat").match(/^btime (\d+)$/m)?.[1]);
+    const written = Deno.statSync(path).mtime?.getTime();
+    if (!Number.isFinite(ticks) || !Number.isFinite(boot) || written === undefined) return false;
+    return boot * 1000 + ticks * 10 > written + 2000;
+  } catch {
+    return false;
+  }
+}
+
+/** Removes our pid file (if it is still ours) and releases the lock. */
 function unlock(dir: string): void {
+  LOCKS.get(dir)?.close();
+  LOCKS.delete(dir);
   try {
     if (Number(Deno.readTextFileSync(`${dir}/${PID}`).trim()) === Deno.pid) {
       Deno.removeSync(`${dir}/${PID}`);
@@ -261,23 +305,19 @@ function unlock(dir: string): void {
 }
 
 /**
- * Whether a process runs under this pid (Linux: `/proc/<pid>`). Without --allow-all Deno refuses
- * to read /proc (NotCapable): then a SIGCHLD (ignored by default, no effect on the holder) asks
- * the kernel, which needs --allow-run; when neither can tell, the pid is taken as alive.
+ * Whether a process runs under this pid, as far as `/proc` tells (Linux, `--allow-all`):
+ * `/proc/<pid>` whose `Tgid` is that pid (a thread's id has a `/proc/<tid>` too). False when it
+ * cannot tell: the directory's lock decides then.
  */
 function isAlive(pid: number): boolean {
+  let status: string;
   try {
-    Deno.statSync(`/proc/${pid}`);
-    return true;
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotCapable)) return !(error instanceof Deno.errors.NotFound);
+    status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  } catch {
+    return false; // gone, or not ours to read (Deno's NotCapable without --allow-all)
   }
-  try {
-    Deno.kill(pid, "SIGCHLD");
-    return true;
-  } catch (error) {
-    return !(error instanceof Deno.errors.NotFound); // ESRCH: no such process
-  }
+  const tgid = status.match(/^Tgid:\s*(\d+)$/m)?.[1];
+  return tgid === undefined || Number(tgid) === pid;
 }
 
 /**

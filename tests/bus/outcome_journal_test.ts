@@ -158,3 +158,69 @@ Deno.test("OutcomeJournal says which state dir it cannot create", () =>
       message: new RegExp(`state dir ${dir}/file/sub: cannot create it: `),
     });
   }));
+
+Deno.test("OutcomeJournal takes over a pid file whose pid is now a thread's or a newer process's", async () => {
+  await withDir(async (dir) => {
+    // A thread of this process: /proc/<tid> exists, but it is no process (the soak found it).
+    const thread = [...Deno.readDirSync(`/proc/${Deno.pid}/task`)]
+      .map((entry) => Number(entry.name)).find((tid) => tid !== Deno.pid);
+    assert.ok(thread !== undefined, "a Deno process has threads");
+    Deno.writeTextFileSync(`${dir}/scheduler.pid`, `${thread}\n`);
+    OutcomeJournal.open(dir, { name: "a" }).close();
+    // A live process started after the file was written: it got the pid later.
+    Deno.writeTextFileSync(`${dir}/scheduler.pid`, "1\n");
+    const old = new Date(Date.now() - 3600_000);
+    const path = `${dir}/scheduler.pid`;
+    await Deno.utime(path, old, old);
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["eval", "for await (const _ of Deno.stdin.readable);"],
+      stdin: "piped",
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    try {
+      Deno.writeTextFileSync(path, `${child.pid}\n`);
+      await Deno.utime(path, old, old);
+      OutcomeJournal.open(dir, { name: "a" }).close();
+    } finally {
+      await child.stdin.close();
+      await child.status;
+    }
+  });
+});
+
+Deno.test("OutcomeJournal: without --allow-all (no /proc), a dead holder's directory is taken over, a live one's refused", async () => {
+  await withDir(async (dir) => {
+    const module = new URL("../../bus/outcome_journal.ts", import.meta.url).href;
+    const script = `${dir}/open.ts`;
+    Deno.writeTextFileSync(
+      script,
+      `import { OutcomeJournal } from "${module}";
+       try { OutcomeJournal.open(${JSON.stringify(`${dir}/state`)}, { name: "a" }); }
+       catch (error) { console.log(error.message); Deno.exit(3); }
+       console.log("open"); for await (const _ of Deno.stdin.readable);`,
+    );
+    const open = (stdin: "piped" | "null" = "piped") =>
+      new Deno.Command(Deno.execPath(), {
+        args: ["run", "-q", "--allow-read", "--allow-write", script],
+        stdin,
+        stdout: "piped",
+        stderr: "null",
+      }).spawn();
+    // A stale pid file: a dead process's (a SIGKILLed scheduler's).
+    Deno.mkdirSync(`${dir}/state`);
+    const dead = new Deno.Command("true", { stdin: "null", stdout: "null", stderr: "null" })
+      .spawn();
+    await dead.status;
+    Deno.writeTextFileSync(`${dir}/state/scheduler.pid`, `${dead.pid}\n`);
+    const first = open();
+    const reader = first.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    assert.equal((await reader.read()).value?.trim(), "open");
+    const second = await open("null").output();
+    assert.equal(second.code, 3);
+    assert.match(new TextDecoder().decode(second.stdout), /is in use by a running scheduler/);
+    await first.stdin.close();
+    await reader.cancel();
+    assert.equal((await first.status).code, 0);
+  });
+});

@@ -16,6 +16,7 @@ import { Producer } from "../../producer/producer.ts";
 import { Cli, startBus } from "../fixtures/e2e_cli.ts";
 import { sleep } from "../../core/sleep.ts";
 import { JobLedger } from "../fixtures/e2e_ledger.ts";
+import { killBusSoak } from "./kill_bus.ts";
 
 /** The job the schedulers run: `sleep <runtime>` (GNU sleep takes fractions). */
 const SLEEP = "/bin/sleep";
@@ -33,6 +34,13 @@ Options:
   --slots N         slots per scheduler (default 5)
   --kill-every S    mean seconds between scheduler kills, 0 for none (default 3)
   --seed N          seed of the jobs and the kills (default 1)
+  --kill-bus        also SIGKILL the bus (restarted on its --data directory, behind a relay that
+                    holds the clients' port) and producer processes (restarted under the same
+                    name); schedulers get a --state-dir; command jobs mixed in; also checks that
+                    every owner heard every outcome and, from the schedulers' own records, that
+                    no job ran on two schedulers at once
+  --command-every N with --kill-bus: one job in N is a command job (sh), 0 for none (default 5)
+  --recover-grace S with --kill-bus: the bus's --recover-grace (default 5)
   -h, --help        show this help`;
 
 interface Config {
@@ -42,6 +50,9 @@ interface Config {
   slots: number;
   killEveryS: number;
   seed: number;
+  killBus: boolean;
+  commandEvery: number;
+  recoverGraceS: number;
 }
 
 /** Most jobs a producer has in flight (unfinished) at once: keeps the bus's queue busy. */
@@ -60,6 +71,9 @@ function parse(args: string[]): Config | "help" {
       slots: { type: "string", default: "5" },
       "kill-every": { type: "string", default: "3" },
       seed: { type: "string", default: "1" },
+      "kill-bus": { type: "boolean", default: false },
+      "command-every": { type: "string", default: "5" },
+      "recover-grace": { type: "string", default: "5" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -82,6 +96,9 @@ function parse(args: string[]): Config | "help" {
     slots: int("slots", values.slots, 1),
     killEveryS,
     seed: int("seed", values.seed, 0),
+    killBus: values["kill-bus"],
+    commandEvery: int("command-every", values["command-every"], 0),
+    recoverGraceS: int("recover-grace", values["recover-grace"], 0),
   };
 }
 
@@ -121,6 +138,7 @@ export async function main(args: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
+  if (config.killBus) return await killBusSoak(config);
   const { jobs, slots, seed } = config;
   const random = mulberry32(seed);
   const say = (text: string): void => console.log(`${new Date().toISOString()} soak: ${text}`);
