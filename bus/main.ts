@@ -481,6 +481,7 @@ function watch(bus: BusServer, config: Config, io: CliIo): void {
   }
   bus.addEventListener("notice", (e) => {
     if (e.level === "warning") io.warn(e.message);
+    else if (e.level === "info") io.log(e.message);
     else debug(e.message);
   });
 }

@@ -748,7 +748,7 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
       onEvents: (events) => {
         for (const event of events) this.#router.defer(event, this.#wantsJobEvent(event));
       },
-      log: (line) => this.#warn(`cluster: ${line}`),
+      log: (line) => this.dispatchEvent(new BusNoticeEvent(`cluster: ${line}`, "info")),
     });
   }
 

@@ -88,7 +88,8 @@ export class BusDispatchEvent extends Event {
 }
 
 /**
- * Something unusual but handled: a debug-level line, or (`level: "warning"`) one an operator
+ * Something unusual but handled: a debug-level line, a line an operator reads (`"info"`: the
+ * bus's part in a cluster), or (`level: "warning"`) one an operator
  * should see, such as a scheduler registering with a name a live scheduler connection uses.
  */
 export class BusNoticeEvent extends Event {
@@ -96,9 +97,12 @@ export class BusNoticeEvent extends Event {
    * Creates the event.
    *
    * @param message The line.
-   * @param level `"debug"` (the default) or `"warning"`.
+   * @param level `"debug"` (the default), `"info"` or `"warning"`.
    */
-  constructor(readonly message: string, readonly level: "debug" | "warning" = "debug") {
+  constructor(
+    readonly message: string,
+    readonly level: "debug" | "info" | "warning" = "debug",
+  ) {
     super("notice");
   }
 }
