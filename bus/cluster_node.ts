@@ -161,6 +161,8 @@ export class ClusterNode {
       for (const key of this.#remote.get(bus) ?? []) leader.removeScheduler(key, { recover: true });
       this.#remote.delete(bus);
       this.#options.log(`bus ${bus} is gone: its schedulers' jobs wait for them to reconnect`);
+      // Only silent, perhaps (a long pause): if it lives, it registers its schedulers again.
+      this.#mail(bus, { kind: "leader", bus: this.#store.busId, epoch: 0 });
     }
   }
 
