@@ -123,6 +123,15 @@ async function countsMatchStatus(
   }
 }
 
+/**
+ * Clicks an element in the page in one step: the live page re-renders rows as events come, so a
+ * handle taken before the click may be detached by the time puppeteer scrolls to it.
+ */
+async function clickLive(page: Page, selector: string): Promise<void> {
+  await page.waitForSelector(selector);
+  await page.$eval(selector, (el) => (el as unknown as { click(): void }).click());
+}
+
 Deno.test({
   name: "dashboard (admin token): live counts match /status, a job's page, cancel",
   ignore,
@@ -170,24 +179,24 @@ Deno.test({
       (el) => (el as unknown as { value: string }).value = "alice-1",
     );
     await page.select("#filter-state", "succeeded");
-    await page.click("#jobs-filter button");
+    await clickLive(page, "#jobs-filter button");
     // alice-1, alice-10, alice-11, alice-12
     await waitText(page, "#jobs-count", (t) => t === "4 match; 4 shown", "the filtered jobs");
-    await page.click('tr[data-job="alice/alice-1"]');
+    await clickLive(page, 'tr[data-job="alice/alice-1"]');
     await waitText(page, "#job-stdout", (t) => t === "hello-1\n", "the job's output");
     assert.match(await text(page, "#job-body"), /succeeded/);
 
     // Cancel a waiting job from its page.
     await page.goto(`http://127.0.0.1:${port}/#job/alice%2Falice-17`);
     await page.waitForSelector("#job-cancel");
-    await page.click("#job-cancel");
+    await clickLive(page, "#job-cancel");
     await waitText(page, "#message", (t) => t.includes("done"), "the cancel's answer");
     await countsMatchStatus(page, bus, 2, 2);
 
     // Drain the scheduler from the overview.
     await page.goto(`http://127.0.0.1:${port}/#overview`);
     await page.waitForSelector('button[data-drain="node-a"]');
-    await page.click('button[data-drain="node-a"]');
+    await clickLive(page, 'button[data-drain="node-a"]');
     await until("node-a draining", () => bus.status().schedulers[0]?.draining === true);
     await waitText(
       page,
