@@ -23,6 +23,7 @@ import {
   knownStoredState,
   newBusJob,
   restoredBusJob,
+  storedJobView,
 } from "./bus_job.ts";
 import { ANY_PLACEMENT, placementFits } from "./placement.ts";
 import { RetryBackoff, retryDelayMs, retryReason } from "./retry_backoff.ts";
@@ -590,14 +591,7 @@ export class Dispatcher implements JobPlacer {
     const job = this.#jobs.get(id);
     if (!job) {
       const stored = this.#store.get(id);
-      return stored && {
-        id,
-        owner: stored.owner,
-        priority: stored.priority,
-        state: stored.state,
-        scheduler: stored.atScheduler && !stored.final ? stored.scheduler : undefined,
-        attempts: stored.attempt,
-      };
+      return stored && storedJobView(stored);
     }
     return {
       id: job.id,
