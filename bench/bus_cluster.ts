@@ -425,6 +425,7 @@ function commits(cluster: Cluster): Promise<CommitCounts[]> {
 function commitNote(before: CommitCounts[], after: CommitCounts[], jobs: number): string {
   return after.map((a, i) => {
     const count = a.count - before[i]!.count;
+    if (count === 0) return `bus ${i}: no commits`;
     const ms = (a.sum - before[i]!.sum) / count * 1000;
     return `bus ${i}: ${count} commits (${(jobs / count).toFixed(1)} jobs each, mean ` +
       `${ms.toFixed(2)} ms)`;
