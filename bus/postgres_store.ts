@@ -442,14 +442,17 @@ export class PostgresStore implements ClusterStore {
 
   /** The batch's transaction: job seqs, pruned rows, job and event rows, meta, the log. */
   async #apply(tx: TransactionSql, writes: StoreWrite[]): Promise<void> {
-    await this.#leadership.fence(tx); // a leader that was replaced writes nothing
+    // Statements that do not wait on each other's answers are pipelined (sent together on the
+    // transaction's connection, in order): three round trips before COMMIT, not eight.
     const accepts = writes.filter((w) => w.op === "accept") as { op: "accept"; job: NewJob }[];
     const seqs = new Map<string, number>();
-    if (accepts.length > 0) {
-      const rows =
-        await tx`SELECT nextval('job_seq') AS s FROM generate_series(1, ${accepts.length})`;
-      accepts.forEach((w, i) => seqs.set(w.job.id, Number(rows[i]!.s)));
-    }
+    const [, rows] = await Promise.all([
+      this.#leadership.fence(tx), // a leader that was replaced writes nothing
+      accepts.length === 0
+        ? []
+        : tx`SELECT nextval('job_seq') AS s FROM generate_series(1, ${accepts.length})`,
+    ]);
+    accepts.forEach((w, i) => seqs.set(w.job.id, Number(rows[i]!.s)));
     const touched = new Set<string>();
     const eventSeqs: number[] = [];
     const pruned = new Set<string>();
@@ -470,12 +473,14 @@ export class PostgresStore implements ClusterStore {
       "SELECT * FROM events WHERE seq IN (SELECT value FROM json_each(?)) ORDER BY seq",
     ).all(JSON.stringify(eventSeqs)) as Row[];
     const gone = [...pruned].filter((id) => !jobs.some((row) => row.id === id));
+    const pending: PromiseLike<unknown>[] = [];
     if (gone.length > 0) {
-      await tx`DELETE FROM events WHERE job_id = ANY(${gone})`;
-      await tx`DELETE FROM jobs WHERE id = ANY(${gone}) AND final`;
+      pending.push(tx`DELETE FROM events WHERE job_id = ANY(${gone})`);
+      pending.push(tx`DELETE FROM jobs WHERE id = ANY(${gone}) AND final`);
     }
     if (jobs.length > 0) {
-      await tx`INSERT INTO jobs (id, owner, seq, priority, final, at_scheduler, ended_seq, ended_at, "row")
+      pending.push(
+        tx`INSERT INTO jobs (id, owner, seq, priority, final, at_scheduler, ended_seq, ended_at, "row")
         SELECT r->>'id', r->>'owner', (r->>'seq')::bigint, (r->>'priority')::float8,
           (r->>'final')::int = 1, (r->>'at_scheduler')::int = 1, (r->>'ended_seq')::bigint,
           (r->>'ended_at')::bigint, r
@@ -483,31 +488,37 @@ export class PostgresStore implements ClusterStore {
         ON CONFLICT (id) DO UPDATE SET owner = EXCLUDED.owner, seq = EXCLUDED.seq,
           priority = EXCLUDED.priority, final = EXCLUDED.final,
           at_scheduler = EXCLUDED.at_scheduler, ended_seq = EXCLUDED.ended_seq,
-          ended_at = EXCLUDED.ended_at, "row" = EXCLUDED."row"`;
+          ended_at = EXCLUDED.ended_at, "row" = EXCLUDED."row"`,
+      );
     }
     if (events.length > 0) {
-      await tx`INSERT INTO events (seq, job_id, owner, "row")
+      pending.push(tx`INSERT INTO events (seq, job_id, owner, "row")
         SELECT (r->>'seq')::bigint, r->>'job_id', r->>'owner', r
         FROM jsonb_array_elements(${tx.json(events as unknown as JSONValue)}::jsonb) r
-        ON CONFLICT (seq) DO NOTHING`;
+        ON CONFLICT (seq) DO NOTHING`);
     }
     const wanted = {
       last_seq: this.#mirror.lastSeq,
       last_job_seq: Math.max(-1, ...seqs.values()),
       pruned_floor: this.#mirror.firstSeq - 1,
     };
-    const now = await tx`UPDATE meta
+    const [now] = await Promise.all([
+      tx`UPDATE meta
       SET value = GREATEST(value, (${tx.json(wanted)}::jsonb->>key)::bigint)
-      WHERE key IN ('last_seq', 'last_job_seq', 'pruned_floor') RETURNING key, value`;
+      WHERE key IN ('last_seq', 'last_job_seq', 'pruned_floor') RETURNING key, value`,
+      ...pending,
+    ]);
     const meta = { ...wanted };
     for (const row of now) meta[row.key as keyof typeof meta] = Number(row.value);
     const logged = writes.map((w) =>
       w.op === "accept" ? { ...w, job: { ...w.job, seq: seqs.get(w.job.id) ?? w.job.seq } } : w
     );
     const batch: LoggedBatch = { writes: logged, jobs, events, pruned: gone, meta };
-    await tx`INSERT INTO changes (bus, batch)
-      VALUES (${this.#bus}, ${tx.json(batch as unknown as JSONValue)}::jsonb)`;
-    await tx`SELECT pg_notify('sched_changes', ${this.#bus})`;
+    await Promise.all([
+      tx`INSERT INTO changes (bus, batch)
+      VALUES (${this.#bus}, ${tx.json(batch as unknown as JSONValue)}::jsonb)`,
+      tx`SELECT pg_notify('sched_changes', ${this.#bus})`,
+    ]);
     // Committed below: the mirror takes PostgreSQL's job seqs (a failed COMMIT leaves them
     // provisional; those jobs are rejected and removed anyway).
     const setSeq = this.#prepared("UPDATE jobs SET seq = ? WHERE id = ?");
