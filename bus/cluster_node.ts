@@ -62,6 +62,7 @@ export class ClusterNode {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #watch: ReturnType<typeof setInterval> | undefined;
   #closed = false;
+  #saidFollows = false;
 
   /**
    * Creates the node as a follower (call {@linkcode ClusterNode.start}).
@@ -115,6 +116,8 @@ export class ClusterNode {
     if (this.#closed) return;
     if (epoch !== undefined) this.#promote(epoch);
     else {
+      if (!this.#saidFollows) this.#options.log("follows: another bus leads the cluster");
+      this.#saidFollows = true;
       this.#timer = setTimeout(() => this.#tryLead(), this.#options.leadEveryMs ?? 1000);
     }
   }
@@ -178,6 +181,7 @@ export class ClusterNode {
     this.#placer = follower;
     this.#options.setPlacer(follower);
     this.#options.log(`follows: ${why}`);
+    this.#saidFollows = true;
     if (!this.#closed) this.#timer = setTimeout(() => this.#tryLead(), 1000);
   }
 
