@@ -13,12 +13,8 @@
  * @module
  */
 
-/**
- * The reaper's program: reads `+PGID` / `-PGID` lines, kills what is listed at EOF. Given a
- * FIFO's path (`$1`), it reads that instead of its stdin and removes the FIFO's name once open.
- */
+/** The reaper's program: reads `+PGID` / `-PGID` lines, kills what is listed at EOF. */
 const SCRIPT = `trap '' INT TERM HUP PIPE
-if [ -n "$1" ]; then exec <"$1"; rm -f "$1"; rmdir "\${1%/*}" 2>/dev/null; fi
 g=' '
 while read -r line; do
   id=\${line#?}
@@ -49,12 +45,10 @@ export interface GroupReaperOptions {
  * Kills the process groups it was told about when this process dies or closes it. Started by
  * {@linkcode GroupReaper.start}, or on the first {@linkcode GroupReaper.watch}.
  *
- * Telling it is a synchronous write on a pipe: a group is listed before `watch` returns, so a
- * job cannot outrun its listing, whenever this process dies. The pipe is a FIFO made with
- * `mkfifo` in a temporary directory (this process holds it open for reading and writing, which
- * never blocks on Linux; the reaper opens it and removes its name), or, when that cannot be
- * made, the reaper's stdin opened again through `/proc/<pid>/fd/0` (Deno asks `--allow-all`
- * for it). Without either the write is asynchronous, done within the event loop's next turn:
+ * Telling it is a write on a pipe. With the permission to open `/proc/<pid>/fd/0` (Deno asks
+ * `--allow-all` for it) the write is synchronous: a group is listed before `watch` returns.
+ * Otherwise it is asynchronous, done within the event loop's next turn (≈ 0.1 ms once the pipe
+ * has been written to, ≈ 1 ms for its first write, which {@linkcode GroupReaper.start} makes):
  * a SIGKILL of this process in that instant leaves that one job behind.
  *
  * @example
@@ -162,19 +156,16 @@ export class GroupReaper implements AsyncDisposable {
 
   #start(): void {
     if (this.#child) return;
-    const fifo = this.#fifo();
     const setsid = this.#setsid;
-    const script = ["-c", SCRIPT, "reaper", ...(fifo === undefined ? [] : [fifo])];
     const child = new Deno.Command(setsid ?? this.#shell, {
-      args: setsid === undefined ? script : [this.#shell, ...script],
-      stdin: fifo === undefined ? "piped" : "null",
+      args: setsid === undefined ? ["-c", SCRIPT] : [this.#shell, "-c", SCRIPT],
+      stdin: "piped",
       stdout: "null",
       stderr: "null",
       detached: setsid === undefined,
     }).spawn();
     child.unref(); // it never keeps this process alive
     this.#child = child;
-    if (fifo !== undefined) return; // #pipe is the FIFO
     this.#writer = child.stdin.getWriter();
     try {
       // The same pipe, opened again for synchronous writes (Linux): a group is listed before
@@ -186,31 +177,6 @@ export class GroupReaper implements AsyncDisposable {
       // no /proc, or no permission to open it: asynchronous writes on the child's stdin; the
       // first one is slow (≈ 1 ms), so it is made now, not with the first job's listing
       this.#write("#\n");
-    }
-  }
-
-  /**
-   * A FIFO in a new temporary directory, opened here for reading and writing (so that opening
-   * it does not wait for the reaper, and it ends — EOF for the reaper — only when this process
-   * closes it or dies); its path, or undefined when it cannot be made (no `mkfifo`, no
-   * permission to run it or to write in the temporary directory).
-   */
-  #fifo(): string | undefined {
-    let dir: string | undefined;
-    try {
-      dir = Deno.makeTempDirSync({ prefix: "sched-reaper-" });
-      const path = `${dir}/pipe`;
-      const made = new Deno.Command("mkfifo", { args: ["-m", "600", path] }).outputSync();
-      if (!made.success) throw new Error("mkfifo failed");
-      this.#pipe = Deno.openSync(path, { read: true, write: true });
-      return path;
-    } catch {
-      try {
-        if (dir !== undefined) Deno.removeSync(dir, { recursive: true });
-      } catch {
-        // left behind: an empty temporary directory
-      }
-      return undefined;
     }
   }
 
