@@ -25,7 +25,7 @@ import {
 import { isGone } from "../process/proc_os.ts";
 import { sleep } from "../../core/sleep.ts";
 import { mulberry32 } from "../../producer/generator.ts";
-import { priorityInversions, type TimedEvent } from "../fixtures/soak_priority.ts";
+import { type Inversion, priorityInversions, type TimedEvent } from "../fixtures/soak_priority.ts";
 
 /** The kill-bus soak's settings (from `soak.ts`'s flags). */
 export interface KillBusConfig {
@@ -478,38 +478,47 @@ function finals(ledger: JobLedger): number {
 const AFTER_KILL_MS = 3000;
 
 /**
- * The priority figure: starts that jumped a more urgent job waiting over {@linkcode INVERSION_MS},
- * how many came soon after a bus SIGKILL (of the leader), and whether there are too many.
+ * The priority figure: starts that jumped a more urgent job waiting in the queue over
+ * {@linkcode INVERSION_MS}, how many came soon after a bus SIGKILL, and whether there are too
+ * many; apart, the jobs held for a scheduler that never got them (see `soak_priority.ts`).
  */
 function priorityFigure(
   events: TimedEvent[],
   busKills: { at: number; leader: boolean }[],
 ): { lines: string[]; examples: string[]; tooMany: boolean; limit: number } {
-  const inversions = priorityInversions(events, INVERSION_MS);
+  const all = priorityInversions(events, INVERSION_MS);
+  const inQueue = all.filter((inv) => !inv.lost);
+  const held = all.filter((inv) => inv.lost);
   const starts = events.filter((event) => event.state === "started").length;
   const near = (leader: boolean) => (at: number): boolean =>
     busKills.some((kill) =>
       (!leader || kill.leader) && at >= kill.at && at - kill.at < AFTER_KILL_MS
     );
-  const afterKill = inversions.filter((inv) => near(false)(inv.at)).length;
-  const afterLeaderKill = inversions.filter((inv) => near(true)(inv.at)).length;
-  const waited = inversions.map((inv) => inv.waitedMs).sort((a, b) => a - b);
+  const afterKill = inQueue.filter((inv) => near(false)(inv.at)).length;
+  const afterLeaderKill = inQueue.filter((inv) => near(true)(inv.at)).length;
+  const ms = (list: Inversion[]): string => {
+    const waited = list.map((inv) => inv.waitedMs).sort((a, b) => a - b);
+    return `median ${waited[waited.length >> 1] ?? 0} ms, max ${waited.at(-1) ?? 0} ms`;
+  };
+  const heldJobs = new Set(held.map((inv) => inv.waiting));
   const limit = Math.ceil(starts * INVERSIONS_TOO_MANY);
-  const pct = starts === 0 ? 0 : (100 * inversions.length) / starts;
+  const pct = starts === 0 ? 0 : (100 * inQueue.length) / starts;
   return {
     lines: [
-      `priority inversions (a start while a more urgent job had waited > ${INVERSION_MS} ms): ` +
-      `${inversions.length} of ${starts} starts (${pct.toFixed(2)} %); ${afterKill} within ` +
-      `${AFTER_KILL_MS / 1000} s after a bus SIGKILL (${afterLeaderKill} after the leader's); ` +
-      `the urgent job had waited: median ${waited[waited.length >> 1] ?? 0} ms, max ` +
-      `${waited.at(-1) ?? 0} ms`,
+      `priority inversions (a start while a more urgent job had waited in the queue > ` +
+      `${INVERSION_MS} ms): ${inQueue.length} of ${starts} starts (${pct.toFixed(2)} %); ` +
+      `${afterKill} within ${AFTER_KILL_MS / 1000} s after a bus SIGKILL (${afterLeaderKill} ` +
+      `after the leader's); the urgent job had waited ${ms(inQueue)}`,
+      `jobs held for a scheduler that never got them (sent through a bus that died, requeued ` +
+      `later): ${heldJobs.size}; ${held.length} less urgent starts meanwhile (${ms(held)} after ` +
+      `the held job was queued)`,
     ],
-    examples: inversions.slice(0, 8).map((inv) =>
+    examples: [...inQueue.slice(0, 6), ...held.slice(0, 2)].map((inv) =>
       `${new Date(inv.at).toISOString().slice(11, 23)} ${inv.started} (priority ` +
       `${inv.startedPriority}) started on ${inv.scheduler} while ${inv.waiting} (priority ` +
-      `${inv.waitingPriority}) had waited ${inv.waitedMs} ms`
+      `${inv.waitingPriority}) had ${inv.lost ? "been held" : "waited"} ${inv.waitedMs} ms`
     ),
-    tooMany: inversions.length > limit,
+    tooMany: inQueue.length > limit,
     limit,
   };
 }
