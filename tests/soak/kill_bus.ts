@@ -20,6 +20,7 @@ import {
   logIntervals,
   overlaps,
   type RunInterval,
+  type WrapperRun,
   wrapperRuns,
 } from "../fixtures/soak_overlaps.ts";
 import { isGone } from "../process/proc_os.ts";
@@ -220,16 +221,23 @@ export async function killBusSoak(config: KillBusConfig): Promise<number> {
     const killScheduler = async (i: number): Promise<void> => {
       const victim = schedulers[i]!;
       // Its command jobs die with it (its reaper kills their groups): when, by their pids.
-      let text = "";
-      try {
-        text = Deno.readTextFileSync(`${dir}/${victim.name}.records`);
-      } catch { /* no command job yet */ }
-      const open = [...wrapperRuns(text).values()].filter((run) =>
-        run.end === undefined && !deaths.has(run.pid)
-      );
+      const openRuns = (): WrapperRun[] => {
+        let text = "";
+        try {
+          text = Deno.readTextFileSync(`${dir}/${victim.name}.records`);
+        } catch { /* no command job yet */ }
+        return [...wrapperRuns(text).values()].filter((run) =>
+          run.end === undefined && !deaths.has(run.pid)
+        );
+      };
+      const open = openRuns();
       const killedAt = victim.stoppedAt = Date.now();
       const killing = victim.cli.proc.kill();
       for (const run of open) deaths.set(run.pid, { killedAt, aliveAt: killedAt });
+      // A run whose start line was written as the kill went out: alive (proven) at its start only.
+      const late = openRuns().filter((run) => run.start <= killedAt);
+      for (const run of late) deaths.set(run.pid, { killedAt, aliveAt: run.start });
+      open.push(...late);
       const end = Date.now() + 5000;
       let waiting = open;
       while (waiting.length > 0 && Date.now() < end) {
