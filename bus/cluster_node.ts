@@ -141,13 +141,21 @@ export class ClusterNode {
         .filter((job) => tracked.show(job.id)?.history.length === 0)
         .map((job) => job.id),
     );
+    const follower = this.#follower;
     this.#follower?.close();
     this.#follower = undefined;
     this.#remote.clear();
     this.#names.clear();
     this.#localSeen.clear();
     for (const peer of this.#options.localSchedulers()) {
-      dispatcher.addScheduler(peer, this.#runningAt(peer.name));
+      // Final reports this bus forwarded to a leader that died before storing them: this bus
+      // stores them now. Without them the job stays at its scheduler, which will not say it
+      // again until it reconnects: lost with it, the job ran again after it had succeeded.
+      // (Not acknowledged here: the scheduler keeps them until its next registration.)
+      const reports = follower?.unackedReports(peer.client) ?? [];
+      const ids = reports.map((event) => event.id);
+      dispatcher.addScheduler(peer, [...new Set([...this.#runningAt(peer.name), ...ids])]);
+      for (const event of reports) dispatcher.schedulerEvent(peer.client, event);
     }
     this.#placer = dispatcher;
     this.#options.setPlacer(dispatcher);
