@@ -55,6 +55,7 @@ const INVERSIONS_TOO_MANY = 0.05;
 interface Incarnation {
   name: string;
   cli: Cli;
+  startedAt: number;
   stoppedAt?: number;
 }
 
@@ -176,7 +177,7 @@ export async function killBusSoak(config: KillBusConfig): Promise<number> {
         env: { SOAK_SCHED: name, SOAK_RECORDS: `${dir}/${name}.records` },
       },
     );
-    schedulers[i] = { name, cli };
+    schedulers[i] = { name, cli, startedAt: Date.now() };
     incarnations.push(schedulers[i]!);
   };
   const producers: Cli[] = [];
@@ -230,27 +231,36 @@ export async function killBusSoak(config: KillBusConfig): Promise<number> {
           run.end === undefined && !deaths.has(run.pid)
         );
       };
+      const watch = async (runs: WrapperRun[]): Promise<void> => {
+        const end = Date.now() + 5000;
+        let waiting = runs;
+        while (waiting.length > 0 && Date.now() < end) {
+          const now = Date.now();
+          for (const run of waiting) {
+            const death = deaths.get(run.pid)!;
+            if (isGone(run.pid)) death.goneAt = now;
+            else death.aliveAt = now;
+          }
+          waiting = waiting.filter((run) => deaths.get(run.pid)!.goneAt === undefined);
+          if (waiting.length > 0) await sleep(1);
+        }
+      };
       const open = openRuns();
       const killedAt = victim.stoppedAt = Date.now();
       const killing = victim.cli.proc.kill();
-      for (const run of open) deaths.set(run.pid, { killedAt, aliveAt: killedAt });
-      // A run whose start line was written as the kill went out: alive (proven) at its start only.
+      // Open before the kill: alive then, if this process started it (an older run, missed at
+      // its own scheduler's kill, is proven alive at its start only).
+      for (const run of open) {
+        const aliveAt = run.start >= victim.startedAt ? killedAt : run.start;
+        deaths.set(run.pid, { killedAt, aliveAt });
+      }
+      await watch(open);
+      await killing;
+      // A start line written as the kill went out (its `sh` outlived the scheduler a moment).
       const late = openRuns().filter((run) => run.start <= killedAt);
       for (const run of late) deaths.set(run.pid, { killedAt, aliveAt: run.start });
+      await watch(late);
       open.push(...late);
-      const end = Date.now() + 5000;
-      let waiting = open;
-      while (waiting.length > 0 && Date.now() < end) {
-        const now = Date.now();
-        for (const run of waiting) {
-          const death = deaths.get(run.pid)!;
-          if (isGone(run.pid)) death.goneAt = now;
-          else death.aliveAt = now;
-        }
-        waiting = waiting.filter((run) => deaths.get(run.pid)!.goneAt === undefined);
-        if (waiting.length > 0) await sleep(1);
-      }
-      await killing;
       let held = "";
       try {
         const pid = Deno.readTextFileSync(`${dir}/state-${i + 1}/scheduler.pid`).trim();
