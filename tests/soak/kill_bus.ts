@@ -50,7 +50,7 @@ export interface KillBusConfig {
 /** Starts that jumped a more urgent job waiting longer than this count as priority inversions. */
 const INVERSION_MS = 100;
 /** More inversions than this share of the starts breaks the priority promise. */
-const INVERSIONS_TOO_MANY = 0.05;
+const INVERSIONS_TOO_MANY = 0.1;
 
 interface Incarnation {
   name: string;

@@ -44,7 +44,7 @@ Options:
   --buses N         the --kill-bus soak on N bus processes sharing one PostgreSQL (SIGKILLed and
                     restarted on their ports; every client gets every bus's URL, its own first);
                     also counts priority inversions (a start while a more urgent job had waited
-                    over 100 ms; more than 5 % of the starts fails)
+                    over 100 ms; more than 10 % of the starts fails)
   --store URL       with --buses: postgres://USER@HOST:PORT/DB, an empty database the soak may
                     fill (default: a throwaway cluster from Debian's postgresql, as the tests do;
                     --buses defaults to 3 when --store is given)
