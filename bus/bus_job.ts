@@ -7,7 +7,7 @@
 
 import type { PooledScheduler } from "./scheduler_pool.ts";
 import type { BusJobState, JobPayload } from "./protocol.ts";
-import type { DispatcherJobEvent, KnownJobState } from "./dispatcher_types.ts";
+import type { BusJobView, DispatcherJobEvent, KnownJobState } from "./dispatcher_types.ts";
 import type { StoredJob } from "./job_store.ts";
 import { type Placement, placementKey, placementOf } from "./placement.ts";
 
@@ -230,4 +230,32 @@ export function restoredBusJob(stored: StoredJob): BusJob {
   job.state = stored.final ? "queued" : stored.state;
   job.startedAt = stored.startedAt ?? 0;
   return job;
+}
+
+/**
+ * Where a job is, as the store has it (a job that is not live in the dispatcher).
+ *
+ * @param stored The stored job.
+ * @returns Its view; `scheduler` only while a scheduler has it.
+ * @example
+ * ```ts
+ * import { storedJobView } from "./bus_job.ts";
+ * const view = storedJobView({
+ *   id: "j1", owner: "p", givenId: true, payload: { priority: 3, runtime: 1 }, priority: 3,
+ *   seq: 0, state: "succeeded", final: true, atScheduler: true, scheduler: "n1", attempt: 1,
+ *   starts: 1, failures: 0, lastResult: undefined, submittedAt: 1, startedAt: 2, endedAt: 3,
+ *   result: undefined, reason: undefined,
+ * });
+ * console.log(view.state, view.scheduler); // succeeded undefined
+ * ```
+ */
+export function storedJobView(stored: StoredJob): BusJobView {
+  return {
+    id: stored.id,
+    owner: stored.owner,
+    priority: stored.priority,
+    state: stored.state,
+    scheduler: stored.atScheduler && !stored.final ? stored.scheduler : undefined,
+    attempts: stored.attempt,
+  };
 }

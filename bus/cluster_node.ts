@@ -208,6 +208,8 @@ export class ClusterNode {
       }
       this.#remote.delete(bus);
       this.#options.log(`bus ${bus} is gone: its schedulers' jobs wait for them to reconnect`);
+      // Only silent, perhaps (a long pause): if it lives, it registers its schedulers again.
+      this.#mail(bus, { kind: "leader", bus: this.#store.busId, epoch: 0 });
     }
   }
 

@@ -23,6 +23,7 @@ import {
   knownStoredState,
   newBusJob,
   restoredBusJob,
+  storedJobView,
 } from "./bus_job.ts";
 import { ANY_PLACEMENT, placementFits } from "./placement.ts";
 import { RetryBackoff, retryDelayMs, retryReason } from "./retry_backoff.ts";
@@ -91,6 +92,7 @@ export class Dispatcher implements JobPlacer {
   #recovering: RecoveringJobs<Job>; // at schedulers when the bus restarted
   #maxQueue: number;
   #graceMs: number;
+  #lostFenceMs: number;
   #scheds = new SchedulerPool<Job>();
   #idPrefix = `b${crypto.randomUUID().slice(0, 8)}-`; // bus-assigned ids: prefix + counter
   #nextId = 1;
@@ -144,6 +146,7 @@ export class Dispatcher implements JobPlacer {
     this.#store = options.store ?? new SqliteStore({ path: ":memory:" });
     this.#recovering = new RecoveringJobs(this.#clock, (jobs) => this.#recoveryExpired(jobs));
     this.#graceMs = grace;
+    this.#lostFenceMs = options.lostFenceMs ?? 1000;
     this.#recover(grace);
   }
 
@@ -474,11 +477,14 @@ export class Dispatcher implements JobPlacer {
       this.pump();
       return;
     }
-    // A scheduler that said `drain` left on purpose; any other was lost.
+    // A scheduler that said `drain` left on purpose; any other was lost: its jobs run again
+    // only after `lostFenceMs`, the time for its reaper to kill what it ran.
     const why = sched.draining ? "scheduler stopped" : "scheduler lost";
+    const fence = sched.draining ? 0 : this.#lostFenceMs;
     for (const job of [...sched.jobs].sort((a, b) => a.seq - b.seq)) {
       this.#detach(job);
-      this.#endOrRequeue(job, why);
+      if (fence === 0 || job.cancelRequested) this.#endOrRequeue(job, why);
+      else this.#requeueAfter(job, why, fence);
     }
     this.pump();
   }
@@ -585,14 +591,7 @@ export class Dispatcher implements JobPlacer {
     const job = this.#jobs.get(id);
     if (!job) {
       const stored = this.#store.get(id);
-      return stored && {
-        id,
-        owner: stored.owner,
-        priority: stored.priority,
-        state: stored.state,
-        scheduler: stored.atScheduler && !stored.final ? stored.scheduler : undefined,
-        attempts: stored.attempt,
-      };
+      return stored && storedJobView(stored);
     }
     return {
       id: job.id,
@@ -704,8 +703,10 @@ export class Dispatcher implements JobPlacer {
       return;
     }
     const from = job?.scheduler;
-    if (job && (this.#queue.has(job) || (from && from.peer.name === sched.peer.name))) {
+    const waits = job !== undefined && (this.#queue.has(job) || this.#backoff.has(job));
+    if (job && (waits || (from && from.peer.name === sched.peer.name))) {
       this.#queue.remove(job);
+      this.#backoff.stop(job);
       if (from) { // a stale connection of this scheduler, or a second live one with its name
         this.#scheds.unattach(job);
         from.peer.sendCancel(id, "reassigned");
@@ -851,6 +852,17 @@ export class Dispatcher implements JobPlacer {
   #requeue(job: Job, reason: string): void {
     job.state = "requeued";
     this.#queue.requeue(job);
+    this.#emit(job, "requeued", { reason });
+  }
+
+  /** `requeued` now, back in the queue after `ms` (cancel and priority changes work meanwhile). */
+  #requeueAfter(job: Job, reason: string, ms: number): void {
+    job.state = "requeued";
+    this.#backoff.wait(job, ms, () => {
+      this.#queue.requeue(job);
+      this.pump();
+      if (this.#blocked) this.#onBlocked();
+    });
     this.#emit(job, "requeued", { reason });
   }
 

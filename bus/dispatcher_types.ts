@@ -107,6 +107,14 @@ export interface DispatcherOptions {
    */
   recoverGraceMs?: number | undefined;
   /**
+   * How long the jobs of a scheduler lost without `drain` (connection closed, pings
+   * unanswered) wait before they may run elsewhere: time for its processes to be killed (its
+   * reaper kills them when it dies), so that a job does not run twice at once. A scheduler that
+   * registers again meanwhile with the job in `running` keeps it. 0: at once.
+   * @default {1000}
+   */
+  lostFenceMs?: number | undefined;
+  /**
    * Where time comes from (event timestamps, start order).
    * @default {systemClock}
    */

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { knownState, knownStoredState, newBusJob } from "./bus_job.ts";
+import { knownState, knownStoredState, newBusJob, storedJobView } from "./bus_job.ts";
 import type { ClusterMail } from "./cluster_mail.ts";
 import type {
   BusJobView,
@@ -187,14 +187,7 @@ export class FollowerPlacer implements JobPlacer {
   /** Where a job is, as the store has it. */
   job(id: string): BusJobView | undefined {
     const stored = this.#options.store.get(id);
-    return stored && {
-      id,
-      owner: stored.owner,
-      priority: stored.priority,
-      state: stored.state,
-      scheduler: stored.atScheduler && !stored.final ? stored.scheduler : undefined,
-      attempts: stored.attempt,
-    };
+    return stored && storedJobView(stored);
   }
 
   /** The leader knows why a job waits; a follower does not say. */

@@ -169,6 +169,7 @@ export class BusServer extends TypedEventTarget<BusServerEventMap> {
       new Dispatcher({
         store: this.#gate.store,
         recoverGraceMs: options.recoverGraceMs,
+        lostFenceMs: options.lostFenceMs,
         maxQueue: options.maxQueue,
         maxQueuePerOwner: options.maxQueuePerOwner,
         broadcast: options.broadcast,

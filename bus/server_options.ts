@@ -96,6 +96,12 @@ export interface BusServerOptions extends ConnLimitsOptions {
    */
   recoverGraceMs?: number | undefined;
   /**
+   * How long the jobs of a scheduler lost without `drain` wait before they may run elsewhere
+   * (see `DispatcherOptions.lostFenceMs`).
+   * @default {1000}
+   */
+  lostFenceMs?: number | undefined;
+  /**
    * Where time comes from (event timestamps, uptime, retry timers, register timeouts, rate
    * limits).
    * @default {systemClock}

@@ -178,23 +178,44 @@ Deno.test("Dispatcher frees a credit for a suspended job and takes it back on re
   assert.equal(bus.status().schedulers[0]?.free, -1);
 });
 
-Deno.test("Dispatcher requeues a lost scheduler's jobs and they go to another", () => {
-  const { bus, submit, report, states } = setup();
+Deno.test("Dispatcher requeues a lost scheduler's jobs; they go to another after the fence", async () => {
+  const { bus, submit, report, states, clock } = setup();
   const a = new FakePeer("a", 2, 2);
   bus.addScheduler(a);
   submit("j1", 5);
   submit("j2", 5);
   report(a, "j1", "started");
   bus.removeScheduler("a");
-  assert.deepEqual(bus.queuedIds(), ["j1", "j2"]);
   assert.equal(states("j1").at(-1), "requeued");
   const b = new FakePeer("b", 2, 2);
   bus.addScheduler(b);
+  assert.deepEqual(b.jobs, []); // a's processes may still run: not yet (lostFenceMs)
+  await clock.tick(999);
+  assert.deepEqual(b.jobs, []);
+  await clock.tick(1);
   assert.deepEqual(b.jobs, ["j1", "j2"]);
 });
 
+Deno.test("Dispatcher: a lost scheduler back within the fence keeps its job; a cancel meanwhile ends it", async () => {
+  const { bus, submit, report, states, clock } = setup();
+  const a = new FakePeer("c1", 2, 2, "node");
+  bus.addScheduler(a);
+  submit("kept", 5);
+  submit("gone", 5);
+  report(a, "kept", "started");
+  bus.removeScheduler("c1");
+  assert.deepEqual(bus.cancel("p", "gone"), { ok: true });
+  assert.equal(states("gone").at(-1), "cancelled");
+  const back = new FakePeer("c2", 2, 2, "node");
+  bus.addScheduler(back, ["kept"]);
+  assert.equal(bus.job("kept")?.scheduler, "node");
+  await clock.tick(5000);
+  assert.deepEqual(back.jobs, []); // re-attached, never sent again
+  assert.deepEqual(back.cancels, []);
+});
+
 Deno.test("Dispatcher handles a reconnecting scheduler's reported jobs", () => {
-  const { bus, submit, report, states } = setup();
+  const { bus, submit, report, states } = setup({ lostFenceMs: 0 });
   const old = new FakePeer("c1", 2, 3, "node");
   bus.addScheduler(old);
   for (const id of ["given", "back", "done"]) submit(id, 5);
@@ -265,7 +286,7 @@ Deno.test("Dispatcher in broadcast mode gives every job to every scheduler, once
 });
 
 Deno.test("Dispatcher rejects new jobs beyond maxQueue but always takes requeued ones back", () => {
-  const { bus, submit, report } = setup({ maxQueue: 2 });
+  const { bus, submit, report } = setup({ lostFenceMs: 0, maxQueue: 2 });
   const a = new FakePeer("a", 2, 1);
   bus.addScheduler(a);
   submit("run", 5);
@@ -485,7 +506,7 @@ Deno.test("Dispatcher ignores reports about jobs not attached to the reporter", 
 });
 
 Deno.test("Dispatcher frees a victim whose preemptor was lost with a dying connection", () => {
-  const { bus, submit, report } = setup();
+  const { bus, submit, report } = setup({ lostFenceMs: 0 });
   const old = new FakePeer("c1", 2, 1, "node");
   bus.addScheduler(old);
   submit("low", 9);
@@ -675,7 +696,7 @@ Deno.test("Dispatcher preempts only among schedulers that match the job", () => 
 });
 
 Deno.test("Dispatcher counts attempts: 1 on the first hand-over, one more per requeue", () => {
-  const { bus, submit, report } = setup();
+  const { bus, submit, report } = setup({ lostFenceMs: 0 });
   const a = new FakePeer("a", 2, 1);
   bus.addScheduler(a);
   submit("j", 5);

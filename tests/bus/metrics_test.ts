@@ -23,6 +23,7 @@ function start(
   const { open = false, ...rest } = options;
   const bus = new BusServer({
     port: 0,
+    lostFenceMs: 0, // a lost scheduler's job waits in the queue at once (counted as waiting)
     ...rest,
     metrics: { text: (): string => metrics.render(), open },
   });

@@ -123,6 +123,26 @@ async function countsMatchStatus(
   }
 }
 
+/**
+ * Shows a tab of the page as a person's click on its link does: a change of the location's hash
+ * in the same document (`page.goto` with a new hash may load the page again, and the steps after
+ * it could then act on the old document).
+ */
+async function showTab(page: Page, hash: string): Promise<void> {
+  await page.evaluate((h) => {
+    (globalThis as unknown as { location: { hash: string } }).location.hash = h;
+  }, hash);
+}
+
+/**
+ * Clicks an element in the page in one step: the live page re-renders rows as events come, so a
+ * handle taken before the click may be detached by the time puppeteer scrolls to it.
+ */
+async function clickLive(page: Page, selector: string): Promise<void> {
+  await page.waitForSelector(selector);
+  await page.$eval(selector, (el) => (el as unknown as { click(): void }).click());
+}
+
 Deno.test({
   name: "dashboard (admin token): live counts match /status, a job's page, cancel",
   ignore,
@@ -152,7 +172,7 @@ Deno.test({
     if (shot) await page.screenshot({ path: shot });
 
     // Queue: the waiting jobs in dispatch order, with search.
-    await page.goto(`http://127.0.0.1:${port}/#queue`);
+    await showTab(page, "queue");
     await waitText(page, "#queue-count", (t) => t.startsWith("3 waiting; first 3"), "the queue");
     assert.match(
       await text(page, "#queue-rows"),
@@ -162,32 +182,31 @@ Deno.test({
     await waitText(page, "#queue-count", (t) => t.endsWith("first 1 shown"), "the search");
 
     // Jobs: find a job by name, open its page, read its output.
-    await page.goto(`http://127.0.0.1:${port}/#jobs`);
-    await waitText(page, "#conn", (t) => t === "live", "the page to reconnect");
+    await showTab(page, "jobs");
     // The filter's fields are set, not typed: a loaded machine may move the focus while typing.
     await page.$eval(
       "#filter-name",
       (el) => (el as unknown as { value: string }).value = "alice-1",
     );
     await page.select("#filter-state", "succeeded");
-    await page.click("#jobs-filter button");
+    await clickLive(page, "#jobs-filter button");
     // alice-1, alice-10, alice-11, alice-12
     await waitText(page, "#jobs-count", (t) => t === "4 match; 4 shown", "the filtered jobs");
-    await page.click('tr[data-job="alice/alice-1"]');
+    await clickLive(page, 'tr[data-job="alice/alice-1"]');
     await waitText(page, "#job-stdout", (t) => t === "hello-1\n", "the job's output");
     assert.match(await text(page, "#job-body"), /succeeded/);
 
     // Cancel a waiting job from its page.
-    await page.goto(`http://127.0.0.1:${port}/#job/alice%2Falice-17`);
+    await showTab(page, "job/alice%2Falice-17");
     await page.waitForSelector("#job-cancel");
-    await page.click("#job-cancel");
+    await clickLive(page, "#job-cancel");
     await waitText(page, "#message", (t) => t.includes("done"), "the cancel's answer");
     await countsMatchStatus(page, bus, 2, 2);
 
     // Drain the scheduler from the overview.
-    await page.goto(`http://127.0.0.1:${port}/#overview`);
+    await showTab(page, "overview");
     await page.waitForSelector('button[data-drain="node-a"]');
-    await page.click('button[data-drain="node-a"]');
+    await clickLive(page, 'button[data-drain="node-a"]');
     await until("node-a draining", () => bus.status().schedulers[0]?.draining === true);
     await waitText(
       page,
@@ -216,7 +235,7 @@ Deno.test({
     await openWithToken(page, port, tokens.monitor);
     await waitText(page, "#role", (t) => t.startsWith("read-only"), "the read-only role");
     await countsMatchStatus(page, bus, 1, 0);
-    await page.goto(`http://127.0.0.1:${port}/#job/alice%2Falice-1`);
+    await showTab(page, "job/alice%2Falice-1");
     await waitText(page, "#read-only-note", (t) => t.includes("admin token"), "the read-only note");
     assert.equal(await page.$("#job-cancel"), null);
     // The bus itself refuses a monitor's cancel (the page does not rely on hiding a button).

@@ -28,7 +28,10 @@ Deno.test("e2e: a command job and its grandchild are gone within 1 s of its sche
     });
     await until("the job wrote its pids", () => exists(pids));
     const [shell, grandchild] = Deno.readTextFileSync(pids).trim().split(" ").map(Number);
-    const tree = descendants(scheduler.pid); // the job's shell, its sleeps, the reaper
+    // The job's shell, its two sleeps (the second starts just after the pids are written), the
+    // reaper.
+    await until("the job's whole tree", () => descendants(scheduler.pid).length >= 4);
+    const tree = descendants(scheduler.pid);
     assert.ok(
       tree.includes(shell!) && tree.includes(grandchild!),
       `${shell} ${grandchild} in ${tree}`,

@@ -77,6 +77,7 @@ Deno.test("e2e restart: 30 accepted jobs survive a SIGKILLed bus; a running job'
     assert.deepEqual(list.filter((j) => j.id === run).map((j) => j.state), ["started"]);
     { // s1 comes back still running its job and reports its success: taken, not "unknown job"
       await using s1 = await rawScheduler(url, "s1", 1, { running: [run] });
+      s1.send({ cmd: "drain" }); // it leaves after its report: no new job for it
       s1.send({ cmd: "event", id: run, state: "succeeded", result: { exitCode: 0 } });
       assert.deepEqual((await s1.next((m) => m.cmd === "reported")).ids, [run]);
       assert.deepEqual(s1.all().filter((m) => m.cmd === "error" || m.cmd === "cancel"), []);
