@@ -106,8 +106,15 @@ class ResumingMonitor {
       }
       this.ledger.record(message);
       if (typeof message.at === "number" && typeof message.priority === "number") {
-        const { id, state, at, priority, scheduler } = message;
-        this.events.push({ id, state, at, priority, ...(scheduler && { scheduler }) });
+        const { id, state, at, priority, scheduler, reason } = message;
+        this.events.push({
+          id,
+          state,
+          at,
+          priority,
+          ...(scheduler && { scheduler }),
+          ...(typeof reason === "string" && { reason }),
+        });
       }
       if (message.state === "requeued") {
         const why = String(message.reason).replace(/[\w-]*\d[\w.-]*/g, "#");
