@@ -59,6 +59,8 @@ export class ClusterNode {
   #leader: Dispatcher | undefined;
   #follower: FollowerPlacer | undefined;
   #remote = new Map<string, Set<string>>(); // bus → its schedulers' keys at the leader
+  #names = new Map<string, string>(); // a remote scheduler's key at the leader → its name
+  #localSeen = new Set<string>(); // the local schedulers the leader's watch has seen
   #timer: ReturnType<typeof setTimeout> | undefined;
   #watch: ReturnType<typeof setInterval> | undefined;
   #closed = false;
@@ -142,17 +144,59 @@ export class ClusterNode {
         .filter((job) => tracked.show(job.id)?.history.length === 0)
         .map((job) => job.id),
     );
+    const follower = this.#follower;
     this.#follower?.close();
     this.#follower = undefined;
     this.#remote.clear();
+    this.#names.clear();
+    this.#localSeen.clear();
     for (const peer of this.#options.localSchedulers()) {
-      dispatcher.addScheduler(peer, this.#runningAt(peer.name));
+      // Final reports this bus forwarded to a leader that died before storing them: this bus
+      // stores them now. Without them the job stays at its scheduler, which will not say it
+      // again until it reconnects: lost with it, the job ran again after it had succeeded.
+      // (Not acknowledged here: the scheduler keeps them until its next registration.)
+      const reports = follower?.unackedReports(peer.client) ?? [];
+      const ids = reports.map((event) => event.id);
+      dispatcher.addScheduler(peer, [...new Set([...this.#runningAt(peer.name), ...ids])]);
+      for (const event of reports) dispatcher.schedulerEvent(peer.client, event);
     }
     this.#placer = dispatcher;
     this.#options.setPlacer(dispatcher);
     this.#mail("*", { kind: "leader", bus: this.#store.busId, epoch });
     this.#options.log(`leads the cluster (epoch ${epoch})`);
-    this.#watch = setInterval(() => void this.#reapGoneBuses(), 1000);
+    this.#watch = setInterval(() => {
+      void this.#reapGoneBuses();
+      this.#supersedeByLocal();
+    }, 1000);
+  }
+
+  /** A local scheduler new since the last look supersedes the remote ones of its name. */
+  #supersedeByLocal(): void {
+    const seen = new Set<string>();
+    for (const peer of this.#options.localSchedulers()) {
+      seen.add(peer.client);
+      if (!this.#localSeen.has(peer.client)) this.#supersede(peer.name, peer.client);
+    }
+    this.#localSeen = seen;
+  }
+
+  /**
+   * A scheduler named `name` registered (as `key`): the other remote connections of that name
+   * get no more jobs (drained). They are most often the stale connection of the same scheduler at
+   * a bus that died and is not yet known gone (5 beats): without this the leader fills the slots
+   * that the scheduler's re-registration freed there (its jobs re-attached to the new connection)
+   * with the most urgent waiting jobs, mailed to a dead bus, stuck until that bus is found gone
+   * and the recovery grace ends. What they still hold stays theirs (no job requeued here: a
+   * second live scheduler of that name keeps running its jobs; it only gets no new ones). A
+   * scheduler registered at the leader itself is seen by the leader's 1-second watch.
+   */
+  #supersede(name: string, key: string): void {
+    for (const [other, otherName] of this.#names) {
+      if (other !== key && otherName === name) {
+        this.#names.delete(other); // drained once
+        this.#leader?.drainScheduler(other);
+      }
+    }
   }
 
   /** The schedulers of buses that stopped beating: their jobs wait for them by name. */
@@ -161,7 +205,10 @@ export class ClusterNode {
     const leader = this.#leader;
     if (!leader || this.#closed) return;
     for (const bus of gone) {
-      for (const key of this.#remote.get(bus) ?? []) leader.removeScheduler(key, { recover: true });
+      for (const key of this.#remote.get(bus) ?? []) {
+        leader.removeScheduler(key, { recover: true });
+        this.#names.delete(key);
+      }
       this.#remote.delete(bus);
       this.#options.log(`bus ${bus} is gone: its schedulers' jobs wait for them to reconnect`);
       // Only silent, perhaps (a long pause): if it lives, it registers its schedulers again.
@@ -202,9 +249,11 @@ export class ClusterNode {
       case "register": {
         const key = `${message.bus}/${message.client}`;
         leader.removeScheduler(key, { recover: true }); // registered again (a new leader asked)
+        this.#supersede(message.name, key); // before its re-attached jobs free slots there
         leader.addScheduler(this.#remotePeer(message), message.running);
         const keys = this.#remote.get(message.bus) ?? new Set();
         this.#remote.set(message.bus, keys.add(key));
+        this.#names.set(key, message.name);
         return;
       }
       case "report":
@@ -220,6 +269,7 @@ export class ClusterNode {
       case "gone":
         leader.removeScheduler(`${message.bus}/${message.client}`);
         this.#remote.get(message.bus)?.delete(`${message.bus}/${message.client}`);
+        this.#names.delete(`${message.bus}/${message.client}`);
         return;
       case "drain":
         leader.drainScheduler(`${message.bus}/${message.client}`);

@@ -225,6 +225,21 @@ export class FollowerPlacer implements JobPlacer {
     };
   }
 
+  /**
+   * The final reports of a local scheduler that no leader has stored yet (for this bus, when it
+   * becomes the leader: they are its to store).
+   *
+   * @param client The scheduler's connection id.
+   * @returns The reports, oldest first.
+   * @example
+   * ```ts ignore
+   * for (const event of follower.unackedReports("c3")) dispatcher.schedulerEvent("c3", event);
+   * ```
+   */
+  unackedReports(client: string): SchedulerEventMessage[] {
+    return [...this.#unacked.get(client)?.values() ?? []];
+  }
+
   /** Fails the requests still waiting for the leader. Idempotent. */
   close(): void {
     for (const ask of this.#asks.values()) {

@@ -175,3 +175,39 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: name("a scheduler registered again at another bus: its older connection gets no new job"),
+  ignore,
+  fn: async () => {
+    const db = pg!.createDb("cluster_supersede");
+    const a = await startBus(db, "A");
+    await until(() => a.bus.cluster?.leading === true, "A to lead");
+    const b = await startBus(db, "B");
+    const c = await startBus(db, "C");
+    try {
+      await until(() => b.bus.cluster !== undefined && c.bus.cluster !== undefined, "B, C");
+      // The older connection stays open here; in life it is at a bus that died unnoticed yet.
+      await using old = await scheduler(b.url, "s");
+      await using ann = await producer(a.url, "ann");
+      ann.send(job("j1", 5));
+      assert.equal((await old.next((m) => m.cmd === "job", 5000)).id, "j1");
+      old.send({ cmd: "event", id: "j1", state: "started" });
+      await ann.next(isEvent("j1", "started"), 5000);
+      await using again = await scheduler(c.url, "s", { running: [] });
+      ann.send(job("j2", 5));
+      assert.equal((await again.next((m) => m.cmd === "job", 5000)).id, "j2");
+      ann.send(job("j3", 5));
+      await ann.next((m) => m.cmd === "accepted" && m.id === "j3");
+      old.send({ cmd: "event", id: "j1", state: "succeeded" }); // its slot is free, yet drained
+      await ann.next(isEvent("j1", "succeeded"), 5000);
+      again.send({ cmd: "event", id: "j2", state: "succeeded" });
+      assert.equal((await again.next((m) => m.cmd === "job", 5000)).id, "j3");
+      assert.equal(old.all().filter((m) => m.cmd === "job" && m.id !== "j1").length, 0);
+    } finally {
+      await c.close();
+      await b.close();
+      await a.close();
+    }
+  },
+});

@@ -14,17 +14,19 @@
  */
 
 import { Cli } from "../fixtures/e2e_cli.ts";
-import { TcpRelay } from "../fixtures/tcp_relay.ts";
+import { SoakBuses } from "../fixtures/soak_buses.ts";
 import { JobLedger } from "../fixtures/e2e_ledger.ts";
 import {
   logIntervals,
   overlaps,
   type RunInterval,
+  type WrapperRun,
   wrapperRuns,
 } from "../fixtures/soak_overlaps.ts";
 import { isGone } from "../process/proc_os.ts";
 import { sleep } from "../../core/sleep.ts";
 import { mulberry32 } from "../../producer/generator.ts";
+import { type Inversion, priorityInversions, type TimedEvent } from "../fixtures/soak_priority.ts";
 
 /** The kill-bus soak's settings (from `soak.ts`'s flags). */
 export interface KillBusConfig {
@@ -36,11 +38,24 @@ export interface KillBusConfig {
   seed: number;
   commandEvery: number;
   recoverGraceS: number;
+  /**
+   * 0: one bus on a `--data` directory behind a relay (`--kill-bus`); N: N buses on one
+   * PostgreSQL (`store`), each restarted on its own port, every client given every bus's URL.
+   */
+  buses: number;
+  /** With `buses`: the PostgreSQL URL; none: a throwaway cluster (`tests/fixtures/pg_cluster.ts`). */
+  store?: string;
 }
+
+/** Starts that jumped a more urgent job waiting longer than this count as priority inversions. */
+const INVERSION_MS = 100;
+/** More inversions than this share of the starts breaks the priority promise. */
+const INVERSIONS_TOO_MANY = 0.1;
 
 interface Incarnation {
   name: string;
   cli: Cli;
+  startedAt: number;
   stoppedAt?: number;
 }
 
@@ -52,11 +67,15 @@ class ResumingMonitor {
   replayedSkipped = 0;
   /** Why jobs were requeued (numbers and ids blanked), with counts. */
   readonly requeueReasons: Map<string, number> = new Map();
+  /** Every event heard, with its time and priority (for the priority figure). */
+  readonly events: TimedEvent[] = [];
   #socket: WebSocket | undefined;
   #stopped = false;
+  #attempts = 0;
   #loop: Promise<void>;
 
-  constructor(readonly url: string, readonly ledger: JobLedger) {
+  /** `urls`: tried in turn, one per connection (the buses of a cluster). */
+  constructor(readonly urls: string[], readonly ledger: JobLedger) {
     this.#loop = this.#run();
   }
 
@@ -69,7 +88,7 @@ class ResumingMonitor {
 
   #session(): Promise<void> {
     const done = Promise.withResolvers<void>();
-    const socket = new WebSocket(this.url);
+    const socket = new WebSocket(this.urls[this.#attempts++ % this.urls.length]!);
     this.#socket = socket;
     socket.onopen = () => {
       const after = this.connects++ === 0 ? {} : { after: this.lastSeq };
@@ -86,6 +105,17 @@ class ResumingMonitor {
         this.lastSeq = message.seq;
       }
       this.ledger.record(message);
+      if (typeof message.at === "number" && typeof message.priority === "number") {
+        const { id, state, at, priority, scheduler, reason } = message;
+        this.events.push({
+          id,
+          state,
+          at,
+          priority,
+          ...(scheduler && { scheduler }),
+          ...(typeof reason === "string" && { reason }),
+        });
+      }
       if (message.state === "requeued") {
         const why = String(message.reason).replace(/[\w-]*\d[\w.-]*/g, "#");
         this.requeueReasons.set(why, (this.requeueReasons.get(why) ?? 0) + 1);
@@ -113,27 +143,22 @@ export async function killBusSoak(config: KillBusConfig): Promise<number> {
   const say = (text: string): void => console.log(`${new Date().toISOString()} soak: ${text}`);
   const random = mulberry32(config.seed);
   const dir = await Deno.makeTempDir({ prefix: "soak-kill-bus-" });
-  const relay = new TcpRelay();
-  const url = `${relay.url}/`;
+  const recoverGraceS = config.recoverGraceS;
+  let store = config.store;
+  if (config.buses > 0 && store === undefined) {
+    const { pg, PG_SKIPPED } = await import("../fixtures/pg_cluster.ts");
+    if (pg === undefined) {
+      say(`no PostgreSQL to start (${PG_SKIPPED}): give --store postgres://USER@HOST:PORT/DB`);
+      return 1;
+    }
+    store = pg.createDb("soak");
+  }
+  const buses = new SoakBuses(
+    config.buses > 0 && store !== undefined
+      ? { kind: "cluster", buses: config.buses, store, recoverGraceS }
+      : { kind: "single", dataDir: `${dir}/data`, recoverGraceS },
+  );
   const started = Date.now();
-  let bus: Cli | undefined;
-  const buses: Cli[] = [];
-  let busRuns = 0;
-  const startBus = async (): Promise<void> => {
-    bus = Cli.run("bus/main.ts", [
-      "--port",
-      "0",
-      "--data",
-      `${dir}/data`,
-      "--recover-grace",
-      String(config.recoverGraceS),
-      "--summary-every",
-      "0",
-    ], `bus#${++busRuns}`);
-    buses.push(bus);
-    const [, busUrl] = await bus.waitFor(/listening on (ws:\/\/\S+\/)/, 30_000);
-    relay.target = Number(new URL(busUrl!).port);
-  };
   const incarnations: Incarnation[] = [];
   const schedulers: Incarnation[] = [];
   /** The command jobs' processes of killed schedulers: killed, last seen alive, seen gone. */
@@ -143,7 +168,7 @@ export async function killBusSoak(config: KillBusConfig): Promise<number> {
     const cli = Cli.run(
       "scheduler/main.ts",
       [
-        ...["--url", url, "--name", name, "-s", String(config.slots), "-t", "1"],
+        ...["--url", buses.urlsFor(i), "--name", name, "-s", String(config.slots), "-t", "1"],
         ...[
           "--exec",
           "/bin/sleep",
@@ -159,7 +184,7 @@ export async function killBusSoak(config: KillBusConfig): Promise<number> {
         env: { SOAK_SCHED: name, SOAK_RECORDS: `${dir}/${name}.records` },
       },
     );
-    schedulers[i] = { name, cli };
+    schedulers[i] = { name, cli, startedAt: Date.now() };
     incarnations.push(schedulers[i]!);
   };
   const producers: Cli[] = [];
@@ -170,7 +195,8 @@ export async function killBusSoak(config: KillBusConfig): Promise<number> {
     producers[p] = Cli.run(
       "tests/fixtures/soak_producer.ts",
       [
-        ...["--url", url, "--name", name, "--jobs", String(count), "--seed", String(config.seed)],
+        ...["--url", buses.urlsFor(p), "--name", name, "--jobs", String(count)],
+        ...["--seed", String(config.seed)],
         ...["--records", `${dir}/${name}.records`, "--command-every", String(config.commandEvery)],
       ],
       name,
@@ -185,15 +211,16 @@ export async function killBusSoak(config: KillBusConfig): Promise<number> {
   const ledger = new JobLedger();
   let monitor: ResumingMonitor | undefined;
   const kills = { bus: 0, scheduler: 0, producer: 0 };
+  const busKills: { at: number; label: string; leader: boolean }[] = [];
   const stopKilling = new AbortController();
   let ok = false;
   try {
-    await startBus();
-    monitor = new ResumingMonitor(url, ledger);
+    await buses.startAll();
+    monitor = new ResumingMonitor(buses.urlsFor(0).split(","), ledger);
     for (let i = 0; i < config.schedulers; i++) startScheduler(i);
     for (let p = 0; p < config.producers; p++) startProducer(p);
     say(
-      `bus --data ${dir}/data behind ${url}; ${config.schedulers} schedulers x ${config.slots} ` +
+      `${buses.describe()}; ${config.schedulers} schedulers x ${config.slots} ` +
         `slots (--state-dir, /bin/sleep + sh command jobs 1 in ${config.commandEvery}); ` +
         `${config.producers} producer processes; ${config.jobs} jobs; a SIGKILL every ` +
         `~${config.killEveryS} s (bus, scheduler or producer); seed ${config.seed}`,
@@ -202,29 +229,45 @@ export async function killBusSoak(config: KillBusConfig): Promise<number> {
     const killScheduler = async (i: number): Promise<void> => {
       const victim = schedulers[i]!;
       // Its command jobs die with it (its reaper kills their groups): when, by their pids.
-      let text = "";
-      try {
-        text = Deno.readTextFileSync(`${dir}/${victim.name}.records`);
-      } catch { /* no command job yet */ }
-      const open = [...wrapperRuns(text).values()].filter((run) =>
-        run.end === undefined && !deaths.has(run.pid)
-      );
+      const openRuns = (): WrapperRun[] => {
+        let text = "";
+        try {
+          text = Deno.readTextFileSync(`${dir}/${victim.name}.records`);
+        } catch { /* no command job yet */ }
+        return [...wrapperRuns(text).values()].filter((run) =>
+          run.end === undefined && !deaths.has(run.pid)
+        );
+      };
+      const watch = async (runs: WrapperRun[]): Promise<void> => {
+        const end = Date.now() + 5000;
+        let waiting = runs;
+        while (waiting.length > 0 && Date.now() < end) {
+          const now = Date.now();
+          for (const run of waiting) {
+            const death = deaths.get(run.pid)!;
+            if (isGone(run.pid)) death.goneAt = now;
+            else death.aliveAt = now;
+          }
+          waiting = waiting.filter((run) => deaths.get(run.pid)!.goneAt === undefined);
+          if (waiting.length > 0) await sleep(1);
+        }
+      };
+      const open = openRuns();
       const killedAt = victim.stoppedAt = Date.now();
       const killing = victim.cli.proc.kill();
-      for (const run of open) deaths.set(run.pid, { killedAt, aliveAt: killedAt });
-      const end = Date.now() + 5000;
-      let waiting = open;
-      while (waiting.length > 0 && Date.now() < end) {
-        const now = Date.now();
-        for (const run of waiting) {
-          const death = deaths.get(run.pid)!;
-          if (isGone(run.pid)) death.goneAt = now;
-          else death.aliveAt = now;
-        }
-        waiting = waiting.filter((run) => deaths.get(run.pid)!.goneAt === undefined);
-        if (waiting.length > 0) await sleep(1);
+      // Open before the kill: alive then, if this process started it (an older run, missed at
+      // its own scheduler's kill, is proven alive at its start only).
+      for (const run of open) {
+        const aliveAt = run.start >= victim.startedAt ? killedAt : run.start;
+        deaths.set(run.pid, { killedAt, aliveAt });
       }
+      await watch(open);
       await killing;
+      // A start line written as the kill went out (its `sh` outlived the scheduler a moment).
+      const late = openRuns().filter((run) => run.start <= killedAt);
+      for (const run of late) deaths.set(run.pid, { killedAt, aliveAt: run.start });
+      await watch(late);
+      open.push(...late);
       let held = "";
       try {
         const pid = Deno.readTextFileSync(`${dir}/state-${i + 1}/scheduler.pid`).trim();
@@ -252,10 +295,14 @@ export async function killBusSoak(config: KillBusConfig): Promise<number> {
         const pick = random();
         if (roll < 0.25) {
           kills.bus++;
-          await bus!.proc.kill();
-          relay.target = undefined;
+          const j = Math.floor(pick * buses.count);
+          const leader = buses.leader() === j;
+          const label = buses.current[j]!.label;
+          busKills.push({ at: Date.now(), label, leader });
+          await buses.kill(j);
+          say(`SIGKILL ${label}${buses.count > 1 && leader ? " (the leader)" : ""}`);
           await sleep(300);
-          await startBus();
+          await buses.start(j);
         } else if (roll < 0.6) {
           kills.scheduler++;
           const i = Math.floor(pick * config.schedulers);
@@ -382,6 +429,7 @@ export async function killBusSoak(config: KillBusConfig): Promise<number> {
         }
       });
     }
+    const priority = priorityFigure(monitor.events, busKills);
     const lines = [
       `accepted ${accepted.size} of ${config.jobs} jobs (rejected ${rejected})`,
       `outcomes (monitor): ${Object.entries(outcomes).map(([k, v]) => `${k} ${v}`).join(", ")}`,
@@ -406,9 +454,11 @@ export async function killBusSoak(config: KillBusConfig): Promise<number> {
       `it was seen gone)`,
       `started while already running (bus events): ${ledger.concurrent}; other anomalies ` +
       `(events after the final one): ${ledger.anomalies.length - ledger.concurrent}`,
+      ...priority.lines,
       `elapsed ${elapsedS.toFixed(1)} s (${(accepted.size / elapsedS).toFixed(0)} jobs/s)`,
     ];
     if (!settled) lines.push(`GAVE UP after ${limitMs / 1000} s: producers still wait`);
+    if (priority.tooMany) lines.push(`TOO MANY priority inversions (over ${priority.limit})`);
     for (const line of lines) say(line);
     const problems = [
       ...unsettled,
@@ -421,7 +471,8 @@ export async function killBusSoak(config: KillBusConfig): Promise<number> {
     ];
     for (const line of problems.slice(0, 30)) say(`  ${line}`);
     for (const line of possibleOverlaps.slice(0, 10)) say(`  possible: ${line}`);
-    ok = settled && problems.length === 0 && monitor.resyncs === 0 &&
+    for (const line of priority.examples) say(`  inversion: ${line}`);
+    ok = settled && problems.length === 0 && monitor.resyncs === 0 && !priority.tooMany &&
       accepted.size === config.jobs && unknownEnds === 0;
     say(ok ? "PASS: every promise kept" : `FAIL (records kept in ${dir})`);
     return ok ? 0 : 1;
@@ -430,13 +481,14 @@ export async function killBusSoak(config: KillBusConfig): Promise<number> {
     await Promise.all(producers.map((cli) => cli.proc.terminate()));
     await monitor?.close();
     await Promise.all(schedulers.map((inc) => inc.cli.proc.terminate()));
-    await bus?.proc.terminate();
-    await relay.close();
+    await buses.close();
     if (ok) await Deno.remove(dir, { recursive: true });
     else {
-      for (const cli of [...buses, ...incarnations.map((inc) => inc.cli)]) {
+      for (const cli of [...buses.all, ...incarnations.map((inc) => inc.cli)]) {
         await Deno.writeTextFile(`${dir}/${cli.label}.log`, cli.lines.join("\n") + "\n");
       }
+      const events = monitor?.events.map((event) => JSON.stringify(event)) ?? [];
+      await Deno.writeTextFile(`${dir}/monitor.events`, events.join("\n") + "\n");
     }
   }
 }
@@ -445,4 +497,53 @@ function finals(ledger: JobLedger): number {
   let n = 0;
   for (const id of ledger.states.keys()) n += ledger.finals(id) > 0 ? 1 : 0;
   return n;
+}
+
+/** A start within this long after a bus SIGKILL counts as "after a bus kill". */
+const AFTER_KILL_MS = 3000;
+
+/**
+ * The priority figure: starts that jumped a more urgent job waiting in the queue over
+ * {@linkcode INVERSION_MS}, how many came soon after a bus SIGKILL, and whether there are too
+ * many; apart, the jobs held for a scheduler that never got them (see `soak_priority.ts`).
+ */
+function priorityFigure(
+  events: TimedEvent[],
+  busKills: { at: number; leader: boolean }[],
+): { lines: string[]; examples: string[]; tooMany: boolean; limit: number } {
+  const all = priorityInversions(events, INVERSION_MS);
+  const inQueue = all.filter((inv) => !inv.lost);
+  const held = all.filter((inv) => inv.lost);
+  const starts = events.filter((event) => event.state === "started").length;
+  const near = (leader: boolean) => (at: number): boolean =>
+    busKills.some((kill) =>
+      (!leader || kill.leader) && at >= kill.at && at - kill.at < AFTER_KILL_MS
+    );
+  const afterKill = inQueue.filter((inv) => near(false)(inv.at)).length;
+  const afterLeaderKill = inQueue.filter((inv) => near(true)(inv.at)).length;
+  const ms = (list: Inversion[]): string => {
+    const waited = list.map((inv) => inv.waitedMs).sort((a, b) => a - b);
+    return `median ${waited[waited.length >> 1] ?? 0} ms, max ${waited.at(-1) ?? 0} ms`;
+  };
+  const heldJobs = new Set(held.map((inv) => inv.waiting));
+  const limit = Math.ceil(starts * INVERSIONS_TOO_MANY);
+  const pct = starts === 0 ? 0 : (100 * inQueue.length) / starts;
+  return {
+    lines: [
+      `priority inversions (a start while a more urgent job had waited in the queue > ` +
+      `${INVERSION_MS} ms): ${inQueue.length} of ${starts} starts (${pct.toFixed(2)} %); ` +
+      `${afterKill} within ${AFTER_KILL_MS / 1000} s after a bus SIGKILL (${afterLeaderKill} ` +
+      `after the leader's); the urgent job had waited ${ms(inQueue)}`,
+      `jobs held for a scheduler that never got them (sent through a bus that died, requeued ` +
+      `later): ${heldJobs.size}; ${held.length} less urgent starts meanwhile (${ms(held)} after ` +
+      `the held job was queued)`,
+    ],
+    examples: [...inQueue.slice(0, 6), ...held.slice(0, 2)].map((inv) =>
+      `${new Date(inv.at).toISOString().slice(11, 23)} ${inv.started} (priority ` +
+      `${inv.startedPriority}) started on ${inv.scheduler} while ${inv.waiting} (priority ` +
+      `${inv.waitingPriority}) had ${inv.lost ? "been held" : "waited"} ${inv.waitedMs} ms`
+    ),
+    tooMany: inQueue.length > limit,
+    limit,
+  };
 }

@@ -28,11 +28,11 @@ schedulers at random (SIGKILL, then restart), and checks that every accepted job
 one final outcome and that none ran twice at once. Exit 0: promises kept; 1: broken.
 
 Options:
-  --jobs N          jobs in all, split between the producers (default 10000)
+  --jobs N          jobs in all, split between the producers (default 10000; 2000 with --buses)
   --schedulers N    scheduler processes (default 3)
-  --producers N     producers (default 2)
+  --producers N     producers (default 2; 3 with --buses)
   --slots N         slots per scheduler (default 5)
-  --kill-every S    mean seconds between scheduler kills, 0 for none (default 3)
+  --kill-every S    mean seconds between scheduler kills, 0 for none (default 3; 1 with --buses)
   --seed N          seed of the jobs and the kills (default 1)
   --kill-bus        also SIGKILL the bus (restarted on its --data directory, behind a relay that
                     holds the clients' port) and producer processes (restarted under the same
@@ -41,6 +41,13 @@ Options:
                     no job ran on two schedulers at once
   --command-every N with --kill-bus: one job in N is a command job (sh), 0 for none (default 5)
   --recover-grace S with --kill-bus: the bus's --recover-grace (default 5)
+  --buses N         the --kill-bus soak on N bus processes sharing one PostgreSQL (SIGKILLed and
+                    restarted on their ports; every client gets every bus's URL, its own first);
+                    also counts priority inversions (a start while a more urgent job had waited
+                    over 100 ms; more than 10 % of the starts fails)
+  --store URL       with --buses: postgres://USER@HOST:PORT/DB, an empty database the soak may
+                    fill (default: a throwaway cluster from Debian's postgresql, as the tests do;
+                    --buses defaults to 3 when --store is given)
   -h, --help        show this help`;
 
 interface Config {
@@ -53,6 +60,8 @@ interface Config {
   killBus: boolean;
   commandEvery: number;
   recoverGraceS: number;
+  buses: number;
+  store?: string;
 }
 
 /** Most jobs a producer has in flight (unfinished) at once: keeps the bus's queue busy. */
@@ -65,15 +74,17 @@ function parse(args: string[]): Config | "help" {
     args,
     strict: true,
     options: {
-      jobs: { type: "string", default: "10000" },
+      jobs: { type: "string" },
       schedulers: { type: "string", default: "3" },
-      producers: { type: "string", default: "2" },
+      producers: { type: "string" },
       slots: { type: "string", default: "5" },
-      "kill-every": { type: "string", default: "3" },
+      "kill-every": { type: "string" },
       seed: { type: "string", default: "1" },
       "kill-bus": { type: "boolean", default: false },
       "command-every": { type: "string", default: "5" },
       "recover-grace": { type: "string", default: "5" },
+      buses: { type: "string" },
+      store: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -85,20 +96,31 @@ function parse(args: string[]): Config | "help" {
     }
     return n;
   };
-  const killEveryS = Number(values["kill-every"]);
+  const store = values.store;
+  if (store !== undefined && !/^postgres(ql)?:\/\//.test(store)) {
+    throw new RangeError(`--store must be a postgres://USER@HOST:PORT/DB URL, got '${store}'`);
+  }
+  const buses = values.buses !== undefined
+    ? int("buses", values.buses, 1)
+    : store !== undefined
+    ? 3
+    : 0;
+  const killEveryS = Number(values["kill-every"] ?? (buses > 0 ? "1" : "3"));
   if (!Number.isFinite(killEveryS) || killEveryS < 0) {
     throw new RangeError(`--kill-every must be a number >= 0, got '${values["kill-every"]}'`);
   }
   return {
-    jobs: int("jobs", values.jobs, 1),
+    jobs: int("jobs", values.jobs ?? (buses > 0 ? "2000" : "10000"), 1),
     schedulers: int("schedulers", values.schedulers, 1),
-    producers: int("producers", values.producers, 1),
+    producers: int("producers", values.producers ?? (buses > 0 ? "3" : "2"), 1),
     slots: int("slots", values.slots, 1),
     killEveryS,
     seed: int("seed", values.seed, 0),
-    killBus: values["kill-bus"],
+    killBus: values["kill-bus"] || buses > 0,
     commandEvery: int("command-every", values["command-every"], 0),
     recoverGraceS: int("recover-grace", values["recover-grace"], 0),
+    buses,
+    ...(store !== undefined && { store }),
   };
 }
 
