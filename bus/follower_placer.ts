@@ -72,6 +72,9 @@ export class FollowerPlacer implements JobPlacer {
   #received = 0;
   /** Final reports handed to the leader, not yet stored by it: again to a new leader. */
   #unacked = new Map<string, Map<string, SchedulerEventMessage>>();
+  /** What each local scheduler holds: its `running` at registration, plus the jobs sent to it,
+   * minus those it ended (a new leader is told this, not what the store last said). */
+  #holds = new Map<string, Set<string>>();
 
   /**
    * Creates the placer.
@@ -152,6 +155,7 @@ export class FollowerPlacer implements JobPlacer {
   /** Tells the leader about a local scheduler (with the jobs it still runs). */
   addScheduler(peer: SchedulerPeer, running: readonly string[] = []): void {
     this.#schedulers.set(peer.client, peer);
+    this.#holds.set(peer.client, new Set(running));
     if (peer.protocol === 2) this.#register(peer, running);
   }
 
@@ -168,12 +172,14 @@ export class FollowerPlacer implements JobPlacer {
   /** Tells the leader that a local scheduler left. */
   removeScheduler(client: string): void {
     this.#unacked.delete(client);
+    this.#holds.delete(client);
     if (!this.#schedulers.delete(client)) return;
     this.#options.mail("leader", { kind: "gone", bus: this.#options.bus, client });
   }
 
   /** Hands a local scheduler's report to the leader (a final one again to a new leader). */
   schedulerEvent(client: string, event: SchedulerEventMessage): void {
+    if (isFinalState(event.state)) this.#holds.get(client)?.delete(event.id);
     if (isFinalState(event.state)) {
       const reports = this.#unacked.get(client) ?? new Map();
       this.#unacked.set(client, reports.set(event.id, event));
@@ -257,6 +263,7 @@ export class FollowerPlacer implements JobPlacer {
   deliver(message: ClusterMail): void {
     switch (message.kind) {
       case "job":
+        this.#holds.get(message.client)?.add(message.id);
         this.#schedulers.get(message.client)?.sendJob(
           message.id,
           message.payload,
@@ -282,7 +289,8 @@ export class FollowerPlacer implements JobPlacer {
         for (const peer of this.#schedulers.values()) {
           if (peer.protocol !== 2) continue;
           const reports = this.#unacked.get(peer.client) ?? new Map();
-          this.#register(peer, [...new Set([...this.#runningAt(peer.name), ...reports.keys()])]);
+          const holds = this.#holds.get(peer.client) ?? new Set<string>();
+          this.#register(peer, [...new Set([...holds, ...reports.keys()])]);
           for (const event of reports.values()) {
             const bus = this.#options.bus;
             this.#options.mail("leader", { kind: "report", bus, client: peer.client, event });
@@ -319,13 +327,6 @@ export class FollowerPlacer implements JobPlacer {
       resolve({ kind: "answer", ask, ok: false, reason: "no answer from the leader bus" });
     }, this.#options.askTimeoutMs ?? 10_000);
     return promise.finally(() => clearTimeout(timer));
-  }
-
-  /** The jobs the store says are at a scheduler of this name. */
-  #runningAt(name: string): string[] {
-    return this.#options.store.unfinished()
-      .filter((job) => job.atScheduler && job.scheduler === name)
-      .map((job) => job.id);
   }
 
   /** The waiting jobs of the cluster, in dispatch order (from the store). */
