@@ -447,8 +447,9 @@ export class SchedulerClient implements AsyncDisposable {
     if (job.reason !== undefined) message.reason = job.reason;
     if (state === "evicted" && this.#evict === "kill") message.requeue = false;
     if (!isFinalState(state)) return this.#send(message);
-    if (state === "timed_out" || state === "cancelled") {
-      // Its process is still being terminated: report once it has ended, with its output.
+    if (state === "timed_out" || state === "cancelled" || state === "evicted") {
+      // Its process is still being terminated: report once it has ended, with its output (an
+      // evicted job reported earlier could start elsewhere while it still runs here).
       job.done.then(() => this.#sendFinal(job, message));
     } else {
       this.#sendFinal(job, message);

@@ -370,6 +370,34 @@ Deno.test("SchedulerClient reports a cancelled command job once it has ended, wi
   assert.equal(result.stdoutTail, "begun\n");
 });
 
+Deno.test("SchedulerClient reports an evicted command job once its process has ended", async () => {
+  const { bus, url } = busOn();
+  await using _bus = bus;
+  await using _client = commandNode(url); // 2 slots
+  await until("registered", () => bus.health().schedulers.v2 === 1);
+  await using producer = await WsPeer.open(url);
+  await producer.register({ type: "producer", protocol: 2, name: "p" });
+  // On SIGTERM the job takes 0.4 s to end.
+  const slow = [
+    "sh",
+    "-c",
+    "trap 'sleep 0.4; exit 0' TERM; echo begun; while :; do sleep 0.05; done",
+  ];
+  for (const id of ["low", "mid"]) {
+    const priority = id === "low" ? 8 : 5;
+    producer.send({ cmd: "job_request", id, payload: { priority, command: slow, follow: true } });
+    await producer.next((m) => m.cmd === "output" && m.id === id && m.data === "begun\n");
+  }
+  const sent = Date.now();
+  producer.send({ cmd: "job_request", id: "urgent", payload: { priority: 1, command: ["true"] } });
+  await producer.next((m) => m.cmd === "event" && m.id === "low" && m.state === "evicted", 5000);
+  const tookMs = Date.now() - sent;
+  assert.ok(tookMs >= 350, `evicted reported ${tookMs} ms after the preemptor, before its end`);
+  producer.send({ cmd: "cancel", id: "mid" });
+  producer.send({ cmd: "cancel", id: "low" });
+  await producer.next((m) => m.cmd === "event" && m.id === "mid" && m.final === true, 5000);
+});
+
 /** A fake bus that records the scheduler's messages; `job` sends it a job. */
 async function fakeBusWithScheduler(
   options: { commands?: string[]; labels?: Record<string, string> },
