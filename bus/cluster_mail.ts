@@ -85,6 +85,8 @@ export interface ClusterStore extends JobStore {
   resign(): Promise<void>;
   /** The buses that stopped beating (asked by the leader, to take their schedulers' jobs back). */
   goneBuses(): Promise<string[]>;
+  /** Forgets the log's entries older than `ms` (every live bus read them). */
+  pruneLog(ms: number): Promise<number>;
   /**
    * Called when this bus lost the lead (a commit found a newer leader epoch: another bus
    * leads): it must act as a follower from now on.

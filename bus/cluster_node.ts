@@ -15,6 +15,9 @@ import type { JobPlacer } from "./job_placer.ts";
 import type { JobStore, StoredEvent } from "./job_store.ts";
 import { isFinalState } from "../scheduler/job.ts";
 
+/** How long the leader keeps the log's entries (every live bus has read them long before). */
+const LOG_KEPT_MS = 10 * 60_000;
+
 /** What {@linkcode ClusterNode} needs from the bus server. */
 export interface ClusterNodeOptions {
   /** The shared store (unwrapped: for the log and the lock). */
@@ -65,6 +68,7 @@ export class ClusterNode {
   #watch: ReturnType<typeof setInterval> | undefined;
   #closed = false;
   #saidFollows = false;
+  #ticks = 0;
 
   /**
    * Creates the node as a follower (call {@linkcode ClusterNode.start}).
@@ -201,6 +205,7 @@ export class ClusterNode {
 
   /** The schedulers of buses that stopped beating: their jobs wait for them by name. */
   async #reapGoneBuses(): Promise<void> {
+    if (++this.#ticks % 60 === 0) await this.#store.pruneLog(LOG_KEPT_MS).catch(() => 0);
     const gone = await this.#store.goneBuses().catch(() => []);
     const leader = this.#leader;
     if (!leader || this.#closed) return;

@@ -137,6 +137,19 @@ export class PgLeadership {
     return rows.map((row) => String(row.id));
   }
 
+  /**
+   * Forgets the `changes` rows older than `ms` (the leader, now and then): every live bus read
+   * them long ago (a bus that starts reads the tables, not the log).
+   *
+   * @param ms The age beyond which rows go.
+   * @returns How many rows went.
+   */
+  async pruneLog(ms: number): Promise<number> {
+    const rows = await this.#sql`DELETE FROM changes
+      WHERE at < now() - make_interval(secs => ${ms / 1000}) RETURNING id`;
+    return rows.length;
+  }
+
   /** Stops beating, resigns, says goodbye. Idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return;

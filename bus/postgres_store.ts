@@ -275,6 +275,16 @@ export class PostgresStore implements ClusterStore {
     return this.#leadership.goneBuses();
   }
 
+  /**
+   * Forgets the `changes` rows older than `ms` (see `PgLeadership.pruneLog`).
+   *
+   * @param ms The age beyond which rows go.
+   * @returns How many rows went.
+   */
+  pruneLog(ms: number): Promise<number> {
+    return this.#leadership.pruneLog(ms);
+  }
+
   /** This bus's name in the `changes` log. */
   get busId(): string {
     return this.#bus;

@@ -259,3 +259,20 @@ Deno.test({
     await again.close();
   },
 });
+
+Deno.test({
+  name: `${name}: the leader forgets the log's old entries; the tables keep the jobs`,
+  ignore,
+  fn: async () => {
+    const url = pg!.createDb("prune_log");
+    const store = await PostgresStore.open({ url });
+    accept(store, "a");
+    await committed(store);
+    assert.equal(await store.pruneLog(60_000), 0); // younger than a minute: kept
+    assert.equal(await store.pruneLog(0), 1);
+    await store.close();
+    const again = await PostgresStore.open({ url });
+    assert.deepEqual(again.unfinished().map((job) => job.id), ["a"]);
+    await again.close();
+  },
+});
