@@ -29,6 +29,7 @@
 
 import { type Flags, integerFlag, type MainOptions, runCli, UsageError } from "../cli/mod.ts";
 import { BusClient, type BusMessage } from "../bus/client.ts";
+import { type BusProcess, cpuSeconds, startBusProcess, stopBusProcess } from "./bus_process.ts";
 import { pg, PG_SKIPPED } from "../tests/fixtures/pg_cluster.ts";
 
 interface Config {
@@ -46,13 +47,7 @@ interface Config {
 type Setup = "sqlite" | "pg1" | "pg2-pf" | "pg2-sf";
 const SETUPS: readonly Setup[] = ["sqlite", "pg1", "pg2-pf", "pg2-sf"];
 
-interface Bus {
-  child: Deno.ChildProcess;
-  url: string;
-  pid: number;
-  lines: string[];
-  drained: Promise<void>;
-}
+type Bus = BusProcess;
 
 /** The buses of one setup: where the producers and the scheduler connect. */
 interface Cluster {
@@ -78,7 +73,6 @@ Options:
   --timeout S       give up on a phase after S seconds (default 120)
   -h, --help        show this help`;
 
-const ROOT = new URL("..", import.meta.url);
 const now = (): number => performance.now();
 
 /**
@@ -213,41 +207,12 @@ async function startCluster(setup: Setup, dir: string): Promise<Cluster> {
     : { buses: [leader, follower], producerBus: leader, schedulerBus: follower, pgPids };
 }
 
-async function startBus(extra: string[], ready?: RegExp): Promise<Bus> {
-  const args = [
-    "run",
-    "-A",
-    ...[new URL("bus/main.ts", ROOT).pathname, "--port", "0", ...COMMON, ...extra],
-  ];
-  const child = new Deno.Command(Deno.execPath(), { args, stdout: "piped", stderr: "inherit" })
-    .spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  const lines: string[] = [];
-  let seen = "";
-  let match: RegExpMatchArray | null = null;
-  while (!(match = seen.match(/ws:\/\/[\d.]+:\d+\//)) || (ready && !ready.test(seen))) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`the bus exited before it was ready: ${seen}`);
-    seen += value;
-  }
-  lines.push(seen);
-  const drained = (async () => {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      lines.push(value);
-    }
-    reader.releaseLock();
-  })();
-  return { child, url: match[0], pid: child.pid, lines, drained };
+function startBus(extra: string[], ready?: RegExp): Promise<Bus> {
+  return startBusProcess([...COMMON, ...extra], ready ? { ready } : {});
 }
 
 async function stopCluster(cluster: Cluster): Promise<void> {
-  for (const bus of [...cluster.buses].reverse()) {
-    bus.child.kill("SIGTERM");
-    await bus.drained;
-    await bus.child.status;
-  }
+  for (const bus of [...cluster.buses].reverse()) await stopBusProcess(bus, "SIGTERM");
 }
 
 /** A v2 client that registered. */
@@ -453,17 +418,6 @@ function cpuNote(a: Cpu, b: Cpu, jobs: number): string {
   const pgS = b.pg - a.pg;
   parts.push(`postgres ${(pgS / wall).toFixed(2)} core (${(pgS / jobs * 1e6).toFixed(0)} µs/job)`);
   return `CPU ${parts.join(", ")}; bench ${(Deno.loadavg()[0] ?? 0).toFixed(1)} load`;
-}
-
-/** CPU seconds (user + system) a process has used so far; 0 once it is gone. */
-function cpuSeconds(pid: number): number {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return 0;
-  }
 }
 
 /** The postmaster serving `url` (by its `-p PORT` on the command line), or none. */

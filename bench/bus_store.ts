@@ -21,6 +21,13 @@
 
 import { type Flags, integerFlag, type MainOptions, runCli } from "../cli/mod.ts";
 import { BusClient, type BusMessage } from "../bus/client.ts";
+import {
+  type BusProcess,
+  cpuSeconds,
+  rssMb,
+  startBusProcess,
+  stopBusProcess,
+} from "./bus_process.ts";
 
 interface Config {
   jobs: number;
@@ -36,14 +43,7 @@ interface Config {
 type Mode = "memory" | "full" | "normal";
 const MODES: readonly Mode[] = ["memory", "full", "normal"];
 
-interface Bus {
-  child: Deno.ChildProcess;
-  url: string;
-  pid: number;
-  /** Milliseconds from the spawn to the listening line. */
-  listenMs: number;
-  drained: Promise<void>;
-}
+type Bus = BusProcess;
 
 const USAGE = `Usage: deno task bench-bus-store [-- options]
 
@@ -59,7 +59,6 @@ Options:
   --v8 FLAGS      V8 flags for the bus's process, as deno's --v8-flags= (default none)
   -h, --help      show this help`;
 
-const ROOT = new URL("..", import.meta.url);
 const now = (): number => performance.now();
 
 /**
@@ -140,39 +139,14 @@ function busArgs(dir: string, mode: Mode): string[] {
 // ---------------------------------------------------------------------------------------------
 // The bus in its own process
 
-async function startBus(extra: string[], v8: string): Promise<Bus> {
-  const args = [
-    "run",
-    "-A",
-    ...(v8 ? [`--v8-flags=${v8}`] : []),
-    ...[new URL("bus/main.ts", ROOT).pathname, "--port", "0"],
-    ...["--max-queue", "1000000", "--max-rate", "1000000000", "--summary-every", "0"],
-    ...extra,
-  ];
-  const t0 = now();
-  const child = new Deno.Command(Deno.execPath(), { args, stdout: "piped", stderr: "inherit" })
-    .spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let seen = "";
-  let match: RegExpMatchArray | null = null;
-  while (!(match = seen.match(/ws:\/\/[\d.]+:\d+\//))) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`the bus exited before listening: ${seen}`);
-    seen += value;
-  }
-  const listenMs = now() - t0;
-  const drained = (async () => {
-    while (!(await reader.read()).done) { /* the bus's log lines: not needed */ }
-    reader.releaseLock();
-  })();
-  return { child, url: match[0], pid: child.pid, listenMs, drained };
+function startBus(extra: string[], v8: string): Promise<Bus> {
+  return startBusProcess([...COMMON, ...extra], { v8 });
 }
 
-async function stopBus(bus: Bus, signal: Deno.Signal): Promise<void> {
-  bus.child.kill(signal);
-  await bus.drained;
-  await bus.child.status;
-}
+/** What every bus of this bench runs with: no limit in the way of the flood, no summary. */
+const COMMON = ["--max-queue", "1000000", "--max-rate", "1000000000", "--summary-every", "0"];
+
+const stopBus = stopBusProcess;
 
 /** A v2 producer that registered. */
 async function producer(
@@ -306,20 +280,6 @@ async function commitCount(url: string): Promise<number> {
 
 // ---------------------------------------------------------------------------------------------
 // /proc
-
-/** CPU seconds (user + system) a process has used so far. */
-function cpuSeconds(pid: number): number {
-  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
-/** Resident set size in MB, from `VmRSS` of `/proc/PID/status`. */
-function rssMb(pid: number): number {
-  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-  const kb = Number(status.match(/VmRSS:\s+(\d+)/)?.[1] ?? NaN);
-  return kb / 1024;
-}
 
 const OPTIONS = {
   jobs: { type: "string", default: "100000" },
