@@ -11,6 +11,7 @@ import { type CommandSpec, isCommandPayload } from "../scheduler/command_spec.ts
 import { BusStateError } from "./errors.ts";
 import { JobQueue } from "./job_queue.ts";
 import { RecoveringJobs } from "./recovering_jobs.ts";
+import { dispatcherStatus } from "./dispatcher_status.ts";
 import type { JobStore } from "./job_store.ts";
 import type { JobPlacer } from "./job_placer.ts";
 import { SqliteStore } from "./sqlite_store.ts";
@@ -40,16 +41,12 @@ import type {
   SchedulerPeer,
   SubmitRequest,
   SubmitResult,
-  WaitingJobStatus,
 } from "./dispatcher_types.ts";
 
 export type * from "./dispatcher_types.ts";
 
 type Job = BusJob;
 type Sched = PooledScheduler<Job>;
-
-/** How many waiting jobs `/status` lists. */
-const STATUS_JOBS = 100;
 
 /** The reason of a cancel its owner asked for (`cancel` to the scheduler, the final event). */
 const OWNER_CANCEL = "cancelled by its owner";
@@ -634,44 +631,12 @@ export class Dispatcher implements JobPlacer {
    * @returns The queue by priority, each scheduler and its jobs, outcome counts.
    */
   status(): DispatcherStatus {
-    return {
-      queue: {
-        length: this.#queue.length,
-        byPriority: this.#queue.countByPriority(),
-        jobs: this.#queue.first(STATUS_JOBS).map((job) => this.#waitingStatus(job)),
-      },
-      schedulers: this.#scheds.all().map((sched) => {
-        const { peer, jobs } = sched;
-        const v2 = peer.protocol === 2;
-        return {
-          client: peer.client,
-          name: peer.name,
-          protocol: peer.protocol,
-          slots: v2 ? peer.slots : undefined,
-          free: v2 ? this.#scheds.free(sched) : undefined,
-          draining: sched.draining,
-          running: [...jobs].map((job) => ({
-            id: job.id,
-            priority: job.priority,
-            state: job.state,
-            since: job.startedAt,
-          })),
-          ...(peer.labels && Object.keys(peer.labels).length > 0
-            ? { labels: { ...peer.labels } }
-            : {}),
-          ...(peer.commands && peer.commands.length > 0 ? { commands: [...peer.commands] } : {}),
-        };
-      }),
-      outcomes: Object.fromEntries(this.#outcomes),
+    return dispatcherStatus({
+      queue: this.#queue,
+      scheds: this.#scheds,
+      outcomes: this.#outcomes,
       recovering: this.#recovering.counts(),
-    };
-  }
-
-  #waitingStatus(job: Job): WaitingJobStatus {
-    const entry: WaitingJobStatus = { id: job.id, priority: job.priority, waiting: null };
-    if (typeof job.payload.name === "string") entry.name = job.payload.name;
-    entry.waiting = this.#scheds.waitingReason(job.placement) ?? null;
-    return entry;
+    });
   }
 
   /** The live job of that owner (undefined: any), or why not; a final one is named as such. */
