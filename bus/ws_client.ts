@@ -24,6 +24,7 @@
 import { type Clock, systemClock, type TimerId } from "../core/clock.ts";
 import { checkProtocols, headerLines, refusal, WsRefusedError } from "./ws_handshake.ts";
 import {
+  encodeClose,
   encodeFrame,
   FrameReader,
   FrameWriter,
@@ -383,13 +384,7 @@ export class WsClient extends EventTarget {
   #sendClose(code: number | undefined, reason: Uint8Array): void {
     if (this.#closeSent) return;
     this.#closeSent = true;
-    const payload = new Uint8Array(code === undefined ? 0 : 2 + reason.length);
-    if (code !== undefined) {
-      payload[0] = code >> 8;
-      payload[1] = code & 0xff;
-      payload.set(reason, 2);
-    }
-    this.#enqueue(encodeFrame(0x8, payload, true));
+    this.#enqueue(encodeClose(code, reason, true));
     this.#armCloseTimer();
   }
 

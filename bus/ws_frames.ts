@@ -204,6 +204,33 @@ export class FrameReader {
 }
 
 /**
+ * A close frame: the status code and reason (none when `code` is undefined).
+ *
+ * @param code The close code, or undefined for an empty close.
+ * @param reason The reason's UTF-8 bytes (at most 123).
+ * @param mask Whether to mask (a client's frames must be masked, a server's must not).
+ * @returns The frame's bytes.
+ * @example
+ * ```ts
+ * import { encodeClose } from "./ws_frames.ts";
+ * console.log(encodeClose(1000, new Uint8Array(), false)); // 88 02 03 e8
+ * ```
+ */
+export function encodeClose(
+  code: number | undefined,
+  reason: Uint8Array,
+  mask: boolean,
+): Uint8Array {
+  const payload = new Uint8Array(code === undefined ? 0 : 2 + reason.length);
+  if (code !== undefined) {
+    payload[0] = code >> 8;
+    payload[1] = code & 0xff;
+    payload.set(reason, 2);
+  }
+  return encodeFrame(0x8, payload, mask);
+}
+
+/**
  * A frame with FIN set: masked with a fresh random key (client) or not (server).
  *
  * @param opcode The opcode.

@@ -18,6 +18,7 @@
 
 import { type Clock, systemClock, type TimerId } from "../core/clock.ts";
 import {
+  encodeClose,
   encodeFrame,
   type FrameReader,
   FrameWriter,
@@ -253,13 +254,7 @@ export class ServerWebSocket extends EventTarget {
   #sendClose(code: number | undefined, reason: Uint8Array): void {
     if (this.#closeSent) return;
     this.#closeSent = true;
-    const payload = new Uint8Array(code === undefined ? 0 : 2 + reason.length);
-    if (code !== undefined) {
-      payload[0] = code >> 8;
-      payload[1] = code & 0xff;
-      payload.set(reason, 2);
-    }
-    this.#enqueue(encodeFrame(0x8, payload, false));
+    this.#enqueue(encodeClose(code, reason, false));
     this.#armCloseTimer();
   }
 

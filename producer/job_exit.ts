@@ -11,7 +11,8 @@ import { seconds } from "../cli/wording.ts";
 import { resultExitCode } from "../scheduler/job_result.ts";
 import type { BusErrorEvent, BusMessageEvent } from "../bus/client.ts";
 import { JobClientRefusedError } from "./errors.ts";
-import type { JobClient, JobEnd } from "./job_client.ts";
+import { JobClient, type JobEnd } from "./job_client.ts";
+import type { Credentials } from "../cli/credentials.ts";
 
 /** The exit codes of `submit` and `jobs` (README, "Exit codes"). */
 export const EXIT = {
@@ -308,6 +309,47 @@ export function readEnv(name: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The client of `submit` and `jobs`: made, started, and registered with the bus within
+ * `connectTimeoutS` (see {@linkcode connectWithin}); closed again when it could not be.
+ *
+ * @param settings The bus URLs, the owner, the credentials, the time to connect.
+ * @param io The clock and the line sayer.
+ * @param stop Aborted on Ctrl-C.
+ * @returns The registered client (close it), or the exit code.
+ * @example
+ * ```ts
+ * import { openJobClient } from "./job_exit.ts";
+ * import { cliIo } from "../cli/main_options.ts";
+ * const io = { ...cliIo(), note: () => {} };
+ * const settings = {
+ *   urls: ["ws://127.0.0.1:9"], owner: "docs", credentials: {}, connectTimeoutS: 0.05,
+ * };
+ * console.log(await openJobClient(settings, io, io.signal)); // 4
+ * ```
+ */
+export async function openJobClient(
+  settings: {
+    urls: readonly string[];
+    owner: string;
+    credentials: Credentials;
+    connectTimeoutS: number;
+  },
+  io: Pick<ReportIo, "clock" | "note">,
+  stop: AbortSignal,
+): Promise<JobClient | number> {
+  const client = new JobClient(settings.urls, {
+    owner: settings.owner,
+    clock: io.clock,
+    ...settings.credentials,
+  });
+  client.start();
+  const unreachable = await connectWithin(client, settings.connectTimeoutS, io, stop);
+  if (unreachable === undefined) return client;
+  await client.close();
+  return unreachable;
 }
 
 /**

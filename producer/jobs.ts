@@ -33,12 +33,11 @@ import {
   type JobSummary,
 } from "../bus/protocol.ts";
 import { JobClientRefusedError, JobOpError } from "./errors.ts";
-import { JobClient } from "./job_client.ts";
 import {
-  connectWithin,
   DEFAULT_URL,
   describeEnd,
   EXIT,
+  openJobClient,
   readEnv,
   reportIo,
   resolveOwner,
@@ -257,14 +256,9 @@ async function run(config: Config, cli: CliIo): Promise<number> {
   using shutdown = new ShutdownSignal({ signal: cli.signal });
   const stop = shutdown.signal;
   const io = reportIo(cli, "jobs", config);
-  await using client = new JobClient(config.urls, {
-    owner: config.owner,
-    clock: cli.clock,
-    ...config.credentials,
-  });
-  client.start();
-  const unreachable = await connectWithin(client, config.connectTimeoutS, io, stop);
-  if (unreachable !== undefined) return unreachable;
+  const opened = await openJobClient(config, io, stop);
+  if (typeof opened === "number") return opened;
+  await using client = opened;
   const action = config.action;
   try {
     switch (action.op) {

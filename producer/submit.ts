@@ -30,11 +30,11 @@ import { JobClient, type JobEnd, JobOutputEvent, newJobId } from "./job_client.t
 import { JobClientRefusedError } from "./errors.ts";
 import { readJobFile } from "./job_file.ts";
 import {
-  connectWithin,
   DEFAULT_URL,
   describeEnd,
   EXIT,
   jobsCommand,
+  openJobClient,
   readEnv,
   type ReportIo,
   reportIo,
@@ -361,14 +361,9 @@ async function run(config: Config, cli: CliIo): Promise<number> {
     if (read === undefined) return EXIT.usage;
     specs = read;
   }
-  await using client = new JobClient(config.urls, {
-    owner: config.owner,
-    clock: cli.clock,
-    ...config.credentials,
-  });
-  client.start();
-  const unreachable = await connectWithin(client, config.connectTimeoutS, io, stop);
-  if (unreachable !== undefined) return unreachable;
+  const opened = await openJobClient(config, io, stop);
+  if (typeof opened === "number") return opened;
+  await using client = opened;
   if (config.file !== undefined) return await submitMany(client, specs, config, io, stop);
   return await submitOne(client, specs[0] as CommandSpec, config, io, stop);
 }
