@@ -214,7 +214,8 @@ export class FollowerPlacer implements JobPlacer {
 
   /** `/status`: the cluster's waiting jobs (from the store) and this bus's schedulers. */
   status(): DispatcherStatus {
-    const waiting = this.#waiting();
+    const unfinished = this.#options.store.unfinished(); // read once for the whole snapshot
+    const waiting = this.#waiting(unfinished);
     const byPriority: Record<string, number> = {};
     for (const job of waiting) byPriority[job.priority] = (byPriority[job.priority] ?? 0) + 1;
     const jobs = waiting.slice(0, STATUS_JOBS).map((job) => ({
@@ -225,7 +226,9 @@ export class FollowerPlacer implements JobPlacer {
     }));
     return {
       queue: { length: waiting.length, byPriority, jobs },
-      schedulers: [...this.#schedulers.values()].map((peer) => this.#schedulerStatus(peer)),
+      schedulers: [...this.#schedulers.values()].map((peer) =>
+        this.#schedulerStatus(peer, unfinished)
+      ),
       outcomes: {},
       recovering: {},
     };
@@ -330,14 +333,14 @@ export class FollowerPlacer implements JobPlacer {
   }
 
   /** The waiting jobs of the cluster, in dispatch order (from the store). */
-  #waiting(): StoredJob[] {
-    return this.#options.store.unfinished()
+  #waiting(unfinished = this.#options.store.unfinished()): StoredJob[] {
+    return unfinished
       .filter((job) => !job.atScheduler)
       .sort((a, b) => a.priority - b.priority || a.seq - b.seq);
   }
 
-  #schedulerStatus(peer: SchedulerPeer): SchedulerStatus {
-    const running = this.#options.store.unfinished()
+  #schedulerStatus(peer: SchedulerPeer, unfinished: StoredJob[]): SchedulerStatus {
+    const running = unfinished
       .filter((job) => job.atScheduler && job.scheduler === peer.name)
       .map((job) => ({
         id: job.id,
